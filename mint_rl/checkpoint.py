@@ -1,0 +1,107 @@
+"""Checkpoints: atomic save, validated load.
+
+A checkpoint is one ``torch.save`` file holding a dict::
+
+    {"format": "mint-rl-checkpoint", "version": 1, "config": MintConfig.to_dict(),
+     "encoder": state_dict, "step": int, ...anything else the caller adds
+     (optimizer state, RNG states, trainer extras)}
+
+``save_checkpoint`` writes to a temporary file in the target directory, flushes it to
+disk, then ``os.replace``-s it over the final name, so a run killed mid-write never leaves
+a truncated checkpoint under the real name. ``load_checkpoint`` checks the format, the
+version and (optionally) that the stored config matches an expected one, and raises
+:class:`CheckpointError` naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mint_rl.config import ConfigError, MintConfig
+
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "load_encoder"]
+
+FORMAT = "mint-rl-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, truncated, of another format/version, or does not fit."""
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Atomically write ``payload`` (plus format and version) to ``path``.
+
+    :param payload: must hold ``"config"`` (a dict from :meth:`MintConfig.to_dict`).
+    :return: the final path.
+    """
+    path = Path(path)
+    if "config" not in payload:
+        raise ValueError("a checkpoint payload needs a 'config' entry (MintConfig.to_dict())")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": FORMAT, "version": VERSION, **payload}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, expected_config: MintConfig | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint.
+
+    :param expected_config: if given, the stored config must agree with it on every
+        architecture field (:attr:`MintConfig.ARCHITECTURE_FIELDS`); the mismatches are named.
+    :return: the payload dict, with ``"config"`` turned into a :class:`MintConfig`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # truncated zip, pickle garbage, ...
+        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or not a mint-rl checkpoint): "
+                              f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a mint-rl checkpoint (no '{FORMAT}' format tag)")
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {data.get('version')!r}; this mint-rl "
+                              f"reads version {VERSION}")
+    try:
+        config = MintConfig.from_dict(data["config"])
+    except (ConfigError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {path} holds an invalid config: {exc}") from exc
+    if expected_config is not None:
+        diff = config.architecture_mismatch(expected_config)
+        if diff:
+            raise CheckpointError(f"checkpoint {path} was made with an incompatible config "
+                                  f"(checkpoint vs expected): {'; '.join(diff)}")
+    data["config"] = config
+    return data
+
+
+def load_encoder(path: str | os.PathLike, expected_config: MintConfig | None = None,
+                 device: str | torch.device = "cpu"):
+    """Build a :class:`~mint_rl.encoder.KeypointEncoder` from a checkpoint, in eval mode."""
+    from mint_rl.encoder import KeypointEncoder
+
+    data = load_checkpoint(path, expected_config, map_location=device)
+    encoder = KeypointEncoder(data["config"]).to(device)
+    try:
+        encoder.load_state_dict(data["encoder"])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: encoder weights do not fit the stored config: {exc}") from exc
+    return encoder.eval()

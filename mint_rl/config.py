@@ -1,0 +1,211 @@
+"""``MintConfig``: every hyperparameter of the MINT encoder, losses and trainer.
+
+The defaults follow the authors' (``MINT_METHOD.md`` §2–§4) except where our input scale
+or grid size demands otherwise; each such field says so. A config is validated on
+construction (``ValueError`` naming the field) and round-trips through JSON, so it is
+stored inside every checkpoint and compared when a checkpoint is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MintConfig", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid or two configurations do not match."""
+
+
+@dataclass
+class MintConfig:
+    """Hyperparameters of MINT.
+
+    Geometry
+    :param num_keypoints: K, the number of keypoints.
+    :param in_channels: channels of the input frames (3 for RGB, 1 for grey).
+    :param image_size: (H, W) the encoder expects; frames of another size are rejected
+        (the Gymnasium wrapper resizes for you).
+    :param grid_size: (H', W') of the heatmap grid on which the keypoints live and every
+        loss is computed. ``None`` picks ``(H // 2, W // 2)``: 42×42 for 84×84 frames,
+        32×32 for 64×64 (the authors upsample 96 → 135, which costs ~10× the compute).
+    :param feature_dim: F, size of the per-keypoint feature vector sampled at each keypoint
+        from the network's last hidden maps (our addition; the authors have none). 0 = none.
+    :param hidden_channels: width of the conv backbone.
+    :param norm: ``"batch"`` (the authors'), ``"group"`` or ``"none"``. Use group/none for
+        DistributedDataParallel on CPU (BatchNorm statistics differ per process).
+
+    Keypoint maps
+    :param softmax_temperature: initial temperature of the spatial soft-argmax (logits =
+        maps / temperature). Our inputs are in [0, 1], so maps are small at init; a
+        temperature < 1 keeps the softmax peaked enough for keypoints to move with content
+        (MINT_METHOD §8). Learned when ``learn_temperature``.
+    :param learn_temperature: learn the (log) temperature with the rest of the network.
+    :param gaussian_std: std of the Gaussian map as a fraction of the grid width (authors:
+        9 px on a 135-px grid = 0.067); ``G = exp(-d² / std²)`` with d in grid pixels.
+    :param patch_lambda: λ of the information patch ``clamp(λ·relu(G − η), 0, 1)``.
+    :param patch_eta: η of the information patch.
+    :param status_threshold: τ of the active status ``sigmoid(slope·(max F − τ))``. ``None``
+        calibrates τ on the first training batch to the median initial map peak, so about
+        half the gates are open at initialisation (the authors' τ = 15 is for 0–255 inputs).
+    :param status_slope: slope of the status sigmoid (authors: 1000 on 0–255 inputs; our
+        maps are ~100× smaller, so the default is proportionally gentler).
+
+    Entropy
+    :param entropy_window: R, the side of the local-entropy neighbourhood (odd).
+    :param entropy_preprocess: apply the local-contrast normalisation before the histogram.
+    :param sharpen_small: sharpen the grid-resized frame when the input is narrower than
+        100 px (the authors' rule).
+
+    Loss weights and constants (MINT_METHOD §3)
+    :param w_me, w_mce, w_it, w_overlap, w_status: weights of the terms.
+    :param kappa: κ of the transport target.
+    :param movement_weight: m, weight of the movement cost inside ``L_IT``.
+    :param overlap_beta: β of the overlap term.
+
+    Authors' quirks (MINT_METHOD §7), all off by default
+    :param wrap_around: compare frame 0 with the clip's last frame in the transport and
+        movement terms.
+    :param attach_status_factor: leave ``(1 − L_ME)`` attached to the graph in the status term.
+    :param average_all_t: average the temporal terms over all t, including the empty t = 0.
+    :param authors_patch_area: |P| = area of keypoint 0's patch in frame 0 (not detached)
+        instead of the constant area of an unclipped patch.
+
+    Training (MINT_METHOD §4)
+    :param lr, weight_decay, grad_clip, batch_size, clip_length: optimiser and batch.
+    :param seed: seed of initialisation and clip sampling.
+    """
+
+    num_keypoints: int = 16
+    in_channels: int = 3
+    image_size: tuple[int, int] = (64, 64)
+    grid_size: tuple[int, int] | None = None
+    feature_dim: int = 8
+    hidden_channels: int = 32
+    norm: str = "batch"
+
+    softmax_temperature: float = 0.1
+    learn_temperature: bool = True
+    gaussian_std: float = 0.067
+    patch_lambda: float = 3.5
+    patch_eta: float = 0.1
+    status_threshold: float | None = None
+    status_slope: float = 10.0
+
+    entropy_window: int = 3
+    entropy_preprocess: bool = True
+    sharpen_small: bool = True
+
+    w_me: float = 100.0
+    w_mce: float = 100.0
+    w_it: float = 20.0
+    w_overlap: float = 30.0
+    w_status: float = 10.0
+    kappa: float = 0.9
+    movement_weight: float = 1.0
+    overlap_beta: float = 4.0
+
+    wrap_around: bool = False
+    attach_status_factor: bool = False
+    average_all_t: bool = False
+    authors_patch_area: bool = False
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    grad_clip: float = 10.0
+    batch_size: int = 32
+    clip_length: int = 3
+    seed: int = 0
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
+        if self.grid_size is None:
+            self.grid_size = (max(self.image_size[0] // 2, 8), max(self.image_size[1] // 2, 8))
+        self.grid_size = tuple(int(v) for v in self.grid_size)  # type: ignore[assignment]
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid field."""
+
+        def need(cond: bool, name: str, why: str) -> None:
+            if not cond:
+                raise ConfigError(f"MintConfig.{name}={getattr(self, name)!r}: {why}")
+
+        need(isinstance(self.num_keypoints, int) and self.num_keypoints >= 1,
+             "num_keypoints", "need at least one keypoint (K >= 1)")
+        need(self.in_channels in (1, 3, 4), "in_channels", "must be 1 (grey), 3 (RGB) or 4")
+        need(len(self.image_size) == 2 and min(self.image_size) >= 16, "image_size",
+             "must be (H, W) with both sides >= 16 pixels")
+        need(len(self.grid_size) == 2 and min(self.grid_size) >= 8, "grid_size",
+             "must be (H', W') with both sides >= 8")
+        need(self.feature_dim >= 0, "feature_dim", "must be >= 0")
+        need(self.hidden_channels >= 4, "hidden_channels", "must be >= 4")
+        need(self.norm in ("batch", "group", "none"), "norm", "must be 'batch', 'group' or 'none'")
+        need(self.softmax_temperature > 0, "softmax_temperature", "must be > 0")
+        need(0 < self.gaussian_std < 1, "gaussian_std", "is a fraction of the grid width, in (0, 1)")
+        need(self.patch_lambda > 0, "patch_lambda", "must be > 0")
+        need(0 <= self.patch_eta < 1, "patch_eta", "must be in [0, 1)")
+        need(self.status_slope > 0, "status_slope", "must be > 0")
+        need(self.entropy_window >= 3 and self.entropy_window % 2 == 1, "entropy_window",
+             "must be odd and >= 3")
+        need(self.entropy_window < min(self.grid_size), "entropy_window",
+             f"must be smaller than the grid {self.grid_size}")
+        for name in ("w_me", "w_mce", "w_it", "w_overlap", "w_status", "movement_weight",
+                     "overlap_beta", "weight_decay", "grad_clip"):
+            need(getattr(self, name) >= 0, name, "must be >= 0")
+        need(0 <= self.kappa <= 1, "kappa", "must be in [0, 1]")
+        need(self.lr > 0, "lr", "must be > 0")
+        need(self.batch_size >= 1, "batch_size", "must be >= 1")
+        need(self.clip_length >= 2, "clip_length", "clips need at least 2 frames")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def gaussian_std_px(self) -> float:
+        """Gaussian std in grid pixels (``gaussian_std`` × grid width)."""
+        return self.gaussian_std * self.grid_size[1]
+
+    # ------------------------------------------------------------------ (de)serialise
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["image_size"] = list(self.image_size)
+        d["grid_size"] = list(self.grid_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MintConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown MintConfig field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MintConfig":
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> "MintConfig":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    # Fields that change the network's parameter shapes or what its outputs mean: a
+    # checkpoint is incompatible with a config that differs in any of them.
+    ARCHITECTURE_FIELDS = ("num_keypoints", "in_channels", "image_size", "grid_size",
+                           "feature_dim", "hidden_channels", "norm")
+
+    def architecture_mismatch(self, other: "MintConfig") -> list[str]:
+        """Names and values of architecture fields where ``self`` and ``other`` differ."""
+        out = []
+        for name in self.ARCHITECTURE_FIELDS:
+            a, b = getattr(self, name), getattr(other, name)
+            if a != b:
+                out.append(f"{name}: {a!r} != {b!r}")
+        return out

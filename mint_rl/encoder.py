@@ -1,0 +1,187 @@
+"""``KeypointEncoder``: frames → K keypoints with active status and features (MINT_METHOD §2).
+
+A small conv–deconv hourglass with no pretrained backbone, after the authors' detector,
+with the heatmap grid as configuration (default: half the input size, 42×42 for 84×84
+frames) instead of the authors' 96 → 135 upsampling.
+
+Layers (``c = hidden_channels``; each conv is followed by LeakyReLU(0.01) then the norm,
+the authors' order)::
+
+    conv 5×5 /2 (c) → conv 3×3 /2 (c) → conv 3×3 (2c) → deconv 4×4 ×2 (c)
+      → conv 3×3 (c)  = hidden maps
+      ├─ conv 1×1 (K) → norm → Softplus     = keypoint maps F_k ≥ 0 on the grid
+      └─ conv 1×1 (F)                       = feature maps, sampled at each keypoint
+
+Outputs per frame: coords by spatial soft-argmax of the maps (with a learned temperature,
+our addition: our inputs are in [-1, 1] so map values are small and a plain softmax would
+be almost flat, MINT_METHOD §8), status ``s_k = sigmoid(slope · (max_p F_k − τ))``, and
+features bilinearly sampled at the coords (our addition; the authors' representation is
+(x, y, s) only). Coordinates: (x, y), y down, in [-1, 1], pixel-centre aligned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mint_rl.config import MintConfig
+from mint_rl.keypoints import Keypoints, sample_features, spatial_soft_argmax
+
+__all__ = ["KeypointEncoder", "to_network_input", "check_frames"]
+
+
+def check_frames(frames: torch.Tensor, in_channels: int, image_size: tuple[int, int] | None = None,
+                 name: str = "frames") -> None:
+    """Validate a batch of frames ``(B, C, H, W)``; raise ``ValueError``/``TypeError`` naming the problem.
+
+    Accepted: uint8 on 0–255, or floating point in [0, 1].
+    """
+    if not isinstance(frames, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(frames).__name__}")
+    if frames.dim() != 4:
+        raise ValueError(f"{name} must have shape (B, C, H, W), got rank {frames.dim()} shape {tuple(frames.shape)}")
+    if frames.shape[1] != in_channels:
+        raise ValueError(f"{name} have {frames.shape[1]} channels, the encoder expects {in_channels} "
+                         f"(shape {tuple(frames.shape)}; channels first)")
+    if image_size is not None and tuple(frames.shape[-2:]) != tuple(image_size):
+        raise ValueError(f"{name} are {tuple(frames.shape[-2:])} (H, W), the encoder expects {tuple(image_size)}; "
+                         "resize them first (MintKeypointWrapper does)")
+    if frames.dtype == torch.uint8:
+        return
+    if not frames.is_floating_point():
+        raise TypeError(f"{name} must be uint8 (0–255) or floating point in [0, 1], got dtype {frames.dtype}")
+    if not torch.isfinite(frames).all():
+        raise ValueError(f"{name} contain NaN or infinite values")
+    if frames.numel() and (frames.min() < 0 or frames.max() > 1):
+        raise ValueError(f"float {name} must lie in [0, 1], got range [{frames.min().item():.3g}, "
+                         f"{frames.max().item():.3g}]; pass uint8 for 0–255 images")
+
+
+def to_network_input(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 0–255 or float [0, 1] ``(B, C, H, W)`` → float32 in [-1, 1]."""
+    x = frames.float()
+    if frames.dtype == torch.uint8:
+        x = x / 255.0
+    return x * 2.0 - 1.0
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(num_groups=math.gcd(channels, 8) or 1, num_channels=channels)
+    return nn.Identity()
+
+
+def _block(conv: nn.Module, channels: int, norm: str) -> nn.Sequential:
+    return nn.Sequential(conv, nn.LeakyReLU(0.01), _norm(norm, channels))
+
+
+class KeypointEncoder(nn.Module):
+    """MINT keypoint detector.
+
+    :param config: the :class:`MintConfig`; its geometry fields fix the architecture.
+
+    Example::
+
+        >>> enc = KeypointEncoder(MintConfig(num_keypoints=8, image_size=(64, 64))).eval()
+        >>> kp = enc(torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
+        >>> kp.coords.shape, kp.status.shape, kp.features.shape, kp.heatmaps.shape
+        (torch.Size([2, 8, 2]), torch.Size([2, 8]), torch.Size([2, 8, 8]), torch.Size([2, 8, 32, 32]))
+    """
+
+    def __init__(self, config: MintConfig) -> None:
+        super().__init__()
+        self.config = config
+        c, k, norm = config.hidden_channels, config.num_keypoints, config.norm
+        self.backbone = nn.Sequential(
+            _block(nn.Conv2d(config.in_channels, c, 5, stride=2, padding=2), c, norm),
+            _block(nn.Conv2d(c, c, 3, stride=2, padding=1), c, norm),
+            _block(nn.Conv2d(c, 2 * c, 3, stride=1, padding=1), 2 * c, norm),
+            _block(nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), c, norm),
+            _block(nn.Conv2d(c, c, 3, stride=1, padding=1), c, norm),
+        )
+        self.keypoint_head = nn.Sequential(nn.Conv2d(c, k, 1), _norm(norm, k))
+        self.feature_head = nn.Conv2d(c, config.feature_dim, 1) if config.feature_dim > 0 else None
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(config.softmax_temperature)),
+                                            requires_grad=config.learn_temperature)
+        threshold = config.status_threshold
+        self.register_buffer("status_threshold", torch.tensor(0.0 if threshold is None else float(threshold)))
+        self.register_buffer("threshold_calibrated", torch.tensor(threshold is not None))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.xavier_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        return self.log_temperature.exp()
+
+    # ------------------------------------------------------------------ forward
+    def heatmaps(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keypoint maps and hidden maps on the heatmap grid.
+
+        :param frames: ``(B, C, H, W)`` uint8 or float in [0, 1].
+        :return: maps ``(B, K, H', W')`` ≥ 0 and hidden maps ``(B, c, H', W')``.
+        """
+        check_frames(frames, self.config.in_channels, self.config.image_size)
+        hidden = self.backbone(to_network_input(frames))
+        if tuple(hidden.shape[-2:]) != self.config.grid_size:
+            hidden = F.interpolate(hidden, size=self.config.grid_size, mode="bilinear", align_corners=False)
+        maps = F.softplus(self.keypoint_head(hidden))
+        return maps, hidden
+
+    def forward(self, frames: torch.Tensor) -> Keypoints:
+        """Encode frames.
+
+        :param frames: ``(B, C, H, W)`` uint8 (0–255) or float in [0, 1], ``(H, W) = image_size``.
+            A single frame ``(C, H, W)`` is accepted and gets a batch dimension of 1.
+        :return: :class:`Keypoints` with coords ``(B, K, 2)``, status ``(B, K)``, features
+            ``(B, K, F)`` and heatmaps ``(B, K, H', W')``.
+        """
+        if isinstance(frames, torch.Tensor) and frames.dim() == 3:
+            frames = frames.unsqueeze(0)
+        maps, hidden = self.heatmaps(frames)
+        coords = spatial_soft_argmax(maps, self.temperature)
+        peaks = maps.flatten(2).amax(dim=-1)  # (B, K)
+        if not bool(self.threshold_calibrated):
+            self.calibrate_status_threshold(peaks)
+        status = torch.sigmoid(self.config.status_slope * (peaks - self.status_threshold))
+        if self.feature_head is not None:
+            features = sample_features(self.feature_head(hidden), coords)
+        else:
+            features = coords.new_zeros(coords.shape[0], coords.shape[1], 0)
+        return Keypoints(coords=coords, status=status, features=features, heatmaps=maps)
+
+    @torch.no_grad()
+    def calibrate_status_threshold(self, peaks: torch.Tensor) -> None:
+        """Set τ to the median map peak, so about half the gates are open (MINT_METHOD §8).
+
+        Called automatically on the first forward pass when ``config.status_threshold`` is
+        None; the calibrated τ is a buffer and is saved with the weights.
+
+        :param peaks: ``(B, K)`` map maxima.
+        """
+        self.status_threshold.fill_(float(peaks.detach().median()))
+        self.threshold_calibrated.fill_(True)
+
+    @torch.no_grad()
+    def encode(self, frames: torch.Tensor, batch_size: int = 256) -> Keypoints:
+        """Inference helper: eval-mode forward in chunks, no gradient, heatmaps dropped."""
+        was_training = self.training
+        self.eval()
+        try:
+            parts = [self(frames[i:i + batch_size]) for i in range(0, frames.shape[0], batch_size)]
+        finally:
+            self.train(was_training)
+        return Keypoints(
+            coords=torch.cat([p.coords for p in parts]),
+            status=torch.cat([p.status for p in parts]),
+            features=torch.cat([p.features for p in parts]),
+        )
