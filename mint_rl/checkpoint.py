@@ -3,7 +3,7 @@
 A checkpoint is one ``torch.save`` file holding a dict::
 
     {"format": "mint-rl-checkpoint", "version": 1, "config": MintConfig.to_dict(),
-     "encoder": state_dict, "step": int, ...anything else the caller adds
+     "encoder": state_dict, "encoder_type": "mint" | "transporter", "step": int, ...anything else the caller adds
      (optimizer state, RNG states, trainer extras)}
 
 ``save_checkpoint`` writes to a temporary file in the target directory, flushes it to
@@ -95,11 +95,11 @@ def load_checkpoint(path: str | os.PathLike, expected_config: MintConfig | None 
 
 def load_encoder(path: str | os.PathLike, expected_config: MintConfig | None = None,
                  device: str | torch.device = "cpu"):
-    """Build a :class:`~mint_rl.encoder.KeypointEncoder` from a checkpoint, in eval mode."""
-    from mint_rl.encoder import KeypointEncoder
+    """Build the checkpoint's encoder (MINT or a baseline, by its ``"encoder_type"``), in eval mode."""
+    from mint_rl.baselines import build_encoder
 
     data = load_checkpoint(path, expected_config, map_location=device)
-    encoder = KeypointEncoder(data["config"]).to(device)
+    encoder = build_encoder(data.get("encoder_type", "mint"), data["config"]).to(device)
     try:
         encoder.load_state_dict(data["encoder"])
     except (KeyError, RuntimeError) as exc:

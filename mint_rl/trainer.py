@@ -211,6 +211,7 @@ class MintTrainer:
         return {
             "config": self.config.to_dict(),
             "encoder": self.encoder.state_dict(),
+            "encoder_type": "mint",
             "optimizer": self.optimizer.state_dict(),
             "step": self.step_count,
             "rng": self.rng.bit_generator.state,
