@@ -40,7 +40,7 @@ __all__ = ["MintTrainer", "make_entropy", "is_main_process"]
 def make_entropy(config: MintConfig) -> LocalEntropy:
     """The local-entropy layer a config asks for (frames at input size → entropy on the grid)."""
     return LocalEntropy(grid_size=config.grid_size, size=config.entropy_window,
-                        preprocess=config.entropy_preprocess, sharpen_small=config.sharpen_small)
+                        preprocess=config.entropy_preprocess, sharpen=config.sharpen_small)
 
 
 def is_main_process() -> bool:
