@@ -84,7 +84,7 @@ class MintConfig:
     image_size: tuple[int, int] = (64, 64)
     grid_size: tuple[int, int] | None = None
     feature_dim: int = 8
-    hidden_channels: int = 32
+    hidden_channels: int = 16
     norm: str = "batch"
 
     softmax_temperature: float = 0.1

@@ -91,6 +91,17 @@ class FrameBuffer:
             self._next = int((self._next + n) % self.capacity)
             self.size = min(self.size + n, self.capacity)
 
+    def add_stream(self, frames: torch.Tensor | np.ndarray, episode_start: np.ndarray) -> None:
+        """Append a stream of frames from one environment, split into episodes.
+
+        :param frames: ``(N, ...)`` uint8 frames in time order.
+        :param episode_start: ``(N,)`` bool, True where a frame begins a new episode.
+        """
+        starts = np.flatnonzero(np.asarray(episode_start, dtype=bool)).tolist()
+        bounds = sorted(set([0, *starts, len(frames)]))
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            self.add(frames[a:b], new_episode=a in starts or a == 0)
+
     def end_episode(self) -> None:
         """Mark that the next added frame starts a new episode."""
         self._open = False
