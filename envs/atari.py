@@ -1,0 +1,249 @@
+"""ALE Atari environments with the standard preprocessing, single or vectorised.
+
+One factory, :func:`make_atari_env`, builds the usual evaluation protocol (Machado et al.
+2018, as gymnasium's :class:`~gymnasium.wrappers.AtariPreprocessing` implements it) on top
+of an ``ale-py`` id:
+
+========================  ==================================================================
+stage                     default
+========================  ==================================================================
+sticky actions            ``repeat_action_probability=0.25`` (the ``-v5`` protocol)
+no-op starts              up to ``noop_max=30`` random no-ops after each reset
+frame skip                ``frame_skip=4``, max-pooled over the last two frames
+resize                    ``screen_size=84`` → 84×84, RGB ``(84, 84, 3)`` or grey ``(84, 84)``
+life loss                 not terminal (``terminal_on_life_loss=False``)
+reward                    unclipped (``clip_reward=True`` gives ``sign(r)``, as SB3/DQN do)
+frame stack               none (``frame_stack=S`` → ``(S, 84, 84[, 3])``)
+time limit                the ALE's own 108 000 emulator frames; ``max_episode_steps`` adds
+                          a limit in *agent* steps (applied after frame skipping)
+========================  ==================================================================
+
+Observations are uint8 frames ``(H, W, 3)`` (RGB) or ``(H, W)`` (grey, no channel axis)
+in the layout :class:`envs.wrappers.MintKeypointWrapper` takes directly::
+
+    env = make_atari_env("ALE/Breakout-v5")                       # (84, 84, 3) uint8
+    venv = make_atari_env("ALE/Breakout-v5", num_envs=8)          # SyncVectorEnv, (8, 84, 84, 3)
+    pix = atari_pixel_env("ALE/Breakout-v5")                      # (4, 84, 84) grey stack
+
+``atari_pixel_env`` is the standard pixel-agent input (grey 84×84, 4 frames stacked,
+channels first), which Stable-Baselines3's ``CnnPolicy`` reads as a channels-first image
+without a ``VecTransposeImage``.
+
+The ROMs ship in the ``ale-py`` wheel; the ids are ``ALE/<Game>-v5`` (list them with
+``[i for i in gymnasium.registry if i.startswith("ALE/")]`` after ``import ale_py;
+gymnasium.register_envs(ale_py)``). The older ``<Game>-v4`` / ``<Game>NoFrameskip-v4`` ids
+work too (all are the same ``ale_py`` emulator; this factory always sets ``frameskip=1``
+in the emulator and skips frames in ``AtariPreprocessing``).
+
+Importing this module does not import ``ale_py``; the first factory call does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit, TransformReward
+
+__all__ = ["make_atari_env", "atari_pixel_env", "atari_ids", "VECTORIZATION_MODES"]
+
+VECTORIZATION_MODES = ("sync", "async")
+"""``vectorization_mode`` values of :func:`make_atari_env`: ``SyncVectorEnv`` (one process)
+or ``AsyncVectorEnv`` (one process per sub-env)."""
+
+_ALE_ENTRY_POINT = "ale_py.env:AtariEnv"
+
+
+def _register_ale() -> None:
+    """Register the ALE ids with gymnasium (idempotent; imports ``ale_py``)."""
+    import ale_py
+
+    gym.register_envs(ale_py)
+
+
+def atari_ids(version: str | None = "v5") -> list[str]:
+    """The registered ALE ids, e.g. ``["ALE/Adventure-v5", ...]``.
+
+    :param version: keep only ids ending in ``-<version>``; None lists every ALE id
+        (``ALE/*-v5``, ``*-v4``, ``*NoFrameskip-v4``, ...).
+    """
+    _register_ale()
+    ids = [i for i, spec in gym.registry.items() if spec.entry_point == _ALE_ENTRY_POINT]
+    if version is not None:
+        ids = [i for i in ids if i.endswith(f"-{version}")]
+    return sorted(ids)
+
+
+def _check_env_id(env_id: str) -> None:
+    """Raise a ``ValueError`` that helps find the right id when ``env_id`` is not an ALE id."""
+    _register_ale()
+    spec = gym.registry.get(env_id)
+    if spec is not None and spec.entry_point == _ALE_ENTRY_POINT:
+        return
+    ale = atari_ids(version=None)
+    if spec is not None:
+        raise ValueError(f"{env_id!r} is a registered Gymnasium id but not an ALE Atari game "
+                         f"(entry point {spec.entry_point!r}); make_atari_env only builds ALE ids "
+                         "such as 'ALE/Pong-v5'")
+    close = difflib.get_close_matches(env_id, ale, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"unknown Atari id {env_id!r}.{hint} ALE ids look like 'ALE/Pong-v5'; list them with "
+                     "envs.atari.atari_ids() (or `[i for i in gymnasium.registry if i.startswith('ALE/')]` "
+                     "after `import ale_py; gymnasium.register_envs(ale_py)`).")
+
+
+def _sign(reward: Any) -> float:
+    """Reward clipping to {-1, 0, 1} (module-level so async vector envs can pickle it)."""
+    return float(np.sign(reward))
+
+
+def _screen_size(screen_size: int | tuple[int, int]) -> int | tuple[int, int]:
+    """Our ``(H, W)`` → ``AtariPreprocessing``'s ``(W, H)`` (an int stays square)."""
+    if isinstance(screen_size, (int, np.integer)) and not isinstance(screen_size, bool):
+        if screen_size <= 0:
+            raise ValueError(f"screen_size must be positive, got {screen_size}")
+        return int(screen_size)
+    try:
+        h, w = (int(v) for v in screen_size)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"screen_size must be an int or an (H, W) pair, got {screen_size!r}") from exc
+    if h <= 0 or w <= 0:
+        raise ValueError(f"screen_size must be positive, got {screen_size!r}")
+    return (w, h)
+
+
+def _make_one(
+    env_id: str,
+    rgb: bool,
+    screen_size: int | tuple[int, int],
+    frame_skip: int,
+    frame_stack: int,
+    noop_max: int,
+    repeat_action_probability: float,
+    terminal_on_life_loss: bool,
+    clip_reward: bool,
+    max_episode_steps: int | None,
+    render_mode: str | None,
+    wrappers: Sequence[Callable[[gym.Env], gym.Env]],
+    env_kwargs: dict[str, Any],
+) -> gym.Env:
+    """Build one preprocessed env. Module-level, so ``functools.partial`` of it is a picklable
+    thunk for ``AsyncVectorEnv`` (it registers the ALE ids itself in a fresh process)."""
+    _register_ale()
+    env = gym.make(env_id, frameskip=1, repeat_action_probability=repeat_action_probability,
+                   render_mode=render_mode, **env_kwargs)
+    env = AtariPreprocessing(env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size,
+                             terminal_on_life_loss=terminal_on_life_loss, grayscale_obs=not rgb,
+                             grayscale_newaxis=False, scale_obs=False)
+    if max_episode_steps is not None:
+        env = TimeLimit(env, max_episode_steps=max_episode_steps)
+    if clip_reward:
+        env = TransformReward(env, _sign)
+    if frame_stack > 1:
+        env = FrameStackObservation(env, frame_stack)
+    for wrapper in wrappers:
+        env = wrapper(env)
+    return env
+
+
+def make_atari_env(
+    env_id: str = "ALE/Pong-v5",
+    *,
+    rgb: bool = True,
+    screen_size: int | tuple[int, int] = 84,
+    frame_skip: int = 4,
+    frame_stack: int = 1,
+    noop_max: int = 30,
+    repeat_action_probability: float = 0.25,
+    terminal_on_life_loss: bool = False,
+    clip_reward: bool = False,
+    max_episode_steps: int | None = None,
+    render_mode: str | None = None,
+    num_envs: int | None = None,
+    vectorization_mode: str = "sync",
+    vector_kwargs: dict[str, Any] | None = None,
+    wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
+    **env_kwargs: Any,
+) -> gym.Env | gym.vector.VectorEnv:
+    """An ALE Atari env (or a vector of them) with the standard preprocessing.
+
+    :param env_id: an ALE id, e.g. ``"ALE/Pong-v5"`` (see :func:`atari_ids`); anything else
+        raises ``ValueError`` with the closest ids.
+    :param rgb: RGB frames ``(H, W, 3)``; False gives grey ``(H, W)`` (no channel axis).
+    :param screen_size: output size, an int (square) or ``(H, W)``.
+    :param frame_skip: agent steps last this many emulator frames (max-pooled over the last
+        two); the emulator itself runs with ``frameskip=1``.
+    :param frame_stack: stack the last S observations along a new first axis
+        (``FrameStackObservation``, reset-padded) when > 1.
+    :param noop_max: at most this many random no-ops after each reset (0 = none).
+    :param repeat_action_probability: sticky actions: the emulator repeats the previous action
+        with this probability (0.25 in the ``-v5`` protocol; 0 for deterministic actions).
+    :param terminal_on_life_loss: end the episode when a life is lost (not recommended by
+        Machado et al.; off by default).
+    :param clip_reward: replace rewards by their sign (as SB3's Atari wrapper / DQN do).
+    :param max_episode_steps: truncate episodes after this many *agent* steps (None: only the
+        ALE's own limit of 108 000 emulator frames).
+    :param render_mode: ``None``, ``"rgb_array"`` (full 210×160 RGB frames) or ``"human"``.
+    :param num_envs: None builds one ``gym.Env``; an int builds a ``gym.vector.VectorEnv`` of
+        that many identically wrapped envs (``reset(seed=s)`` seeds sub-env i with ``s + i``).
+    :param vectorization_mode: ``"sync"`` (``SyncVectorEnv``) or ``"async"``
+        (``AsyncVectorEnv``, one process per sub-env).
+    :param vector_kwargs: extra keyword arguments of the vector env class (e.g.
+        ``autoreset_mode``, ``shared_memory``).
+    :param wrappers: extra wrappers applied, in order, on top of each (sub-)env after the
+        preprocessing (callables ``env -> env``; picklable for ``"async"``).
+    :param env_kwargs: forwarded to ``gym.make`` (e.g. ``mode``, ``difficulty``,
+        ``full_action_space``, ``max_num_frames_per_episode``).
+    :return: the env; observations uint8 ``([S,] H, W[, 3])``.
+
+    Example::
+
+        >>> env = make_atari_env("ALE/Pong-v5", rgb=False, frame_stack=4)
+        >>> env.observation_space.shape
+        (4, 84, 84)
+    """
+    _check_env_id(env_id)
+    if frame_skip < 1:
+        raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
+    if frame_stack < 1:
+        raise ValueError(f"frame_stack must be >= 1 (1 = no stacking), got {frame_stack}")
+    if noop_max < 0:
+        raise ValueError(f"noop_max must be >= 0, got {noop_max}")
+    if not 0.0 <= repeat_action_probability <= 1.0:
+        raise ValueError(f"repeat_action_probability must be in [0, 1], got {repeat_action_probability}")
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps}")
+    for key in ("frameskip", "repeat_action_probability"):
+        if key in env_kwargs:
+            raise ValueError(f"pass frame_skip / repeat_action_probability, not the emulator kwarg {key!r}")
+    make = functools.partial(
+        _make_one, env_id, bool(rgb), _screen_size(screen_size), int(frame_skip), int(frame_stack), int(noop_max),
+        float(repeat_action_probability), bool(terminal_on_life_loss), bool(clip_reward), max_episode_steps,
+        render_mode, tuple(wrappers), dict(env_kwargs),
+    )
+    if num_envs is None:
+        return make()
+    if int(num_envs) < 1:
+        raise ValueError(f"num_envs must be a positive int or None (single env), got {num_envs}")
+    fns = [make] * int(num_envs)
+    if vectorization_mode == "sync":
+        return gym.vector.SyncVectorEnv(fns, **(vector_kwargs or {}))
+    if vectorization_mode == "async":
+        return gym.vector.AsyncVectorEnv(fns, **(vector_kwargs or {}))
+    raise ValueError(f"vectorization_mode must be one of {VECTORIZATION_MODES}, got {vectorization_mode!r}")
+
+
+def atari_pixel_env(env_id: str = "ALE/Pong-v5", **kwargs: Any) -> gym.Env | gym.vector.VectorEnv:
+    """The standard pixel-agent input: grey 84×84 frames, 4 stacked, observations ``(4, 84, 84)``
+    uint8 (channels first, read directly by SB3's ``CnnPolicy``).
+
+    Same as ``make_atari_env(env_id, rgb=False, frame_stack=4, **kwargs)``; every other
+    setting (sticky actions, no-ops, unclipped reward, ...) is that of :func:`make_atari_env`,
+    so a pixel agent and a keypoint agent built from the same arguments see the same game.
+    """
+    kwargs.setdefault("rgb", False)
+    kwargs.setdefault("frame_stack", 4)
+    return make_atari_env(env_id, **kwargs)
