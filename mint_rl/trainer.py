@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from mint_rl.checkpoint import load_checkpoint, save_checkpoint
+from mint_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
 from mint_rl.encoder import KeypointEncoder, check_frames
@@ -34,7 +34,7 @@ from mint_rl.entropy import LocalEntropy
 from mint_rl.losses import MintLoss
 from mint_rl.utils import resolve_device, seed_everything
 
-__all__ = ["MintTrainer", "make_entropy", "is_main_process"]
+__all__ = ["BaseTrainer", "MintTrainer", "make_entropy", "is_main_process"]
 
 
 def make_entropy(config: MintConfig) -> LocalEntropy:
@@ -47,35 +47,39 @@ def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-class MintTrainer:
-    """Optimiser, loss and bookkeeping around a :class:`KeypointEncoder`.
+class BaseTrainer:
+    """What every keypoint-encoder trainer shares: device, seeding, optimiser, the ``fit`` loop
+    (progress bar, TensorBoard scalars and images, periodic atomic checkpoints) and resume.
 
-    :param config: hyperparameters (architecture, losses, optimiser, seed).
+    Subclasses build the encoder and implement :meth:`step`; they may override
+    :meth:`log_images`. ``encoder_type`` names the encoder in checkpoints
+    (see :func:`mint_rl.baselines.build_encoder`).
+
+    :param config: hyperparameters (architecture, optimiser, seed).
     :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     :param log_dir: TensorBoard directory (None: no logging).
     :param checkpoint_path: where :meth:`fit` writes checkpoints (None: none).
-    :param encoder: an existing encoder to train (e.g. one the Gymnasium wrapper uses);
-        a new one is built from ``config`` otherwise.
+    :param encoder: the encoder to train (already built by the subclass or the caller).
     """
 
-    def __init__(self, config: MintConfig, device: str | torch.device = "cpu", log_dir: str | None = None,
-                 checkpoint_path: str | os.PathLike | None = None, encoder: KeypointEncoder | None = None) -> None:
+    encoder_type = "mint"
+    display_name = "MINT"
+    progress_keys: tuple[str, ...] = ("loss/total",)
+
+    def __init__(self, config: MintConfig, encoder: torch.nn.Module, device: str | torch.device = "cpu",
+                 log_dir: str | None = None, checkpoint_path: str | os.PathLike | None = None) -> None:
         self.config = config
         self.device = resolve_device(device)
-        self.rng = seed_everything(config.seed)
-        self.encoder = (encoder if encoder is not None else KeypointEncoder(config)).to(self.device)
-        self.loss_fn = MintLoss(config)
-        self.entropy = make_entropy(config)
+        self.encoder = encoder.to(self.device)
         self.optimizer = torch.optim.Adam(self.encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step_count = 0
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world_size = dist.get_world_size() if self.distributed else 1
-        self._model: torch.nn.Module = self.encoder
         self._writer = None
         self._log_dir = log_dir
-        self._preview: torch.Tensor | None = None
+        self._preview: Any = None
 
     # ------------------------------------------------------------------ logging
     @property
@@ -91,12 +95,6 @@ class MintTrainer:
             self._writer.close()
             self._writer = None
 
-    # ------------------------------------------------------------------ training
-    def _wrap_distributed(self) -> None:
-        if self.distributed and not isinstance(self._model, DistributedDataParallel):
-            ids = [self.device.index or 0] if self.device.type == "cuda" else None
-            self._model = DistributedDataParallel(self.encoder, device_ids=ids)
-
     def check_clips(self, frames: torch.Tensor) -> None:
         """Validate a clip batch ``(B, T, C, H, W)``, naming the problem."""
         if not isinstance(frames, torch.Tensor) or frames.dim() != 5:
@@ -105,54 +103,21 @@ class MintTrainer:
         if frames.shape[1] < 2:
             raise ValueError(f"clips need at least 2 frames (T >= 2), got T = {frames.shape[1]}")
         check_frames(frames[:, 0], self.config.in_channels, self.config.image_size, name="clip frames")
-        if not frames.dtype == torch.uint8:
+        if frames.dtype != torch.uint8:
             check_frames(frames.flatten(0, 1), self.config.in_channels, self.config.image_size, name="clip frames")
 
-    def compute_entropy(self, frames: torch.Tensor) -> torch.Tensor:
-        """Entropy ``(B, T, H', W')`` of clip frames ``(B, T, C, H, W)``."""
-        b, t = frames.shape[:2]
-        with torch.no_grad():
-            return self.entropy(frames.flatten(0, 1).to(self.device)).reshape(b, t, *self.config.grid_size)
-
-    def calibrate(self, frames: torch.Tensor) -> None:
-        """Calibrate the status threshold on a clip batch if the config leaves it open."""
-        if not bool(self.encoder.threshold_calibrated):
-            with torch.no_grad():
-                maps, _ = self.encoder.heatmaps(frames.flatten(0, 1).to(self.device))
-                self.encoder.calibrate_status_threshold(maps.flatten(2).amax(-1))
-
-    def step(self, frames: torch.Tensor, entropy: torch.Tensor | None = None) -> dict[str, float]:
-        """One optimiser step on a batch of clips.
-
-        :param frames: ``(B, T, C, H, W)`` uint8 (or float in [0, 1]) consecutive frames.
-        :param entropy: ``(B, T, H', W')`` their entropy maps; computed here when None.
-        :return: every loss term (floats) plus ``"train/grad_norm"``.
-        """
-        self.check_clips(frames)
-        if entropy is None:
-            entropy = self.compute_entropy(frames)
-        self.calibrate(frames)
-        self._wrap_distributed()
-        if self.distributed:  # each process trains on its shard of the global batch
-            shards = torch.tensor_split(torch.arange(frames.shape[0]), self.world_size)
-            idx = shards[self.rank]
-            frames, entropy = frames[idx], entropy[idx]
-        self.encoder.train()
-        b, t = frames.shape[:2]
-        frames = frames.to(self.device, non_blocking=True)
-        entropy = entropy.to(self.device, non_blocking=True)
-        keypoints = self._model(frames.flatten(0, 1)).reshape_batch(b, t)
-        out = self.loss_fn(keypoints, entropy)
+    def clip_grad_and_step(self, loss: torch.Tensor) -> float:
+        """Backward, clip the gradient norm to ``config.grad_clip`` (0: no clipping), step; return the norm."""
         self.optimizer.zero_grad(set_to_none=True)
-        out.total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.encoder.parameters(),
-                                                   self.config.grad_clip if self.config.grad_clip > 0 else float("inf"))
+        loss.backward()
+        clip = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.encoder.parameters(), clip)
         self.optimizer.step()
         self.step_count += 1
-        terms = dict(out.terms)
-        terms["train/grad_norm"] = float(grad_norm)
-        terms["train/temperature"] = float(self.encoder.temperature.detach())
-        return terms
+        return float(grad_norm)
+
+    def step(self, frames: torch.Tensor, entropy: torch.Tensor | None = None) -> dict[str, float]:
+        raise NotImplementedError
 
     def fit(self, buffer: FrameBuffer, steps: int, log_every: int = 10, image_every: int = 200,
             checkpoint_every: int = 500, progress: bool = True, extra_state: dict[str, Any] | None = None
@@ -168,7 +133,7 @@ class MintTrainer:
 
         history: list[dict[str, float]] = []
         cfg = self.config
-        bar = tqdm(total=steps, initial=self.step_count, desc="MINT pretraining", unit="step",
+        bar = tqdm(total=steps, initial=self.step_count, desc=f"{self.display_name} pretraining", unit="step",
                    disable=not (progress and is_main_process()), dynamic_ncols=True)
         while self.step_count < steps:
             frames, entropy = buffer.sample(cfg.batch_size, cfg.clip_length, self.rng)
@@ -176,8 +141,7 @@ class MintTrainer:
             history.append(terms)
             bar.update(1)
             if self.step_count % log_every == 0 or self.step_count == steps:
-                bar.set_postfix(loss=f"{terms['loss/total']:.2f}", cov=f"{terms['keypoints/coverage']:.2f}",
-                                active=f"{terms['keypoints/active_fraction']:.2f}")
+                bar.set_postfix({k.split("/")[-1]: f"{terms[k]:.3f}" for k in self.progress_keys if k in terms})
                 if self.writer is not None:
                     for key, value in terms.items():
                         self.writer.add_scalar(key, value, self.step_count)
@@ -211,7 +175,7 @@ class MintTrainer:
         return {
             "config": self.config.to_dict(),
             "encoder": self.encoder.state_dict(),
-            "encoder_type": "mint",
+            "encoder_type": self.encoder_type,
             "optimizer": self.optimizer.state_dict(),
             "step": self.step_count,
             "rng": self.rng.bit_generator.state,
@@ -220,7 +184,7 @@ class MintTrainer:
         }
 
     def save(self, path: str | os.PathLike, extra_state: dict[str, Any] | None = None) -> Path | None:
-        """Atomically write a resumable checkpoint (rank 0 only)."""
+        """Atomically write a resumable checkpoint (rank 0 only) that ``load_encoder`` reads."""
         if not is_main_process():
             return None
         return save_checkpoint(path, self.state(extra_state))
@@ -228,6 +192,10 @@ class MintTrainer:
     def load(self, path: str | os.PathLike) -> dict[str, Any]:
         """Restore weights, optimiser, step and RNG states from a checkpoint of a compatible config."""
         data = load_checkpoint(path, expected_config=self.config, map_location=self.device)
+        kind = data.get("encoder_type", "mint")
+        if kind != self.encoder_type:
+            raise CheckpointError(f"checkpoint {path} holds a {kind!r} encoder, not a {self.encoder_type!r} one; "
+                                  "load it with the matching trainer or mint_rl.checkpoint.load_encoder")
         self.encoder.load_state_dict(data["encoder"])
         if "optimizer" in data:
             self.optimizer.load_state_dict(data["optimizer"])
@@ -244,3 +212,69 @@ class MintTrainer:
             self.load(self.checkpoint_path)
             return True
         return False
+
+
+class MintTrainer(BaseTrainer):
+    """Optimiser, MINT loss and bookkeeping around a :class:`KeypointEncoder`.
+
+    :param config: hyperparameters (architecture, losses, optimiser, seed).
+    :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+    :param log_dir: TensorBoard directory (None: no logging).
+    :param checkpoint_path: where :meth:`fit` writes checkpoints (None: none).
+    :param encoder: an existing encoder to train (e.g. one the Gymnasium wrapper uses);
+        a new one is built from ``config`` otherwise.
+    """
+
+    progress_keys = ("loss/total", "keypoints/coverage", "keypoints/active_fraction")
+
+    def __init__(self, config: MintConfig, device: str | torch.device = "cpu", log_dir: str | None = None,
+                 checkpoint_path: str | os.PathLike | None = None, encoder: KeypointEncoder | None = None) -> None:
+        self.rng = seed_everything(config.seed)
+        super().__init__(config, encoder if encoder is not None else KeypointEncoder(config), device, log_dir,
+                         checkpoint_path)
+        self.loss_fn = MintLoss(config)
+        self.entropy = make_entropy(config)
+        self._model: torch.nn.Module = self.encoder
+
+    def _wrap_distributed(self) -> None:
+        if self.distributed and not isinstance(self._model, DistributedDataParallel):
+            ids = [self.device.index or 0] if self.device.type == "cuda" else None
+            self._model = DistributedDataParallel(self.encoder, device_ids=ids)
+
+    def compute_entropy(self, frames: torch.Tensor) -> torch.Tensor:
+        """Entropy ``(B, T, H', W')`` of clip frames ``(B, T, C, H, W)``."""
+        with torch.no_grad():
+            return self.entropy(frames.to(self.device))
+
+    def calibrate(self, frames: torch.Tensor) -> None:
+        """Calibrate the status threshold on a clip batch if the config leaves it open."""
+        if not bool(self.encoder.threshold_calibrated):
+            with torch.no_grad():
+                maps, _ = self.encoder.heatmaps(frames.flatten(0, 1).to(self.device))
+                self.encoder.calibrate_status_threshold(maps.flatten(2).amax(-1))
+
+    def step(self, frames: torch.Tensor, entropy: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimiser step on a batch of clips.
+
+        :param frames: ``(B, T, C, H, W)`` uint8 (or float in [0, 1]) consecutive frames.
+        :param entropy: ``(B, T, H', W')`` their entropy maps; computed here when None.
+        :return: every loss term (floats) plus ``"train/grad_norm"`` and ``"train/temperature"``.
+        """
+        self.check_clips(frames)
+        if entropy is None:
+            entropy = self.compute_entropy(frames)
+        self.calibrate(frames)
+        self._wrap_distributed()
+        if self.distributed:  # each process trains on its shard of the global batch
+            idx = torch.tensor_split(torch.arange(frames.shape[0]), self.world_size)[self.rank]
+            frames, entropy = frames[idx], entropy[idx]
+        self.encoder.train()
+        b, t = frames.shape[:2]
+        frames = frames.to(self.device, non_blocking=True)
+        entropy = entropy.to(self.device, non_blocking=True)
+        keypoints = self._model(frames.flatten(0, 1)).reshape_batch(b, t)
+        out = self.loss_fn(keypoints, entropy)
+        terms = dict(out.terms)
+        terms["train/grad_norm"] = self.clip_grad_and_step(out.total)
+        terms["train/temperature"] = float(self.encoder.temperature.detach())
+        return terms

@@ -45,20 +45,18 @@ Example::
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mint_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
 from mint_rl.encoder import _norm, check_frames, to_network_input
 from mint_rl.keypoints import Keypoints, gaussian_maps, sample_features, spatial_soft_argmax
-from mint_rl.utils import resolve_device, seed_everything
+from mint_rl.trainer import BaseTrainer
+from mint_rl.utils import seed_everything
 
 __all__ = ["TransporterEncoder", "TransporterTrainer", "transport", "transporter_loss"]
 
@@ -239,7 +237,7 @@ class TransporterEncoder(nn.Module):
 
 
 # ---------------------------------------------------------------------- trainer
-class TransporterTrainer:
+class TransporterTrainer(BaseTrainer):
     """Optimiser and bookkeeping around a :class:`TransporterEncoder`, shaped like
     :class:`~mint_rl.trainer.MintTrainer` (single process only).
 
@@ -255,33 +253,14 @@ class TransporterTrainer:
     """
 
     encoder_type = "transporter"
+    display_name = "Transporter"
+    progress_keys = ("loss/reconstruction",)
 
     def __init__(self, config: MintConfig, device: str | torch.device = "cpu", log_dir: str | None = None,
                  checkpoint_path: str | os.PathLike | None = None, encoder: TransporterEncoder | None = None) -> None:
-        self.config = config
-        self.device = resolve_device(device)
         self.rng = seed_everything(config.seed)
-        self.encoder = (encoder if encoder is not None else TransporterEncoder(config)).to(self.device)
-        self.optimizer = torch.optim.Adam(self.encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.step_count = 0
-        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self._writer = None
-        self._log_dir = log_dir
-        self._preview: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    # ------------------------------------------------------------------ logging
-    @property
-    def writer(self):
-        if self._writer is None and self._log_dir:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(self._log_dir)
-        return self._writer
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        super().__init__(config, encoder if encoder is not None else TransporterEncoder(config), device, log_dir,
+                         checkpoint_path)
 
     # ------------------------------------------------------------------ training
     def check_clips(self, frames: torch.Tensor) -> None:
@@ -300,10 +279,11 @@ class TransporterTrainer:
         later = torch.from_numpy(self.rng.integers(1, t, size=b))
         return frames[:, 0], frames[torch.arange(b), later]
 
-    def step(self, frames: torch.Tensor) -> dict[str, float]:
+    def step(self, frames: torch.Tensor, entropy: torch.Tensor | None = None) -> dict[str, float]:
         """One optimiser step on a batch of clips.
 
         :param frames: ``(B, T, C, H, W)`` uint8 (or float in [0, 1]) consecutive frames, T ≥ 2.
+        :param entropy: ignored (the Transporter needs no entropy); accepted so ``fit`` is shared.
         :return: ``"loss/reconstruction"`` (also as ``"loss/total"``), ``"train/grad_norm"``
             and ``"keypoints/displacement"`` (mean keypoint move source → target, in [-1, 1] units).
         """
@@ -313,50 +293,10 @@ class TransporterTrainer:
         self.encoder.train()
         recon, kp_s, kp_t = self.encoder.reconstruct(source, target)
         loss = transporter_loss(recon, target)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.encoder.parameters(),
-                                                   self.config.grad_clip if self.config.grad_clip > 0 else float("inf"))
-        self.optimizer.step()
-        self.step_count += 1
+        grad_norm = self.clip_grad_and_step(loss)
         moved = (kp_t.coords - kp_s.coords).detach().norm(dim=-1).mean()
         return {"loss/reconstruction": float(loss.detach()), "loss/total": float(loss.detach()),
                 "train/grad_norm": float(grad_norm), "keypoints/displacement": float(moved)}
-
-    def fit(self, buffer: FrameBuffer, steps: int, log_every: int = 10, image_every: int = 200,
-            checkpoint_every: int = 500, progress: bool = True, extra_state: dict[str, Any] | None = None
-            ) -> list[dict[str, float]]:
-        """Train until ``step_count == steps`` (a resumed trainer continues from its step).
-
-        :param buffer: frames to sample clips from (its entropy maps are not used).
-        :param steps: total optimiser steps (not additional ones).
-        :param extra_state: stored in every checkpoint (e.g. how the frames were collected).
-        :return: the logged terms of every step run in this call.
-        """
-        from tqdm.auto import tqdm
-
-        history: list[dict[str, float]] = []
-        cfg = self.config
-        bar = tqdm(total=steps, initial=self.step_count, desc="Transporter pretraining", unit="step",
-                   disable=not progress, dynamic_ncols=True)
-        while self.step_count < steps:
-            frames, _ = buffer.sample(cfg.batch_size, cfg.clip_length, self.rng)
-            terms = self.step(frames)
-            history.append(terms)
-            bar.update(1)
-            if self.step_count % log_every == 0 or self.step_count == steps:
-                bar.set_postfix(loss=f"{terms['loss/reconstruction']:.4f}")
-                if self.writer is not None:
-                    for key, value in terms.items():
-                        self.writer.add_scalar(key, value, self.step_count)
-            if self.writer is not None and (self.step_count % image_every == 0 or self.step_count == steps):
-                self.log_images(buffer)
-            if self.checkpoint_path and (self.step_count % checkpoint_every == 0 or self.step_count == steps):
-                self.save(self.checkpoint_path, extra_state)
-        bar.close()
-        if self.writer is not None:
-            self.writer.flush()
-        return history
 
     # ------------------------------------------------------------------ images
     def log_images(self, buffer: FrameBuffer, count: int = 8) -> None:
@@ -386,44 +326,3 @@ class TransporterTrainer:
         recon_big = recon_u8.repeat(4, axis=1).repeat(4, axis=2)
         grid = image_grid(list(overlays) + list(recon_big), ncols=len(overlays))
         self.writer.add_image("transporter/keypoints_and_reconstruction", grid, self.step_count, dataformats="HWC")
-
-    # ------------------------------------------------------------------ checkpoints
-    def state(self, extra_state: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "encoder": self.encoder.state_dict(),
-            "encoder_type": self.encoder_type,
-            "optimizer": self.optimizer.state_dict(),
-            "step": self.step_count,
-            "rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "extra": extra_state or {},
-        }
-
-    def save(self, path: str | os.PathLike, extra_state: dict[str, Any] | None = None) -> Path:
-        """Atomically write a resumable checkpoint that :func:`mint_rl.checkpoint.load_encoder` reads."""
-        return save_checkpoint(path, self.state(extra_state))
-
-    def load(self, path: str | os.PathLike) -> dict[str, Any]:
-        """Restore weights, optimiser, step and RNG states from a Transporter checkpoint of a compatible config."""
-        data = load_checkpoint(path, expected_config=self.config, map_location=self.device)
-        kind = data.get("encoder_type", "mint")
-        if kind != self.encoder_type:
-            raise CheckpointError(f"checkpoint {path} holds a {kind!r} encoder, not a Transporter; "
-                             "load it with the matching trainer or mint_rl.checkpoint.load_encoder")
-        self.encoder.load_state_dict(data["encoder"])
-        if "optimizer" in data:
-            self.optimizer.load_state_dict(data["optimizer"])
-        self.step_count = int(data.get("step", 0))
-        if "rng" in data:
-            self.rng.bit_generator.state = data["rng"]
-        if "torch_rng" in data:
-            torch.set_rng_state(data["torch_rng"])
-        return data
-
-    def maybe_resume(self) -> bool:
-        """Resume from ``checkpoint_path`` if it exists; return whether it did."""
-        if self.checkpoint_path is not None and self.checkpoint_path.is_file():
-            self.load(self.checkpoint_path)
-            return True
-        return False
