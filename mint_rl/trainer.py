@@ -31,6 +31,7 @@ from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
 from mint_rl.encoder import KeypointEncoder, check_frames
 from mint_rl.entropy import LocalEntropy
+from mint_rl.keypoints import Keypoints
 from mint_rl.losses import MintLoss
 from mint_rl.utils import resolve_device, seed_everything
 
@@ -45,6 +46,18 @@ def make_entropy(config: MintConfig) -> LocalEntropy:
 
 def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+class _TupleOutput(torch.nn.Module):
+    """An encoder whose forward returns ``(coords, status, features, heatmaps)``, for DDP."""
+
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        kp = self.encoder(frames)
+        return kp.coords, kp.status, kp.features, kp.heatmaps
 
 
 class BaseTrainer:
@@ -239,7 +252,11 @@ class MintTrainer(BaseTrainer):
     def _wrap_distributed(self) -> None:
         if self.distributed and not isinstance(self._model, DistributedDataParallel):
             ids = [self.device.index or 0] if self.device.type == "cuda" else None
-            self._model = DistributedDataParallel(self.encoder, device_ids=ids)
+            # the feature head gets no gradient from the MINT losses (features are our addition);
+            # DDP finds unused parameters through the output tensors, so return a plain tuple
+            unused = getattr(self.encoder, "feature_head", None) is not None
+            self._model = DistributedDataParallel(_TupleOutput(self.encoder), device_ids=ids,
+                                                  find_unused_parameters=unused)
 
     def compute_entropy(self, frames: torch.Tensor) -> torch.Tensor:
         """Entropy ``(B, T, H', W')`` of clip frames ``(B, T, C, H, W)``."""
@@ -272,7 +289,10 @@ class MintTrainer(BaseTrainer):
         b, t = frames.shape[:2]
         frames = frames.to(self.device, non_blocking=True)
         entropy = entropy.to(self.device, non_blocking=True)
-        keypoints = self._model(frames.flatten(0, 1)).reshape_batch(b, t)
+        keypoints = self._model(frames.flatten(0, 1))
+        if isinstance(keypoints, tuple):
+            keypoints = Keypoints(*keypoints)
+        keypoints = keypoints.reshape_batch(b, t)
         out = self.loss_fn(keypoints, entropy)
         terms = dict(out.terms)
         terms["train/grad_norm"] = self.clip_grad_and_step(out.total)
