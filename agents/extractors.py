@@ -1,0 +1,161 @@
+"""Stable-Baselines3 features extractors over keypoint observations.
+
+Keypoint observations come from :class:`envs.wrappers.MintKeypointWrapper` (or the SB3
+VecEnv wrapper): per keypoint ``(x, y, status, features...)``, ``D = 3 + F`` values, with
+(x, y) in [-1, 1] (y down, pixel-centre aligned) and status in [0, 1]. Accepted layouts:
+
+- ``Box (K, D)``: one frame;
+- ``Box (S, K, D)``: S frames stacked by gymnasium's ``FrameStackObservation``;
+- ``Box (K, S·D)``: S frames stacked by SB3's ``VecFrameStack`` (pass ``n_stack=S``);
+- ``Dict(coords (…, K, 2), status (…, K), [features (…, K, F)])``, with an optional leading S.
+
+Use through ``policy_kwargs``::
+
+    PPO("MlpPolicy", venv, policy_kwargs=dict(
+        features_extractor_class=KeypointSetExtractor,
+        features_extractor_kwargs=dict(features_dim=128)))      # "MultiInputPolicy" for Dict
+
+``KeypointMlpExtractor`` flattens everything (it knows keypoint identities by position);
+``KeypointSetExtractor`` is permutation invariant: a shared per-keypoint MLP (optionally
+self-attention across keypoints), then a status-weighted mean and a masked max over the
+keypoints that are active in the most recent frame, so inactive keypoints contribute nothing.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+__all__ = ["KeypointMlpExtractor", "KeypointSetExtractor", "split_keypoint_observation"]
+
+
+def _layout(space: gym.Space, n_stack: int) -> tuple[int, int, int]:
+    """(S, K, D) of a keypoint observation space; raise ``ValueError`` naming the space otherwise."""
+    if isinstance(space, gym.spaces.Dict):
+        if "coords" not in space.spaces or "status" not in space.spaces:
+            raise ValueError(f"a keypoint Dict space needs 'coords' and 'status' entries, got {space}")
+        coords = space["coords"].shape
+        f = space["features"].shape[-1] if "features" in space.spaces else 0
+        s = coords[0] if len(coords) == 3 else 1
+        return s, coords[-2], 3 + f
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) not in (2, 3) or space.dtype == np.uint8:
+        raise ValueError(f"keypoint extractors need a Box of shape (K, D), (S, K, D) or (K, S*D), or a keypoint Dict; "
+                         f"got {space}. Wrap image envs with MintKeypointWrapper first.")
+    if len(space.shape) == 3:
+        return space.shape[0], space.shape[1], space.shape[2]
+    k, x = space.shape
+    if x % n_stack or x // n_stack < 3:
+        raise ValueError(f"observation shape {space.shape} does not split into n_stack={n_stack} frames of "
+                         "(x, y, status, features...)")
+    return n_stack, k, x // n_stack
+
+
+def split_keypoint_observation(obs: torch.Tensor | dict[str, torch.Tensor], layout: tuple[int, int, int],
+                               channels_last_stack: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-keypoint inputs and the newest frame's status.
+
+    :param obs: a batch of keypoint observations in one of the module's layouts.
+    :param layout: (S, K, D).
+    :param channels_last_stack: True for SB3's ``VecFrameStack`` layout ``(K, S·D)``.
+    :return: ``x (B, K, S·D)`` (frames oldest → newest, concatenated per keypoint) and
+        ``status (B, K)`` of the newest frame.
+    """
+    s, k, d = layout
+    if isinstance(obs, dict):
+        parts = [obs["coords"], obs["status"].unsqueeze(-1)]
+        if "features" in obs:
+            parts.append(obs["features"])
+        x = torch.cat(parts, dim=-1)  # (B, [S,] K, D)
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+    elif obs.dim() == 4:  # (B, S, K, D)
+        x = obs
+    else:  # (B, K, S*D) from VecFrameStack, or (B, K, D)
+        x = obs.reshape(obs.shape[0], k, s, d).transpose(1, 2) if channels_last_stack else obs.unsqueeze(1)
+    status = x[:, -1, :, 2]
+    return x.transpose(1, 2).reshape(x.shape[0], k, s * d), status
+
+
+class KeypointMlpExtractor(BaseFeaturesExtractor):
+    """Flatten all keypoints (and stacked frames) into one vector, then an MLP.
+
+    :param observation_space: a keypoint space (see module docstring).
+    :param features_dim: output size.
+    :param hidden: hidden layer sizes.
+    :param n_stack: frames stacked by SB3's ``VecFrameStack`` (layout ``(K, S·D)``).
+    :param gate_by_status: multiply each keypoint's coords and features by its status, as the
+        authors' behaviour-cloning input did, so inactive keypoints read as zeros.
+    """
+
+    def __init__(self, observation_space: gym.Space, features_dim: int = 128, hidden: tuple[int, ...] = (256,),
+                 n_stack: int = 1, gate_by_status: bool = True) -> None:
+        super().__init__(observation_space, features_dim)
+        self.layout = _layout(observation_space, n_stack)
+        self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
+            and n_stack > 1
+        self.gate_by_status = gate_by_status
+        s, k, d = self.layout
+        layers, width = [], s * k * d
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers += [nn.Linear(width, features_dim), nn.ReLU()]
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        x, _ = split_keypoint_observation(observations, self.layout, self.vec_stack)
+        if self.gate_by_status:
+            x = _gate(x, self.layout)
+        return self.mlp(x.flatten(1))
+
+
+def _gate(x: torch.Tensor, layout: tuple[int, int, int]) -> torch.Tensor:
+    """Multiply coords and features of every stacked frame by that frame's status."""
+    s, k, d = layout
+    frames = x.reshape(x.shape[0], k, s, d)
+    status = frames[..., 2:3]
+    gated = torch.cat([frames[..., :2] * status, status, frames[..., 3:] * status], dim=-1)
+    return gated.reshape(x.shape[0], k, s * d)
+
+
+class KeypointSetExtractor(BaseFeaturesExtractor):
+    """Permutation-invariant extractor: per-keypoint MLP, optional self-attention, masked pooling.
+
+    A keypoint counts as present when its newest status is > 0.5; pooling is a status-weighted
+    mean and a max over present keypoints (zeros when none is present), concatenated.
+
+    :param observation_space: a keypoint space (see module docstring).
+    :param features_dim: output size.
+    :param embed_dim: per-keypoint embedding size.
+    :param attention_heads: 0 for none, else one self-attention layer over present keypoints.
+    :param n_stack: frames stacked by SB3's ``VecFrameStack`` (layout ``(K, S·D)``).
+    """
+
+    def __init__(self, observation_space: gym.Space, features_dim: int = 128, embed_dim: int = 64,
+                 attention_heads: int = 0, n_stack: int = 1) -> None:
+        super().__init__(observation_space, features_dim)
+        self.layout = _layout(observation_space, n_stack)
+        self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
+            and n_stack > 1
+        s, _, d = self.layout
+        self.point = nn.Sequential(nn.Linear(s * d, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim), nn.ReLU())
+        self.attention = (nn.MultiheadAttention(embed_dim, attention_heads, batch_first=True)
+                          if attention_heads > 0 else None)
+        self.head = nn.Sequential(nn.Linear(2 * embed_dim, features_dim), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        x, status = split_keypoint_observation(observations, self.layout, self.vec_stack)
+        present = status > 0.5  # (B, K)
+        h = self.point(x)  # (B, K, E)
+        if self.attention is not None:
+            # a row with no present keypoint would attend to nothing (NaN): let it attend to all
+            pad = ~present & present.any(dim=1, keepdim=True)
+            h = h + self.attention(h, h, h, key_padding_mask=pad, need_weights=False)[0]
+        weight = status * present
+        mean = (h * weight.unsqueeze(-1)).sum(1) / weight.sum(1, keepdim=True).clamp_min(1e-6)
+        maxed = h.masked_fill(~present.unsqueeze(-1), float("-inf")).amax(1)
+        maxed = torch.where(present.any(1, keepdim=True), maxed, torch.zeros_like(maxed))
+        return self.head(torch.cat([mean, maxed], dim=-1))
