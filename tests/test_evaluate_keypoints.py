@@ -1,0 +1,139 @@
+"""experiments/evaluate_keypoints.py end to end with a tiny budget: files, table rows, metric
+ranges, resume/skip, and the enter/leave analysis on hand-made cases."""
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+
+import evaluate_keypoints as ek  # noqa: E402
+
+
+
+def tiny(steps: int = 4) -> list[str]:
+    """A budget of a few seconds: 1 seed, ``steps`` steps of 2 clips, K = 3, one 10-frame held-out episode."""
+    return ["--seeds", "1", "--steps", str(steps), "--frames", "24", "-k", "3", "--batch-size", "2",
+            "--eval-episodes", "1", "--eval-frames", "10", "--video-frames", "6", "--threads", "1",
+            "--checkpoint-every", "2", "--no-progress"]
+
+
+PERCENT = ("DOP", "DOP_static", "DOP_moving", "TOP", "active_pct", "on_object_pct", "DOP_enter",
+           "leave_off_pct", "leave_bg_pct")
+
+
+def check_run(out: Path, report: dict, encoders: list[str], scene: str, k: int = 3) -> None:
+    for name in ("results.csv", "summary.json", "table.md", "metrics.png"):
+        assert (out / name).is_file(), name
+    for encoder in encoders:
+        run = out / encoder / scene / "seed0"
+        assert (run / "metrics.json").is_file() and (run / "encoder.pt").is_file()
+        assert any((run / "tb").iterdir()), "TensorBoard events missing"
+        assert (out / "videos" / f"{encoder}_{scene}.mp4").stat().st_size > 0
+        assert (out / "figures" / f"{encoder}_{scene}.png").stat().st_size > 0
+
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {r["encoder"] for r in rows} == set(encoders)
+    assert {(r["scene"], r["seed"]) for r in rows} == {(scene, "0")}
+    by_metric = {(r["encoder"], r["metric"]): float(r["value"]) for r in rows}
+    for encoder in encoders:
+        for metric in ("DOP", "TOP", "UAK", "active_pct"):
+            assert math.isfinite(by_metric[(encoder, metric)]), (encoder, metric)
+        for metric in PERCENT:
+            value = by_metric[(encoder, metric)]
+            assert math.isnan(value) or 0.0 <= value <= 100.0, (encoder, metric, value)
+        assert 0.0 <= by_metric[(encoder, "UAK")] <= k
+        rak = by_metric[(encoder, "RAK")]
+        assert math.isnan(rak) or rak >= 0
+    if "transporter" in encoders:  # the Transporter has no inactive keypoints
+        assert by_metric[("transporter", "active_pct")] == 100.0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["summary"][scene]) == set(encoders)
+    assert summary["summary"][scene][encoders[0]]["DOP"]["n"] == 1.0
+    # one table row per (scene, encoder), in each of the two tables
+    table_rows = [line for line in report["table"].splitlines() if line.startswith(f"| {scene} |")]
+    assert [line.split("|")[2].strip() for line in table_rows] == encoders * 2
+
+
+def test_tiny_run_writes_results_and_second_run_skips(tmp_path, capsys):
+    out = tmp_path / "eval"
+    args = ["--scenes", "EnterLeave", "--encoders", "mint", "--out", str(out)]
+    report = ek.main(args + tiny())
+    check_run(out, report, ["mint"], "EnterLeave")
+    assert "seed 0: train" in capsys.readouterr().out
+    metrics = out / "mint" / "EnterLeave" / "seed0" / "metrics.json"
+    stamp = metrics.stat().st_mtime_ns
+
+    again = ek.main(args + tiny())
+    assert metrics.stat().st_mtime_ns == stamp, "a finished run must be skipped, not redone"
+    assert "seed 0: train" not in capsys.readouterr().out
+    assert again["table"] == report["table"]
+
+    with pytest.raises(SystemExit, match="another budget"):  # a different budget in the same folder is refused
+        ek.main(args + tiny(steps=5))
+
+
+def test_help_lists_the_flags(capsys):
+    with pytest.raises(SystemExit):
+        ek.parse_args(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--scenes", "--encoders", "--seeds", "--steps", "--frames", "--num-keypoints", "--device",
+                 "--out", "--full", "--no-progress"):
+        assert flag in text
+    full = ek.parse_args(["--full", "--steps", "7"])
+    assert full.steps == 7 and full.seeds == ek.FULL_BUDGET["seeds"]
+    assert ek.parse_args(["--scenes", "MintScenes/Bouncing-v0"]).scenes == ["Bouncing"]
+    with pytest.raises(SystemExit):
+        ek.parse_args(["--scenes", "Nope"])
+
+
+def test_enter_leave_metrics_on_a_hand_made_episode():
+    # one object slot, 4×4 masks; visible at frames 1-3 (enters at 1), gone at 4
+    t, k = 6, 2
+    masks = np.zeros((t, 1, 4, 4), bool)
+    masks[1:4, 0, :2, :2] = True
+    visible = masks.any(axis=(2, 3))
+    coords = np.zeros((t, k, 2))
+    coords[:, 0] = -0.75  # keypoint 0 sits in the object's corner cell
+    coords[:, 1] = 0.75  # keypoint 1 on the background
+    status = np.ones((t, k))
+    status[4:, 0] = 0.0  # keypoint 0 switches off once the object has left
+    m = ek.enter_leave_metrics(coords, status, masks, visible)
+    assert m["DOP_enter"] == 100.0  # detected in all 3 visible frames after entering
+    assert m["leave_off_pct"] == 100.0 and m["leave_bg_pct"] == 0.0
+    # frames 0..3: 1 of 2 active on the object at frames 1-3, 0 of 2 at frame 0; frames 4-5: 0 of 1
+    assert m["on_object_pct"] == pytest.approx(100.0 * (3 * 0.5) / 6)
+    assert m["active_pct"] == pytest.approx(100.0 * (12 - 2) / 12)
+
+    status[:, 0] = 1.0  # if it stays on, it is left on the background
+    m = ek.enter_leave_metrics(coords, status, masks, visible)
+    assert m["leave_off_pct"] == 0.0 and m["leave_bg_pct"] == 100.0
+
+    no_events = ek.enter_leave_metrics(coords, status, np.ones((t, 1, 4, 4), bool), np.ones((t, 1), bool))
+    assert math.isnan(no_events["DOP_enter"]) and math.isnan(no_events["leave_off_pct"])
+
+
+@pytest.mark.slow
+def test_both_encoders_and_resume_from_checkpoint(tmp_path):
+    out = tmp_path / "eval"
+    args = ["--scenes", "Collisions", "--out", str(out)]
+    report = ek.main(args + tiny())
+    check_run(out, report, ["mint", "transporter"], "Collisions")
+    summary = json.loads((out / "summary.json").read_text())["summary"]["Collisions"]
+    assert math.isfinite(summary["mint"]["DOP_static"]["mean"])  # Collisions has static objects
+    first = json.loads((out / "mint" / "Collisions" / "seed0" / "metrics.json").read_text())
+    assert first["resumed_from_step"] == 0
+
+    # an interrupted run (checkpoint written, no metrics.json) resumes from its checkpoint
+    metrics = out / "mint" / "Collisions" / "seed0" / "metrics.json"
+    metrics.unlink()
+    ek.main(args + tiny() + ["--encoders", "mint"])
+    again = json.loads(metrics.read_text())
+    assert again["resumed_from_step"] == 4 and again["final_loss"] is None  # no step was re-run
+    assert again["episodes"] == first["episodes"]  # the same weights give the same metrics
