@@ -1,0 +1,650 @@
+"""MINT keypoints as observations: a Gymnasium observation wrapper, frozen or co-trained online.
+
+:class:`MintKeypointWrapper` turns image observations into K keypoints per frame::
+
+    from envs.atari import make_atari_env
+    from envs.wrappers import MintKeypointWrapper
+
+    env = MintKeypointWrapper(make_atari_env("ALE/Pong-v5"), "runs/pong/encoder.pt")
+    obs, info = env.reset(seed=0)        # (K, 2 + 1 + F) float32: x, y, status, features
+
+Observation formats (``obs_format``)
+------------------------------------
+``"box"``  ``Box((K, 2 + 1 + F), float32)``, one row per keypoint, the columns of
+           :meth:`mint_rl.keypoints.Keypoints.as_vector`: ``x, y`` in [-1, 1], ``status`` in
+           [0, 1] (active when > 0.5), then F features, unbounded unless ``feature_bound``
+           clips them to ``[-feature_bound, feature_bound]``. Per-column bounds are set in
+           ``low`` / ``high``. Goes to SB3's ``MlpPolicy`` or an ``agents`` extractor.
+``"dict"`` ``Dict(coords=Box((K, 2), -1, 1), status=Box((K,), 0, 1), features=Box((K, F)))``
+           (``features`` is left out when F = 0).
+
+Coordinates follow mint-rl's convention: ``(x, y)``, x to the right, **y down**, both in
+[-1, 1] and pixel-centre aligned (pixel column ``i`` of a ``W``-wide frame has its centre at
+``x = (2 i + 1) / W - 1``). Because they are normalised, they refer to the same point of the
+scene whatever the size of the frame the env renders.
+
+Input observations
+------------------
+* uint8 ``Box`` frames ``(H, W, C)`` with C ∈ {1, 3, 4} or grey ``(H, W)``; or a float
+  ``Box`` bounded in [0, 1] (quantised to uint8 on entry, so training and inference see
+  the same values). Any size: frames are resized to the encoder's ``config.image_size``
+  with OpenCV (``INTER_AREA`` when shrinking, ``INTER_LINEAR`` otherwise).
+* Frame-stacked input (gymnasium's ``FrameStackObservation``): ``(S, H, W, C)`` or
+  ``(S, H, W)``. Each frame is encoded and the output is stacked along the first axis:
+  ``(S, K, 2 + 1 + F)`` (or a ``Dict`` of ``(S, K, ...)``). A rank-3 shape whose last axis
+  is 1, 3 or 4 is read as one channels-last frame ``(H, W, C)``; any other rank-3 shape as
+  a grey stack ``(S, H, W)``. Channels-first frames are not supported (the env boundary is
+  channels-last in gymnasium and in mint-rl).
+* The channel count must equal the encoder's ``config.in_channels``; with
+  ``grey_to_rgb=True`` a grey input feeds an RGB encoder by repeating the channel.
+* Anything else (``Discrete``, 1-D or tiny ``Box``, ``Dict``, int16 frames, float frames
+  with bounds outside [0, 1]) is rejected with an error naming the space.
+
+Velocity
+--------
+One keypoint observation is a snapshot. For velocities, stack keypoint observations::
+
+    env = gym.wrappers.FrameStackObservation(MintKeypointWrapper(env, ckpt), 2)  # (2, K, D)
+
+and, for SB3 vector envs, ``VecFrameStack(venv, 2)`` (stacks along the last axis). Stacking
+the *frames* before the wrapper instead (``make_atari_env(frame_stack=S)``) encodes each of
+the S frames and gives the same ``(S, K, D)`` layout at S times the encoder cost.
+
+Online co-training
+------------------
+With ``online=True`` the wrapper also trains its encoder with the MINT losses on the frames
+the agent sees (:class:`OnlineEncoderTrainer`): every frame enters a bounded uint8
+:class:`~mint_rl.data.FrameBuffer` at the encoder's input size, with its local entropy
+computed once on entry; a reset starts a new episode, so no training clip spans a reset;
+with ``auto_update=True`` every ``update_every`` env steps the wrapper runs
+``updates_per_round`` :meth:`~mint_rl.trainer.MintTrainer.step` s on clips sampled from the
+buffer. Set ``auto_update=False`` and call :meth:`MintKeypointWrapper.update_encoder`
+between rollouts (e.g. from an SB3 callback's ``_on_rollout_end``) to keep the encoder fixed
+during a rollout. :meth:`~MintKeypointWrapper.save_online_state` /
+:meth:`~MintKeypointWrapper.load_online_state` save and restore encoder, optimiser, step,
+RNG and (optionally) the buffer in an atomic mint-rl checkpoint; the file also loads with
+:func:`mint_rl.checkpoint.load_encoder` to use the co-trained encoder frozen later.
+
+The encoder always runs in eval mode under ``torch.no_grad`` to produce observations (its
+previous train/eval mode is restored), so a frozen encoder is never changed by the wrapper.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import cv2
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+from gymnasium import spaces
+
+from mint_rl.checkpoint import load_encoder, save_checkpoint
+from mint_rl.config import MintConfig
+from mint_rl.data import FrameBuffer
+from mint_rl.draw import draw_keypoints
+from mint_rl.encoder import KeypointEncoder
+from mint_rl.trainer import MintTrainer, make_entropy
+from mint_rl.utils import resolve_device
+
+__all__ = [
+    "MintKeypointWrapper",
+    "OnlineEncoderTrainer",
+    "KeypointObserver",
+    "ImageLayout",
+    "keypoint_space",
+    "OBS_FORMATS",
+]
+
+OBS_FORMATS = ("box", "dict")
+"""Values of ``obs_format``."""
+
+_CHANNELS = (1, 3, 4)
+_MIN_SIDE = 8
+
+
+# ---------------------------------------------------------------------------- input layout
+@dataclass(frozen=True)
+class ImageLayout:
+    """How an image observation space is laid out.
+
+    :param stack: S for frame-stacked input ``(S, H, W[, C])``, None for a single frame.
+    :param height: H of each frame.
+    :param width: W of each frame.
+    :param channels: C (1 for grey ``(H, W)`` frames without a channel axis).
+    :param channel_axis: whether frames carry a channel axis.
+    :param is_float: float frames in [0, 1] (else uint8).
+    """
+
+    stack: int | None
+    height: int
+    width: int
+    channels: int
+    channel_axis: bool
+    is_float: bool
+
+    @property
+    def frames_per_obs(self) -> int:
+        return 1 if self.stack is None else self.stack
+
+    @classmethod
+    def from_space(cls, space: gym.Space, owner: str = "MintKeypointWrapper") -> "ImageLayout":
+        """Read the layout of an image observation space; raise ``TypeError`` / ``ValueError``
+        naming the space when it cannot be encoded."""
+        what = ("image observations: a Box of uint8 frames (H, W, C) with C in {1, 3, 4} or grey (H, W), "
+                "a float Box in [0, 1], or a frame stack (S, H, W[, C])")
+        if not isinstance(space, spaces.Box):
+            raise TypeError(f"{owner} needs {what}; got {space} ({type(space).__name__}). Keypoints are computed "
+                            "from images only (wrap a pixel env such as envs.atari.make_atari_env).")
+        dtype = np.dtype(space.dtype)
+        is_float = np.issubdtype(dtype, np.floating)
+        if dtype != np.uint8 and not is_float:
+            raise TypeError(f"{owner} needs uint8 (0–255) or float ([0, 1]) frames; the observation space {space} "
+                            f"has dtype {dtype}")
+        if is_float and (not np.all(np.isfinite(space.low)) or not np.all(np.isfinite(space.high))
+                         or space.low.min() < 0 or space.high.max() > 1):
+            raise ValueError(f"{owner}: float frames must be bounded in [0, 1], the observation space {space} has "
+                             f"bounds [{space.low.min()}, {space.high.max()}]; scale them (or pass uint8 frames)")
+        shape = tuple(int(s) for s in space.shape)
+        rank = len(shape)
+        if rank == 2:
+            stack, (h, w), c, axis = None, shape, 1, False
+        elif rank == 3 and shape[-1] in _CHANNELS:
+            stack, (h, w, c), axis = None, shape, True
+        elif rank == 3:
+            stack, h, w, c, axis = shape[0], shape[1], shape[2], 1, False
+        elif rank == 4 and shape[-1] in _CHANNELS:
+            stack, h, w, c, axis = shape[0], shape[1], shape[2], shape[3], True
+        else:
+            raise ValueError(f"{owner} needs {what}; the observation space {space} has shape {shape}")
+        if min(h, w) < _MIN_SIDE or (stack is not None and stack < 1):
+            raise ValueError(f"{owner}: the observation space {space} of shape {shape} does not look like images "
+                             f"(frames {h}×{w}; both sides must be >= {_MIN_SIDE} pixels)")
+        return cls(stack=stack, height=h, width=w, channels=c, channel_axis=axis, is_float=bool(is_float))
+
+
+def keypoint_space(num_keypoints: int, feature_dim: int, obs_format: str = "box", stack: int | None = None,
+                   feature_bound: float | None = None) -> spaces.Space:
+    """The observation space of keypoint observations.
+
+    :param num_keypoints: K.
+    :param feature_dim: F.
+    :param obs_format: ``"box"`` → ``Box((S,) K, 2 + 1 + F)``; ``"dict"`` → ``Dict`` of coords
+        ``((S,) K, 2)``, status ``((S,) K)`` and (if F > 0) features ``((S,) K, F)``.
+    :param stack: S for frame-stacked input, None for one frame.
+    :param feature_bound: features lie in ``[-feature_bound, feature_bound]``; None: unbounded.
+    """
+    lead = () if stack is None else (stack,)
+    k, f = num_keypoints, feature_dim
+    fb = np.inf if feature_bound is None else float(feature_bound)
+    if obs_format == "box":
+        low = np.full((*lead, k, 3 + f), -fb, dtype=np.float32)
+        high = np.full((*lead, k, 3 + f), fb, dtype=np.float32)
+        low[..., 0:2], high[..., 0:2] = -1.0, 1.0
+        low[..., 2], high[..., 2] = 0.0, 1.0
+        return spaces.Box(low, high, dtype=np.float32)
+    if obs_format == "dict":
+        parts = {"coords": spaces.Box(-1.0, 1.0, (*lead, k, 2), np.float32),
+                 "status": spaces.Box(0.0, 1.0, (*lead, k), np.float32)}
+        if f > 0:
+            parts["features"] = spaces.Box(-fb, fb, (*lead, k, f), np.float32)
+        return spaces.Dict(parts)
+    raise ValueError(f"obs_format must be one of {OBS_FORMATS}, got {obs_format!r}")
+
+
+# ---------------------------------------------------------------------------- online training
+class OnlineEncoderTrainer:
+    """Co-trains a MINT :class:`~mint_rl.encoder.KeypointEncoder` on the frames an agent sees.
+
+    Holds one bounded :class:`~mint_rl.data.FrameBuffer` per stream (sub-env), so no clip
+    mixes sub-envs or spans a reset, and a :class:`~mint_rl.trainer.MintTrainer` whose
+    optimiser updates the encoder in place. Shared by :class:`MintKeypointWrapper` (one
+    stream) and :class:`envs.vector.MintKeypointVectorWrapper` (one stream per sub-env).
+
+    :param config: hyperparameters (architecture, losses, optimiser, ``batch_size``,
+        ``clip_length``, ``seed``). Building the trainer seeds Python, NumPy and torch with
+        ``config.seed`` (:func:`mint_rl.utils.seed_everything`).
+    :param encoder: the encoder to train; None builds one from ``config`` (after seeding, so
+        its initialisation is reproducible).
+    :param device: where the encoder trains.
+    :param num_streams: number of independent frame streams (sub-envs).
+    :param buffer_size: total frames kept, split evenly over the streams (at least one clip
+        per stream).
+    :param update_every: with ``auto_update``, run a round of updates every this many env
+        steps (frames, summed over streams).
+    :param updates_per_round: optimiser steps per round.
+    :param batch_size: clips per optimiser step (None: ``config.batch_size``).
+    :param auto_update: run rounds automatically from :meth:`record_steps`.
+    :param checkpoint_path: if set, :meth:`save` the state here (without the buffer) after
+        every round.
+    """
+
+    def __init__(self, config: MintConfig, encoder: KeypointEncoder | None = None, *,
+                 device: str | torch.device = "cpu", num_streams: int = 1, buffer_size: int = 10_000,
+                 update_every: int = 1_000, updates_per_round: int = 50, batch_size: int | None = None,
+                 auto_update: bool = True, checkpoint_path: str | os.PathLike | None = None) -> None:
+        if encoder is not None and not isinstance(encoder, KeypointEncoder):
+            raise TypeError(f"online co-training trains a MINT KeypointEncoder with the MINT losses; got "
+                            f"{type(encoder).__name__}. Use a frozen encoder (online=False) for baselines.")
+        for name, value in (("num_streams", num_streams), ("buffer_size", buffer_size),
+                            ("update_every", update_every), ("updates_per_round", updates_per_round)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1 or None (config.batch_size), got {batch_size}")
+        self.config = config
+        self.trainer = MintTrainer(config, device, encoder=encoder)
+        self.encoder: KeypointEncoder = self.trainer.encoder
+        self.num_streams = int(num_streams)
+        self.update_every = int(update_every)
+        self.updates_per_round = int(updates_per_round)
+        self.batch_size = int(batch_size or config.batch_size)
+        self.auto_update = bool(auto_update)
+        self.checkpoint_path = checkpoint_path
+        capacity = max(math.ceil(int(buffer_size) / self.num_streams), config.clip_length)
+        frame_shape = (config.in_channels, *config.image_size)
+        entropy = make_entropy(config)
+        self.buffers = [FrameBuffer(capacity, frame_shape, config.grid_size, entropy_fn=entropy)
+                        for _ in range(self.num_streams)]
+        self.env_steps = 0  # frames recorded by record_steps, over all streams
+        self.rounds = 0  # update rounds run
+        self.last_terms: list[dict[str, float]] = []  # loss terms of the last round
+        self._since_update = 0
+
+    # ------------------------------------------------------------------ data
+    def add(self, frames: torch.Tensor, new_episode: Sequence[bool] | np.ndarray) -> None:
+        """Add one frame per stream.
+
+        :param frames: ``(N, C, H, W)`` uint8 at the encoder's input size, N = ``num_streams``.
+        :param new_episode: ``(N,)`` bool: frame i starts a new episode of stream i (a reset).
+        """
+        if frames.shape[0] != self.num_streams:
+            raise ValueError(f"expected one frame per stream ({self.num_streams}), got {frames.shape[0]}")
+        for i, buffer in enumerate(self.buffers):
+            buffer.add(frames[i:i + 1], new_episode=bool(new_episode[i]))
+
+    def num_clips(self) -> int:
+        """Valid training clips (of ``config.clip_length`` frames) over all streams."""
+        return sum(b.num_clips(self.config.clip_length) for b in self.buffers)
+
+    @property
+    def ready(self) -> bool:
+        """Whether at least one clip can be sampled."""
+        return self.num_clips() > 0
+
+    def sample(self, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips from the buffers, each stream chosen in proportion to its valid clips.
+
+        :return: frames ``(B, T, C, H, W)`` uint8 and entropy ``(B, T, H', W')`` float32.
+        """
+        b, t = batch_size or self.batch_size, self.config.clip_length
+        counts = np.array([buf.num_clips(t) for buf in self.buffers], dtype=np.float64)
+        if counts.sum() == 0:
+            raise ValueError(f"no clip of {t} frames in the buffers yet ({sum(len(x) for x in self.buffers)} frames)")
+        per_stream = self.trainer.rng.multinomial(b, counts / counts.sum())
+        parts = [buf.sample(int(n), t, self.trainer.rng) for buf, n in zip(self.buffers, per_stream) if n > 0]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    # ------------------------------------------------------------------ training
+    def record_steps(self, n: int = 1) -> list[dict[str, float]]:
+        """Count ``n`` env steps; with ``auto_update``, run a round when ``update_every`` is reached.
+
+        :return: the loss terms of the round run now ([] if none).
+        """
+        self.env_steps += int(n)
+        self._since_update += int(n)
+        if self.auto_update and self._since_update >= self.update_every and self.ready:
+            return self.update()
+        return []
+
+    def update(self, n_steps: int | None = None) -> list[dict[str, float]]:
+        """Run ``n_steps`` optimiser steps now (default ``updates_per_round``).
+
+        :return: the loss terms of every step; [] (nothing run) while the buffers hold no clip.
+        """
+        if not self.ready:
+            return []
+        n = self.updates_per_round if n_steps is None else int(n_steps)
+        terms = []
+        for _ in range(n):
+            frames, entropy = self.sample()
+            terms.append(self.trainer.step(frames, entropy))
+        self._since_update = 0
+        self.rounds += 1
+        self.last_terms = terms
+        if self.checkpoint_path is not None and n > 0:
+            self.save(self.checkpoint_path, include_buffer=False)
+        return terms
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        """Counters and (optionally) the buffers; the trainer's state is saved by :meth:`save`."""
+        return {"env_steps": self.env_steps, "since_update": self._since_update, "rounds": self.rounds,
+                "num_streams": self.num_streams,
+                "buffers": [b.state_dict() for b in self.buffers] if include_buffer else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state["env_steps"])
+        self._since_update = int(state["since_update"])
+        self.rounds = int(state["rounds"])
+        if state.get("buffers") is not None:
+            if len(state["buffers"]) != self.num_streams:
+                raise ValueError(f"the saved state has {len(state['buffers'])} frame streams, this trainer "
+                                 f"{self.num_streams} (a different number of sub-envs)")
+            for buffer, saved in zip(self.buffers, state["buffers"]):
+                buffer.load_state_dict(saved)
+
+    def save(self, path: str | os.PathLike, include_buffer: bool = False) -> os.PathLike:
+        """Atomically write encoder, optimiser, step, RNG states, counters and (optionally) the
+        buffers to ``path``; loadable by :func:`mint_rl.checkpoint.load_encoder` too."""
+        payload = self.trainer.state()
+        payload["online"] = self.state_dict(include_buffer)
+        return save_checkpoint(path, payload)
+
+    def load(self, path: str | os.PathLike) -> dict[str, Any]:
+        """Restore what :meth:`save` wrote (the config must match on architecture fields).
+        The buffers are restored only if they were saved."""
+        data = self.trainer.load(path)
+        if "online" in data:
+            self.load_state_dict(data["online"])
+        return data
+
+
+# ---------------------------------------------------------------------------- encoding
+def _resolve_encoder(encoder: Any, online: bool, config: MintConfig | None, device: torch.device,
+                     trainer_kwargs: dict[str, Any]) -> tuple[nn.Module, MintConfig, OnlineEncoderTrainer | None]:
+    """The encoder module, its config and (online) its trainer from the wrapper's arguments."""
+    if config is not None and not isinstance(config, MintConfig):
+        raise TypeError(f"config must be a MintConfig, got {type(config).__name__}")
+    if isinstance(encoder, (str, os.PathLike)):
+        module = load_encoder(encoder, expected_config=config, device=device)
+    elif isinstance(encoder, nn.Module):
+        enc_config = getattr(encoder, "config", None)
+        if not isinstance(enc_config, MintConfig):
+            raise TypeError(f"an encoder module must carry its MintConfig as `.config` (KeypointEncoder and "
+                            f"TransporterEncoder do); {type(encoder).__name__} has none")
+        if config is not None and config.architecture_mismatch(enc_config):
+            raise ValueError("config does not match the encoder's own config (encoder vs config): "
+                             + "; ".join(enc_config.architecture_mismatch(config)))
+        module = encoder.to(device)
+    elif encoder is None:
+        if not online:
+            raise ValueError("pass an encoder (a checkpoint path or an encoder module), or online=True with a "
+                             "MintConfig to co-train a new encoder")
+        if config is None:
+            raise ValueError("online=True without an encoder needs a MintConfig (config=...) to build one")
+        module = None
+    else:
+        raise TypeError(f"encoder must be a checkpoint path, an nn.Module or None, got {type(encoder).__name__}")
+    cfg = config if config is not None else module.config
+    if not online:
+        return module, cfg, None
+    trainer = OnlineEncoderTrainer(cfg, module, device=device, **trainer_kwargs)
+    return trainer.encoder, cfg, trainer
+
+
+class KeypointObserver:
+    """Image observations → keypoint observations: the part the single-env and the vector
+    wrapper share (input layout, resizing, one batched encoder forward, output format,
+    online trainer).
+
+    :param image_space: the (single) env's image observation space.
+    :param num_streams: frames streams for online training (sub-envs).
+    :param owner: class name used in error messages.
+
+    The other parameters are those of :class:`MintKeypointWrapper`.
+    """
+
+    def __init__(self, image_space: gym.Space, encoder: Any = None, *, online: bool = False,
+                 config: MintConfig | None = None, obs_format: str = "box", device: str | torch.device = "cpu",
+                 feature_bound: float | None = None, grey_to_rgb: bool = False, num_streams: int = 1,
+                 owner: str = "MintKeypointWrapper", **trainer_kwargs: Any) -> None:
+        self.layout = ImageLayout.from_space(image_space, owner)
+        if obs_format not in OBS_FORMATS:
+            raise ValueError(f"obs_format must be one of {OBS_FORMATS}, got {obs_format!r}")
+        if feature_bound is not None and not feature_bound > 0:
+            raise ValueError(f"feature_bound must be > 0 or None (unbounded), got {feature_bound}")
+        self.device = resolve_device(device)
+        self.encoder, self.config, self.online = _resolve_encoder(
+            encoder, online, config, self.device, dict(trainer_kwargs, num_streams=num_streams))
+        enc_cfg: MintConfig = self.encoder.config
+        c_in, c_enc = self.layout.channels, enc_cfg.in_channels
+        self.repeat_grey = c_in == 1 and c_enc == 3 and grey_to_rgb
+        if c_in != c_enc and not self.repeat_grey:
+            source = f"the checkpoint {encoder}" if isinstance(encoder, (str, os.PathLike)) else "the encoder"
+            hint = (" Pass grey_to_rgb=True to repeat the grey channel." if c_in == 1 and c_enc == 3 else
+                    " Use an encoder trained on this kind of frame (MintConfig.in_channels) or change the env's "
+                    "observations (e.g. make_atari_env(rgb=...)).")
+            raise ValueError(f"{owner}: {source} expects {c_enc}-channel frames (in_channels={c_enc}) but the "
+                             f"observation space {image_space} has {c_in}-channel frames.{hint}")
+        self.image_size: tuple[int, int] = tuple(enc_cfg.image_size)  # type: ignore[assignment]
+        self.obs_format = obs_format
+        self.feature_bound = feature_bound
+        self.num_keypoints = enc_cfg.num_keypoints
+        self.feature_dim = enc_cfg.feature_dim
+        self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, obs_format,
+                                                self.layout.stack, feature_bound)
+        self.last_coords: np.ndarray | None = None  # (N, K, 2) of the newest frame of each obs
+        self.last_status: np.ndarray | None = None  # (N, K)
+
+    # ------------------------------------------------------------------ frames
+    def frames(self, observations: np.ndarray) -> torch.Tensor:
+        """A batch of observations ``(N, *obs_shape)`` → encoder input ``(N, S, C, H, W)`` uint8
+        (S = 1 without frame stacking)."""
+        lay = self.layout
+        x = np.asarray(observations)
+        n, s = x.shape[0], lay.frames_per_obs
+        if lay.is_float:
+            x = np.clip(np.rint(x.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+        elif x.dtype != np.uint8:
+            x = x.astype(np.uint8)
+        x = x.reshape(n * s, lay.height, lay.width, lay.channels)
+        h, w = self.image_size
+        if (lay.height, lay.width) != (h, w):
+            interp = cv2.INTER_AREA if (h <= lay.height and w <= lay.width) else cv2.INTER_LINEAR
+            x = np.stack([cv2.resize(f, (w, h), interpolation=interp).reshape(h, w, lay.channels) for f in x])
+        if self.repeat_grey:
+            x = np.repeat(x, 3, axis=-1)
+        t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+        return t.reshape(n, s, t.shape[1], h, w).contiguous()
+
+    @torch.no_grad()
+    def encode(self, frames: torch.Tensor) -> Any:
+        """Encoder input ``(N, S, C, H, W)`` → keypoint observations of the N observations
+        (a float32 array ``(N, [S,] K, D)`` or a dict of arrays); remembers the newest
+        frame's keypoints for rendering."""
+        n, s = frames.shape[:2]
+        was_training = self.encoder.training
+        self.encoder.eval()
+        try:
+            kp = self.encoder(frames.flatten(0, 1).to(self.device))
+        finally:
+            self.encoder.train(was_training)
+        k = self.num_keypoints
+        coords = kp.coords.float().clamp(-1.0, 1.0).cpu().numpy().reshape(n, s, k, 2)
+        status = kp.status.float().clamp(0.0, 1.0).cpu().numpy().reshape(n, s, k)
+        features = kp.features.float().cpu().numpy().reshape(n, s, k, self.feature_dim)
+        if self.feature_bound is not None:
+            features = np.clip(features, -self.feature_bound, self.feature_bound)
+        self.last_coords, self.last_status = coords[:, -1], status[:, -1]
+        if self.layout.stack is None:
+            coords, status, features = coords[:, 0], status[:, 0], features[:, 0]
+        if self.obs_format == "box":
+            return np.concatenate([coords, status[..., None], features], axis=-1).astype(np.float32)
+        out = {"coords": coords, "status": status}
+        if self.feature_dim > 0:
+            out["features"] = features
+        return out
+
+    def observe(self, observations: np.ndarray, new_episode: Sequence[bool] | np.ndarray | None = None,
+                env_steps: int = 0) -> Any:
+        """Encode a batch of observations; online, first add their newest frames to the
+        buffers (``new_episode`` marks resets) and count ``env_steps`` (which may run an
+        update round, so the returned keypoints come from the freshest encoder)."""
+        frames = self.frames(observations)
+        if self.online is not None and new_episode is not None:
+            self.online.add(frames[:, -1], new_episode)
+            if env_steps:
+                self.online.record_steps(env_steps)
+        return self.encode(frames)
+
+    def draw(self, frame: np.ndarray, index: int = 0, scale: int | None = None) -> np.ndarray:
+        """``frame`` (any size, RGB or grey uint8) with the newest keypoints of observation
+        ``index`` drawn; ``scale`` None upscales small frames to at least ~256 px."""
+        if self.last_coords is None:
+            return frame
+        h, w = frame.shape[:2]
+        s = max(1, 256 // max(1, min(h, w))) if scale is None else int(scale)
+        return draw_keypoints(frame, self.last_coords[index], self.last_status[index], scale=s)
+
+
+# ---------------------------------------------------------------------------- the wrapper
+class _OnlineAPI:
+    """Online co-training methods shared by the single-env and the vector wrapper."""
+
+    observer: KeypointObserver
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The encoder producing the observations."""
+        return self.observer.encoder
+
+    @property
+    def mint_config(self) -> MintConfig:
+        """The config of the encoder (and of its training, online)."""
+        return self.observer.config
+
+    @property
+    def online_trainer(self) -> OnlineEncoderTrainer | None:
+        """The :class:`OnlineEncoderTrainer` (None for a frozen encoder)."""
+        return self.observer.online
+
+    def _need_online(self, what: str) -> OnlineEncoderTrainer:
+        if self.observer.online is None:
+            raise RuntimeError(f"{what} needs online co-training; this wrapper's encoder is frozen "
+                               "(construct it with online=True)")
+        return self.observer.online
+
+    @property
+    def auto_update(self) -> bool:
+        """Whether update rounds run automatically every ``update_every`` env steps."""
+        return self.observer.online is not None and self.observer.online.auto_update
+
+    @auto_update.setter
+    def auto_update(self, value: bool) -> None:
+        self._need_online("auto_update").auto_update = bool(value)
+
+    def update_encoder(self, n_steps: int | None = None) -> list[dict[str, float]]:
+        """Run ``n_steps`` MINT optimiser steps on clips from the frame buffer now.
+
+        :param n_steps: optimiser steps (None: ``updates_per_round``).
+        :return: every step's loss terms; [] while the buffer holds no full clip yet.
+        """
+        return self._need_online("update_encoder").update(n_steps)
+
+    def save_online_state(self, path: str | os.PathLike, include_buffer: bool = True) -> os.PathLike:
+        """Atomically save the co-training state (encoder, optimiser, step, RNG, counters and,
+        if ``include_buffer``, the frame buffer) as a mint-rl checkpoint."""
+        return self._need_online("save_online_state").save(path, include_buffer=include_buffer)
+
+    def load_online_state(self, path: str | os.PathLike) -> None:
+        """Restore what :meth:`save_online_state` wrote (config must match on architecture)."""
+        self._need_online("load_online_state").load(path)
+
+
+class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Image observations → MINT keypoint observations (see the module docstring).
+
+    :param env: an env with image observations (uint8 ``(H, W, C)``/``(H, W)``, float in
+        [0, 1], or frame-stacked ``(S, H, W[, C])``).
+    :param encoder: a checkpoint path (``"mint"`` or ``"transporter"`` encoder, via
+        :func:`mint_rl.checkpoint.load_encoder`), an encoder module carrying its ``config``
+        (moved to ``device``, shared, never trained unless ``online``), or None with
+        ``online=True`` and a ``config`` to co-train a new encoder.
+    :param online: co-train the encoder (a MINT ``KeypointEncoder``) on the frames seen.
+    :param config: a :class:`MintConfig`: required to build a new online encoder; otherwise
+        checked against the encoder's architecture, and (online) its loss / optimiser /
+        ``batch_size`` / ``clip_length`` / ``seed`` fields drive training.
+    :param obs_format: ``"box"`` (``(K, 2 + 1 + F)`` float32) or ``"dict"``.
+    :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``.
+    :param feature_bound: clip features to ``[-feature_bound, feature_bound]`` and declare
+        those bounds (None: unbounded ``[-inf, inf]``).
+    :param grey_to_rgb: feed grey frames to a 3-channel encoder by repeating the channel.
+    :param buffer_size: online: frames kept in the buffer (uint8 at the encoder's input size).
+    :param update_every: online, ``auto_update``: env steps between update rounds.
+    :param updates_per_round: online: optimiser steps per round.
+    :param batch_size: online: clips per optimiser step (None: ``config.batch_size``).
+    :param auto_update: online: run rounds automatically during :meth:`step`; False leaves
+        them to :meth:`update_encoder`.
+    :param checkpoint_path: online: save the state (without buffer) here after each round.
+    :param render_scale: integer upscaling of rendered frames (None: small frames are
+        upscaled to at least ~256 px).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        encoder: str | os.PathLike | nn.Module | None = None,
+        *,
+        online: bool = False,
+        config: MintConfig | None = None,
+        obs_format: str = "box",
+        device: str | torch.device = "cpu",
+        feature_bound: float | None = None,
+        grey_to_rgb: bool = False,
+        buffer_size: int = 10_000,
+        update_every: int = 1_000,
+        updates_per_round: int = 50,
+        batch_size: int | None = None,
+        auto_update: bool = True,
+        checkpoint_path: str | os.PathLike | None = None,
+        render_scale: int | None = None,
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
+            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, buffer_size=buffer_size,
+            update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
+            auto_update=auto_update, checkpoint_path=checkpoint_path, render_scale=render_scale)
+        gym.ObservationWrapper.__init__(self, env)
+        self.observer = KeypointObserver(
+            env.observation_space, encoder, online=online, config=config, obs_format=obs_format, device=device,
+            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, num_streams=1, owner=type(self).__name__,
+            buffer_size=buffer_size, update_every=update_every, updates_per_round=updates_per_round,
+            batch_size=batch_size, auto_update=auto_update, checkpoint_path=checkpoint_path)
+        self.observation_space = self.observer.observation_space
+        self.render_scale = render_scale
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset the env; online, its first frame starts a new episode in the buffer."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._first(self.observer.observe(obs[None], new_episode=[True])), info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        """Step the env; online, add the new frame and maybe run an update round (before
+        encoding, so the observation comes from the current encoder)."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._first(self.observer.observe(obs[None], new_episode=[False], env_steps=1)), \
+            reward, terminated, truncated, info
+
+    def observation(self, observation: Any) -> Any:
+        """Encode one image observation (no buffer, no counting)."""
+        return self._first(self.observer.encode(self.observer.frames(np.asarray(observation)[None])))
+
+    @staticmethod
+    def _first(batch: Any) -> Any:
+        if isinstance(batch, dict):
+            return {key: value[0] for key, value in batch.items()}
+        return batch[0]
+
+    def render(self) -> Any:
+        """The env's frame with the current keypoints drawn (``"rgb_array"`` mode; upscaled,
+        see ``render_scale``), so ``RecordVideo`` records keypoint videos. Other modes pass
+        through."""
+        frame = self.env.render()
+        if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim in (2, 3):
+            return self.observer.draw(frame, 0, self.render_scale)
+        return frame
