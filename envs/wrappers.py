@@ -256,16 +256,20 @@ class OnlineEncoderTrainer:
         self._since_update = 0
 
     # ------------------------------------------------------------------ data
-    def add(self, frames: torch.Tensor, new_episode: Sequence[bool] | np.ndarray) -> None:
+    def add(self, frames: torch.Tensor, new_episode: Sequence[bool] | np.ndarray,
+            include: Sequence[bool] | np.ndarray | None = None) -> None:
         """Add one frame per stream.
 
         :param frames: ``(N, C, H, W)`` uint8 at the encoder's input size, N = ``num_streams``.
         :param new_episode: ``(N,)`` bool: frame i starts a new episode of stream i (a reset).
+        :param include: ``(N,)`` bool: add only these streams' frames (e.g. the sub-envs of a
+            masked vector reset); None adds all.
         """
         if frames.shape[0] != self.num_streams:
             raise ValueError(f"expected one frame per stream ({self.num_streams}), got {frames.shape[0]}")
         for i, buffer in enumerate(self.buffers):
-            buffer.add(frames[i:i + 1], new_episode=bool(new_episode[i]))
+            if include is None or include[i]:
+                buffer.add(frames[i:i + 1], new_episode=bool(new_episode[i]))
 
     def num_clips(self) -> int:
         """Valid training clips (of ``config.clip_length`` frames) over all streams."""
@@ -481,13 +485,14 @@ class KeypointObserver:
         return out
 
     def observe(self, observations: np.ndarray, new_episode: Sequence[bool] | np.ndarray | None = None,
-                env_steps: int = 0) -> Any:
+                env_steps: int = 0, include: Sequence[bool] | np.ndarray | None = None) -> Any:
         """Encode a batch of observations; online, first add their newest frames to the
-        buffers (``new_episode`` marks resets) and count ``env_steps`` (which may run an
-        update round, so the returned keypoints come from the freshest encoder)."""
+        buffers (``new_episode`` marks resets, ``include`` selects streams) and count
+        ``env_steps`` (which may run an update round, so the returned keypoints come from
+        the freshest encoder)."""
         frames = self.frames(observations)
         if self.online is not None and new_episode is not None:
-            self.online.add(frames[:, -1], new_episode)
+            self.online.add(frames[:, -1], new_episode, include)
             if env_steps:
                 self.online.record_steps(env_steps)
         return self.encode(frames)
