@@ -57,11 +57,19 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# numba's default OpenMP threading layer resets the OpenMP thread count that torch shares,
+# and two spinning OpenMP pools on a small CPU made every later torch op up to 100× slower
+# (measured: a 5 ms encoder forward became 0.5 s after one entropy call). numba's own
+# "workqueue" layer keeps the pools apart. A user's NUMBA_THREADING_LAYER still wins.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 __all__ = [
     "LocalEntropy",

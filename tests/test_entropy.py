@@ -451,3 +451,18 @@ def test_bad_inputs_raise_clear_errors() -> None:
         prepare_frames(torch.zeros(1, 3, 8, 8, dtype=torch.int32), (4, 4))
     with pytest.raises(ValueError, match="rank 4"):
         local_contrast(torch.zeros(8, 8, dtype=torch.uint8))
+
+
+def test_entropy_kernel_leaves_torch_threads_alone():
+    """numba's OpenMP layer used to reset torch's OpenMP thread count (and slow torch 100×)."""
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(1)\n"
+            "from mint_rl.entropy import LocalEntropy\n"
+            "LocalEntropy((16, 16))(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8))\n"
+            "print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={
+        k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
