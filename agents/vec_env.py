@@ -1,0 +1,126 @@
+"""SB3 ``VecEnvWrapper`` that turns image observations into MINT keypoint observations.
+
+One batched encoder forward per step for all sub-envs (the work is shared with the
+Gymnasium wrappers through :class:`envs.wrappers.KeypointObserver`). SB3 vec envs reset a
+finished sub-env inside ``step`` and put the last observation of the old episode in
+``infos[i]["terminal_observation"]``; that observation is encoded too, so value
+bootstrapping on truncation sees keypoints, as ``VecTransposeImage`` does for images.
+
+Online co-training: frames enter per-sub-env buffers as they are observed (episode
+boundaries recorded at every reset), but the encoder is updated only when
+:meth:`MintKeypointVecEnv.update_encoder` is called — by :class:`OnlineEncoderCallback`
+at the end of each PPO rollout — so one rollout always sees one encoder.
+
+Example::
+
+    venv = DummyVecEnv([lambda: gym.make("MintTasks/Catch-v0")] * 8)
+    venv = MintKeypointVecEnv(venv, "runs/pretrain/encoder.pt")          # frozen
+    venv = VecFrameStack(venv, n_stack=2)                                 # keypoint velocity
+    PPO("MlpPolicy", venv, policy_kwargs=dict(features_extractor_class=KeypointSetExtractor,
+        features_extractor_kwargs=dict(n_stack=2)))
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from envs.wrappers import KeypointObserver
+
+__all__ = ["MintKeypointVecEnv", "OnlineEncoderCallback"]
+
+
+class MintKeypointVecEnv(VecEnvWrapper):
+    """Image observations in, keypoint observations out, for SB3 vec envs.
+
+    :param venv: an SB3 VecEnv with image observations (uint8 ``(H, W, C)``, grey ``(H, W)``,
+        or frame-stacked; any size, resized to the encoder's input).
+    :param encoder: a checkpoint path, an encoder module, or None with ``online=True`` and a config.
+    :param online: co-train the encoder on the frames the agent sees (updates only on
+        :meth:`update_encoder`).
+    :param kwargs: the other keyword arguments of :class:`envs.wrappers.MintKeypointWrapper`
+        (``config``, ``obs_format``, ``device``, ``feature_bound``, ``grey_to_rgb``, ``buffer_size``,
+        ``updates_per_round``, ``batch_size``).
+    """
+
+    def __init__(self, venv: VecEnv, encoder: str | os.PathLike | torch.nn.Module | None = None, *,
+                 online: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_update", False)
+        self.observer = KeypointObserver(venv.observation_space, encoder, online=online,
+                                         num_streams=venv.num_envs, owner="MintKeypointVecEnv", **kwargs)
+        super().__init__(venv, observation_space=self.observer.observation_space)
+
+    @property
+    def encoder(self) -> torch.nn.Module:
+        return self.observer.encoder
+
+    def reset(self) -> Any:
+        obs = self.venv.reset()
+        return self.observer.observe(obs, new_episode=np.ones(self.num_envs, dtype=bool), env_steps=0)
+
+    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict]]:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        done_idx = np.flatnonzero(dones)
+        terminal = [infos[i].get("terminal_observation") for i in done_idx]
+        if terminal and all(t is not None for t in terminal):
+            encoded = self.observer.encode(self.observer.frames(np.stack(terminal)))
+            for j, i in enumerate(done_idx):
+                infos[i]["terminal_observation"] = _index(encoded, j)
+        keypoints = self.observer.observe(obs, new_episode=np.asarray(dones, dtype=bool), env_steps=self.num_envs)
+        return keypoints, rewards, dones, infos
+
+    def update_encoder(self, n_steps: int | None = None) -> list[dict[str, float]]:
+        """Run a round of MINT optimiser steps on the buffered frames (online mode)."""
+        if self.observer.online is None:
+            raise RuntimeError("update_encoder needs online=True")
+        return self.observer.online.update(n_steps)
+
+    def render(self, mode: str | None = None) -> np.ndarray | None:
+        frame = self.venv.render(mode=mode) if mode else self.venv.render()
+        return None if frame is None else self.observer.draw(frame)
+
+
+def _index(obs: Any, i: int) -> Any:
+    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+
+
+class OnlineEncoderCallback(BaseCallback):
+    """Update a co-trained encoder between PPO rollouts, never inside one.
+
+    :param venv: the :class:`MintKeypointVecEnv` (possibly under other wrappers such as
+        ``VecFrameStack``) whose encoder is co-trained.
+    :param updates_per_rollout: optimiser steps per rollout end (None: the trainer's default).
+    :param log_every: record the MINT terms to the SB3 logger every this many rollouts.
+    """
+
+    def __init__(self, venv: VecEnv, updates_per_rollout: int | None = None, log_every: int = 1,
+                 verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.keypoint_env = _find(venv)
+        self.updates_per_rollout = updates_per_rollout
+        self.log_every = log_every
+        self.rollouts = 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        terms = self.keypoint_env.update_encoder(self.updates_per_rollout)
+        self.rollouts += 1
+        if terms and self.rollouts % self.log_every == 0:
+            for key in terms[-1]:
+                self.logger.record(f"mint/{key}", float(np.mean([t[key] for t in terms])))
+
+
+def _find(venv: VecEnv) -> MintKeypointVecEnv:
+    env = venv
+    while isinstance(env, VecEnvWrapper):
+        if isinstance(env, MintKeypointVecEnv):
+            return env
+        env = env.venv
+    raise ValueError("OnlineEncoderCallback needs a VecEnv wrapped by MintKeypointVecEnv")
