@@ -1,0 +1,103 @@
+"""Keypoint wrapper overhead on Atari, and bounded memory in online mode.
+
+    python benchmarks/bench_wrappers.py                 # steps/s: raw vs frozen vs online
+    python benchmarks/bench_wrappers.py --memory        # RSS after 10k vs 100k online steps
+
+Steps/s: 8 ALE envs in one gymnasium vector env (84×84 RGB preprocessing, frame skip 4),
+stepped with random actions: raw, wrapped with a frozen MINT encoder (one batched forward
+per step), and wrapped online (frames buffered with their entropy, a round of updates
+every ``update_every`` frames). The three run interleaved in short chunks in one process,
+so the machine's speed drift hits all alike; the table gives medians and ratios to raw.
+
+Memory: an online wrapper on one env runs 100k steps; resident memory at 10k and 100k steps
+is printed (the frame buffer is bounded, so the two should agree within ~100 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numpy as np
+import torch
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="ALE/Pong-v5")
+    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--chunk", type=int, default=100, help="vector steps per timed chunk")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--num-keypoints", "-k", type=int, default=16)
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--memory", action="store_true", help="run the online memory check instead")
+    p.add_argument("--memory-steps", type=int, default=100_000)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from envs.atari import make_atari_env
+    from envs.vector import MintKeypointVectorWrapper
+    from envs.wrappers import MintKeypointWrapper
+    from mint_rl.config import MintConfig
+    from mint_rl.encoder import KeypointEncoder
+
+    config = MintConfig(num_keypoints=args.num_keypoints, image_size=(84, 84), status_threshold=0.5, batch_size=16)
+
+    if args.memory:
+        env = MintKeypointWrapper(make_atari_env(args.env, rgb=True), None, online=True, config=config,
+                                  buffer_size=10_000, update_every=5_000, updates_per_round=5)
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        marks = {}
+        t0 = time.time()
+        for step in range(1, args.memory_steps + 1):
+            _, _, term, trunc, _ = env.step(env.action_space.sample())
+            if term or trunc:
+                env.reset()
+            if step in (10_000, args.memory_steps) or step % 20_000 == 0:
+                marks[step] = rss_mb()
+                print(f"step {step:>7}: RSS {marks[step]:8.1f} MB  ({time.time() - t0:.0f}s)", flush=True)
+        a, b = marks.get(10_000, np.nan), marks[args.memory_steps]
+        print(f"RSS growth 10k → {args.memory_steps // 1000}k steps: {b - a:+.1f} MB (target: within 100 MB)")
+        return
+
+    torch.manual_seed(0)
+    encoder = KeypointEncoder(config).eval()
+    raw = make_atari_env(args.env, rgb=True, num_envs=args.num_envs)
+    frozen = MintKeypointVectorWrapper(make_atari_env(args.env, rgb=True, num_envs=args.num_envs), encoder)
+    online = MintKeypointVectorWrapper(make_atari_env(args.env, rgb=True, num_envs=args.num_envs), None,
+                                       online=True, config=config, buffer_size=4_000, update_every=2_000,
+                                       updates_per_round=5)
+    setups = {"raw preprocessed": raw, "frozen MINT": frozen, "online MINT": online}
+    for env in setups.values():
+        env.reset(seed=0)
+        env.action_space.seed(0)
+    rates: dict[str, list[float]] = {name: [] for name in setups}
+    for _ in range(args.rounds):
+        for name, env in setups.items():
+            t = time.perf_counter()
+            for _ in range(args.chunk):
+                env.step(env.action_space.sample())
+            rates[name].append(args.chunk * args.num_envs / (time.perf_counter() - t))
+    base = float(np.median(rates["raw preprocessed"]))
+    print(f"{args.env}, {args.num_envs} envs (sync vector env), K={args.num_keypoints}, torch threads "
+          f"{args.threads}, median of {args.rounds} interleaved chunks of {args.chunk} steps")
+    print(f"{'setup':<20}{'env steps/s':>14}{'vs raw':>9}")
+    for name, r in rates.items():
+        med = float(np.median(r))
+        print(f"{name:<20}{med:>14.0f}{med / base:>9.2f}")
+    for env in setups.values():
+        env.close()
+
+
+if __name__ == "__main__":
+    main()
