@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> Path:
             write_video(list(overlays), out / "keypoints.mp4", fps=15)
             import cv2
 
-            cv2.imwrite(str(out / "keypoints.png"), cv2.cvtColor(np.concatenate(list(overlays[:4]), axis=1),
+            still = overlays[np.linspace(len(overlays) // 3, len(overlays) - 1, 4).astype(int)]
+            cv2.imwrite(str(out / "keypoints.png"), cv2.cvtColor(np.concatenate(list(still), axis=1),
                                                                  cv2.COLOR_RGB2BGR))
         print(f"encoder: {out / 'encoder.pt'}  ({trainer.step_count} steps, {elapsed:.0f}s this run)")
         if history:
