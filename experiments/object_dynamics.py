@@ -680,9 +680,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "metric_names": list(results[0]), "episodes": results})
             encoder_seconds = 0.0  # counted once per encoder
             if args.no_progress:
-                s = {key: np.nanmean([r[key] for r in results]) for key in ("success@1", "success@3", "success_coll@3")}
+                s = {key: [r[key] for r in results if np.isfinite(r[key])] for key in
+                     ("success@1", "success@3", "success_coll@3")}
                 print(f"{scene} seed {seed} {encoder_name:12s} {model_name:17s}: train {train_seconds:.0f}s, "
-                      + ", ".join(f"{key}={100 * v:.1f}%" for key, v in s.items()), flush=True)
+                      + ", ".join(f"{key}={100 * np.mean(v) if v else float('nan'):.1f}%" for key, v in s.items()),
+                      flush=True)
         write_outputs(out, args, budget, time.time() - t_start, figures=False)  # results as they arrive
 
     bar.close()
