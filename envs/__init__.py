@@ -71,3 +71,26 @@ def _register_scenes() -> None:
 
 
 _register_scenes()
+
+
+# ---------------------------------------------------------------------------- RL tasks
+# Reward tasks on object scenes (``envs/tasks.py``): ``gym.make("MintTasks/Catch-v0")``;
+# keyword arguments override the preset's ``CatchConfig`` / ``ReachConfig`` fields, and
+# ``envs.tasks.GroundTruthObservation`` swaps the frame for the true object state.
+
+TASK_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    # a paddle catches falling objects: +1 good colours, -1 red
+    "MintTasks/Catch-v0": ("envs.tasks:CatchEnv", {}),
+    # an avatar touches the object that entered the frame last: +1, -0.01 per step
+    "MintTasks/Reach-v0": ("envs.tasks:ReachEnv", {}),
+}
+"""Entry point and config overrides of each registered task id (see ``envs.tasks``)."""
+
+
+def _register_tasks() -> None:
+    for env_id, (entry_point, kwargs) in TASK_PRESETS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs))
+
+
+_register_tasks()
