@@ -81,8 +81,8 @@ ENTER_LEAVE_COLUMNS = [("active_pct", "active kp %", "{:.1f}"), ("on_object_pct"
                        ("leave_off_pct", "kp off after leave % ↑", "{:.1f}"),
                        ("leave_bg_pct", "kp on background after leave % ↓", "{:.1f}")]
 
-DEFAULT_BUDGET = dict(seeds=3, steps=150, frames=2000, batch_size=16, eval_episodes=4, eval_frames=100)
-FULL_BUDGET = dict(seeds=5, steps=1500, frames=6000, batch_size=32, eval_episodes=8, eval_frames=200)
+DEFAULT_BUDGET = dict(seeds=3, steps=500, frames=3000, batch_size=32, eval_episodes=4, eval_frames=100)
+FULL_BUDGET = dict(seeds=5, steps=2000, frames=6000, batch_size=32, eval_episodes=8, eval_frames=200)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,7 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=None,
                    help=f"clips per step (default {DEFAULT_BUDGET['batch_size']}, --full {FULL_BUDGET['batch_size']})")
     p.add_argument("--clip-length", type=int, default=3, help="frames per clip (the Transporter uses 2 of them)")
-    p.add_argument("--num-keypoints", "-k", type=int, default=8, help="K, the same for both encoders")
+    p.add_argument("--num-keypoints", "-k", type=int, default=10,
+                   help="K, the same for both encoders (10: the most objects in a scene, 8 in Collisions, plus 2)")
     p.add_argument("--hidden-channels", type=int, default=16, help="width of both encoders' conv stacks")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-episodes", type=int, default=None,
@@ -113,7 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the larger budget of the README table (flags given explicitly still win)")
     p.add_argument("--video-frames", type=int, default=100, help="frames in each overlay video (0: no videos)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1: on a busy shared CPU, 2 threads ran a MINT step 7x slower)")
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--out", default="runs/evaluate_keypoints", help="output folder")
     p.add_argument("--export", default=None,
