@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mint_rl.config import MintConfig
-from mint_rl.keypoints import Keypoints, sample_features, spatial_soft_argmax
+from mint_rl.keypoints import Keypoints, encode_in_chunks, sample_features, spatial_soft_argmax
 
 __all__ = ["KeypointEncoder", "to_network_input", "check_frames"]
 
@@ -171,17 +171,6 @@ class KeypointEncoder(nn.Module):
         self.status_threshold.fill_(float(peaks.detach().median()))
         self.threshold_calibrated.fill_(True)
 
-    @torch.no_grad()
     def encode(self, frames: torch.Tensor, batch_size: int = 256) -> Keypoints:
         """Inference helper: eval-mode forward in chunks, no gradient, heatmaps dropped."""
-        was_training = self.training
-        self.eval()
-        try:
-            parts = [self(frames[i:i + batch_size]) for i in range(0, frames.shape[0], batch_size)]
-        finally:
-            self.train(was_training)
-        return Keypoints(
-            coords=torch.cat([p.coords for p in parts]),
-            status=torch.cat([p.status for p in parts]),
-            features=torch.cat([p.features for p in parts]),
-        )
+        return encode_in_chunks(self, frames, batch_size)

@@ -28,6 +28,7 @@ __all__ = [
     "gaussian_maps",
     "information_patches",
     "sample_features",
+    "encode_in_chunks",
 ]
 
 
@@ -147,3 +148,20 @@ def sample_features(feature_maps: torch.Tensor, coords: torch.Tensor) -> torch.T
     grid = coords.unsqueeze(2)  # (B, K, 1, 2)
     out = F.grid_sample(feature_maps, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out.squeeze(-1).transpose(1, 2)
+
+
+@torch.no_grad()
+def encode_in_chunks(encoder: torch.nn.Module, frames: torch.Tensor, batch_size: int = 256) -> Keypoints:
+    """Run any keypoint encoder in eval mode over ``frames (N, C, H, W)`` in chunks, without
+    gradient, restoring its train/eval mode; heatmaps are dropped to save memory."""
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        parts = [encoder(frames[i:i + batch_size]) for i in range(0, frames.shape[0], batch_size)]
+    finally:
+        encoder.train(was_training)
+    return Keypoints(
+        coords=torch.cat([p.coords for p in parts]),
+        status=torch.cat([p.status for p in parts]),
+        features=torch.cat([p.features for p in parts]),
+    )

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
 from mint_rl.encoder import _norm, check_frames, to_network_input
-from mint_rl.keypoints import Keypoints, gaussian_maps, sample_features, spatial_soft_argmax
+from mint_rl.keypoints import Keypoints, encode_in_chunks, gaussian_maps, sample_features, spatial_soft_argmax
 from mint_rl.trainer import BaseTrainer
 from mint_rl.utils import seed_everything
 
@@ -220,20 +220,9 @@ class TransporterEncoder(nn.Module):
         mixed = transport(phi[:b], phi[b:], self.transport_maps(kp_s.coords), self.transport_maps(kp_t.coords))
         return self.decode(mixed), kp_s, kp_t
 
-    @torch.no_grad()
     def encode(self, frames: torch.Tensor, batch_size: int = 256) -> Keypoints:
         """Inference helper: eval-mode forward in chunks, no gradient, heatmaps dropped."""
-        was_training = self.training
-        self.eval()
-        try:
-            parts = [self(frames[i:i + batch_size]) for i in range(0, frames.shape[0], batch_size)]
-        finally:
-            self.train(was_training)
-        return Keypoints(
-            coords=torch.cat([p.coords for p in parts]),
-            status=torch.cat([p.status for p in parts]),
-            features=torch.cat([p.features for p in parts]),
-        )
+        return encode_in_chunks(self, frames, batch_size)
 
 
 # ---------------------------------------------------------------------- trainer
