@@ -43,7 +43,7 @@ def random_history(b=3, t=4, k=5, f=0, seed=0) -> torch.Tensor:
     return torch.cat([coords, status, torch.randn(b, t, k, f, generator=g)], dim=-1)
 
 
-def two_body(n_seq: int, length: int, seed: int, radius: float = 0.25):
+def two_body(n_seq: int, length: int, seed: int, radius: float = 0.2):
     """Two equal discs in free space (no walls) that bounce elastically off each other.
 
     :return: coords list of ``(T, 2, 2)`` and, per sequence, ``(T,)`` bool: a collision
@@ -52,8 +52,8 @@ def two_body(n_seq: int, length: int, seed: int, radius: float = 0.25):
     rng = np.random.default_rng(seed)
     coords, events = [], []
     for _ in range(n_seq):
-        p = np.array([[-0.4, 0.0], [0.4, 0.0]]) + rng.normal(0, 0.1, (2, 2))
-        v = np.array([[0.06, 0.0], [-0.06, 0.0]]) + rng.normal(0, 0.02, (2, 2))
+        p = np.array([[-0.9, 0.0], [0.9, 0.0]]) + rng.normal(0, 0.1, (2, 2))
+        v = np.array([[0.06, 0.0], [-0.06, 0.0]]) + rng.normal(0, 0.01, (2, 2))
         cs, ev = [], []
         for _ in range(length):
             cs.append(p.copy())
@@ -225,8 +225,8 @@ def test_interaction_network_fits_a_small_dataset():
 @pytest.mark.slow
 def test_interaction_beats_no_interaction_on_toy_collisions():
     """Two discs in free space: only collisions deviate from constant velocity."""
-    coords, _ = two_body(60, 60, seed=1)
-    test_coords, test_events = two_body(30, 60, seed=2)
+    coords, _ = two_body(100, 30, seed=1)
+    test_coords, test_events = two_body(40, 30, seed=2)
     ones = [np.ones(c.shape[:2]) for c in coords]
     train = make_windows(coords, ones)
     test = make_windows(test_coords, [np.ones(c.shape[:2]) for c in test_coords])
