@@ -709,7 +709,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def rollout_figure(out: Path, args: argparse.Namespace, columns: int = 4) -> None:
-    """``rollouts_<scene>.png``: seed 0, held-out episode 0, frames around collisions; one row per encoder/model."""
+    """``rollouts_<scene>.png``: seed 0, held-out episode 0, frames around collisions; one row per encoder/model.
+
+    Each tile is frame ``t + horizon`` with its observed keypoints (filled) and the predictions
+    made for it at t (rings); the first tile of a row names the encoder and model.
+    """
+    import cv2
+
     from mint_rl.draw import image_grid
 
     for scene in args.scenes:
@@ -743,11 +749,12 @@ def rollout_figure(out: Path, args: argparse.Namespace, columns: int = 4) -> Non
                     continue
                 with np.load(rollout) as d:
                     pred = d["pred_coords"]
-                tiles += rollout_frames(frames, coords, status, pred, args.history, sources, scale=2)
+                row = rollout_frames(frames, coords, status, pred, args.history, sources, scale=2)
+                cv2.putText(row[0], f"{encoder}/{model}", (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (255, 255, 255), 1,
+                            cv2.LINE_AA)
+                tiles += row
         if tiles:
             grid = image_grid(tiles, ncols=columns)
-            import cv2
-
             cv2.imwrite(str(out / f"rollouts_{scene}.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
