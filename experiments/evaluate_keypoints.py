@@ -30,8 +30,9 @@ Top to bottom, for every scene family, seed and encoder:
    ``figures/<encoder>_<scene>.png``.
 
 Resuming: a finished (encoder, scene, seed) leaves ``metrics.json`` in its folder and is
-skipped when the command runs again; an interrupted one resumes from its checkpoint. A
-folder written with another budget is refused (use another ``--out``).
+skipped when the command runs again (``--reevaluate`` evaluates it again from its checkpoint
+instead, without training); an interrupted one resumes from its checkpoint. A folder
+written with another budget is refused (use another ``--out``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ SCENES = {env_id.split("/")[1].removesuffix("-v0"): env_id for env_id in SCENE_P
 TRAINERS = {"mint": MintTrainer, "transporter": TransporterTrainer}
 HELD_OUT_SEED = 10_000  # held-out episode i uses env seed HELD_OUT_SEED + i; training seeds stay below
 ENTER_WINDOW = 6  # enter analysis: frames 0 .. ENTER_WINDOW - 1 after an object becomes visible
+LEAVE_WINDOW = 6  # leave analysis: keypoints on the object in its last LEAVE_WINDOW frames before it left
 
 # (key, column title, format) of the printed tables; ↑ higher is better, ↓ lower is better.
 MAIN_COLUMNS = [("DOP", "DOP % ↑", "{:.1f}"), ("TOP", "TOP % ↑", "{:.1f}"), ("UAK", "UAK ↓", "{:.2f}"),
@@ -79,7 +81,8 @@ MAIN_COLUMNS = [("DOP", "DOP % ↑", "{:.1f}"), ("TOP", "TOP % ↑", "{:.1f}"), 
 ENTER_LEAVE_COLUMNS = [("active_pct", "active kp %", "{:.1f}"), ("on_object_pct", "active kp on objects % ↑", "{:.1f}"),
                        ("DOP", "DOP % ↑", "{:.1f}"), ("DOP_enter", f"DOP 0-{ENTER_WINDOW - 1} after enter % ↑", "{:.1f}"),
                        ("leave_off_pct", "kp off after leave % ↑", "{:.1f}"),
-                       ("leave_bg_pct", "kp on background after leave % ↓", "{:.1f}")]
+                       ("leave_bg_pct", "kp on background after leave % ↓", "{:.1f}"),
+                       ("leave_other_pct", "kp on another object after leave %", "{:.1f}")]
 
 DEFAULT_BUDGET = dict(seeds=3, steps=500, frames=3000, batch_size=32, eval_episodes=4, eval_frames=100)
 FULL_BUDGET = dict(seeds=5, steps=2000, frames=6000, batch_size=32, eval_episodes=8, eval_frames=200)
@@ -120,6 +123,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/evaluate_keypoints", help="output folder")
     p.add_argument("--export", default=None,
                    help="also copy the small result files (csv, json, table, PNG figures) to this folder")
+    p.add_argument("--reevaluate", action="store_true",
+                   help="evaluate finished runs again from their checkpoints (after a change to the metrics); "
+                        "training time and loss are kept from their metrics.json")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per run instead)")
     args = p.parse_args(argv)
     for key, value in (FULL_BUDGET if args.full else DEFAULT_BUDGET).items():
@@ -193,8 +199,12 @@ def enter_leave_metrics(coords: np.ndarray, status: np.ndarray, masks: np.ndarra
     - ``DOP_enter``: % of (entry, frame) pairs, over the frames 0 .. ENTER_WINDOW − 1 after an
       object becomes visible (while it stays visible), where it has ≥ 1 keypoint on it;
       objects visible in the first frame do not count as entering;
-    - ``leave_off_pct`` / ``leave_bg_pct``: of the keypoints on an object in its last visible
-      frame, % that are inactive / active on the background in the first frame after it left.
+    - ``leave_off_pct`` / ``leave_bg_pct`` / ``leave_other_pct``: for an object that leaves
+      (visible at t − 1, not at t), take the keypoints on it in the last of its frames
+      t − LEAVE_WINDOW .. t − 1 where it had any (an object leaving is a sliver for its last
+      frames, often with no keypoint on it); of those, % that are inactive / active on the
+      background / on another object at frame t. Objects with no keypoint in those frames
+      give no event.
 
     Each is ``nan`` where it has no event (e.g. no object enters).
     """
@@ -205,7 +215,7 @@ def enter_leave_metrics(coords: np.ndarray, status: np.ndarray, masks: np.ndarra
     n_active = active.sum(axis=1)
     on_object = (assign >= 0).sum(axis=1)
     detected = (assign[:, :, None] == np.arange(n)).any(axis=1)  # (T, N)
-    enter_hits, leave_off, leave_bg = [], [], []
+    enter_hits, leave_off, leave_bg, leave_other = [], [], [], []
     for t in range(1, length):
         for o in np.flatnonzero(visible[t] & ~visible[t - 1]):  # o enters at t
             for dt in range(ENTER_WINDOW):
@@ -213,9 +223,15 @@ def enter_leave_metrics(coords: np.ndarray, status: np.ndarray, masks: np.ndarra
                     break
                 enter_hits.append(detected[t + dt, o])
         for o in np.flatnonzero(visible[t - 1] & ~visible[t]):  # o has left at t
-            for k in np.flatnonzero(assign[t - 1] == o):
+            last = t - 1  # walk back through its last visible frames to one with a keypoint on it
+            while last > t - 1 - LEAVE_WINDOW and last >= 0 and visible[last, o] and not detected[last, o]:
+                last -= 1
+            if last <= t - 1 - LEAVE_WINDOW or last < 0 or not detected[last, o]:
+                continue
+            for k in np.flatnonzero(assign[last] == o):
                 leave_off.append(not active[t, k])
                 leave_bg.append(assign[t, k] == BACKGROUND)
+                leave_other.append(assign[t, k] >= 0)
 
     def pct(values: list) -> float:
         return 100.0 * float(np.mean(values)) if values else float("nan")
@@ -227,6 +243,7 @@ def enter_leave_metrics(coords: np.ndarray, status: np.ndarray, masks: np.ndarra
         "DOP_enter": pct(enter_hits),
         "leave_off_pct": pct(leave_off),
         "leave_bg_pct": pct(leave_bg),
+        "leave_other_pct": pct(leave_other),
     }
 
 
@@ -381,12 +398,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         bar.set_postfix_str(f"{encoder} {scene} seed {seed}")
         run_dir = out / encoder / scene / f"seed{seed}"
         metrics_path = run_dir / "metrics.json"
-        if metrics_path.is_file():
-            stored = json.loads(metrics_path.read_text())["budget"]
-            if stored != budget:
-                raise SystemExit(f"{metrics_path} was written with another budget {stored}; this command asks for "
-                                 f"{budget}. Use another --out (or delete that folder).")
-            continue  # finished earlier: skip
+        previous = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+        if previous is not None:
+            if previous["budget"] != budget:
+                raise SystemExit(f"{metrics_path} was written with another budget {previous['budget']}; this command "
+                                 f"asks for {budget}. Use another --out (or delete that folder).")
+            if not args.reevaluate:
+                continue  # finished earlier: skip
 
         # 1. Frames: the same stream for both encoders (cached), entropy once per frame for MINT.
         config = base_config.replace(seed=seed)
@@ -445,6 +463,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         eval_seconds = time.time() - t0
 
         final_loss = float(np.mean([h["loss/total"] for h in history[-20:]])) if history else None
+        if previous is not None:  # re-evaluated: training happened in the earlier invocation
+            train_seconds, final_loss = previous["train_seconds"], previous["final_loss"]
+            resumed_from_step = previous["resumed_from_step"]
         write_json(metrics_path, {"encoder": encoder, "scene": SCENES[scene], "seed": seed, "budget": budget,
                                   "config": config.to_dict(), "held_out_env_seeds": [HELD_OUT_SEED + i for i in range(len(episodes))],
                                   "mean_object_area": mean_area(scene), "train_seconds": train_seconds,

@@ -24,7 +24,7 @@ def tiny(steps: int = 4) -> list[str]:
 
 
 PERCENT = ("DOP", "DOP_static", "DOP_moving", "TOP", "active_pct", "on_object_pct", "DOP_enter",
-           "leave_off_pct", "leave_bg_pct")
+           "leave_off_pct", "leave_bg_pct", "leave_other_pct")
 
 
 def check_run(out: Path, report: dict, encoders: list[str], scene: str, k: int = 3) -> None:
@@ -78,6 +78,12 @@ def test_tiny_run_writes_results_and_second_run_skips(tmp_path, capsys):
     with pytest.raises(SystemExit, match="another budget"):  # a different budget in the same folder is refused
         ek.main(args + tiny(steps=5))
 
+    before = json.loads(metrics.read_text())
+    ek.main(args + tiny() + ["--reevaluate"])  # evaluation again from the checkpoint, no training
+    after = json.loads(metrics.read_text())
+    assert metrics.stat().st_mtime_ns != stamp
+    assert after["episodes"] == before["episodes"] and after["train_seconds"] == before["train_seconds"]
+
 
 def test_help_lists_the_flags(capsys):
     with pytest.raises(SystemExit):
@@ -113,7 +119,16 @@ def test_enter_leave_metrics_on_a_hand_made_episode():
 
     status[:, 0] = 1.0  # if it stays on, it is left on the background
     m = ek.enter_leave_metrics(coords, status, masks, visible)
-    assert m["leave_off_pct"] == 0.0 and m["leave_bg_pct"] == 100.0
+    assert m["leave_off_pct"] == 0.0 and m["leave_bg_pct"] == 100.0 and m["leave_other_pct"] == 0.0
+
+    # the object's last visible frame is a sliver with no keypoint on it: the keypoints of its
+    # last frame with one count (frame 2 here), and only within LEAVE_WINDOW frames
+    sliver = masks.copy()
+    sliver[3, 0] = False
+    sliver[3, 0, 0, 3] = True  # a pixel no keypoint is on
+    m = ek.enter_leave_metrics(coords, status, sliver, visible)
+    assert m["leave_bg_pct"] == 100.0
+    assert m["DOP_enter"] == pytest.approx(100.0 * 2 / 3)
 
     no_events = ek.enter_leave_metrics(coords, status, np.ones((t, 1, 4, 4), bool), np.ones((t, 1), bool))
     assert math.isnan(no_events["DOP_enter"]) and math.isnan(no_events["leave_off_pct"])
