@@ -1,0 +1,91 @@
+"""PPO training speed: frozen-encoder MINT keypoint agent vs pixel (NatureCNN) agent.
+
+    python benchmarks/bench_ppo.py                                   # MintTasks/Catch-v0 and ALE/Pong-v5
+    python benchmarks/bench_ppo.py --envs MintTasks/Catch-v0 --repeats 3
+
+Training frames per second as SB3 reports them (``time/fps``: env steps per wall second of
+``learn()``, rollout collection and gradient updates included). Both agents are built exactly
+as ``experiments/ppo_keypoints.py`` builds its ``mint`` and ``pixels`` agents (same envs,
+wrappers, PPO hyperparameters and number of envs), in ONE process on one torch thread, and
+trained in alternating short ``learn()`` chunks (warm-up, then keypoints, pixels, keypoints,
+pixels, ...), so both see the same machine load; the table gives the median over chunks and
+the ratio of the medians. The keypoint agent's cost includes the encoder forward on every
+env step (its weights do not change the cost: a freshly initialised encoder of the
+experiment's default geometry is used, or ``--encoder PATH``). Target: keypoints >= 2x pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ppo_keypoints as pk  # noqa: E402
+
+from mint_rl.config import MintConfig  # noqa: E402
+from mint_rl.encoder import KeypointEncoder  # noqa: E402
+
+
+def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str | None, k: int) -> dict:
+    """Median training fps of the keypoint and pixel agents on one env, interleaved chunks."""
+    args = pk.parse_args(["--env", env_id, "--overlay-every", "0", "--no-progress", "-k", str(k)])
+    h, w, c = pk.frame_shape(env_id)
+    if encoder is None:
+        torch.manual_seed(0)
+        enc = KeypointEncoder(MintConfig(num_keypoints=k, in_channels=c, image_size=(h, w))).eval()
+    else:
+        pk.check_encoder(encoder, (h, w, c), env_id)
+        enc = Path(encoder)
+    models = {"keypoints": pk.build_agent("mint", args, 0, enc, None)[0],
+              "pixels": pk.build_agent("pixels", args, 0, None, None)[0]}
+    chunk = rollouts_per_chunk * args.n_envs * args.ppo["n_steps"]
+    fps: dict[str, list[float]] = {name: [] for name in models}
+    for rep in range(repeats + 1):  # repetition 0 warms up (allocations, first reset)
+        for name, model in models.items():
+            start = model.num_timesteps
+            t0 = time.perf_counter()
+            model.learn(chunk, reset_num_timesteps=False)
+            if rep > 0:
+                fps[name].append((model.num_timesteps - start) / (time.perf_counter() - t0))
+    for model in models.values():
+        model.get_env().close()
+    return {"env": env_id, "chunk": chunk, "n_envs": args.n_envs,
+            **{name: statistics.median(v) for name, v in fps.items()},
+            **{f"{name}_all": v for name, v in fps.items()}}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--envs", nargs="+", default=["MintTasks/Catch-v0", "ALE/Pong-v5"])
+    p.add_argument("--repeats", type=int, default=5, help="measured chunks per agent (after one warm-up chunk)")
+    p.add_argument("--rollouts", type=int, default=2, help="PPO rollouts (and updates) per learn() chunk")
+    p.add_argument("--num-keypoints", "-k", type=int, default=8)
+    p.add_argument("--encoder", default=None, help="a MINT checkpoint (default: a fresh encoder, same cost)")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for env_id in args.envs:
+        row = bench_env(env_id, args.rollouts, args.repeats, args.encoder, args.num_keypoints)
+        rows.append(row)
+        print(f"{env_id}: keypoints {[round(v) for v in row['keypoints_all']]}, pixels "
+              f"{[round(v) for v in row['pixels_all']]} steps/s", flush=True)
+    print(f"\ntraining env steps per second (SB3 time/fps), median of {args.repeats} interleaved chunks, "
+          f"{args.threads} torch thread(s)\n")
+    print("| env | n_envs | chunk (steps) | MINT keypoints PPO | pixel PPO (NatureCNN) | ratio |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['env']} | {r['n_envs']} | {r['chunk']} | {r['keypoints']:.0f} | {r['pixels']:.0f} | "
+              f"{r['keypoints'] / r['pixels']:.2f}× |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

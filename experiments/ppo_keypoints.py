@@ -1,0 +1,884 @@
+"""PPO on MINT keypoints vs PPO on pixels (and on Transporter keypoints, and on the true state).
+
+    python experiments/ppo_keypoints.py                                  # the default run (~15 min, 2 CPU cores)
+    python experiments/ppo_keypoints.py --seeds 3                        # the README table
+    python experiments/ppo_keypoints.py --agents mint pixels transporter ground_truth
+    python experiments/ppo_keypoints.py --online                         # encoder co-trained during PPO
+    python experiments/ppo_keypoints.py --env ALE/Pong-v5 --timesteps 1000000 --device auto
+
+Every agent trains on the same env id, with the same training seeds, timestep budget and
+PPO hyperparameters; only what it observes differs:
+
+``mint``          K = 8 MINT keypoints per frame (x, y, status; F features with ``--feature-dim``)
+                  from a frozen encoder, 2 frames stacked, the flat status-gated MLP extractor
+                  (``agents.extractors.KeypointMlpExtractor``; ``--extractor set`` for the
+                  permutation-invariant ``KeypointSetExtractor``, slower to learn Catch).
+                  The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
+                  frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
+                  reuses it), or given with ``--encoder PATH``, or co-trained from the frames
+                  PPO sees with ``--online`` (MINT updates between rollouts only).
+``pixels``        SB3's ``CnnPolicy`` (NatureCNN) on images: for object scenes the RGB 64×64
+                  frames, 2 stacked (``VecFrameStack`` + ``VecTransposeImage``); for ALE ids the
+                  standard grey 84×84×4 stack of ``envs.atari.atari_pixel_env``.
+``transporter``   like ``mint`` with a Transporter encoder trained on the same frames for the
+                  same number of steps (``mint_rl.baselines``).
+``ground_truth``  ``MlpPolicy`` on ``envs.tasks.GroundTruthObservation`` (true object positions,
+                  velocities and flags): the upper reference, for ``MintTasks/*`` only.
+
+PPO hyperparameters: on object tasks those of ``benchmarks/bench_tasks.py`` (which learn the
+tasks from ground truth in ~30k steps); on ALE ids rl-baselines3-zoo's Atari PPO
+(``hyperparams/ppo.yml``: 8 envs, n_steps 128, 4 epochs, batch 256, lr 2.5e-4 and clip 0.1
+both decayed linearly, vf_coef 0.5, ent_coef 0.01), for every agent. ALE emulator settings
+are identical for all agents (frame skip 4, up to 30 no-op starts, sticky actions 0.25 as
+``-v5``); training envs add SB3's ``EpisodicLifeEnv`` and ``ClipRewardEnv`` as the zoo does,
+evaluation envs do not (true game over, raw score).
+
+Top to bottom: check the inputs (everything that can be wrong fails here, before any
+training); collect random-policy frames and pretrain the encoders; score a uniformly random
+policy on the held-out episodes; then for every (agent, seed): build train and eval envs,
+train PPO with an ``EvalCallback`` that evaluates on held-out episodes (env seeds
+``10000 + 1000 × seed + i`` for eval env i, the same episodes at every evaluation and for every agent,
+deterministic actions) every ``--eval-freq`` steps and appends each evaluation to
+``evaluations.csv`` as it happens; save the model (keypoint agents: with a copy of their
+encoder and ``agent.json`` holding its sha256 and config, checked by :func:`load_agent`).
+
+Outputs in ``<out>/<env>/``: ``evaluations.csv`` (every evaluation of every run),
+``summary.json``, ``table.md`` (final return ± 95 % t-interval over seeds, return at a third
+of the budget, env steps to reach ``--threshold``, training steps/s), ``learning_curves.png``
+(mean and 95 % band over seeds against env steps), TensorBoard runs in ``tb/`` (keypoint
+agents log a frame with their keypoints drawn every ``--overlay-every`` rollouts), and per
+run ``<agent>/seed<s>/`` with ``model.zip``, ``agent.json`` (and ``encoder.pt``).
+
+Resuming: a finished (agent, seed) leaves ``done.json`` and is skipped when the command runs
+again; an interrupted one starts over. A folder written with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
+
+import gymnasium as gym  # noqa: E402
+from stable_baselines3 import PPO  # noqa: E402
+from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv  # noqa: E402
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback  # noqa: E402
+from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
+from stable_baselines3.common.logger import Image  # noqa: E402
+from stable_baselines3.common.monitor import Monitor  # noqa: E402
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecTransposeImage  # noqa: E402
+
+from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor  # noqa: E402
+from agents.vec_env import MintKeypointVecEnv, OnlineEncoderCallback  # noqa: E402
+from envs.collect import collect_frames, make_env  # noqa: E402
+from envs.wrappers import ImageLayout  # noqa: E402
+from mint_rl.checkpoint import CheckpointError, load_checkpoint, load_encoder  # noqa: E402
+from mint_rl.config import MintConfig  # noqa: E402
+from mint_rl.metrics import aggregate  # noqa: E402
+from mint_rl.utils import resolve_device  # noqa: E402
+
+AGENTS = ("mint", "pixels", "transporter", "ground_truth")
+KEYPOINT_AGENTS = ("mint", "transporter")
+HELD_OUT_SEED = 10_000  # evaluation of training seed s uses env seed HELD_OUT_SEED + 1000 s; training seeds stay below
+N_STACK = 2  # keypoint agents and scene pixel agents see the last 2 frames (velocity)
+
+# Object tasks: the settings of benchmarks/bench_tasks.py, which learn Catch and Reach from the true
+# state in ~30k steps; used for every agent so that only the observation differs.
+SCENE_PPO: dict[str, Any] = dict(n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3, gamma=0.95,
+                                 ent_coef=0.01)
+SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
+
+
+def linear(start: float) -> Callable[[float], float]:
+    """rl-zoo's ``lin_<start>``: SB3 passes the remaining progress, 1 → 0."""
+    return functools.partial(_linear, start)
+
+
+def _linear(start: float, progress_remaining: float) -> float:
+    return progress_remaining * start
+
+
+# ALE: rl-baselines3-zoo hyperparams/ppo.yml, "atari" (policy CnnPolicy, frame_stack 4, AtariWrapper).
+ATARI_PPO: dict[str, Any] = dict(n_steps=128, n_epochs=4, batch_size=256, learning_rate=linear(2.5e-4),
+                                 clip_range=linear(0.1), vf_coef=0.5, ent_coef=0.01)
+ATARI_DEFAULTS = dict(n_envs=8, timesteps=1_000_000, eval_episodes=5)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="MintTasks/Catch-v0", help="Gymnasium env id with image observations "
+                   "(MintTasks/*, ALE/*)")
+    p.add_argument("--agents", nargs="+", default=None, choices=AGENTS, metavar="AGENT",
+                   help=f"agents to train, from {', '.join(AGENTS)} (default: mint pixels, plus ground_truth "
+                        "where the env has it)")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds 0 .. N-1 per agent")
+    p.add_argument("--timesteps", type=int, default=None,
+                   help=f"env steps per run (default {SCENE_DEFAULTS['timesteps']} on object tasks, "
+                        f"{ATARI_DEFAULTS['timesteps']} on ALE)")
+    p.add_argument("--n-envs", type=int, default=None,
+                   help=f"parallel training envs (default {SCENE_DEFAULTS['n_envs']}, ALE {ATARI_DEFAULTS['n_envs']})")
+    p.add_argument("--eval-freq", type=int, default=None,
+                   help="env steps between evaluations (default: about 15 evaluations per run, on rollout ends)")
+    p.add_argument("--eval-episodes", type=int, default=None,
+                   help=f"held-out episodes per evaluation (default {SCENE_DEFAULTS['eval_episodes']}, "
+                        f"ALE {ATARI_DEFAULTS['eval_episodes']})")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="return threshold of the 'steps to threshold' column (default: random-policy return "
+                        "+ 0.8 × (best agent's final return − random-policy return))")
+    p.add_argument("--encoder", default=None, help="MINT checkpoint for the mint agent (default: pretrain one)")
+    p.add_argument("--online", action="store_true",
+                   help="co-train the mint agent's encoder during PPO (from --encoder, or from scratch)")
+    p.add_argument("--online-updates", type=int, default=20, help="--online: MINT steps after each rollout")
+    p.add_argument("--extractor", choices=["mlp", "set"], default="mlp",
+                   help="keypoint features extractor: KeypointMlpExtractor (default: it learned Catch faster than "
+                        "the set extractor in our measurements, docs/ppo_results.md) or KeypointSetExtractor")
+    p.add_argument("--pretrain-steps", type=int, default=500, help="optimiser steps of encoder pretraining")
+    p.add_argument("--pretrain-frames", type=int, default=4000, help="random-policy frames for pretraining")
+    p.add_argument("--num-keypoints", "-k", type=int, default=8,
+                   help="K of pretrained encoders (8: the agent and up to 3 objects in Catch, doubled)")
+    p.add_argument("--feature-dim", type=int, default=0,
+                   help="F, per-keypoint features of pretrained encoders (default 0: the MINT losses do not train "
+                        "the feature head, so features are fixed random projections that slowed PPO down)")
+    p.add_argument("--overlay-every", type=int, default=10,
+                   help="keypoint agents: log a keypoint overlay to TensorBoard every N rollouts (0: never)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (PPO and encoders)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--out", default="runs/ppo_keypoints", help="output folder (one subfolder per env)")
+    p.add_argument("--export", default=None, help="also copy the small result files (CSV, JSON, table, PNG) here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per run instead)")
+    args = p.parse_args(argv)
+
+    args.atari = args.env.startswith("ALE/")
+    defaults = ATARI_DEFAULTS if args.atari else SCENE_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.ppo = dict(ATARI_PPO if args.atari else SCENE_PPO)
+    rollout = args.n_envs * args.ppo["n_steps"]
+    for name in ("seeds", "n_envs", "eval_episodes", "pretrain_steps", "num_keypoints", "threads"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.feature_dim < 0:
+        p.error(f"--feature-dim must be >= 0, got {args.feature_dim}")
+    if args.seeds > 10:
+        p.error("--seeds must be <= 10 so training seeds stay below the held-out evaluation seeds")
+    if args.timesteps < rollout:
+        p.error(f"--timesteps {args.timesteps} is smaller than one PPO rollout (--n-envs {args.n_envs} × n_steps "
+                f"{args.ppo['n_steps']} = {rollout} env steps); give at least {rollout}")
+    if args.pretrain_frames < 8 * 3:
+        p.error("--pretrain-frames must be >= 24 (a few clips of 3 frames)")
+    if args.eval_freq is None:  # ~15 evaluations, on rollout ends
+        args.eval_freq = rollout * max(1, round(args.timesteps / (15 * rollout)))
+    if args.eval_freq < args.n_envs:
+        p.error(f"--eval-freq {args.eval_freq} is smaller than one step of the {args.n_envs} envs")
+    args.eval_envs = min(args.eval_episodes, args.n_envs)  # evaluation envs, stepped in one batch
+    if args.agents is None:
+        args.agents = ["mint", "pixels"] + ([] if args.atari else ["ground_truth"])
+    args.agents = list(dict.fromkeys(args.agents))
+    return args
+
+
+# --------------------------------------------------------------------------- environments
+def env_slug(env_id: str) -> str:
+    return env_id.replace("/", "_")
+
+
+def has_ground_truth(env_id: str) -> bool:
+    from envs.tasks import ObjectTaskEnv
+
+    if env_id.startswith("ALE/"):
+        return False
+    env = make_env(env_id)
+    try:
+        return isinstance(env.unwrapped, ObjectTaskEnv)
+    finally:
+        env.close()
+
+
+def frame_shape(env_id: str) -> tuple[int, int, int]:
+    """(H, W, C) of the env's image observations (RGB for ALE); ``SystemExit`` if they are not images."""
+    try:
+        env = make_env(env_id)
+    except Exception as exc:  # unknown id, missing ROM, bad kwargs
+        raise SystemExit(f"--env {env_id}: {exc}") from exc
+    space = env.observation_space
+    env.close()
+    try:
+        layout = ImageLayout.from_space(space, owner="ppo_keypoints")
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"--env {env_id} does not give image observations ({exc}). This experiment compares agents "
+                         "that see images: use an image env such as MintTasks/Catch-v0 or ALE/Pong-v5.") from exc
+    if layout.stack is not None or layout.is_float or layout.channels != 3:
+        raise SystemExit(f"--env {env_id}: observations {space} are not single RGB uint8 frames (H, W, 3), which the "
+                         "pixel and keypoint agents both need")
+    return layout.height, layout.width, layout.channels
+
+
+def env_factory(env_id: str, observation: str, train: bool, render: bool = False) -> Callable[[], gym.Env]:
+    """A thunk building one env. ``observation``: ``"rgb"`` (frames for the encoders), ``"pixels"`` (what the
+    CNN sees: RGB frames, or ALE's grey 84×84×4 stack) or ``"state"`` (``GroundTruthObservation``).
+
+    ALE training envs end an episode at each life loss and clip rewards to their sign (SB3's
+    ``EpisodicLifeEnv``, ``ClipRewardEnv``); ``Monitor`` sits below them, so logged returns are raw game scores.
+    """
+    render_mode = "rgb_array" if render else None
+    if env_id.startswith("ALE/"):
+        from envs.atari import atari_pixel_env, make_atari_env
+
+        wrappers = (Monitor, EpisodicLifeEnv, ClipRewardEnv) if train else (Monitor,)
+        if observation == "pixels":
+            return functools.partial(atari_pixel_env, env_id, wrappers=wrappers, render_mode=render_mode)
+        return functools.partial(make_atari_env, env_id, rgb=True, wrappers=wrappers, render_mode=render_mode)
+
+    def make() -> gym.Env:
+        from envs.tasks import GroundTruthObservation
+
+        env = make_env(env_id, render_mode=render_mode)
+        if observation == "state":
+            env = GroundTruthObservation(env)
+        return Monitor(env)
+
+    return make
+
+
+def make_vec(env_id: str, observation: str, n_envs: int, train: bool, render: bool = False) -> VecEnv:
+    return DummyVecEnv([env_factory(env_id, observation, train, render)] * n_envs)
+
+
+def eval_seed(seed: int) -> int:
+    """Env seed of the held-out evaluation episodes of training seed ``seed`` (the same for every agent)."""
+    return HELD_OUT_SEED + 1000 * seed
+
+
+# --------------------------------------------------------------------------- encoders
+def check_encoder(path: str | os.PathLike, frames: tuple[int, int, int], env_id: str,
+                  expect_type: str | None = "mint") -> MintConfig:
+    """Load a checkpoint's config and check it fits the env's frames; ``SystemExit`` naming the mismatch."""
+    try:
+        data = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise SystemExit(f"--encoder: {exc}") from exc
+    config: MintConfig = data["config"]
+    kind = data.get("encoder_type", "mint")
+    if expect_type is not None and kind != expect_type:
+        raise SystemExit(f"--encoder {path} holds a {kind!r} encoder; the mint agent needs a MINT checkpoint "
+                         "(the transporter agent pretrains its own)")
+    h, w, c = frames
+    if tuple(config.image_size) != (h, w) or config.in_channels != c:
+        raise SystemExit(f"--encoder {path} was made for {config.in_channels}-channel {config.image_size[0]}×"
+                         f"{config.image_size[1]} frames, but {env_id} gives {c}-channel {h}×{w} frames. Pretrain an "
+                         "encoder on this env (leave out --encoder) or pass a checkpoint made for these frames.")
+    return config
+
+
+def pretraining_frames(env_id: str, num_frames: int, cache: Path, progress: bool) -> Path:
+    """Random-policy frames of the env (env seed 0, 4 streams), cached as ``frames.npz`` in pretrain's format."""
+    if not cache.is_file():
+        frames, starts = collect_frames(env_id, num_frames, seed=0, num_envs=4, progress=progress)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.stem + ".tmp.npz")
+        np.savez_compressed(tmp, frames=frames, starts=starts)
+        os.replace(tmp, cache)
+    return cache
+
+
+def pretrain_mint(args: argparse.Namespace, encoders_dir: Path) -> tuple[Path, float]:
+    """MINT encoder by ``experiments/pretrain.py`` (cached); returns its checkpoint and this call's seconds."""
+    out = encoders_dir / (f"mint-k{args.num_keypoints}-F{args.feature_dim}-f{args.pretrain_frames}"
+                          f"-s{args.pretrain_steps}")
+    summary = out / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text())["steps"] >= args.pretrain_steps:
+        return out / "encoder.pt", 0.0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pretrain  # experiments/pretrain.py
+
+    t0 = time.perf_counter()
+    frames = pretraining_frames(args.env, args.pretrain_frames, encoders_dir / f"frames-f{args.pretrain_frames}.npz",
+                                not args.no_progress)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "frames.npz").is_file():
+        shutil.copy2(frames, out / "frames.npz")  # pretrain.py reads its frame cache from here
+    path = pretrain.main(["--env", args.env, "--out", str(out), "--frames", str(args.pretrain_frames),
+                          "--steps", str(args.pretrain_steps), "--num-keypoints", str(args.num_keypoints),
+                          "--feature-dim", str(args.feature_dim),
+                          "--device", args.device, "--checkpoint-every", "100", "--video-frames", "60"]
+                         + (["--no-progress"] if args.no_progress else []))
+    return Path(path), time.perf_counter() - t0
+
+
+def pretrain_transporter(args: argparse.Namespace, encoders_dir: Path, frames: tuple[int, int, int]
+                         ) -> tuple[Path, float]:
+    """Transporter encoder on the same frames, for the same steps, batch and geometry as the MINT one (cached)."""
+    from mint_rl.baselines.transporter import TransporterTrainer
+    from mint_rl.data import FrameBuffer
+
+    out = encoders_dir / (f"transporter-k{args.num_keypoints}-F{args.feature_dim}-f{args.pretrain_frames}"
+                          f"-s{args.pretrain_steps}")
+    path = out / "encoder.pt"
+    if path.is_file() and load_checkpoint(path).get("step", 0) >= args.pretrain_steps:
+        return path, 0.0
+    t0 = time.perf_counter()
+    data = np.load(pretraining_frames(args.env, args.pretrain_frames,
+                                      encoders_dir / f"frames-f{args.pretrain_frames}.npz", not args.no_progress))
+    h, w, c = frames
+    config = MintConfig(num_keypoints=args.num_keypoints, in_channels=c, image_size=(h, w),  # pretrain.py's defaults
+                        feature_dim=args.feature_dim)
+    buffer = FrameBuffer(data["frames"].shape[0] * data["frames"].shape[1], (c, h, w), config.grid_size,
+                         lambda x: torch.zeros(x.shape[0], *config.grid_size))  # the Transporter needs no entropy
+    for stream, starts in zip(data["frames"], data["starts"]):
+        buffer.add_stream(stream, starts)
+    trainer = TransporterTrainer(config, device=args.device, log_dir=str(out / "tb"), checkpoint_path=path)
+    trainer.maybe_resume()
+    trainer.fit(buffer, args.pretrain_steps, checkpoint_every=100, progress=not args.no_progress,
+                extra_state={"env_id": args.env, "frames": args.pretrain_frames, "collect_seed": 0})
+    trainer.close()
+    return path, time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- callbacks
+class CsvEvalCallback(EvalCallback):
+    """``EvalCallback`` on the same held-out episodes every time, each evaluation appended to a CSV at once.
+
+    Before each evaluation the eval env is re-seeded with ``eval_seed``, so every evaluation of every agent
+    of a training seed plays the same episodes. A last evaluation runs at the end of training if the final
+    step was not evaluated.
+
+    :param eval_env: the evaluation VecEnv; re-seeded, sub-env i plays its fixed share of the episodes from env
+        seed ``eval_seed + i``.
+    :param csv_path: CSV the rows are appended to (header written on creation).
+    :param eval_seed: env seed of the held-out episodes.
+    :param row: constant columns of every row (agent, seed, ...).
+    :param eval_freq: env steps between evaluations (converted to callback calls of ``n_envs`` steps).
+    :param n_envs: training envs.
+    :param n_eval_episodes: episodes per evaluation.
+    """
+
+    FIELDS = ("env", "agent", "seed", "step", "mean_return", "std_return", "episodes", "mean_length",
+              "train_seconds", "train_steps_per_s")
+
+    def __init__(self, eval_env: VecEnv, csv_path: Path, eval_seed: int, row: dict[str, Any], eval_freq: int,
+                 n_envs: int, n_eval_episodes: int) -> None:
+        super().__init__(eval_env, n_eval_episodes=n_eval_episodes, eval_freq=max(eval_freq // n_envs, 1),
+                         log_path=str(csv_path.parent), deterministic=True, verbose=0, warn=False)
+        self.csv_path, self.eval_seed, self.row = csv_path, eval_seed, row
+        self.eval_seconds = 0.0
+        self._t_start = 0.0
+
+    def _init_callback(self) -> None:
+        super()._init_callback()
+        self._t_start = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        if not (self.eval_freq > 0 and self.n_calls % self.eval_freq == 0):
+            return True
+        self.eval_env.seed(self.eval_seed)
+        t0 = time.perf_counter()
+        keep_going = super()._on_step()
+        self.eval_seconds += time.perf_counter() - t0
+        returns, lengths = self.evaluations_results[-1], self.evaluations_length[-1]
+        train_seconds = time.perf_counter() - self._t_start - self.eval_seconds
+        new = not self.csv_path.is_file()
+        with self.csv_path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow({**self.row, "step": self.num_timesteps, "mean_return": float(np.mean(returns)),
+                             "std_return": float(np.std(returns)), "episodes": len(returns),
+                             "mean_length": float(np.mean(lengths)), "train_seconds": round(train_seconds, 2),
+                             "train_steps_per_s": round(self.num_timesteps / max(train_seconds, 1e-9), 1)})
+        return keep_going
+
+    def _on_training_end(self) -> None:
+        self.num_timesteps = self.model.num_timesteps
+        if not self.evaluations_timesteps or self.evaluations_timesteps[-1] != self.num_timesteps:
+            freq, self.eval_freq = self.eval_freq, 1  # evaluate now
+            self._on_step()
+            self.eval_freq = freq
+
+
+class KeypointImageCallback(BaseCallback):
+    """Log env 0's current frame with its keypoints drawn (``mint_rl.draw``) to TensorBoard every N rollouts.
+
+    :param keypoint_env: the :class:`MintKeypointVecEnv` whose sub-envs render ``"rgb_array"`` frames.
+    :param every: rollouts between images (the first rollout is always logged).
+    """
+
+    def __init__(self, keypoint_env: MintKeypointVecEnv, every: int) -> None:
+        super().__init__()
+        self.keypoint_env, self.every, self.rollouts = keypoint_env, every, 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.rollouts += 1
+        if (self.rollouts - 1) % self.every == 0:
+            frame = self.keypoint_env.venv.env_method("render", indices=[0])[0]
+            if frame is not None:
+                image = self.keypoint_env.observer.draw(frame, 0)
+                self.logger.record("keypoints/overlay", Image(image, "HWC"), exclude=("stdout", "log", "json", "csv"))
+
+
+class RandomPolicy:
+    """Uniformly random actions behind the ``predict`` interface of ``evaluate_policy``."""
+
+    def __init__(self, action_space: gym.Space, seed: int) -> None:
+        self.action_space = action_space
+        self.action_space.seed(seed)
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        return np.array([self.action_space.sample() for _ in range(len(observation))]), None
+
+
+# --------------------------------------------------------------------------- saved agents
+class AgentEncoderMismatch(ValueError):
+    """A saved keypoint agent and the encoder offered to it do not belong together."""
+
+
+@dataclasses.dataclass
+class LoadedAgent:
+    """A saved agent: the PPO model, its encoder (None for pixel / state agents) and ``agent.json``."""
+
+    model: PPO
+    encoder: torch.nn.Module | None
+    info: dict[str, Any]
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_agent(model: PPO, run_dir: Path, info: dict[str, Any], encoder_file: Path | None) -> Path:
+    """``model.zip`` and ``agent.json`` in ``run_dir``; a keypoint agent's encoder is copied next to the model
+    (``encoder.pt``) and referenced by file name, sha256 and config."""
+    model.save(run_dir / "model.zip")
+    info = dict(info, model="model.zip", encoder=None)
+    if encoder_file is not None:
+        target = run_dir / "encoder.pt"
+        if encoder_file.resolve() != target.resolve():
+            shutil.copy2(encoder_file, target)
+        data = load_checkpoint(target)
+        info["encoder"] = {"path": target.name, "sha256": sha256(target), "type": data.get("encoder_type", "mint"),
+                           "config": data["config"].to_dict(), "source": str(encoder_file)}
+    write_json(run_dir / "agent.json", info)
+    return run_dir / "model.zip"
+
+
+def load_agent(path: str | os.PathLike, encoder: str | os.PathLike | None = None,
+               device: str = "cpu") -> LoadedAgent:
+    """Load an agent saved by this script and check its encoder.
+
+    :param path: the run folder or its ``model.zip``.
+    :param encoder: an encoder checkpoint to use instead of the saved ``encoder.pt``; it must be the very
+        file the agent was trained with (same sha256).
+    :raises AgentEncoderMismatch: the encoder file is missing, is not the one recorded in ``agent.json``
+        (sha256), or its config does not fit the recorded one or the policy's observation space.
+    """
+    path = Path(path)
+    run_dir = path if path.is_dir() else path.parent
+    info_path = run_dir / "agent.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path} not found: load_agent reads agents saved by experiments/ppo_keypoints.py")
+    info = json.loads(info_path.read_text())
+    model = PPO.load(run_dir / info["model"], device=device)
+    ref = info.get("encoder")
+    if ref is None:
+        if encoder is not None:
+            raise AgentEncoderMismatch(f"{run_dir} is a {info['agent']!r} agent: it reads no keypoint encoder")
+        return LoadedAgent(model, None, info)
+    enc_path = Path(encoder) if encoder is not None else run_dir / ref["path"]
+    if not enc_path.is_file():
+        raise AgentEncoderMismatch(f"the encoder of keypoint agent {run_dir} is missing: {enc_path} does not exist "
+                                   f"(it was saved as {run_dir / ref['path']}, sha256 {ref['sha256'][:12]}…)")
+    digest = sha256(enc_path)
+    if digest != ref["sha256"]:
+        raise AgentEncoderMismatch(
+            f"{enc_path} is not the encoder agent {run_dir} was trained with: its sha256 is {digest[:12]}…, "
+            f"agent.json records {ref['sha256'][:12]}…. The policy reads that encoder's keypoints; another encoder, "
+            "even of the same architecture, puts its keypoints elsewhere. Use the encoder.pt saved with the model.")
+    config = load_checkpoint(enc_path)["config"]
+    diff = config.architecture_mismatch(MintConfig.from_dict(ref["config"]))
+    if diff:
+        raise AgentEncoderMismatch(f"{enc_path}: config differs from the one in {info_path}: {'; '.join(diff)}")
+    expected = (config.num_keypoints, info["n_stack"] * (3 + config.feature_dim))
+    if tuple(model.observation_space.shape) != expected:
+        raise AgentEncoderMismatch(f"the policy in {run_dir} reads observations {model.observation_space.shape}, but "
+                                   f"{enc_path} gives {expected} (K × n_stack·(3 + F))")
+    return LoadedAgent(model, load_encoder(enc_path, device=device), info)
+
+
+# --------------------------------------------------------------------------- one run
+def agent_label(agent: str, args: argparse.Namespace) -> str:
+    """Name of an agent in folders and tables: ``mint``, ``mint-online``, ``mint-set``, ..."""
+    label = agent
+    if agent == "mint" and args.online:
+        label += "-online"
+    if agent in KEYPOINT_AGENTS and args.extractor != "mlp":
+        label += f"-{args.extractor}"
+    return label
+
+
+def build_agent(agent: str, args: argparse.Namespace, seed: int, encoder_path: Path | torch.nn.Module | None,
+                tb_dir: Path | None) -> tuple[PPO, VecEnv, list[BaseCallback], MintKeypointVecEnv | None]:
+    """The PPO model, its eval env, the agent's extra callbacks and (keypoint agents) the keypoint VecEnv.
+
+    :param encoder_path: keypoint agents: a checkpoint or an encoder module (None: co-trained from scratch).
+    :param tb_dir: TensorBoard folder (None: no TensorBoard).
+    """
+    n, ne, env_id = args.n_envs, args.eval_envs, args.env
+    callbacks: list[BaseCallback] = []
+    kp_env = None
+    common = dict(seed=seed, device=args.device, verbose=0, tensorboard_log=tb_dir and str(tb_dir), **args.ppo)
+    if agent == "pixels":
+        train_env, eval_env = make_vec(env_id, "pixels", n, True), make_vec(env_id, "pixels", ne, False)
+        if not args.atari:  # RGB (H, W, 3) → 2 stacked (H, W, 6) → channels first, as SB3 would do
+            train_env = VecTransposeImage(VecFrameStack(train_env, N_STACK))
+            eval_env = VecTransposeImage(VecFrameStack(eval_env, N_STACK))
+        model = PPO("CnnPolicy", train_env, **common)
+    elif agent == "ground_truth":
+        train_env, eval_env = make_vec(env_id, "state", n, True), make_vec(env_id, "state", ne, False)
+        model = PPO("MlpPolicy", train_env, **common)
+    else:
+        online = agent == "mint" and args.online
+        base = make_vec(env_id, "rgb", n, True, render=args.overlay_every > 0)
+        if online:
+            h, w, c = frame_shape(env_id)
+            config = None if encoder_path is not None else MintConfig(  # from scratch, else the checkpoint's
+                num_keypoints=args.num_keypoints, in_channels=c, image_size=(h, w), feature_dim=args.feature_dim,
+                seed=seed)
+            kp_env = MintKeypointVecEnv(base, encoder_path, online=True, config=config, device=args.device,
+                                        updates_per_round=args.online_updates)
+            callbacks.append(OnlineEncoderCallback(kp_env, args.online_updates))
+        else:
+            kp_env = MintKeypointVecEnv(base, encoder_path, device=args.device)
+        train_env = VecFrameStack(kp_env, N_STACK)
+        # the eval env shares the (possibly co-trained) encoder module, frozen
+        eval_env = VecFrameStack(MintKeypointVecEnv(make_vec(env_id, "rgb", ne, False), kp_env.encoder,
+                                                    device=args.device), N_STACK)
+        extractor = KeypointMlpExtractor if args.extractor == "mlp" else KeypointSetExtractor
+        model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
+            features_extractor_class=extractor, features_extractor_kwargs=dict(n_stack=N_STACK)), **common)
+        if args.overlay_every > 0:
+            callbacks.append(KeypointImageCallback(kp_env, args.overlay_every))
+    return model, eval_env, callbacks, kp_env
+
+
+def run_settings(args: argparse.Namespace, agent: str) -> dict[str, Any]:
+    """What a finished run must share with this command to be reused (compared on resume)."""
+    ppo = {k: (f"linear({v.args[0]})" if isinstance(v, functools.partial) else v) for k, v in args.ppo.items()}
+    settings = dict(env=args.env, timesteps=args.timesteps, n_envs=args.n_envs, eval_freq=args.eval_freq,
+                    eval_episodes=args.eval_episodes, ppo=ppo)
+    if agent in KEYPOINT_AGENTS:
+        settings.update(extractor=args.extractor, n_stack=N_STACK, online=agent == "mint" and args.online,
+                        encoder=args.encoder if agent == "mint" else None)
+        if settings["encoder"] is None:
+            settings.update(num_keypoints=args.num_keypoints, feature_dim=args.feature_dim,
+                            pretrain_steps=args.pretrain_steps, pretrain_frames=args.pretrain_frames)
+        if settings["online"]:
+            settings["online_updates"] = args.online_updates
+    return settings
+
+
+def train_one(agent: str, seed: int, args: argparse.Namespace, env_dir: Path, encoder_path: Path | None
+              ) -> dict[str, Any]:
+    """Train one (agent, seed) and write its folder; returns ``done.json``'s content."""
+    label = agent_label(agent, args)
+    run_dir = env_dir / label / f"seed{seed}"
+    if run_dir.exists():  # an interrupted run starts over
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    model, eval_env, callbacks, kp_env = build_agent(agent, args, seed, encoder_path, env_dir / "tb")
+    evaluator = CsvEvalCallback(eval_env, run_dir / "evaluations.csv", eval_seed(seed),
+                                dict(env=args.env, agent=label, seed=seed), args.eval_freq, args.n_envs,
+                                args.eval_episodes)
+    t0 = time.perf_counter()
+    model.learn(args.timesteps, callback=[evaluator, *callbacks], tb_log_name=f"{label}_seed{seed}",
+                progress_bar=not args.no_progress)
+    learn_seconds = time.perf_counter() - t0
+    train_seconds = learn_seconds - evaluator.eval_seconds
+
+    encoder_file = None
+    if kp_env is not None:
+        encoder_file = encoder_path
+        if kp_env.observer.online is not None:  # the co-trained encoder, as it is at the end
+            encoder_file = Path(kp_env.observer.online.save(run_dir / "encoder.pt"))
+    info = dict(agent=agent, label=label, env_id=args.env, seed=seed, n_stack=N_STACK if kp_env is not None else None,
+                policy=type(model.policy).__name__, settings=run_settings(agent=agent, args=args))
+    save_agent(model, run_dir, info, encoder_file)
+    returns = evaluator.evaluations_results[-1]
+    done = dict(info, timesteps=int(model.num_timesteps), final_return=float(np.mean(returns)),
+                final_return_std=float(np.std(returns)), learn_seconds=learn_seconds,
+                eval_seconds=evaluator.eval_seconds, train_seconds=train_seconds,
+                train_steps_per_s=model.num_timesteps / train_seconds)
+    write_json(run_dir / "done.json", done)
+    model.get_env().close()
+    eval_env.close()
+    return done
+
+
+# --------------------------------------------------------------------------- results
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def random_returns(args: argparse.Namespace, env_dir: Path) -> list[float]:
+    """Mean return of a uniformly random policy on each seed's held-out episodes (cached)."""
+    cache = env_dir / "random.json"
+    known = json.loads(cache.read_text()) if cache.is_file() else {}
+    out = []
+    for seed in range(args.seeds):
+        key = f"seed{seed}-episodes{args.eval_episodes}"
+        if key not in known:
+            venv = make_vec(args.env, "rgb", args.eval_envs, False)
+            venv.seed(eval_seed(seed))
+            returns, _ = evaluate_policy(RandomPolicy(venv.action_space, seed), venv,
+                                         n_eval_episodes=args.eval_episodes, return_episode_rewards=True, warn=False)
+            venv.close()
+            known[key] = float(np.mean(returns))
+            write_json(cache, known)
+        out.append(known[key])
+    return out
+
+
+def read_curves(env_dir: Path, labels: list[str], seeds: int) -> list[dict[str, Any]]:
+    """Every evaluation row of the requested runs (finished or not), from the runs' CSVs."""
+    rows = []
+    for label in labels:
+        for seed in range(seeds):
+            path = env_dir / label / f"seed{seed}" / "evaluations.csv"
+            if path.is_file():
+                with path.open(newline="") as f:
+                    rows += list(csv.DictReader(f))
+    return rows
+
+
+def per_seed_curves(rows: list[dict[str, Any]], label: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """seed → (steps, mean returns) of one agent."""
+    curves: dict[int, list[tuple[int, float]]] = {}
+    for r in rows:
+        if r["agent"] == label:
+            curves.setdefault(int(r["seed"]), []).append((int(r["step"]), float(r["mean_return"])))
+    return {s: (np.array([p[0] for p in sorted(c)]), np.array([p[1] for p in sorted(c)])) for s, c in curves.items()}
+
+
+def steps_to_threshold(steps: np.ndarray, returns: np.ndarray, threshold: float) -> float:
+    """First evaluated env step whose mean return is >= threshold (nan if never)."""
+    hit = np.flatnonzero(returns >= threshold)
+    return float(steps[hit[0]]) if hit.size else float("nan")
+
+
+def summarise(args: argparse.Namespace, env_dir: Path, labels: list[str], random: list[float]) -> dict[str, Any]:
+    """Per agent, over finished seeds: final return, return at T/3, steps to threshold, speed."""
+    done = {label: [json.loads((env_dir / label / f"seed{s}" / "done.json").read_text())
+                    for s in range(args.seeds) if (env_dir / label / f"seed{s}" / "done.json").is_file()]
+            for label in labels}
+    random_mean = float(np.mean(random))
+    finals = {label: aggregate([d["final_return"] for d in runs]) for label, runs in done.items() if runs}
+    best = max((s["mean"] for s in finals.values()), default=float("nan"))
+    threshold = args.threshold if args.threshold is not None else random_mean + 0.8 * (best - random_mean)
+    rows = [r for r in read_curves(env_dir, labels, args.seeds)]
+    third = args.timesteps / 3
+    agents: dict[str, Any] = {}
+    for label, runs in done.items():
+        if not runs:
+            continue
+        curves = per_seed_curves(rows, label)
+        finished = [curves[d["seed"]] for d in runs if d["seed"] in curves]
+        at_third = [float(np.interp(third, s, r)) if s[0] <= third else float("nan") for s, r in finished]
+        reach = [steps_to_threshold(s, r, threshold) for s, r in finished]
+        agents[label] = {
+            "final_return": finals[label], "return_at_third": aggregate(at_third),
+            "steps_to_threshold": aggregate(reach), "reached": int(np.isfinite(reach).sum()), "n": len(runs),
+            "train_steps_per_s": aggregate([d["train_steps_per_s"] for d in runs]),
+            "learn_seconds": aggregate([d["learn_seconds"] for d in runs]),
+            "final_return_per_seed": [d["final_return"] for d in runs],
+        }
+    return {"env": args.env, "timesteps": args.timesteps, "threshold": threshold,
+            "threshold_rule": "given" if args.threshold is not None else "random + 0.8 × (best final − random)",
+            "random_return": aggregate(random), "agents": agents}
+
+
+def fmt(stats: dict[str, float], spec: str = "{:.2f}") -> str:
+    if not np.isfinite(stats["mean"]):
+        return "–"
+    cell = spec.format(stats["mean"])
+    return cell + (" ± " + spec.format(stats["half_width"]) if np.isfinite(stats["half_width"]) else "")
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    t = summary["timesteps"]
+    lines = [f"{summary['env']}, {t} env steps per run; mean ± 95% t-interval half-width over n seeds; "
+             f"threshold {summary['threshold']:.2f} ({summary['threshold_rule']})", "",
+             "| agent | n | final return | return at T/3 | env steps to threshold (reached) | train steps/s | "
+             "learn wall s |", "|---|---|---|---|---|---|---|"]
+    for label, s in summary["agents"].items():
+        reach = s["steps_to_threshold"]
+        reach_cell = (fmt(reach, "{:.0f}") if s["reached"] else "not reached") + f" ({s['reached']}/{s['n']})"
+        lines.append(f"| {label} | {s['n']} | {fmt(s['final_return'])} | {fmt(s['return_at_third'])} | {reach_cell} | "
+                     f"{fmt(s['train_steps_per_s'], '{:.0f}')} | {fmt(s['learn_seconds'], '{:.0f}')} |")
+    r = summary["random_return"]
+    lines.append(f"| random policy | {int(r['n'])} | {fmt(r)} | | | | |")
+    return "\n".join(lines)
+
+
+def learning_curves(summary: dict[str, Any], rows: list[dict[str, Any]], path: Path) -> None:
+    """Mean eval return over seeds against env steps, with the 95 % t-band (n >= 2) per agent."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
+    ax = fig.subplots()
+    for label in summary["agents"]:
+        curves = per_seed_curves(rows, label)
+        if not curves:
+            continue
+        steps = sorted(set.intersection(*(set(s.tolist()) for s, _ in curves.values())))
+        values = np.array([[r[list(s).index(x)] for x in steps] for s, r in curves.values()])
+        stats = [aggregate(values[:, j]) for j in range(len(steps))]
+        mean = np.array([st["mean"] for st in stats])
+        line, = ax.plot(steps, mean, label=f"{label} (n={len(curves)})")
+        if len(curves) >= 2:
+            ax.fill_between(steps, [st["ci_low"] for st in stats], [st["ci_high"] for st in stats],
+                            color=line.get_color(), alpha=0.2)
+    ax.axhline(summary["random_return"]["mean"], color="grey", ls=":", label="random policy")
+    ax.axhline(summary["threshold"], color="black", ls="--", lw=0.8, label="threshold")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("mean eval return (held-out episodes)")
+    ax.set_title(f"PPO on {summary['env']}")
+    ax.legend(fontsize=8)
+    fig.savefig(path, format="png")
+
+
+def write_results(args: argparse.Namespace, env_dir: Path, labels: list[str], random: list[float],
+                  extra: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    rows = read_curves(env_dir, labels, args.seeds)
+    tmp = env_dir / "evaluations.csv.tmp"
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CsvEvalCallback.FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, env_dir / "evaluations.csv")
+    summary = summarise(args, env_dir, labels, random)
+    summary.update(extra)
+    write_json(env_dir / "summary.json", summary)
+    table = markdown_table(summary)
+    (env_dir / "table.md").write_text(table + "\n")
+    if summary["agents"]:
+        learning_curves(summary, rows, env_dir / "learning_curves.png")
+    return summary, table
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    t_start, cpu_start = time.perf_counter(), time.process_time()
+    torch.set_num_threads(args.threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+    # 1. Inputs: every check before any training.
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        raise SystemExit(f"--device: {exc}") from exc
+    frames = frame_shape(args.env)
+    if "ground_truth" in args.agents and not has_ground_truth(args.env):
+        raise SystemExit(f"--agents ground_truth: {args.env} has no ground-truth state (only MintTasks/* do); "
+                         "leave ground_truth out")
+    if args.encoder is not None:
+        check_encoder(args.encoder, frames, args.env)
+    env_dir = Path(args.out) / env_slug(args.env)
+    env_dir.mkdir(parents=True, exist_ok=True)
+    labels = [agent_label(a, args) for a in args.agents]
+    todo = []
+    for agent, label in zip(args.agents, labels):
+        for seed in range(args.seeds):
+            marker = env_dir / label / f"seed{seed}" / "done.json"
+            if marker.is_file():
+                stored = json.loads(marker.read_text())["settings"]
+                if stored != run_settings(args, agent):
+                    raise SystemExit(f"{marker} was written with other settings {stored}; this command asks for "
+                                     f"{run_settings(args, agent)}. Use another --out (or delete that folder).")
+            else:
+                todo.append((agent, seed))
+    print(f"{args.env}: agents {', '.join(labels)}; {args.seeds} seed(s); {args.timesteps} env steps per run "
+          f"({args.n_envs} envs, evaluation every {args.eval_freq} steps on {args.eval_episodes} held-out episodes); "
+          f"{len(todo)} run(s) to do; out {env_dir}", flush=True)
+
+    # 2. Encoders: pretrained once per env and budget, cached for the next run.
+    encoders_dir = env_dir / "encoders"
+    encoder_paths: dict[str, Path | None] = {}
+    pretrain_seconds: dict[str, float] = {}
+    todo_agents = {a for a, _ in todo}
+    if "mint" in todo_agents:
+        if args.encoder is not None:
+            encoder_paths["mint"] = Path(args.encoder)
+        elif not args.online:
+            encoder_paths["mint"], pretrain_seconds["mint"] = pretrain_mint(args, encoders_dir)
+            check_encoder(encoder_paths["mint"], frames, args.env)
+        else:
+            encoder_paths["mint"] = None  # co-trained from scratch
+    if "transporter" in todo_agents:
+        encoder_paths["transporter"], pretrain_seconds["transporter"] = pretrain_transporter(args, encoders_dir, frames)
+    for name, seconds in pretrain_seconds.items():
+        if seconds > 0:
+            print(f"pretrained the {name} encoder in {seconds:.0f} s: {encoder_paths[name]}", flush=True)
+
+    # 3. Random-policy reference on the held-out episodes.
+    random = random_returns(args, env_dir)
+
+    # 4. Training runs, interleaved by seed so that partial results cover every agent.
+    extra = {"pretrain_seconds_this_invocation": pretrain_seconds}
+    for agent, seed in sorted(todo, key=lambda a_s: (a_s[1], args.agents.index(a_s[0]))):
+        done = train_one(agent, seed, args, env_dir, encoder_paths.get(agent))
+        print(f"{done['label']:>14s} seed {seed}: final return {done['final_return']:.2f} ± "
+              f"{done['final_return_std']:.2f} (sd over {args.eval_episodes} episodes), "
+              f"{done['train_steps_per_s']:.0f} train steps/s, {done['learn_seconds']:.0f} s", flush=True)
+        write_results(args, env_dir, labels, random, extra)
+
+    # 5. Results.
+    wall = time.perf_counter() - t_start
+    extra["wall_seconds_this_invocation"] = wall
+    extra["cpu_seconds_this_invocation"] = time.process_time() - cpu_start  # all threads of this process
+    summary, table = write_results(args, env_dir, labels, random, extra)
+    print()
+    print(table)
+    print(f"\nwall time of this invocation: {wall:.0f} s ({extra['cpu_seconds_this_invocation']:.0f} CPU s); results in "
+          f"{env_dir}/evaluations.csv, summary.json, table.md, learning_curves.png; TensorBoard: tensorboard --logdir "
+          f"{env_dir / 'tb'}")
+    if args.export:
+        export = Path(args.export)
+        export.mkdir(parents=True, exist_ok=True)
+        for name in ("evaluations.csv", "summary.json", "table.md", "learning_curves.png"):
+            if (env_dir / name).is_file():
+                shutil.copy2(env_dir / name, export / name)
+        print(f"exported the small result files to {export}")
+    return {"summary": summary, "table": table, "out": env_dir, "wall_seconds": wall}
+
+
+if __name__ == "__main__":
+    main()

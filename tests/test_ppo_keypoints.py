@@ -1,0 +1,186 @@
+"""experiments/ppo_keypoints.py end to end with a tiny budget: outputs, resume, the encoder reference of
+saved keypoint agents, and the input errors raised before any training."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+
+import ppo_keypoints as pk  # noqa: E402
+
+from mint_rl.checkpoint import save_checkpoint  # noqa: E402
+from mint_rl.config import MintConfig  # noqa: E402
+from mint_rl.encoder import KeypointEncoder  # noqa: E402
+
+ENV = "MintTasks/Catch-v0"
+
+
+def tiny(out: Path, *extra: str) -> list[str]:
+    """One PPO rollout (4 envs × 128 steps), 2 pretraining steps on 48 frames, K = 3, one eval episode."""
+    return ["--env", ENV, "--seeds", "1", "--timesteps", "512", "--pretrain-steps", "2", "--pretrain-frames", "48",
+            "-k", "3", "--eval-episodes", "1", "--overlay-every", "1", "--out", str(out), "--no-progress", *extra]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("ppo")
+    report = pk.main(tiny(out, "--agents", "mint", "pixels"))
+    return out, report
+
+
+def test_outputs(run):
+    out, report = run
+    env_dir = out / "MintTasks_Catch-v0"
+    assert report["out"] == env_dir
+    for name in ("evaluations.csv", "summary.json", "table.md", "learning_curves.png", "random.json"):
+        assert (env_dir / name).is_file() and (env_dir / name).stat().st_size > 0, name
+    rows = list(csv.DictReader((env_dir / "evaluations.csv").open()))
+    assert {r["agent"] for r in rows} == {"mint", "pixels"}
+    assert all(int(r["step"]) == 512 and r["episodes"] == "1" for r in rows)  # the final evaluation
+    for label in ("mint", "pixels"):
+        run_dir = env_dir / label / "seed0"
+        for name in ("model.zip", "agent.json", "done.json", "evaluations.csv"):
+            assert (run_dir / name).is_file(), (label, name)
+        done = json.loads((run_dir / "done.json").read_text())
+        assert done["timesteps"] == 512 and done["train_steps_per_s"] > 0 and np.isfinite(done["final_return"])
+    table = report["table"]
+    for label in ("| mint | 1 |", "| pixels | 1 |", "| random policy |"):
+        assert label in table
+    assert (env_dir / "table.md").read_text().strip() == table.strip()
+    summary = json.loads((env_dir / "summary.json").read_text())
+    assert set(summary["agents"]) == {"mint", "pixels"}
+    assert summary["agents"]["mint"]["final_return"]["n"] == 1.0
+
+    # the encoder reference: a copy next to the model, its sha256 and config
+    info = json.loads((env_dir / "mint" / "seed0" / "agent.json").read_text())
+    ref = info["encoder"]
+    assert ref["path"] == "encoder.pt" and ref["type"] == "mint" and ref["config"]["num_keypoints"] == 3
+    assert ref["sha256"] == pk.sha256(env_dir / "mint" / "seed0" / "encoder.pt")
+    assert json.loads((env_dir / "pixels" / "seed0" / "agent.json").read_text())["encoder"] is None
+
+    # TensorBoard: one run per agent, the keypoint agent with its overlay image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = {d.name: d for d in (env_dir / "tb").iterdir()}
+    assert any(name.startswith("pixels_seed0") for name in tb)
+    mint_tb = EventAccumulator(str(next(d for n, d in tb.items() if n.startswith("mint_seed0"))))
+    mint_tb.Reload()
+    assert "keypoints/overlay" in mint_tb.Tags()["images"]
+
+
+def test_resume_skips_finished_runs(run, capsys):
+    out, _ = run
+    marker = out / "MintTasks_Catch-v0" / "mint" / "seed0" / "done.json"
+    before = marker.stat().st_mtime_ns
+    capsys.readouterr()
+    report = pk.main(tiny(out, "--agents", "mint", "pixels"))
+    assert "0 run(s) to do" in capsys.readouterr().out
+    assert marker.stat().st_mtime_ns == before
+    assert "| mint | 1 |" in report["table"]
+    # the same folder with another budget is refused
+    with pytest.raises(SystemExit, match="other settings"):
+        pk.main(tiny(out, "--agents", "mint", "--timesteps", "1024"))
+
+
+def test_load_agent_checks_the_encoder(run, tmp_path):
+    out, _ = run
+    run_dir = out / "MintTasks_Catch-v0" / "mint" / "seed0"
+    agent = pk.load_agent(run_dir / "model.zip")
+    assert agent.encoder is not None and agent.encoder.config.num_keypoints == 3
+    assert agent.model.observation_space.shape == (3, 2 * (3 + agent.encoder.config.feature_dim))
+    assert pk.load_agent(out / "MintTasks_Catch-v0" / "pixels" / "seed0").encoder is None
+
+    # another encoder of the very same architecture is refused, offered explicitly or swapped in the folder
+    other = tmp_path / "other.pt"
+    config = MintConfig.from_dict(agent.info["encoder"]["config"])
+    save_checkpoint(other, {"config": config.to_dict(), "encoder": KeypointEncoder(config).state_dict(),
+                            "encoder_type": "mint"})
+    with pytest.raises(pk.AgentEncoderMismatch, match="sha256"):
+        pk.load_agent(run_dir, encoder=other)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("model.zip", "agent.json"):
+        (copy / name).write_bytes((run_dir / name).read_bytes())
+    with pytest.raises(pk.AgentEncoderMismatch, match="missing"):
+        pk.load_agent(copy)
+    (copy / "encoder.pt").write_bytes(other.read_bytes())
+    with pytest.raises(pk.AgentEncoderMismatch, match="not the encoder"):
+        pk.load_agent(copy)
+
+
+def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
+    torch.set_num_threads(1)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0"))
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online" / "seed0"
+    assert "| mint-online | 1 |" in report["table"]
+    assert not (tmp_path / "MintTasks_Catch-v0" / "encoders").exists()  # nothing pretrained
+    agent = pk.load_agent(run_dir)
+    assert agent.info["settings"]["online"] and agent.encoder is not None
+
+
+# --------------------------------------------------------------------------- input errors, before training
+def assert_nothing_trained(out: Path) -> None:
+    assert not any(p.name == "model.zip" for p in out.rglob("*")) and not any(p.name == "encoders" for p in out.rglob("*"))
+
+
+def test_rejects_env_without_images(tmp_path):
+    with pytest.raises(SystemExit, match="does not give image observations"):
+        pk.main(tiny(tmp_path, "--env", "CartPole-v1"))
+    assert_nothing_trained(tmp_path)
+
+
+def test_rejects_unknown_agent(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        pk.main(tiny(tmp_path, "--agents", "mint", "dreamer"))
+    assert "invalid choice: 'dreamer'" in capsys.readouterr().err
+    assert_nothing_trained(tmp_path)
+
+
+def test_rejects_budget_below_one_rollout(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        pk.main(tiny(tmp_path, "--timesteps", "100"))
+    assert "smaller than one PPO rollout (--n-envs 4 × n_steps 128 = 512" in capsys.readouterr().err
+    assert_nothing_trained(tmp_path)
+
+
+def test_rejects_checkpoint_for_other_frames(tmp_path):
+    config = MintConfig(num_keypoints=3, image_size=(32, 32))
+    path = save_checkpoint(tmp_path / "small.pt", {"config": config.to_dict(),
+                                                   "encoder": KeypointEncoder(config).state_dict()})
+    with pytest.raises(SystemExit, match="3-channel 32×32 frames, but MintTasks/Catch-v0 gives 3-channel 64×64"):
+        pk.main(tiny(tmp_path, "--encoder", str(path)))
+    grey = MintConfig(num_keypoints=3, in_channels=1, image_size=(64, 64))
+    path = save_checkpoint(tmp_path / "grey.pt", {"config": grey.to_dict(), "encoder": KeypointEncoder(grey).state_dict()})
+    with pytest.raises(SystemExit, match="1-channel 64×64"):
+        pk.main(tiny(tmp_path, "--encoder", str(path)))
+    assert_nothing_trained(tmp_path)
+
+
+def test_rejects_ground_truth_where_there_is_none(tmp_path):
+    with pytest.raises(SystemExit, match="no ground-truth state"):
+        pk.main(tiny(tmp_path, "--env", "MintScenes/Bouncing-v0", "--agents", "ground_truth"))
+    assert_nothing_trained(tmp_path)
+
+
+# --------------------------------------------------------------------------- Atari
+@pytest.mark.slow
+def test_pong_end_to_end(tmp_path):
+    torch.set_num_threads(1)
+    report = pk.main(["--env", "ALE/Pong-v5", "--agents", "mint", "pixels", "--timesteps", "1024",
+                      "--pretrain-steps", "2", "--pretrain-frames", "64", "-k", "3", "--eval-episodes", "1",
+                      "--out", str(tmp_path), "--no-progress"])
+    env_dir = tmp_path / "ALE_Pong-v5"
+    assert "| mint | 1 |" in report["table"] and "| pixels | 1 |" in report["table"]
+    pixels = pk.load_agent(env_dir / "pixels" / "seed0")
+    assert pixels.model.observation_space.shape == (4, 84, 84)  # the grey 84×84×4 stack
+    mint = pk.load_agent(env_dir / "mint" / "seed0")
+    assert mint.encoder.config.image_size == (84, 84) and mint.encoder.config.in_channels == 3
+    returns = [float(r["mean_return"]) for r in csv.DictReader((env_dir / "evaluations.csv").open())]
+    assert all(-21 <= r <= 21 for r in returns)  # raw (unclipped) game score of a full game
