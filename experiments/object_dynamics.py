@@ -38,7 +38,9 @@ Top to bottom, for every scene, seed, encoder and dynamics model:
      **border windows** (``*_border``, entering / leaving objects), see below.
 5. Results: episode metrics → mean per seed → mean ± 95 % Student-t half-width over seeds
    (``mint_rl.metrics.summarize``). ``<out>/results.csv`` (one row per scene, encoder,
-   model, seed, metric), ``summary.json``, ``table.md`` (one table: encoder × model × h),
+   model, seed, metric), ``summary.json``, ``table.md`` (one table: encoder × model × h, then
+   paired same-seed differences: interaction − gru and − constant velocity, mint − transporter,
+   also in ``comparisons.json``, and each encoder's keypoint coverage),
    ``success_vs_horizon_<scene>.png``, ``rollouts_<scene>.png`` and rollout videos
    ``videos/<scene>_<encoder>_<model>.mp4``: the observed keypoints of frame ``t + horizon``
    (filled discs) with the predictions made for it at t (rings of the same colour).
@@ -94,7 +96,8 @@ from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
 from mint_rl.checkpoint import load_checkpoint, load_encoder  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
-from mint_rl.metrics import INACTIVE, dynamics_success_rate, keypoint_assignments, summarize  # noqa: E402
+from mint_rl.metrics import (  # noqa: E402
+    INACTIVE, aggregate, dynamics_success_rate, keypoint_assignments, summarize)
 from mint_rl.utils import resolve_device  # noqa: E402
 
 SCENES = {env_id.split("/")[1].removesuffix("-v0"): env_id for env_id in SCENE_PRESETS}
@@ -478,6 +481,92 @@ def markdown_table(summary: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+COMPARED = ("success", "success_coll", "success_border", "motion_err_px_coll")
+
+
+def seed_means(result: dict[str, Any]) -> dict[str, float]:
+    """Mean over a run's episodes of each metric (nan where no episode defines it)."""
+    means = {}
+    for metric in result["metric_names"]:
+        values = np.array([ep[metric] for ep in result["episodes"]], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        means[metric] = float(finite.mean()) if finite.size else float("nan")
+    return means
+
+
+def paired_comparisons(done: dict[tuple[str, str, str, int], dict[str, Any]], args: argparse.Namespace
+                       ) -> dict[str, Any]:
+    """Paired (same seed) differences with 95 % t-intervals over seeds, and keypoint coverage.
+
+    - ``models``: per scene and encoder, interaction − gru and interaction − constant_velocity;
+    - ``encoders``: per scene and model, mint − transporter;
+    on :data:`COMPARED` at every horizon. ``coverage``: per scene and encoder, the mean number
+    of (frame, object) pairs per held-out episode with ≥ 1 keypoint on the object (``n_pairs@1``).
+    """
+    means = {key: seed_means(r) for key, r in done.items()}
+    out: dict[str, Any] = {"models": {}, "encoders": {}, "coverage": {}}
+
+    def diff(a: tuple, b: tuple) -> dict[str, Any]:
+        seeds = [s for s in range(args.seeds) if (*a, s) in means and (*b, s) in means]
+        result = {}
+        for metric in COMPARED:
+            for h in range(1, args.horizon + 1):
+                key = f"{metric}@{h}"
+                result[key] = aggregate([means[(*a, s)][key] - means[(*b, s)][key] for s in seeds])
+        return result
+
+    for scene in args.scenes:
+        for encoder in args.encoders:
+            for other in ("gru", "constant_velocity"):
+                if "interaction" in args.models and other in args.models:
+                    out["models"].setdefault(scene, {}).setdefault(encoder, {})[f"interaction-{other}"] = diff(
+                        (scene, encoder, "interaction"), (scene, encoder, other))
+            counts = [means[(scene, encoder, m, s)]["n_pairs@1"] for m in args.models for s in range(args.seeds)
+                      if (scene, encoder, m, s) in means]
+            if counts:
+                out["coverage"].setdefault(scene, {})[encoder] = float(np.mean(counts))
+        if "mint" in args.encoders and "transporter" in args.encoders:
+            for model in args.models:
+                out["encoders"].setdefault(scene, {})[f"{model}: mint-transporter"] = diff(
+                    (scene, "mint", model), (scene, "transporter", model))
+    return out
+
+
+def format_diff(stats: dict[str, float] | None, scale: float) -> str:
+    """``+1.6 ± 4.3`` (signed mean, unsigned half-width), ``*`` when the interval excludes 0."""
+    if stats is None or not np.isfinite(stats["mean"]):
+        return "–"
+    digits = 1 if scale == 100.0 else 2
+    cell = f"{stats['mean'] * scale:+.{digits}f}"
+    if np.isfinite(stats["half_width"]):
+        cell += f" ± {stats['half_width'] * scale:.{digits}f}"
+        if abs(stats["mean"]) > stats["half_width"]:
+            cell += " *"
+    return cell
+
+
+def comparisons_markdown(comparisons: dict[str, Any], args: argparse.Namespace) -> str:
+    """Paired differences at the largest horizon (percentage points; px for the motion error)."""
+    h = args.horizon
+    cols = [(f"{m}@{h}", f"Δ {m} @{h}" + (" px" if "px" in m else " pp"), 1.0 if "px" in m else 100.0)
+            for m in COMPARED]
+    lines = [f"Paired differences (same seed; mean ± 95% t-interval over seeds; * the interval excludes 0) "
+             f"at h = {h}:", "",
+             "| scene | comparison | " + " | ".join(c[1] for c in cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for group in ("models", "encoders"):
+        for scene, by_key in comparisons[group].items():
+            items = ([(f"{enc}: {name}", d) for enc, by_name in by_key.items() for name, d in by_name.items()]
+                     if group == "models" else list(by_key.items()))
+            for label, d in items:
+                cells = [format_diff(d.get(key), scale) for key, _, scale in cols]
+                lines.append(f"| {scene} | {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Keypoint coverage: mean (frame, object) pairs per held-out episode with ≥ 1 keypoint on the "
+              "object (ground truth: every visible object):", ""]
+    for scene, by_encoder in comparisons["coverage"].items():
+        lines.append(f"- {scene}: " + ", ".join(f"{e} {v:.0f}" for e, v in by_encoder.items()))
+    return "\n".join(lines) + "\n"
+
+
 def horizon_figure(summary: dict[str, Any], scene: str, args: argparse.Namespace, path: Path) -> None:
     """Success rate vs horizon (all / collision / border windows), one line per encoder and model."""
     from matplotlib.figure import Figure
@@ -552,7 +641,9 @@ def write_outputs(out: Path, args: argparse.Namespace, budget: dict[str, Any], w
             f"× {budget['episode_length']} frames; dynamics: history {budget['history']} → horizon {budget['horizon']}, "
             f"{budget['dyn_steps']} steps × {budget['dyn_batch']} windows; held-out: {budget['eval_episodes']} episodes × "
             f"{budget['eval_length']} frames. Errors in frame pixels (64 × 64).")
-    table = note + "\n\n" + markdown_table(summary, args)
+    comparisons = paired_comparisons(done, args)
+    write_json(out / "comparisons.json", comparisons)
+    table = note + "\n\n" + markdown_table(summary, args) + "\n" + comparisons_markdown(comparisons, args)
     (out / "table.md").write_text(table + "\n")
     if figures:
         for scene in summary:
@@ -698,7 +789,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.export:
         export = Path(args.export)
         export.mkdir(parents=True, exist_ok=True)
-        for path in [out / "results.csv", out / "summary.json", out / "table.md",
+        for path in [out / "results.csv", out / "summary.json", out / "table.md", out / "comparisons.json",
                      *out.glob("success_vs_horizon_*.png"), *out.glob("rollouts_*.png")]:
             if path.is_file():
                 shutil.copy2(path, export / path.name)
