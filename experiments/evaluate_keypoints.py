@@ -63,7 +63,7 @@ from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.draw import draw_keypoints_batch, entropy_figure, write_video  # noqa: E402
 from mint_rl.keypoints import gaussian_maps, information_patches  # noqa: E402
 from mint_rl.metrics import (  # noqa: E402
-    ACTIVE_THRESHOLD, BACKGROUND, keypoint_assignments, summarize, video_metrics)
+    ACTIVE_THRESHOLD, BACKGROUND, aggregate, keypoint_assignments, summarize, video_metrics)
 from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
 from mint_rl.utils import resolve_device  # noqa: E402
 
@@ -277,7 +277,7 @@ def format_cell(stats: dict[str, float] | None, fmt: str) -> str:
         return "–"
     cell = fmt.format(stats["mean"])
     if np.isfinite(stats["half_width"]):
-        cell += " ± " + fmt.format(stats["half_width"])
+        cell += " ± " + fmt.replace("+", "").format(stats["half_width"])
     return cell
 
 
@@ -293,6 +293,23 @@ def markdown_table(summary: dict[str, Any], scenes: list[str], encoders: list[st
             n = int(max(s["n"] for s in stats.values()))
             cells = [format_cell(stats.get(key), fmt) for key, _, fmt in columns]
             lines.append(f"| {scene} | {encoder} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+PAIRED_NOTE = ("Paired difference MINT − Transporter (per seed: same training frames and held-out episodes; "
+               "mean ± 95% t-interval over n seeds; > 0 favours MINT for ↑ metrics, < 0 for ↓ metrics):")
+PAIRED_COLUMNS = [("DOP", "Δ DOP % (↑)", "{:+.1f}"), ("TOP", "Δ TOP % (↑)", "{:+.1f}"), ("UAK", "Δ UAK (↓)", "{:+.2f}"),
+                  ("RAK", "Δ RAK (↓)", "{:+.2f}"), ("DOP_static", "Δ DOP static % (↑)", "{:+.1f}"),
+                  ("DOP_enter", "Δ DOP 0-5 after enter % (↑)", "{:+.1f}")]
+
+
+def paired_table(paired: dict[str, Any], scenes: list[str]) -> str:
+    lines = ["| scene | n | " + " | ".join(c[1] for c in PAIRED_COLUMNS) + " |", "|---|---|" + "---|" * len(PAIRED_COLUMNS)]
+    for scene in scenes:
+        if scene in paired:
+            n = int(max(s["n"] for s in paired[scene].values()))
+            cells = [format_cell(paired[scene].get(key), fmt) for key, _, fmt in PAIRED_COLUMNS]
+            lines.append(f"| {scene} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -321,6 +338,10 @@ def write_outputs(out: Path, args: argparse.Namespace, budget: dict[str, Any], w
                   figure: bool = True) -> dict[str, Any]:
     """Rewrite results.csv, summary.json, table.md (and metrics.png if ``figure``) from every finished run."""
     done = collect_results(out, args)
+    names = list(dict.fromkeys(name for r in done.values() for name in r["metric_names"]))
+    for result in done.values():  # runs evaluated before a metric was added: nan for it
+        result["episodes"] = [{name: ep.get(name, float("nan")) for name in names} for ep in result["episodes"]]
+        result["metric_names"] = names
     rows = []
     for (encoder, scene, seed), result in sorted(done.items()):
         for metric in result["metric_names"]:
@@ -342,6 +363,17 @@ def write_outputs(out: Path, args: argparse.Namespace, budget: dict[str, Any], w
             per_seed = {seed: r["episodes"] for (e, s, seed), r in done.items() if e == encoder and s == scene}
             if per_seed:
                 summary.setdefault(scene, {})[encoder] = summarize(per_seed)
+    # Paired over seeds: for each seed both encoders saw the same frames and held-out episodes.
+    paired: dict[str, Any] = {}
+    if {"mint", "transporter"} <= set(args.encoders):
+        seed_value = {(r["encoder"], r["scene"], r["seed"], r["metric"]): r["value"] for r in rows}
+        for scene in args.scenes:
+            for metric in (names if done else []):
+                diffs = [seed_value[("mint", scene, seed, metric)] - seed_value[("transporter", scene, seed, metric)]
+                         for seed in range(args.seeds)
+                         if ("mint", scene, seed, metric) in seed_value and ("transporter", scene, seed, metric) in seed_value]
+                if diffs:
+                    paired.setdefault(scene, {})[metric] = aggregate(diffs)
     runs = {f"{e}/{s}/seed{seed}": {k: r[k] for k in ("train_seconds", "eval_seconds", "final_loss")}
             for (e, s, seed), r in sorted(done.items())}
     write_json(out / "summary.json", {
@@ -349,13 +381,15 @@ def write_outputs(out: Path, args: argparse.Namespace, budget: dict[str, Any], w
         "held_out_env_seeds": [HELD_OUT_SEED, HELD_OUT_SEED + args.eval_episodes - 1],
         "aggregation": "episode metrics → mean per seed → mean ± 95% Student-t half-width over n seeds",
         "wall_seconds_this_invocation": wall, "runs": runs, "summary": summary,
+        "paired_difference_mint_minus_transporter": paired,
     })
     note = (f"mean ± 95% t-interval half-width over n seeds; {budget['steps']} steps × {budget['batch_size']} clips "
             f"of {budget['clip_length']} frames, {budget['frames']} training frames, K = {budget['num_keypoints']}, "
             f"{budget['eval_episodes']} held-out episodes × {budget['eval_frames']} frames per scene")
     table = "\n\n".join([note, markdown_table(summary, args.scenes, args.encoders, MAIN_COLUMNS),
                          "Enter / leave analysis (EnterLeave is the scene where objects enter and leave):",
-                         markdown_table(summary, args.scenes, args.encoders, ENTER_LEAVE_COLUMNS)])
+                         markdown_table(summary, args.scenes, args.encoders, ENTER_LEAVE_COLUMNS)]
+                        + ([PAIRED_NOTE, paired_table(paired, args.scenes)] if paired else []))
     (out / "table.md").write_text(table + "\n")
     if summary and figure:
         metrics_figure(summary, args.scenes, args.encoders, out / "metrics.png")
