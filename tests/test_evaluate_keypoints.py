@@ -56,9 +56,12 @@ def check_run(out: Path, report: dict, encoders: list[str], scene: str, k: int =
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["summary"][scene]) == set(encoders)
     assert summary["summary"][scene][encoders[0]]["DOP"]["n"] == 1.0
-    # one table row per (scene, encoder), in each of the two tables
+    # one table row per (scene, encoder) in each of the two tables, then (with both encoders)
+    # one row of paired differences over n = 1 seed
     table_rows = [line for line in report["table"].splitlines() if line.startswith(f"| {scene} |")]
-    assert [line.split("|")[2].strip() for line in table_rows] == encoders * 2
+    paired = ["1"] if len(encoders) == 2 else []
+    assert [line.split("|")[2].strip() for line in table_rows] == encoders * 2 + paired
+    assert bool(summary["paired_difference_mint_minus_transporter"]) == bool(paired)
 
 
 def test_tiny_run_writes_results_and_second_run_skips(tmp_path, capsys):
