@@ -39,7 +39,8 @@ def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str |
     h, w, c = pk.frame_shape(env_id)
     if encoder is None:
         torch.manual_seed(0)
-        enc = KeypointEncoder(MintConfig(num_keypoints=k, in_channels=c, image_size=(h, w))).eval()
+        enc = KeypointEncoder(MintConfig(num_keypoints=k, in_channels=c, image_size=(h, w),
+                                         feature_dim=args.feature_dim)).eval()
     else:
         pk.check_encoder(encoder, (h, w, c), env_id)
         enc = Path(encoder)
