@@ -22,9 +22,10 @@ import sys
 import time
 
 
-def run_case(kind: str, size: int, batch: int, device: str, reps: int, k: int, hidden: int) -> dict:
+def run_case(kind: str, size: int, batch: int, device: str, reps: int, k: int, hidden: int, threads: int) -> dict:
     import torch
 
+    torch.set_num_threads(threads)
     from mint_rl.config import MintConfig
     from mint_rl.trainer import MintTrainer
 
@@ -74,21 +75,23 @@ def main() -> None:
     p.add_argument("--num-keypoints", "-k", type=int, default=16)
     p.add_argument("--hidden-channels", type=int, default=16)
     p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     args = p.parse_args()
     if args.case:
         kind, size, batch = args.case.split(":")
         print(json.dumps(run_case(kind, int(size), int(batch), args.device, args.reps, args.num_keypoints,
-                                  args.hidden_channels)))
+                                  args.hidden_channels, args.threads)))
         return
     cases = [("train_step", s, 32) for s in args.sizes] + [("inference", s, b) for s in args.sizes for b in (1, 64)]
     print(f"MINT encoder, K={args.num_keypoints}, hidden={args.hidden_channels}, device={args.device}, "
+          f"torch threads {args.threads}, "
           f"median of {args.reps} interleaved repetitions")
     print(f"{'case':<28}{'ms':>10}{'frames/s':>12}{'NatureCNN fwd ms':>18}{'ratio':>8}{'peak MB':>10}")
     for kind, size, batch in cases:
         out = subprocess.run([sys.executable, __file__, "--case", f"{kind}:{size}:{batch}", "--device", args.device,
                               "--reps", str(args.reps), "-k", str(args.num_keypoints),
-                              "--hidden-channels", str(args.hidden_channels)],
+                              "--hidden-channels", str(args.hidden_channels), "--threads", str(args.threads)],
                              capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         frames = batch * (3 if kind == "train_step" else 1)
