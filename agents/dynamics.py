@@ -46,9 +46,7 @@ loading refuses a model meant for another K or another encoder.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple, Optional, Sequence, Union
@@ -58,7 +56,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mint_rl.checkpoint import CheckpointError
+from mint_rl.checkpoint import CheckpointError, atomic_torch_save
 
 __all__ = [
     "DynamicsPrediction",
@@ -689,24 +687,11 @@ def save_dynamics(path: Union[str, os.PathLike], model: KeypointDynamics, meta: 
     names = {cls: name for name, cls in DYNAMICS_MODELS.items()}
     if type(model) not in names:
         raise ValueError(f"cannot save a {type(model).__name__}; known models: {', '.join(DYNAMICS_MODELS)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, "model": names[type(model)], "hparams": dict(model.hparams),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "num_keypoints": model.num_keypoints, "history": model.history, "horizon": model.horizon,
                "encoder_id": str(meta["encoder_id"]), "meta": dict(meta)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def load_dynamics(path: Union[str, os.PathLike], expected_num_keypoints: Optional[int] = None,

@@ -24,7 +24,7 @@ import torch
 
 from mint_rl.config import ConfigError, MintConfig
 
-__all__ = ["CheckpointError", "FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "load_encoder"]
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "atomic_torch_save", "save_checkpoint", "load_checkpoint", "load_encoder"]
 
 FORMAT = "mint-rl-checkpoint"
 VERSION = 1
@@ -43,12 +43,18 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     path = Path(path)
     if "config" not in payload:
         raise ValueError("a checkpoint payload needs a 'config' entry (MintConfig.to_dict())")
+    return atomic_torch_save({"format": FORMAT, "version": VERSION, **payload}, path)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``: readers
+    see the old file or the new one, never a truncated one. Creates parent folders."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": FORMAT, "version": VERSION, **payload}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
+            torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
