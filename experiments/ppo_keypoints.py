@@ -27,12 +27,13 @@ PPO hyperparameters; only what it observes differs:
 
 PPO hyperparameters: on object tasks those of ``benchmarks/bench_tasks.py`` (which learn the
 tasks from ground truth in ~30k steps) with SB3's default learning rate 3e-4 instead of 1e-3
-(1e-3 made the keypoint agent's return collapse late in training, docs/ppo_results.md); on ALE ids rl-baselines3-zoo's Atari PPO
-(``hyperparams/ppo.yml``: 8 envs, n_steps 128, 4 epochs, batch 256, lr 2.5e-4 and clip 0.1
-both decayed linearly, vf_coef 0.5, ent_coef 0.01), for every agent. ALE emulator settings
-are identical for all agents (frame skip 4, up to 30 no-op starts, sticky actions 0.25 as
-``-v5``); training envs add SB3's ``EpisodicLifeEnv`` and ``ClipRewardEnv`` as the zoo does,
-evaluation envs do not (true game over, raw score).
+(1e-3 made the keypoint agent's return collapse late in training, docs/ppo_results.md); on
+ALE ids rl-baselines3-zoo's Atari PPO (``hyperparams/ppo.yml``: 8 envs, n_steps 128, 4
+epochs, batch 256, lr 2.5e-4 and clip 0.1 both decayed linearly, vf_coef 0.5, ent_coef
+0.01), for every agent. ALE emulator settings are identical for all agents (frame skip 4, up
+to 30 no-op starts, sticky actions 0.25 as ``-v5``); training envs add SB3's
+``EpisodicLifeEnv`` and ``ClipRewardEnv`` as the zoo does, evaluation envs do not (true game
+over, raw score).
 
 Top to bottom: check the inputs (everything that can be wrong fails here, before any
 training); collect random-policy frames and pretrain the encoders; score a uniformly random
@@ -141,26 +142,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"ALE {ATARI_DEFAULTS['eval_episodes']})")
     p.add_argument("--threshold", type=float, default=None,
                    help="return threshold of the 'steps to threshold' column (default: random-policy return "
-                        "+ 0.8 × (best agent's final return − random-policy return))")
+                        "+ 0.8 × (best final return of the image agents − random-policy return))")
     p.add_argument("--encoder", default=None, help="MINT checkpoint for the mint agent (default: pretrain one)")
     p.add_argument("--online", action="store_true",
                    help="co-train the mint agent's encoder during PPO (from --encoder, or from scratch)")
-    p.add_argument("--online-updates", type=int, default=20, help="--online: MINT steps after each rollout")
+    p.add_argument("--online-updates", type=int, default=20,
+                   help="--online: MINT steps after each rollout (default %(default)s)")
     p.add_argument("--extractor", choices=["mlp", "set"], default="mlp",
                    help="keypoint features extractor: KeypointMlpExtractor (default: it learned Catch faster than "
                         "the set extractor in our measurements, docs/ppo_results.md) or KeypointSetExtractor")
-    p.add_argument("--pretrain-steps", type=int, default=500, help="optimiser steps of encoder pretraining")
-    p.add_argument("--pretrain-frames", type=int, default=4000, help="random-policy frames for pretraining")
+    p.add_argument("--pretrain-steps", type=int, default=500,
+                   help="optimiser steps of encoder pretraining (default %(default)s)")
+    p.add_argument("--pretrain-frames", type=int, default=4000,
+                   help="random-policy frames for pretraining (default %(default)s)")
     p.add_argument("--num-keypoints", "-k", type=int, default=8,
-                   help="K of pretrained encoders (8: the agent and up to 3 objects in Catch, doubled)")
+                   help="K of pretrained encoders (default 8: the paddle and up to 3 objects of Catch, doubled)")
     p.add_argument("--feature-dim", type=int, default=0,
                    help="F, per-keypoint features of pretrained encoders (default 0: the MINT losses do not train "
                         "the feature head, so features are fixed random projections that slowed PPO down)")
     p.add_argument("--overlay-every", type=int, default=10,
-                   help="keypoint agents: log a keypoint overlay to TensorBoard every N rollouts (0: never)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (PPO and encoders)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--out", default="runs/ppo_keypoints", help="output folder (one subfolder per env)")
+                   help="keypoint agents: log a keypoint overlay to TensorBoard every N rollouts "
+                        "(default %(default)s; 0: never)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (PPO and encoders; default %(default)s)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default %(default)s)")
+    p.add_argument("--out", default="runs/ppo_keypoints",
+                   help="output folder, one subfolder per env (default %(default)s)")
     p.add_argument("--export", default=None, help="also copy the small result files (CSV, JSON, table, PNG) here")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per run instead)")
     args = p.parse_args(argv)
@@ -342,7 +348,7 @@ def pretrain_transporter(args: argparse.Namespace, encoders_dir: Path, frames: t
                         feature_dim=args.feature_dim)
     buffer = FrameBuffer(data["frames"].shape[0] * data["frames"].shape[1], (c, h, w), config.grid_size,
                          lambda x: torch.zeros(x.shape[0], *config.grid_size))  # the Transporter needs no entropy
-    for stream, starts in zip(data["frames"], data["starts"]):
+    for stream, starts in zip(data["frames"], data["starts"], strict=True):
         buffer.add_stream(stream, starts)
     trainer = TransporterTrainer(config, device=args.device, log_dir=str(out / "tb"), checkpoint_path=path)
     trainer.maybe_resume()
@@ -754,9 +760,11 @@ def markdown_table(summary: dict[str, Any]) -> str:
     lines = [f"{summary['env']}, {t} env steps per run; mean ± 95% t-interval half-width over n seeds "
              f"(env steps: first evaluation whose trailing {SMOOTH}-evaluation mean return reaches the level, mean "
              f"over the seeds that reached it); threshold {summary['threshold']:.2f} "
-             f"({summary['threshold_rule']}); pixels' final return {summary['pixels_final_return']:.2f}", "",
-             "| agent | n | final return | return at T/3 | env steps to threshold | env steps to pixels' final return "
-             "| train steps/s | learn wall s |", "|---|---|---|---|---|---|---|---|"]
+             f"({summary['threshold_rule']})"
+             + (f"; pixels' final return {summary['pixels_final_return']:.2f}"
+                if np.isfinite(summary["pixels_final_return"]) else ""), "",
+             ("| agent | n | final return | return at T/3 | env steps to threshold | env steps to pixels' final return "
+              "| train steps/s | learn wall s |"), "|---|---|---|---|---|---|---|---|"]
     for label, s in summary["agents"].items():
         lines.append(f"| {label} | {s['n']} | {fmt(s['final_return'])} | {fmt(s['return_at_third'])} | "
                      f"{reach_cell(s['steps_to_threshold'], s['reached'], s['n'])} | "
@@ -840,7 +848,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     env_dir.mkdir(parents=True, exist_ok=True)
     labels = [agent_label(a, args) for a in args.agents]
     todo = []
-    for agent, label in zip(args.agents, labels):
+    for agent, label in zip(args.agents, labels, strict=True):
         for seed in range(args.seeds):
             marker = env_dir / label / f"seed{seed}" / "done.json"
             if marker.is_file():

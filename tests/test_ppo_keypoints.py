@@ -127,7 +127,8 @@ def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
 
 # --------------------------------------------------------------------------- input errors, before training
 def assert_nothing_trained(out: Path) -> None:
-    assert not any(p.name == "model.zip" for p in out.rglob("*")) and not any(p.name == "encoders" for p in out.rglob("*"))
+    names = {p.name for p in out.rglob("*")}
+    assert "model.zip" not in names and "encoders" not in names
 
 
 def test_rejects_env_without_images(tmp_path):
@@ -157,7 +158,8 @@ def test_rejects_checkpoint_for_other_frames(tmp_path):
     with pytest.raises(SystemExit, match="3-channel 32×32 frames, but MintTasks/Catch-v0 gives 3-channel 64×64"):
         pk.main(tiny(tmp_path, "--encoder", str(path)))
     grey = MintConfig(num_keypoints=3, in_channels=1, image_size=(64, 64))
-    path = save_checkpoint(tmp_path / "grey.pt", {"config": grey.to_dict(), "encoder": KeypointEncoder(grey).state_dict()})
+    path = save_checkpoint(tmp_path / "grey.pt", {"config": grey.to_dict(),
+                                                  "encoder": KeypointEncoder(grey).state_dict()})
     with pytest.raises(SystemExit, match="1-channel 64×64"):
         pk.main(tiny(tmp_path, "--encoder", str(path)))
     assert_nothing_trained(tmp_path)
