@@ -69,7 +69,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .scenes import PALETTE, SHAPES
+from .scenes import PALETTE, SHAPES, _range
 
 __all__ = [
     "AGENT_COLOUR",
@@ -122,17 +122,7 @@ _SCALE = float(1 << _SHIFT)
 _SPAWN_TRIES = 10
 
 
-def _pair(name: str, value: Any, low: float, integer: bool = False) -> tuple:
-    """Validate a ``(min, max)`` pair with ``low <= min <= max``."""
-    try:
-        lo, hi = value
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a (min, max) pair, got {value!r}") from None
-    if integer and not all(isinstance(v, (int, np.integer)) for v in (lo, hi)):
-        raise ValueError(f"{name} must hold integers, got {value!r}")
-    if not (low <= lo <= hi):
-        raise ValueError(f"{name} must satisfy {low} <= min <= max, got {value!r}")
-    return (int(lo), int(hi)) if integer else (float(lo), float(hi))
+_pair = _range  # the (min, max) validation of envs.scenes
 
 
 def _polygon_vertices(name: str, size: float) -> np.ndarray | None:
