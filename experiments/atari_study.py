@@ -1,0 +1,326 @@
+"""Atari-100k study: PPO on MINT keypoints vs PPO on pixels over several ALE games.
+
+    python experiments/atari_study.py                                   # 4 games × (pixels, mint) × 3 seeds
+    python experiments/atari_study.py --games ALE/Pong-v5 --seeds 5 --device auto
+    python experiments/atari_study.py --summary-only                    # only rebuild results/atari/summary.*
+
+Budget: 100k agent steps per run (``--timesteps``, default 100000), i.e. the Atari 100k benchmark
+(100k agent steps = 400k emulator frames with the ``-v5`` frame skip of 4). Every (game, agent,
+seed) run is one run of ``experiments/ppo_keypoints.py``, imported and called per game as
+``ppo_keypoints.main(["--env", GAME, "--agents", ..., "--seeds", N, "--timesteps", T,
+"--out", OUT, "--export", "results/atari/<game>"])``; nothing of it is copied here. So the study
+inherits its whole protocol: rl-baselines3-zoo's Atari PPO hyperparameters for every agent, the
+``-v5`` emulator settings (frame skip 4, sticky actions 0.25, up to 30 no-op starts), training
+envs with ``EpisodicLifeEnv`` + ``ClipRewardEnv``, and evaluation on held-out episodes (env seeds
+``10000 + 1000 × seed + i``, deterministic actions, true game over, raw unclipped score, 5
+episodes per evaluation); the "final return" of a run is its last evaluation. Finished
+(agent, seed) runs leave ``done.json`` and are skipped, so re-running the command resumes.
+
+Encoder pretraining frames are NOT part of the 100k: the ``mint`` agent's encoder is pretrained
+(by ppo_keypoints, once per game, cached) on ``--pretrain-frames`` random-policy frames (default
+4000) of the same game. That number is reported separately in summary.md / summary.json
+(``pretrain_frames``) and never added to the agent-step budget.
+
+Summary (``results/atari/summary.md`` and ``summary.json``): per game and agent the mean final
+return with its 95 % t-interval over seeds (read from ppo_keypoints' per-game ``summary.json``),
+the human-normalised score HNS = (score − random) / (human − random) with the reference scores of
+:data:`REFERENCE_SCORES`, and over games the IQM and median of HNS with stratified-bootstrap 95 %
+percentile intervals (seeds resampled with replacement within each game, :func:`stratified_bootstrap`,
+2000 resamples, seeded), as in Agarwal et al. 2021 ("Deep RL at the edge of the statistical
+precipice"), implemented here with numpy (no ``rliable`` dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EXPERIMENTS = Path(__file__).resolve().parent
+
+DEFAULT_GAMES = ("ALE/Breakout-v5", "ALE/Boxing-v5", "ALE/MsPacman-v5", "ALE/Seaquest-v5")
+DEFAULT_AGENTS = ("pixels", "mint")
+STUDY_AGENTS = ("pixels", "mint", "transporter")  # ground_truth does not exist on ALE
+DEFAULT_TIMESTEPS = 100_000  # Atari 100k: agent steps (frame skip 4 → 400k frames)
+DEFAULT_PRETRAIN_FRAMES = 4000  # ppo_keypoints' --pretrain-frames default (encoder frames, outside the budget)
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+# Random-policy and human reference scores per game: those of the DQN Nature paper (Mnih et al. 2015,
+# "Human-level control through deep reinforcement learning", Extended Data Table 2), as tabulated in the
+# Atari-100k literature (e.g. Kaiser et al. 2020 "SimPLe"; Schwarzer et al. 2021 "SPR", Table 6;
+# Agarwal et al. 2021). Keys are game names without the "ALE/" prefix and "-vN" suffix.
+REFERENCE_SCORES: dict[str, dict[str, float]] = {
+    "Alien": {"random": 227.8, "human": 7127.7},
+    "Amidar": {"random": 5.8, "human": 1719.5},
+    "Assault": {"random": 222.4, "human": 742.0},
+    "Asterix": {"random": 210.0, "human": 8503.3},
+    "BankHeist": {"random": 14.2, "human": 753.1},
+    "BattleZone": {"random": 2360.0, "human": 37187.5},
+    "Boxing": {"random": 0.1, "human": 12.1},
+    "Breakout": {"random": 1.7, "human": 30.5},
+    "ChopperCommand": {"random": 811.0, "human": 7387.8},
+    "CrazyClimber": {"random": 10780.5, "human": 35829.4},
+    "DemonAttack": {"random": 152.1, "human": 1971.0},
+    "Freeway": {"random": 0.0, "human": 29.6},
+    "Frostbite": {"random": 65.2, "human": 4334.7},
+    "Gopher": {"random": 257.6, "human": 2412.5},
+    "Hero": {"random": 1027.0, "human": 30826.4},
+    "Jamesbond": {"random": 29.0, "human": 302.8},
+    "Kangaroo": {"random": 52.0, "human": 3035.0},
+    "Krull": {"random": 1598.0, "human": 2665.5},
+    "KungFuMaster": {"random": 258.5, "human": 22736.3},
+    "MsPacman": {"random": 307.3, "human": 6951.6},
+    "Pong": {"random": -20.7, "human": 14.6},
+    "PrivateEye": {"random": 24.9, "human": 69571.3},
+    "Qbert": {"random": 163.9, "human": 13455.0},
+    "RoadRunner": {"random": 11.5, "human": 7845.0},
+    "Seaquest": {"random": 68.4, "human": 42054.7},
+    "UpNDown": {"random": 533.4, "human": 11693.2},
+}
+
+
+# --------------------------------------------------------------------------- scores
+def game_name(env_id: str) -> str:
+    """``ALE/MsPacman-v5`` → ``MsPacman`` (the key of :data:`REFERENCE_SCORES`)."""
+    name = env_id.split("/")[-1]
+    return name.rsplit("-v", 1)[0] if "-v" in name else name
+
+
+def env_slug(env_id: str) -> str:
+    """Folder name of a game, as ppo_keypoints names it."""
+    return env_id.replace("/", "_")
+
+
+def human_normalised(score: float | np.ndarray, game: str) -> float | np.ndarray:
+    """(score − random) / (human − random) with the references of :data:`REFERENCE_SCORES` (``KeyError`` if the
+    game has none). ``game``: a name (``Breakout``) or env id (``ALE/Breakout-v5``)."""
+    ref = REFERENCE_SCORES[game_name(game)]
+    value = np.asarray(score, dtype=np.float64) if isinstance(score, np.ndarray) else float(score)
+    return (value - ref["random"]) / (ref["human"] - ref["random"])
+
+
+def iqm(values: Sequence[float] | np.ndarray) -> float:
+    """Interquartile mean: the mean of the middle 50 % of the values (scipy's ``trim_mean(x, 0.25)``: a quarter
+    of the sorted values cut at each end, rounded down)."""
+    x = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    n = len(x)
+    if n == 0:
+        return float("nan")
+    cut = int(0.25 * n)
+    return float(x[cut:n - cut].mean())
+
+
+def median(values: Sequence[float] | np.ndarray) -> float:
+    x = np.asarray(values, dtype=np.float64).ravel()
+    return float(np.median(x)) if x.size else float("nan")
+
+
+def _median_of_game_means(per_game: list[np.ndarray]) -> float:
+    return median([g.mean() for g in per_game])
+
+
+def _iqm_of_runs(per_game: list[np.ndarray]) -> float:
+    return iqm(np.concatenate(per_game))
+
+
+# Aggregates over games: IQM over all (game, seed) runs, as rliable does; median over games of the per-game mean.
+AGGREGATES: dict[str, Callable[[list[np.ndarray]], float]] = {"iqm": _iqm_of_runs, "median": _median_of_game_means}
+
+
+def stratified_bootstrap(per_game: Sequence[Sequence[float]], statistic: Callable[[list[np.ndarray]], float],
+                         resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                         confidence: float = 0.95) -> dict[str, float]:
+    """Point estimate and percentile confidence interval of ``statistic(per_game)`` by the stratified bootstrap:
+    each resample draws, independently for every game, as many seeds as it has, with replacement, from that
+    game's seeds (the games themselves are kept). Deterministic for a given ``seed``.
+
+    :param per_game: one sequence of per-seed scores per game (games with no score are dropped).
+    :param statistic: list of per-game arrays → float (see :data:`AGGREGATES`).
+    :return: ``estimate``, ``ci_low``, ``ci_high``, ``n_games``, ``n_runs``, ``resamples``.
+    """
+    games = [np.asarray(g, dtype=np.float64) for g in per_game]
+    games = [g[np.isfinite(g)] for g in games]
+    games = [g for g in games if g.size]
+    if not games:
+        nan = float("nan")
+        return {"estimate": nan, "ci_low": nan, "ci_high": nan, "n_games": 0, "n_runs": 0, "resamples": resamples}
+    rng = np.random.default_rng(seed)
+    estimate = float(statistic(games))
+    stats = np.empty(resamples)
+    for b in range(resamples):
+        stats[b] = statistic([g[rng.integers(0, g.size, g.size)] for g in games])
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
+    return {"estimate": estimate, "ci_low": float(low), "ci_high": float(high), "n_games": len(games),
+            "n_runs": int(sum(g.size for g in games)), "resamples": resamples}
+
+
+# --------------------------------------------------------------------------- study
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--games", nargs="+", default=list(DEFAULT_GAMES), metavar="ENV_ID",
+                   help=f"ALE env ids (default: {' '.join(DEFAULT_GAMES)})")
+    p.add_argument("--agents", nargs="+", default=list(DEFAULT_AGENTS), choices=STUDY_AGENTS, metavar="AGENT",
+                   help=f"agents, from {', '.join(STUDY_AGENTS)} (default: {' '.join(DEFAULT_AGENTS)})")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds 0 .. N-1 per (game, agent) (default %(default)s)")
+    p.add_argument("--timesteps", type=int, default=DEFAULT_TIMESTEPS,
+                   help="agent (env) steps per run (default %(default)s: Atari 100k)")
+    p.add_argument("--pretrain-frames", type=int, default=DEFAULT_PRETRAIN_FRAMES,
+                   help="random-policy frames pretraining each game's encoder, outside the step budget "
+                        "(default %(default)s)")
+    p.add_argument("--out", default="runs/atari_study", help="training output folder (default %(default)s)")
+    p.add_argument("--results", default="results/atari",
+                   help="per-game exports (<results>/<game>/) and summary.md/json (default %(default)s)")
+    p.add_argument("--summary-only", action="store_true", help="train nothing: summarise what exists")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
+                   help="stratified-bootstrap resamples (default %(default)s)")
+    args = p.parse_args(argv)
+    for game in args.games:
+        if not game.startswith("ALE/"):
+            p.error(f"--games: {game} is not an ALE id (ALE/<Game>-v5)")
+    if args.seeds < 1 or args.timesteps < 1 or args.resamples < 1:
+        p.error("--seeds, --timesteps and --resamples must be >= 1")
+    args.agents = list(dict.fromkeys(args.agents))
+    args.games = list(dict.fromkeys(args.games))
+    return args
+
+
+def ppo_argv(args: argparse.Namespace, game: str) -> list[str]:
+    """The ppo_keypoints command line of one game."""
+    argv = ["--env", game, "--agents", *args.agents, "--seeds", str(args.seeds), "--timesteps", str(args.timesteps),
+            "--pretrain-frames", str(args.pretrain_frames), "--out", args.out,
+            "--export", str(Path(args.results) / env_slug(game)), "--device", args.device]
+    return argv + (["--no-progress"] if args.no_progress else [])
+
+
+def train(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(EXPERIMENTS))
+    import ppo_keypoints  # heavy (torch, SB3, ALE): only when training
+
+    for game in args.games:
+        ppo_keypoints.main(ppo_argv(args, game))
+
+
+def read_game_summary(args: argparse.Namespace, game: str) -> dict[str, Any] | None:
+    """ppo_keypoints' summary.json of a game: the exported copy, else the one in the training folder."""
+    for folder in (Path(args.results), Path(args.out)):
+        path = folder / env_slug(game) / "summary.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+
+def _labels_of(agent: str, agents: dict[str, Any]) -> list[str]:
+    """The ppo_keypoints labels of an agent (``mint``, ``mint-online``, ``mint-set``, ...)."""
+    return [label for label in agents if label == agent or label.startswith(agent + "-")]
+
+
+def summarise_study(args: argparse.Namespace) -> dict[str, Any]:
+    games: dict[str, Any] = {}
+    labels: list[str] = []
+    for game in args.games:
+        summary = read_game_summary(args, game)
+        entry: dict[str, Any] = {"found": summary is not None, "agents": {}}
+        name = game_name(game)
+        ref = REFERENCE_SCORES.get(name)
+        entry["reference"] = ref
+        if summary is not None:
+            entry["timesteps"] = summary.get("timesteps")
+            entry["random_return_measured"] = summary.get("random_return", {}).get("mean")
+            for agent in args.agents:
+                for label in _labels_of(agent, summary.get("agents", {})):
+                    s = summary["agents"][label]
+                    per_seed = [float(v) for v in s.get("final_return_per_seed", [])]
+                    final = s["final_return"]
+                    hns_seed = [human_normalised(v, name) for v in per_seed] if ref else []
+                    entry["agents"][label] = {
+                        "n": int(s.get("n", len(per_seed))), "final_return": final,
+                        "final_return_per_seed": per_seed,
+                        "hns": human_normalised(final["mean"], name) if ref else None,
+                        "hns_per_seed": hns_seed,
+                    }
+                    if label not in labels:
+                        labels.append(label)
+        games[game] = entry
+    aggregates: dict[str, Any] = {}
+    for label in labels:
+        per_game = [games[g]["agents"][label]["hns_per_seed"] for g in args.games
+                    if label in games[g]["agents"] and games[g]["agents"][label]["hns_per_seed"]]
+        aggregates[label] = {key: stratified_bootstrap(per_game, fn, resamples=args.resamples)
+                             for key, fn in AGGREGATES.items()}
+    return {"timesteps": args.timesteps, "budget": f"{args.timesteps} agent steps per run (Atari 100k at 100000; frame skip 4)", "pretrain_frames": args.pretrain_frames,
+            "pretrain_frames_note": ("random-policy frames pretraining each game's MINT encoder; not counted in "
+                                     "the agent-step budget"),
+            "seeds": args.seeds, "agents": labels, "games": games, "aggregates": aggregates,
+            "bootstrap": {"method": "stratified (seeds within each game), percentile 95% CI",
+                          "resamples": args.resamples, "seed": BOOTSTRAP_SEED},
+            "reference_source": "Mnih et al. 2015 (DQN Nature), as tabulated in the Atari-100k literature"}
+
+
+def _num(x: float | None, spec: str = "{:.2f}") -> str:
+    return "–" if x is None or not math.isfinite(x) else spec.format(x)
+
+
+def markdown(study: dict[str, Any]) -> str:
+    lines = [(f"Atari study: {study['budget']}; up to {study['seeds']} seed(s); final return = last evaluation on "
+              "held-out episodes (ppo_keypoints' protocol), mean ± 95% t-interval half-width over seeds; "
+              f"HNS = (score − random) / (human − random), references: {study['reference_source']}. "
+              f"Encoder pretraining: {study['pretrain_frames']} random-policy frames per game, reported separately "
+              "(not in the agent-step budget)."), "",
+             "| game | agent | n | final return | HNS | random (ref) | human (ref) |", "|---|---|---|---|---|---|---|"]
+    for game, entry in study["games"].items():
+        ref = entry["reference"] or {}
+        if not entry["agents"]:
+            lines.append(f"| {game} | – | 0 | {'not run' if not entry['found'] else 'no finished run'} | – | "
+                         f"{_num(ref.get('random'), '{:g}')} | {_num(ref.get('human'), '{:g}')} |")
+        for label, a in entry["agents"].items():
+            f = a["final_return"]
+            cell = _num(f["mean"]) + (f" ± {_num(f['half_width'])}" if math.isfinite(f.get("half_width", math.nan))
+                                      else "")
+            lines.append(f"| {game} | {label} | {a['n']} | {cell} | {_num(a['hns'], '{:.3f}')} | "
+                         f"{_num(ref.get('random'), '{:g}')} | {_num(ref.get('human'), '{:g}')} |")
+    lines += ["", (f"Aggregate HNS over games (stratified bootstrap over seeds, {study['bootstrap']['resamples']} "
+                   "resamples, 95% percentile CI; IQM over all runs, median over games of per-game mean HNS):"), "",
+              "| agent | games | runs | IQM HNS [95% CI] | median HNS [95% CI] |", "|---|---|---|---|---|"]
+    for label, agg in study["aggregates"].items():
+        i, m = agg["iqm"], agg["median"]
+        lines.append(f"| {label} | {i['n_games']} | {i['n_runs']} | {_num(i['estimate'], '{:.3f}')} "
+                     f"[{_num(i['ci_low'], '{:.3f}')}, {_num(i['ci_high'], '{:.3f}')}] | "
+                     f"{_num(m['estimate'], '{:.3f}')} [{_num(m['ci_low'], '{:.3f}')}, {_num(m['ci_high'], '{:.3f}')}] |")
+    return "\n".join(lines)
+
+
+def write_summary(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    study = summarise_study(args)
+    table = markdown(study)
+    out = Path(args.results)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(study, indent=2, allow_nan=True))
+    os.replace(tmp, out / "summary.json")
+    (out / "summary.md").write_text(table + "\n")
+    return study, table
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    if not args.summary_only:
+        train(args)
+    study, table = write_summary(args)
+    print(table)
+    print(f"\nsummary: {Path(args.results) / 'summary.md'}, {Path(args.results) / 'summary.json'}")
+    return {"summary": study, "table": table}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""experiments/atari_study.py without any ALE training: HNS, the stratified bootstrap, --summary-only, --help."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+
+import atari_study as st
+
+
+def test_hns_known_values():
+    assert st.human_normalised(30.5, "Breakout") == pytest.approx(1.0)
+    assert st.human_normalised(1.7, "ALE/Breakout-v5") == pytest.approx(0.0)
+    assert st.human_normalised(6.1, "ALE/Boxing-v5") == pytest.approx(0.5)
+    assert st.human_normalised(-20.7, "Pong") == pytest.approx(0.0)
+    assert st.human_normalised(14.6, "ALE/Pong-v5") == pytest.approx(1.0)
+    np.testing.assert_allclose(st.human_normalised(np.array([68.4, 42054.7]), "Seaquest"), [0.0, 1.0])
+    for game in ("Breakout", "Boxing", "MsPacman", "Seaquest", "Pong", "Frostbite", "BattleZone"):
+        assert game in st.REFERENCE_SCORES
+    assert st.game_name("ALE/MsPacman-v5") == "MsPacman"
+
+
+def test_iqm_and_median():
+    assert st.iqm(np.arange(8.0)) == pytest.approx(np.mean([2, 3, 4, 5]))
+    assert st.iqm([1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.5)
+    assert st.median([3.0, 1.0, 2.0]) == 2.0
+
+
+def test_stratified_bootstrap():
+    rng = np.random.default_rng(1)
+    per_game = [rng.normal(mu, 0.1, 3) for mu in (0.1, 0.5, 1.0, 2.0)]
+    for fn in st.AGGREGATES.values():
+        a = st.stratified_bootstrap(per_game, fn, resamples=500, seed=3)
+        b = st.stratified_bootstrap(per_game, fn, resamples=500, seed=3)
+        assert a == b
+        assert a["ci_low"] <= a["estimate"] <= a["ci_high"]
+        assert a["n_games"] == 4 and a["n_runs"] == 12
+    assert st.stratified_bootstrap(per_game, st.AGGREGATES["iqm"])["estimate"] == pytest.approx(
+        st.iqm(np.concatenate(per_game)))
+    assert st.stratified_bootstrap(per_game, st.AGGREGATES["median"])["estimate"] == pytest.approx(
+        np.median([g.mean() for g in per_game]))
+    # constant seeds: a zero-width interval
+    c = st.stratified_bootstrap([[1.0, 1.0], [2.0, 2.0]], st.AGGREGATES["median"], resamples=100)
+    assert c["ci_low"] == c["ci_high"] == c["estimate"] == pytest.approx(1.5)
+    assert np.isnan(st.stratified_bootstrap([], st.AGGREGATES["iqm"])["estimate"])
+
+
+def fake_summary(env: str, finals: dict[str, list[float]]) -> dict:
+    """Shaped like ppo_keypoints' summary.json (summarise + write_results' extra)."""
+    def agg(v):
+        v = np.asarray(v, dtype=float)
+        half = 1.0 if len(v) > 1 else float("nan")
+        return {"mean": float(v.mean()), "ci_low": float(v.mean()) - half, "ci_high": float(v.mean()) + half,
+                "half_width": half, "n": float(len(v))}
+    agents = {label: {"final_return": agg(v), "return_at_third": agg(v), "steps_to_threshold": agg(v), "reached": 0,
+                      "steps_to_pixels_final": agg(v), "reached_pixels_final": 0, "n": len(v),
+                      "train_steps_per_s": agg(v), "learn_seconds": agg(v), "final_return_per_seed": v}
+              for label, v in finals.items()}
+    return {"env": env, "timesteps": 100000, "threshold": 1.0, "threshold_rule": "given", "pixels_final_return": 1.0,
+            "random_return": agg([1.0, 2.0]), "agents": agents, "pretrain_seconds_this_invocation": {}}
+
+
+def test_summary_only(tmp_path, capsys):
+    results = tmp_path / "results"
+    for env, finals in {"ALE/Breakout-v5": {"pixels": [1.7, 30.5, 16.1], "mint": [1.7, 1.7, 1.7]},
+                        "ALE/Boxing-v5": {"pixels": [12.1, 12.1, 12.1], "mint": [0.1, 6.1, 12.1]}}.items():
+        d = results / st.env_slug(env)
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps(fake_summary(env, finals)))
+    out = st.main(["--games", "ALE/Breakout-v5", "ALE/Boxing-v5", "ALE/Seaquest-v5", "--summary-only",
+                   "--results", str(results), "--out", str(tmp_path / "runs"), "--resamples", "200"])
+    md = (results / "summary.md").read_text()
+    assert "| ALE/Breakout-v5 | pixels | 3 | 16.10 ± 1.00 | 0.500 | 1.7 | 30.5 |" in md
+    assert "| ALE/Breakout-v5 | mint | 3 | 1.70 ± 1.00 | 0.000 |" in md
+    assert "| ALE/Boxing-v5 | pixels | 3 | 12.10 ± 1.00 | 1.000 |" in md
+    assert "| ALE/Boxing-v5 | mint | 3 | 6.10 ± 1.00 | 0.500 |" in md
+    assert "| ALE/Seaquest-v5 | – | 0 | not run |" in md
+    assert "4000 random-policy frames" in md
+    data = json.loads((results / "summary.json").read_text())
+    assert data["agents"] == ["pixels", "mint"]
+    assert data["aggregates"]["pixels"]["median"]["estimate"] == pytest.approx(0.75)
+    assert data["aggregates"]["mint"]["median"]["estimate"] == pytest.approx(0.25)
+    assert data["aggregates"]["mint"]["iqm"]["n_runs"] == 6
+    assert "IQM HNS" in capsys.readouterr().out
+    assert out["table"] == md.strip()
+
+
+def test_ppo_argv():
+    args = st.parse_args(["--games", "ALE/Pong-v5", "--seeds", "2", "--no-progress"])
+    argv = st.ppo_argv(args, "ALE/Pong-v5")
+    assert argv[:2] == ["--env", "ALE/Pong-v5"]
+    assert "--timesteps" in argv and argv[argv.index("--timesteps") + 1] == "100000"
+    assert argv[argv.index("--export") + 1] == str(Path("results/atari") / "ALE_Pong-v5")
+    assert argv[argv.index("--agents") + 1:argv.index("--agents") + 3] == ["pixels", "mint"]
+    with pytest.raises(SystemExit):
+        st.parse_args(["--games", "MintTasks/Catch-v0"])
+
+
+def test_help():
+    script = Path(__file__).resolve().parents[1] / "experiments" / "atari_study.py"
+    r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0
+    assert "--summary-only" in r.stdout and "Atari 100k" in r.stdout
+
+
+def test_ppo_argv_accepted_by_ppo_keypoints():
+    import ppo_keypoints as pk
+
+    args = st.parse_args([])
+    for game in args.games:
+        p = pk.parse_args(st.ppo_argv(args, game))
+        assert p.atari and p.env == game and p.timesteps == 100_000 and p.agents == ["pixels", "mint"]
+        assert p.export == str(Path("results/atari") / st.env_slug(game)) and p.pretrain_frames == 4000
