@@ -12,6 +12,8 @@ no-op starts              up to ``noop_max=30`` random no-ops after each reset
 frame skip                ``frame_skip=4``, max-pooled over the last two frames
 resize                    ``screen_size=84`` → 84×84, RGB ``(84, 84, 3)`` or grey ``(84, 84)``
 life loss                 not terminal (``terminal_on_life_loss=False``)
+FIRE                      not pressed for the agent (``fire_on_reset=True`` / ``"auto"``:
+                          :class:`FireOnReset` launches the game after each reset and lost life)
 reward                    unclipped (``clip_reward=True`` gives ``sign(r)``, as SB3/DQN do)
 frame stack               none (``frame_stack=S`` → ``(S, 84, 84[, 3])``)
 time limit                the ALE's own 108 000 emulator frames; ``max_episode_steps`` adds
@@ -48,7 +50,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit, TransformReward
 
-__all__ = ["make_atari_env", "atari_pixel_env", "atari_ids", "VECTORIZATION_MODES"]
+__all__ = ["make_atari_env", "atari_pixel_env", "atari_ids", "FireOnReset", "VECTORIZATION_MODES"]
 
 VECTORIZATION_MODES = ("sync", "async")
 """``vectorization_mode`` values of :func:`make_atari_env`: ``SyncVectorEnv`` (one process)
@@ -95,6 +97,64 @@ def _check_env_id(env_id: str) -> None:
                      "after `import ale_py; gymnasium.register_envs(ale_py)`).")
 
 
+class FireOnReset(gym.Wrapper):
+    """Press FIRE after every reset and, with ``on_life_loss``, after every lost life.
+
+    Games such as Breakout wait for FIRE before the ball is served. An agent trained with episodic
+    lives and a fire-on-reset wrapper (SB3's ``AtariWrapper``) never needs to learn FIRE, so in a
+    true-game-over evaluation its deterministic policy can idle after the first lost life until the
+    ALE's 108 000-frame cap. This wrapper presses FIRE for it: after ``reset`` (one extra step, its
+    reward discarded, as in SB3's ``FireResetEnv``) and, when a step loses a life without ending the
+    episode, one more step with FIRE inside the same ``step`` (its reward added, so no score is lost).
+
+    Place it on the preprocessed env (so the FIRE step is one agent step of ``frame_skip`` frames);
+    :func:`make_atari_env` does so with ``fire_on_reset``. The observation and action spaces are
+    unchanged.
+
+    :param env: an ALE env (``env.unwrapped`` has ``get_action_meanings()`` and ``ale``) whose action
+        set contains FIRE; otherwise ``ValueError``.
+    :param on_life_loss: also press FIRE after a lost life (default True).
+    """
+
+    def __init__(self, env: gym.Env, on_life_loss: bool = True) -> None:
+        super().__init__(env)
+        meanings = _action_meanings(env)
+        if meanings is None:
+            raise ValueError(f"FireOnReset needs an ALE env (with get_action_meanings()), got {env.unwrapped!r}")
+        if "FIRE" not in meanings:
+            raise ValueError(f"FireOnReset: {env.spec.id if env.spec else env.unwrapped!r} has no FIRE action "
+                             f"(actions {meanings}); leave fire_on_reset off or use 'auto'")
+        self.fire_action = meanings.index("FIRE")
+        self.on_life_loss = bool(on_life_loss)
+        self._lives = 0
+
+    def _ale_lives(self) -> int:
+        return int(self.env.unwrapped.ale.lives())
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        obs, _, terminated, truncated, info = self.env.step(self.fire_action)
+        if terminated or truncated:  # never on a fresh game, but do not hand out a finished one
+            obs, info = self.env.reset(options=options)
+        self._lives = self._ale_lives()
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = self._ale_lives()
+        if self.on_life_loss and lives < self._lives and not (terminated or truncated):
+            obs, extra, terminated, truncated, info = self.env.step(self.fire_action)
+            reward = float(reward) + float(extra)
+            lives = self._ale_lives()
+        self._lives = lives
+        return obs, reward, terminated, truncated, info
+
+
+def _action_meanings(env: gym.Env) -> list[str] | None:
+    getter = getattr(env.unwrapped, "get_action_meanings", None)
+    return list(getter()) if callable(getter) else None
+
+
 def _sign(reward: Any) -> float:
     """Reward clipping to {-1, 0, 1} (module-level so async vector envs can pickle it)."""
     return float(np.sign(reward))
@@ -125,6 +185,7 @@ def _make_one(
     repeat_action_probability: float,
     terminal_on_life_loss: bool,
     clip_reward: bool,
+    fire_on_reset: bool | str,
     max_episode_steps: int | None,
     render_mode: str | None,
     wrappers: Sequence[Callable[[gym.Env], gym.Env]],
@@ -138,6 +199,8 @@ def _make_one(
     env = AtariPreprocessing(env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size,
                              terminal_on_life_loss=terminal_on_life_loss, grayscale_obs=not rgb,
                              grayscale_newaxis=False, scale_obs=False)
+    if fire_on_reset is True or (fire_on_reset == "auto" and "FIRE" in (_action_meanings(env) or ())):
+        env = FireOnReset(env)
     if max_episode_steps is not None:
         env = TimeLimit(env, max_episode_steps=max_episode_steps)
     if clip_reward:
@@ -160,6 +223,7 @@ def make_atari_env(
     repeat_action_probability: float = 0.25,
     terminal_on_life_loss: bool = False,
     clip_reward: bool = False,
+    fire_on_reset: bool | str = False,
     max_episode_steps: int | None = None,
     render_mode: str | None = None,
     num_envs: int | None = None,
@@ -184,6 +248,10 @@ def make_atari_env(
     :param terminal_on_life_loss: end the episode when a life is lost (not recommended by
         Machado et al.; off by default).
     :param clip_reward: replace rewards by their sign (as SB3's Atari wrapper / DQN do).
+    :param fire_on_reset: press FIRE after each reset and lost life (:class:`FireOnReset`):
+        False (default, the Machado et al. protocol), True (``ValueError`` when the game has no
+        FIRE action) or ``"auto"`` (only for games whose action set contains FIRE, as SB3's
+        ``AtariWrapper`` does).
     :param max_episode_steps: truncate episodes after this many *agent* steps (None: only the
         ALE's own limit of 108 000 emulator frames).
     :param render_mode: ``None``, ``"rgb_array"`` (full 210×160 RGB frames) or ``"human"``.
@@ -216,12 +284,15 @@ def make_atari_env(
         raise ValueError(f"repeat_action_probability must be in [0, 1], got {repeat_action_probability}")
     if max_episode_steps is not None and max_episode_steps < 1:
         raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps}")
+    if fire_on_reset not in (True, False, "auto"):
+        raise ValueError(f"fire_on_reset must be True, False or 'auto', got {fire_on_reset!r}")
     for key in ("frameskip", "repeat_action_probability"):
         if key in env_kwargs:
             raise ValueError(f"pass frame_skip / repeat_action_probability, not the emulator kwarg {key!r}")
     make = functools.partial(
         _make_one, env_id, bool(rgb), _screen_size(screen_size), int(frame_skip), int(frame_stack), int(noop_max),
-        float(repeat_action_probability), bool(terminal_on_life_loss), bool(clip_reward), max_episode_steps,
+        float(repeat_action_probability), bool(terminal_on_life_loss), bool(clip_reward), fire_on_reset,
+        max_episode_steps,
         render_mode, tuple(wrappers), dict(env_kwargs),
     )
     if num_envs is None:

@@ -50,6 +50,10 @@ DEFAULT_AGENTS = ("pixels", "mint")
 STUDY_AGENTS = ("pixels", "mint", "transporter")  # ground_truth does not exist on ALE
 DEFAULT_TIMESTEPS = 100_000  # Atari 100k: agent steps (frame skip 4 → 400k frames)
 DEFAULT_PRETRAIN_FRAMES = 4000  # ppo_keypoints' --pretrain-frames default (encoder frames, outside the budget)
+DEFAULT_PRETRAIN_STEPS = 1000  # MINT optimiser steps on those frames (ppo_keypoints' default 500 is for Catch)
+DEFAULT_KEYPOINTS = 16  # Atari frames hold more objects than Catch (K=8 there)
+DEFAULT_EVAL_EPISODES = 10  # Atari-100k protocol: 10 held-out episodes (each capped by the ALE at 108k frames)
+DEFAULT_EVAL_FREQ = 20_480  # env steps between evaluations: 5 per 100k run (20 rollouts of 8 envs × 128)
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
@@ -176,6 +180,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pretrain-frames", type=int, default=DEFAULT_PRETRAIN_FRAMES,
                    help="random-policy frames pretraining each game's encoder, outside the step budget "
                         "(default %(default)s)")
+    p.add_argument("--pretrain-steps", type=int, default=DEFAULT_PRETRAIN_STEPS,
+                   help="MINT optimiser steps of each game's encoder (default %(default)s)")
+    p.add_argument("--num-keypoints", "-k", type=int, default=DEFAULT_KEYPOINTS,
+                   help="K of the pretrained encoders (default %(default)s)")
+    p.add_argument("--extractor", choices=["mlp", "set"], default="mlp",
+                   help="keypoint features extractor of the mint agent (default %(default)s; 'set' gives the "
+                        "ablation row mint-set)")
+    p.add_argument("--online", action="store_true",
+                   help="co-train the mint agent's encoder during PPO from the pretrained one (row mint-online)")
+    p.add_argument("--eval-episodes", type=int, default=DEFAULT_EVAL_EPISODES,
+                   help="held-out episodes per evaluation (default %(default)s)")
+    p.add_argument("--eval-freq", type=int, default=DEFAULT_EVAL_FREQ,
+                   help="env steps between evaluations (default %(default)s; the last step is always evaluated)")
     p.add_argument("--out", default="runs/atari_study", help="training output folder (default %(default)s)")
     p.add_argument("--results", default="results/atari",
                    help="per-game exports (<results>/<game>/) and summary.md/json (default %(default)s)")
@@ -188,8 +205,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for game in args.games:
         if not game.startswith("ALE/"):
             p.error(f"--games: {game} is not an ALE id (ALE/<Game>-v5)")
-    if args.seeds < 1 or args.timesteps < 1 or args.resamples < 1:
-        p.error("--seeds, --timesteps and --resamples must be >= 1")
+    for name in ("seeds", "timesteps", "resamples", "pretrain_steps", "num_keypoints", "eval_episodes", "eval_freq"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     args.agents = list(dict.fromkeys(args.agents))
     args.games = list(dict.fromkeys(args.games))
     return args
@@ -198,9 +216,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def ppo_argv(args: argparse.Namespace, game: str) -> list[str]:
     """The ppo_keypoints command line of one game."""
     argv = ["--env", game, "--agents", *args.agents, "--seeds", str(args.seeds), "--timesteps", str(args.timesteps),
-            "--pretrain-frames", str(args.pretrain_frames), "--out", args.out,
+            "--pretrain-frames", str(args.pretrain_frames), "--pretrain-steps", str(args.pretrain_steps),
+            "--num-keypoints", str(args.num_keypoints), "--extractor", args.extractor,
+            "--eval-episodes", str(args.eval_episodes), "--eval-freq", str(args.eval_freq), "--out", args.out,
             "--export", str(Path(args.results) / env_slug(game)), "--device", args.device]
-    return argv + (["--no-progress"] if args.no_progress else [])
+    return argv + (["--online"] if args.online else []) + (["--no-progress"] if args.no_progress else [])
 
 
 def train(args: argparse.Namespace) -> None:

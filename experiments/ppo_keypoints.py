@@ -33,7 +33,9 @@ epochs, batch 256, lr 2.5e-4 and clip 0.1 both decayed linearly, vf_coef 0.5, en
 0.01), for every agent. ALE emulator settings are identical for all agents (frame skip 4, up
 to 30 no-op starts, sticky actions 0.25 as ``-v5``); training envs add SB3's
 ``EpisodicLifeEnv`` and ``ClipRewardEnv`` as the zoo does, evaluation envs do not (true game
-over, raw score).
+over, raw score). In games with a FIRE action, training and evaluation envs press FIRE after each
+reset and lost life (``envs.atari.FireOnReset``, the role of SB3's ``FireResetEnv``): without it a
+deterministic policy trained with episodic lives idles after its first lost life in Breakout.
 
 Top to bottom: check the inputs (everything that can be wrong fails here, before any
 training); collect random-policy frames and pretrain the encoders; score a uniformly random
@@ -52,7 +54,10 @@ agents log a frame with their keypoints drawn every ``--overlay-every`` rollouts
 run ``<agent>/seed<s>/`` with ``model.zip``, ``agent.json`` (and ``encoder.pt``).
 
 Resuming: a finished (agent, seed) leaves ``done.json`` and is skipped when the command runs
-again; an interrupted one starts over. A folder written with other settings is refused.
+again; an interrupted one resumes from its last mid-way checkpoint (``<run>/resume/``, every
+``--checkpoint-every`` env steps: PPO weights and optimiser, step count, clocks, a co-trained
+encoder; its evaluations after that step are dropped and redone; env episodes restart). A folder
+written with other settings is refused.
 """
 
 from __future__ import annotations
@@ -140,6 +145,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-episodes", type=int, default=None,
                    help=f"held-out episodes per evaluation (default {SCENE_DEFAULTS['eval_episodes']}, "
                         f"ALE {ATARI_DEFAULTS['eval_episodes']})")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="env steps between the mid-way checkpoints a killed run resumes from (default: about 20 "
+                        "per run, on rollout starts)")
     p.add_argument("--threshold", type=float, default=None,
                    help="return threshold of the 'steps to threshold' column (default: random-policy return "
                         "+ 0.8 × (best final return of the image agents − random-policy return))")
@@ -192,6 +200,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--pretrain-frames must be >= 24 (a few clips of 3 frames)")
     if args.eval_freq is None:  # ~15 evaluations, on rollout ends
         args.eval_freq = rollout * max(1, round(args.timesteps / (15 * rollout)))
+    if args.checkpoint_every is None:
+        args.checkpoint_every = rollout * max(1, round(args.timesteps / (20 * rollout)))
+    if args.checkpoint_every < 1:
+        p.error(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     if args.eval_freq < args.n_envs:
         p.error(f"--eval-freq {args.eval_freq} is smaller than one step of the {args.n_envs} envs")
     args.eval_envs = min(args.eval_episodes, args.n_envs)  # evaluation envs, stepped in one batch
@@ -249,9 +261,10 @@ def env_factory(env_id: str, observation: str, train: bool, render: bool = False
         from envs.atari import atari_pixel_env, make_atari_env
 
         wrappers = (Monitor, EpisodicLifeEnv, ClipRewardEnv) if train else (Monitor,)
+        kwargs = dict(wrappers=wrappers, render_mode=render_mode, fire_on_reset="auto")
         if observation == "pixels":
-            return functools.partial(atari_pixel_env, env_id, wrappers=wrappers, render_mode=render_mode)
-        return functools.partial(make_atari_env, env_id, rgb=True, wrappers=wrappers, render_mode=render_mode)
+            return functools.partial(atari_pixel_env, env_id, **kwargs)
+        return functools.partial(make_atari_env, env_id, rgb=True, **kwargs)
 
     def make() -> gym.Env:
         from envs.tasks import GroundTruthObservation
@@ -383,13 +396,27 @@ class CsvEvalCallback(EvalCallback):
                  n_envs: int, n_eval_episodes: int) -> None:
         super().__init__(eval_env, n_eval_episodes=n_eval_episodes, eval_freq=max(eval_freq // n_envs, 1),
                          log_path=str(csv_path.parent), deterministic=True, verbose=0, warn=False)
-        self.csv_path, self.eval_seed, self.row = csv_path, eval_seed, row
+        self.csv_path, self.eval_seed, self.row, self.n_envs = csv_path, eval_seed, row, n_envs
         self.eval_seconds = 0.0
         self._t_start = 0.0
+        self._session_eval_seconds = 0.0
+
+        self._prior_train_seconds = 0.0
+
+    def resume_from(self, step: int, train_seconds: float, eval_seconds: float) -> None:
+        """Continue a run resumed at env step ``step`` (a rollout boundary): the evaluation schedule stays
+        on multiples of ``eval_freq`` env steps and the clocks go on from the saved seconds."""
+        self.n_calls = step // self.n_envs
+        self._prior_train_seconds, self.eval_seconds = float(train_seconds), float(eval_seconds)
+
+    def train_seconds(self) -> float:
+        """Seconds of training (not evaluation) so far, over all sessions of the run."""
+        return self._prior_train_seconds + time.perf_counter() - self._t_start - self._session_eval_seconds
 
     def _init_callback(self) -> None:
         super()._init_callback()
         self._t_start = time.perf_counter()
+        self._session_eval_seconds = 0.0
 
     def _on_step(self) -> bool:
         if not (self.eval_freq > 0 and self.n_calls % self.eval_freq == 0):
@@ -398,8 +425,9 @@ class CsvEvalCallback(EvalCallback):
         t0 = time.perf_counter()
         keep_going = super()._on_step()
         self.eval_seconds += time.perf_counter() - t0
+        self._session_eval_seconds += time.perf_counter() - t0
         returns, lengths = self.evaluations_results[-1], self.evaluations_length[-1]
-        train_seconds = time.perf_counter() - self._t_start - self.eval_seconds
+        train_seconds = self.train_seconds()
         new = not self.csv_path.is_file()
         with self.csv_path.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.FIELDS)
@@ -596,6 +624,8 @@ def run_settings(args: argparse.Namespace, agent: str) -> dict[str, Any]:
     ppo = {k: (f"linear({v.args[0]})" if isinstance(v, functools.partial) else v) for k, v in args.ppo.items()}
     settings = dict(env=args.env, timesteps=args.timesteps, n_envs=args.n_envs, eval_freq=args.eval_freq,
                     eval_episodes=args.eval_episodes, ppo=ppo)
+    if args.atari:
+        settings["fire_on_reset"] = "auto"
     if agent in KEYPOINT_AGENTS:
         settings.update(extractor=args.extractor, n_stack=N_STACK, online=agent == "mint" and args.online,
                         encoder=args.encoder if agent == "mint" else None)
@@ -607,23 +637,118 @@ def run_settings(args: argparse.Namespace, agent: str) -> dict[str, Any]:
     return settings
 
 
+class ResumeCheckpointCallback(BaseCallback):
+    """Save what a killed run needs to resume mid-way, every ``every`` env steps, atomically.
+
+    Saved in ``<run_dir>/resume/`` at the start of a rollout (so the weights have trained on every
+    step counted): ``model.zip`` (PPO weights, optimiser, step count), ``encoder.pt`` (a co-trained
+    encoder with its optimiser, online runs only) and ``state.json`` (step, seconds so far), written
+    last: a checkpoint counts only once its ``state.json`` names it. Env episodes and the online frame
+    buffer are not saved; a resumed run starts fresh episodes.
+
+    :param run_dir: the run folder.
+    :param evaluator: the run's :class:`CsvEvalCallback` (its clock is saved with the model).
+    :param every: env steps between checkpoints.
+    :param kp_env: the keypoint VecEnv of keypoint agents (its online trainer is saved), else None.
+    """
+
+    def __init__(self, run_dir: Path, evaluator: "CsvEvalCallback", every: int,
+                 kp_env: MintKeypointVecEnv | None) -> None:
+        super().__init__()
+        self.dir, self.evaluator, self.every, self.kp_env = run_dir / "resume", evaluator, every, kp_env
+        self.last = 0
+
+    def _init_callback(self) -> None:
+        self.last = self.model.num_timesteps
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps - self.last < self.every:
+            return
+        self.last = self.model.num_timesteps
+        self.dir.mkdir(parents=True, exist_ok=True)
+        step = int(self.model.num_timesteps)
+        model_name, tmp = f"model-{step}.zip", self.dir / f"model-{step}.tmp.zip"
+        self.model.save(tmp)
+        os.replace(tmp, self.dir / model_name)
+        state = dict(step=step, model=model_name, train_seconds=self.evaluator.train_seconds(),
+                     eval_seconds=self.evaluator.eval_seconds, encoder=None)
+        online = self.kp_env.observer.online if self.kp_env is not None else None
+        if online is not None:
+            state["encoder"] = Path(online.save(self.dir / f"encoder-{step}.pt")).name
+        previous = read_resume_state(self.dir.parent)
+        write_json(self.dir / "state.json", state)
+        if previous is not None:  # the older files, now unreferenced
+            for name in (previous["model"], previous.get("encoder")):
+                if name and name not in (state["model"], state["encoder"]):
+                    (self.dir / name).unlink(missing_ok=True)
+
+
+def read_resume_state(run_dir: Path) -> dict[str, Any] | None:
+    """The run's last mid-way checkpoint (``resume/state.json``) if it and its files exist, else None."""
+    path = run_dir / "resume" / "state.json"
+    if not path.is_file():
+        return None
+    state = json.loads(path.read_text())
+    files = [state["model"]] + ([state["encoder"]] if state.get("encoder") else [])
+    return state if all((path.parent / f).is_file() for f in files) else None
+
+
+def keep_evaluations_until(csv_path: Path, step: int) -> None:
+    """Drop the CSV rows of evaluations after ``step`` (made after the checkpoint a run resumes from)."""
+    if not csv_path.is_file():
+        return
+    with csv_path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CsvEvalCallback.FIELDS)
+        writer.writeheader()
+        writer.writerows(r for r in rows if int(r["step"]) <= step)
+    os.replace(tmp, csv_path)
+
+
 def train_one(agent: str, seed: int, args: argparse.Namespace, env_dir: Path, encoder_path: Path | None
               ) -> dict[str, Any]:
-    """Train one (agent, seed) and write its folder; returns ``done.json``'s content."""
+    """Train one (agent, seed) and write its folder; returns ``done.json``'s content.
+
+    A run killed mid-way resumes from its last checkpoint in ``<run>/resume/`` (every ``--checkpoint-every``
+    env steps) when it was made with the same settings; otherwise it starts over.
+    """
     label = agent_label(agent, args)
     run_dir = env_dir / label / f"seed{seed}"
-    if run_dir.exists():  # an interrupted run starts over
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
-    model, eval_env, callbacks, kp_env = build_agent(agent, args, seed, encoder_path, env_dir / "tb")
+    settings = run_settings(agent=agent, args=args)
+    state = read_resume_state(run_dir)
+    if state is not None and json.loads((run_dir / "settings.json").read_text() if (run_dir / "settings.json")
+                                        .is_file() else "null") != settings:
+        state = None
+    if state is None:
+        if run_dir.exists():  # an interrupted run without a usable checkpoint starts over
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        write_json(run_dir / "settings.json", settings)
+    resume_encoder = run_dir / "resume" / state["encoder"] if state and state.get("encoder") else encoder_path
+    model, eval_env, callbacks, kp_env = build_agent(agent, args, seed, resume_encoder, env_dir / "tb")
     evaluator = CsvEvalCallback(eval_env, run_dir / "evaluations.csv", eval_seed(seed),
                                 dict(env=args.env, agent=label, seed=seed), args.eval_freq, args.n_envs,
                                 args.eval_episodes)
+    start = 0
+    if state is not None:
+        start = int(state["step"])
+        model.set_parameters(str(run_dir / "resume" / state["model"]), exact_match=True, device=args.device)
+        model.num_timesteps = start
+        evaluator.resume_from(start, state["train_seconds"], state["eval_seconds"])
+        keep_evaluations_until(run_dir / "evaluations.csv", start)
+        print(f"{label} seed {seed}: resuming at step {start} from {run_dir / 'resume'}", flush=True)
+    checkpointer = ResumeCheckpointCallback(run_dir, evaluator, args.checkpoint_every, kp_env)
     t0 = time.perf_counter()
-    model.learn(args.timesteps, callback=[evaluator, *callbacks], tb_log_name=f"{label}_seed{seed}",
+    model.learn(args.timesteps - start, callback=[evaluator, checkpointer, *callbacks],
+                tb_log_name=f"{label}_seed{seed}", reset_num_timesteps=start == 0,
                 progress_bar=not args.no_progress)
-    learn_seconds = time.perf_counter() - t0
-    train_seconds = learn_seconds - evaluator.eval_seconds
+    learn_seconds = time.perf_counter() - t0 + (state["train_seconds"] + state["eval_seconds"] if state else 0.0)
+    train_seconds = evaluator.train_seconds()
 
     encoder_file = None
     if kp_env is not None:
@@ -631,14 +756,15 @@ def train_one(agent: str, seed: int, args: argparse.Namespace, env_dir: Path, en
         if kp_env.observer.online is not None:  # the co-trained encoder, as it is at the end
             encoder_file = Path(kp_env.observer.online.save(run_dir / "encoder.pt"))
     info = dict(agent=agent, label=label, env_id=args.env, seed=seed, n_stack=N_STACK if kp_env is not None else None,
-                policy=type(model.policy).__name__, settings=run_settings(agent=agent, args=args))
+                policy=type(model.policy).__name__, settings=settings)
     save_agent(model, run_dir, info, encoder_file)
     returns = evaluator.evaluations_results[-1]
     done = dict(info, timesteps=int(model.num_timesteps), final_return=float(np.mean(returns)),
                 final_return_std=float(np.std(returns)), learn_seconds=learn_seconds,
                 eval_seconds=evaluator.eval_seconds, train_seconds=train_seconds,
-                train_steps_per_s=model.num_timesteps / train_seconds)
+                train_steps_per_s=model.num_timesteps / train_seconds, resumed_at=start or None)
     write_json(run_dir / "done.json", done)
+    shutil.rmtree(run_dir / "resume", ignore_errors=True)
     model.get_env().close()
     eval_env.close()
     return done
@@ -802,8 +928,26 @@ def learning_curves(summary: dict[str, Any], rows: list[dict[str, Any]], path: P
     fig.savefig(path, format="png")
 
 
+PROTOCOL_KEYS = ("env", "timesteps", "n_envs", "eval_freq", "eval_episodes", "ppo")
+
+
+def result_labels(args: argparse.Namespace, env_dir: Path, labels: list[str]) -> list[str]:
+    """This command's agents, then those of earlier commands in the same folder with finished runs under the
+    same protocol (env, budget, evaluation, PPO), so that e.g. an ablation row run later joins the table."""
+    protocol = {k: v for k, v in run_settings(args, "pixels").items() if k in PROTOCOL_KEYS}
+    more = []
+    for folder in sorted(p for p in env_dir.iterdir() if p.is_dir() and p.name not in labels):
+        for marker in sorted(folder.glob("seed*/done.json")):
+            stored = json.loads(marker.read_text()).get("settings", {})
+            if {k: stored.get(k) for k in PROTOCOL_KEYS} == protocol:
+                more.append(folder.name)
+                break
+    return list(labels) + more
+
+
 def write_results(args: argparse.Namespace, env_dir: Path, labels: list[str], random: list[float],
                   extra: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    labels = result_labels(args, env_dir, labels)
     rows = read_curves(env_dir, labels, args.seeds)
     tmp = env_dir / "evaluations.csv.tmp"
     with tmp.open("w", newline="") as f:

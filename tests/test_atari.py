@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import data_equivalence
 
-from envs.atari import atari_ids, atari_pixel_env, make_atari_env
+from envs.atari import FireOnReset, atari_ids, atari_pixel_env, make_atari_env
 
 
 def rollout(env: gym.Env, seed: int, steps: int) -> tuple[list[np.ndarray], list[float]]:
@@ -197,3 +197,48 @@ def test_bad_arguments():
 def test_importing_envs_atari_does_not_import_ale_py():
     code = "import envs, envs.atari, sys; assert 'ale_py' not in sys.modules and 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- FIRE on reset
+def _lives_after_noops(env: gym.Env, steps: int) -> tuple[int, bool, float]:
+    env.reset(seed=0)
+    total, ended = 0.0, False
+    for _ in range(steps):
+        _, r, terminated, truncated, _ = env.step(0)  # NOOP only: never presses FIRE itself
+        total += float(r)
+        if terminated or truncated:
+            ended = True
+            break
+    return env.unwrapped.ale.lives(), ended, total
+
+
+def test_fire_on_reset_serves_the_ball_after_reset_and_each_lost_life():
+    kw = dict(noop_max=0, repeat_action_probability=0.0)
+    idle = make_atari_env("ALE/Breakout-v5", **kw)
+    lives, ended, _ = _lives_after_noops(idle, 400)
+    assert lives == 5 and not ended  # without FIRE the ball is never served: nothing happens
+    fired = make_atari_env("ALE/Breakout-v5", fire_on_reset=True, **kw)
+    lives, ended, _ = _lives_after_noops(fired, 3000)
+    assert lives == 0 and ended  # served after the reset and after each of the 5 lost lives → game over
+    assert any(isinstance(e, FireOnReset) for e in _wrappers(fired))
+    assert fired.observation_space == idle.observation_space and fired.action_space == idle.action_space
+
+
+def test_fire_on_reset_auto_and_errors():
+    assert any(isinstance(e, FireOnReset) for e in _wrappers(make_atari_env("ALE/Pong-v5", fire_on_reset="auto")))
+    pacman = make_atari_env("ALE/MsPacman-v5", fire_on_reset="auto")  # no FIRE action: left as it is
+    assert not any(isinstance(e, FireOnReset) for e in _wrappers(pacman))
+    with pytest.raises(ValueError, match="no FIRE action"):
+        make_atari_env("ALE/MsPacman-v5", fire_on_reset=True)
+    with pytest.raises(ValueError, match="fire_on_reset"):
+        make_atari_env("ALE/Breakout-v5", fire_on_reset="always")
+    with pytest.raises(ValueError, match="ALE env"):
+        FireOnReset(gym.make("CartPole-v1"))
+
+
+def _wrappers(env: gym.Env) -> list[gym.Env]:
+    out = []
+    while isinstance(env, gym.Wrapper):
+        out.append(env)
+        env = env.env
+    return out

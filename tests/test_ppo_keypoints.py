@@ -186,3 +186,70 @@ def test_pong_end_to_end(tmp_path):
     assert mint.encoder.config.image_size == (84, 84) and mint.encoder.config.in_channels == 3
     returns = [float(r["mean_return"]) for r in csv.DictReader((env_dir / "evaluations.csv").open())]
     assert all(-21 <= r <= 21 for r in returns)  # raw (unclipped) game score of a full game
+
+
+# --------------------------------------------------------------------------- mid-way resume
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, capsys):
+    """Kill a co-trained run after its step-1536 evaluation; the checkpoint is at step 1024, so the rerun
+    resumes there (weights, optimiser, co-trained encoder), drops the step-1536 row and redoes it."""
+    torch.set_num_threads(1)
+    argv = tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0",
+                "--timesteps", "2048", "--eval-freq", "512", "--checkpoint-every", "1024")
+    original = pk.ResumeCheckpointCallback._on_rollout_start
+
+    def killed(self):
+        original(self)
+        if self.model.num_timesteps >= 1536:
+            raise KeyboardInterrupt  # as if the process were killed here
+
+    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pk.main(argv)
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online" / "seed0"
+    state = json.loads((run_dir / "resume" / "state.json").read_text())
+    assert state["step"] == 1024 and state["encoder"] and not (run_dir / "done.json").exists()
+    steps = [int(r["step"]) for r in csv.DictReader((run_dir / "evaluations.csv").open())]
+    assert steps == [512, 1024, 1536]
+    saved = torch.load(run_dir / "resume" / state["encoder"], weights_only=False)["encoder"]
+
+    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", original)
+    resumed = {}
+    build = pk.build_agent
+
+    def spy(agent, args, seed, encoder_path, tb_dir):
+        out = build(agent, args, seed, encoder_path, tb_dir)
+        resumed["encoder"] = {k: v.clone() for k, v in out[3].encoder.state_dict().items()}
+        return out
+
+    monkeypatch.setattr(pk, "build_agent", spy)
+    capsys.readouterr()
+    pk.main(argv)
+    assert "resuming at step 1024" in capsys.readouterr().out
+    for key, value in saved.items():  # the co-trained encoder went on from its checkpoint, not from scratch
+        assert torch.equal(resumed["encoder"][key], value), key
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["timesteps"] == 2048 and done["resumed_at"] == 1024
+    steps = [int(r["step"]) for r in csv.DictReader((run_dir / "evaluations.csv").open())]
+    assert steps == [512, 1024, 1536, 2048]  # the step-1536 evaluation once, redone after the resume
+    assert not (run_dir / "resume").exists()  # removed once the run is done
+
+
+def test_resume_checkpoint_ignored_when_settings_changed(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    argv = tiny(tmp_path, "--agents", "ground_truth", "--timesteps", "1024", "--checkpoint-every", "512")
+    original = pk.ResumeCheckpointCallback._on_rollout_start
+
+    def killed(self):
+        original(self)
+        if self.model.num_timesteps >= 512:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pk.main(argv)
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "ground_truth" / "seed0"
+    assert pk.read_resume_state(run_dir)["step"] == 512
+    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", original)
+    pk.main(tiny(tmp_path, "--agents", "ground_truth", "--timesteps", "1536", "--checkpoint-every", "512"))
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["timesteps"] == 1536 and done["resumed_at"] is None  # another budget: started over
