@@ -5,9 +5,12 @@
 
 Steps/s: 8 ALE envs in one gymnasium vector env (84×84 RGB preprocessing, frame skip 4),
 stepped with random actions: raw, wrapped with a frozen MINT encoder (one batched forward
-per step), and wrapped online (frames buffered with their entropy, a round of updates
-every ``update_every`` frames). The three run interleaved in short chunks in one process,
-so the machine's speed drift hits all alike; the table gives medians and ratios to raw.
+per step) for each encoder input size (``--encoder-sizes``: 84 = the frames as they come,
+64 = the wrapper resizes them) and torch thread count (``--threads``: the sync vector env
+steps the emulators on one core; a second thread lets the encoder use the other), and wrapped
+online (frames buffered with their entropy, a round of updates every ``update_every``
+frames). All run interleaved in short chunks in one process, so the machine's speed drift
+hits all alike; the table gives medians and ratios to raw.
 
 Memory: an online wrapper on one env runs 100k steps; resident memory at 10k and 100k steps
 is printed (the frame buffer is bounded, so the two should agree within ~100 MB).
@@ -17,10 +20,14 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing the package
 
 
 def rss_mb() -> float:
@@ -38,11 +45,16 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=100, help="vector steps per timed chunk")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--num-keypoints", "-k", type=int, default=16)
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="torch threads of the frozen-encoder setups (default 1 2; the online setup uses the first)")
+    p.add_argument("--encoder-sizes", type=int, nargs="+", default=[84, 64],
+                   help="input sizes of the frozen encoders (default 84 64; frames are 84×84)")
     p.add_argument("--memory", action="store_true", help="run the online memory check instead")
     p.add_argument("--memory-steps", type=int, default=100_000)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    if min(args.threads) < 1 or min(args.encoder_sizes) < 8:
+        p.error("--threads must be >= 1 and --encoder-sizes >= 8")
+    torch.set_num_threads(args.threads[0])
 
     from envs.atari import make_atari_env
     from envs.vector import MintKeypointVectorWrapper
@@ -70,32 +82,42 @@ def main() -> None:
         print(f"RSS growth 10k → {args.memory_steps // 1000}k steps: {b - a:+.1f} MB (target: within 100 MB)")
         return
 
-    torch.manual_seed(0)
-    encoder = KeypointEncoder(config).eval()
-    raw = make_atari_env(args.env, rgb=True, num_envs=args.num_envs)
-    frozen = MintKeypointVectorWrapper(make_atari_env(args.env, rgb=True, num_envs=args.num_envs), encoder)
-    online = MintKeypointVectorWrapper(make_atari_env(args.env, rgb=True, num_envs=args.num_envs), None,
-                                       online=True, config=config, buffer_size=4_000, update_every=2_000,
-                                       updates_per_round=5)
-    setups = {"raw preprocessed": raw, "frozen MINT": frozen, "online MINT": online}
-    for env in setups.values():
+    def venv():
+        return make_atari_env(args.env, rgb=True, num_envs=args.num_envs)
+
+    # name → (env, torch threads)
+    setups: dict[str, tuple] = {"raw preprocessed": (venv(), args.threads[0])}
+    for size in args.encoder_sizes:
+        torch.manual_seed(0)
+        encoder = KeypointEncoder(config.replace(image_size=(size, size))).eval()
+        wrapped = MintKeypointVectorWrapper(venv(), encoder)
+        for threads in args.threads:
+            setups[f"frozen MINT {size}×{size}, {threads} thread{'s' * (threads > 1)}"] = (wrapped, threads)
+    online = MintKeypointVectorWrapper(venv(), None, online=True, config=config, buffer_size=4_000,
+                                       update_every=2_000, updates_per_round=5)
+    setups[f"online MINT 84×84, {args.threads[0]} thread{'s' * (args.threads[0] > 1)}"] = (online, args.threads[0])
+    envs = {id(env): env for env, _ in setups.values()}
+    for env in envs.values():
         env.reset(seed=0)
         env.action_space.seed(0)
     rates: dict[str, list[float]] = {name: [] for name in setups}
     for _ in range(args.rounds):
-        for name, env in setups.items():
+        for name, (env, threads) in setups.items():
+            torch.set_num_threads(threads)
+            env.step(env.action_space.sample())  # warm the thread pool after a change
             t = time.perf_counter()
             for _ in range(args.chunk):
                 env.step(env.action_space.sample())
             rates[name].append(args.chunk * args.num_envs / (time.perf_counter() - t))
     base = float(np.median(rates["raw preprocessed"]))
-    print(f"{args.env}, {args.num_envs} envs (sync vector env), K={args.num_keypoints}, torch threads "
-          f"{args.threads}, median of {args.rounds} interleaved chunks of {args.chunk} steps")
-    print(f"{'setup':<20}{'env steps/s':>14}{'vs raw':>9}")
+    print(f"{args.env}, {args.num_envs} envs (sync vector env), K={args.num_keypoints}, median of {args.rounds} "
+          f"interleaved chunks of {args.chunk} steps")
+    width = max(len(n) for n in setups) + 2
+    print(f"{'setup':<{width}}{'env steps/s':>14}{'vs raw':>9}")
     for name, r in rates.items():
         med = float(np.median(r))
-        print(f"{name:<20}{med:>14.0f}{med / base:>9.2f}")
-    for env in setups.values():
+        print(f"{name:<{width}}{med:>14.0f}{med / base:>9.2f}")
+    for env in envs.values():
         env.close()
 
 

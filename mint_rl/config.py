@@ -16,6 +16,11 @@ from typing import Any
 __all__ = ["MintConfig", "ConfigError"]
 
 
+def _default_grid(image_size: tuple[int, int]) -> tuple[int, int]:
+    """The heatmap grid when none is given: half the input size, at least 8×8."""
+    return (max(int(image_size[0]) // 2, 8), max(int(image_size[1]) // 2, 8))
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid or two configurations do not match."""
 
@@ -125,7 +130,7 @@ class MintConfig:
     def __post_init__(self) -> None:
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
         if self.grid_size is None:
-            self.grid_size = (max(self.image_size[0] // 2, 8), max(self.image_size[1] // 2, 8))
+            self.grid_size = _default_grid(self.image_size)
         self.grid_size = tuple(int(v) for v in self.grid_size)  # type: ignore[assignment]
         self.validate()
 
@@ -193,7 +198,11 @@ class MintConfig:
         return cls.from_dict(json.loads(text))
 
     def replace(self, **changes: Any) -> "MintConfig":
-        """A copy with some fields changed (validated)."""
+        """A copy with some fields changed (validated). A new ``image_size`` without a ``grid_size`` re-derives
+        the grid (half the input) when this config's grid was the derived one; a grid set explicitly stays."""
+        if ("image_size" in changes and "grid_size" not in changes
+                and tuple(self.grid_size) == _default_grid(self.image_size)):
+            changes["grid_size"] = None
         return dataclasses.replace(self, **changes)
 
     # Fields that change the network's parameter shapes or what its outputs mean: a

@@ -101,11 +101,10 @@ def spatial_soft_argmax(maps: torch.Tensor, temperature: float | torch.Tensor = 
     if maps.dim() != 4:
         raise ValueError(f"spatial_soft_argmax expects maps of shape (B, K, H, W), got {tuple(maps.shape)}")
     b, k, h, w = maps.shape
-    probs = torch.softmax((maps / temperature).reshape(b, k, h * w), dim=-1).reshape(b, k, h, w)
+    probs = torch.softmax((maps / temperature).reshape(b, k, h * w), dim=-1)
     xs, ys = pixel_centres(h, w, device=maps.device, dtype=maps.dtype)
-    x = (probs.sum(dim=2) * xs).sum(dim=-1)
-    y = (probs.sum(dim=3) * ys).sum(dim=-1)
-    return torch.stack([x, y], dim=-1)
+    grid = torch.stack([xs.repeat(h), ys.repeat_interleave(w)], dim=-1)  # (H·W, 2): (x, y) of each pixel, row-major
+    return probs @ grid  # expectation of (x, y) in one matrix product
 
 
 def gaussian_maps(coords: torch.Tensor, grid_size: tuple[int, int], std_px: float) -> torch.Tensor:

@@ -114,3 +114,29 @@ def test_config_validation_and_json_roundtrip():
     with pytest.raises(ConfigError, match="unknown"):
         MintConfig.from_dict({"num_keypoint": 3})
     assert c.architecture_mismatch(c.replace(num_keypoints=7)) == ["num_keypoints: 5 != 7"]
+
+
+def test_eval_mode_folds_the_head_batch_norm_exactly():
+    """In eval mode the keypoint head's batch norm is folded into its 1×1 conv: same maps as the modules."""
+    torch.manual_seed(0)
+    enc = KeypointEncoder(MintConfig(num_keypoints=5, image_size=(32, 32), status_threshold=0.5))
+    norm = enc.keypoint_head[1]
+    norm.running_mean.normal_()
+    norm.running_var.uniform_(0.5, 2.0)
+    norm.weight.data.normal_()
+    norm.bias.data.normal_()
+    enc.eval()
+    hidden = torch.randn(3, enc.config.hidden_channels, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(enc._keypoint_logits(hidden), enc.keypoint_head(hidden), atol=1e-5)
+        enc.train()
+        assert torch.equal(enc._keypoint_logits(hidden), enc.keypoint_head(hidden))  # training: the modules
+
+
+def test_config_replace_rederives_a_derived_grid():
+    c = MintConfig(image_size=(84, 84))
+    assert c.grid_size == (42, 42)
+    assert c.replace(image_size=(64, 64)).grid_size == (32, 32)  # derived: follows the new input
+    fixed = MintConfig(image_size=(84, 84), grid_size=(21, 21))
+    assert fixed.replace(image_size=(64, 64)).grid_size == (21, 21)  # set explicitly: kept
+    assert c.replace(image_size=(64, 64), grid_size=(16, 16)).grid_size == (16, 16)
