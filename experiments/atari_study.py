@@ -27,12 +27,17 @@ the human-normalised score HNS = (score − random) / (human − random) with th
 :data:`REFERENCE_SCORES`, and over games the IQM and median of HNS with stratified-bootstrap 95 %
 percentile intervals (seeds resampled with replacement within each game, :func:`stratified_bootstrap`,
 2000 resamples, seeded), as in Agarwal et al. 2021 ("Deep RL at the edge of the statistical
-precipice"), implemented here with numpy (no ``rliable`` dependency).
+precipice"), implemented here with numpy (no ``rliable`` dependency). Next to it: ``evaluations.csv`` (every
+evaluation of every game, agent and seed, as the runs appended them) and ``learning_curves.png`` (one panel per
+game: mean held-out return over seeds against agent steps, 95 % t-band). The summary table also gives, per agent,
+the encoder's pretraining frames (their own column, 0 for pixels), agent steps/s while training and wall seconds
+per run.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -44,6 +49,7 @@ from typing import Any
 import numpy as np
 
 EXPERIMENTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(EXPERIMENTS.parent))  # run from a plain checkout too
 
 DEFAULT_GAMES = ("ALE/Breakout-v5", "ALE/Boxing-v5", "ALE/MsPacman-v5", "ALE/Seaquest-v5")
 DEFAULT_AGENTS = ("pixels", "mint")
@@ -265,6 +271,9 @@ def summarise_study(args: argparse.Namespace) -> dict[str, Any]:
                     hns_seed = [human_normalised(v, name) for v in per_seed] if ref else []
                     entry["agents"][label] = {
                         "n": int(s.get("n", len(per_seed))), "final_return": final,
+                        "pretrain_frames": 0 if label == "pixels" else args.pretrain_frames,
+                        "train_steps_per_s": s.get("train_steps_per_s", {}).get("mean"),
+                        "learn_seconds": s.get("learn_seconds", {}).get("mean"),
                         "final_return_per_seed": per_seed,
                         "hns": human_normalised(final["mean"], name) if ref else None,
                         "hns_per_seed": hns_seed,
@@ -297,18 +306,21 @@ def markdown(study: dict[str, Any]) -> str:
               f"HNS = (score − random) / (human − random), references: {study['reference_source']}. "
               f"Encoder pretraining: {study['pretrain_frames']} random-policy frames per game, reported separately "
               "(not in the agent-step budget)."), "",
-             "| game | agent | n | final return | HNS | random (ref) | human (ref) |", "|---|---|---|---|---|---|---|"]
+             "| game | agent | n | final return | HNS | random (ref) | human (ref) | pretrain frames | agent steps/s "
+             "| wall s per run |", "|---|---|---|---|---|---|---|---|---|---|"]
     for game, entry in study["games"].items():
         ref = entry["reference"] or {}
         if not entry["agents"]:
             lines.append(f"| {game} | – | 0 | {'not run' if not entry['found'] else 'no finished run'} | – | "
-                         f"{_num(ref.get('random'), '{:g}')} | {_num(ref.get('human'), '{:g}')} |")
+                         f"{_num(ref.get('random'), '{:g}')} | {_num(ref.get('human'), '{:g}')} | – | – | – |")
         for label, a in entry["agents"].items():
             f = a["final_return"]
             cell = _num(f["mean"]) + (f" ± {_num(f['half_width'])}" if math.isfinite(f.get("half_width", math.nan))
                                       else "")
             lines.append(f"| {game} | {label} | {a['n']} | {cell} | {_num(a['hns'], '{:.3f}')} | "
-                         f"{_num(ref.get('random'), '{:g}')} | {_num(ref.get('human'), '{:g}')} |")
+                         f"{_num(ref.get('random'), '{:g}')} | {_num(ref.get('human'), '{:g}')} | "
+                         f"{a.get('pretrain_frames', '–')} | {_num(a.get('train_steps_per_s'), '{:.0f}')} | "
+                         f"{_num(a.get('learn_seconds'), '{:.0f}')} |")
     lines += ["", (f"Aggregate HNS over games (stratified bootstrap over seeds, {study['bootstrap']['resamples']} "
                    "resamples, 95% percentile CI; IQM over all runs, median over games of per-game mean HNS):"), "",
               "| agent | games | runs | IQM HNS [95% CI] | median HNS [95% CI] |", "|---|---|---|---|---|"]
@@ -320,11 +332,84 @@ def markdown(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def read_evaluations(args: argparse.Namespace) -> list[dict[str, str]]:
+    """Every evaluation row of every game (ppo_keypoints' per-game ``evaluations.csv``: exported copy, else the
+    training folder's)."""
+    rows: list[dict[str, str]] = []
+    for game in args.games:
+        for folder in (Path(args.results), Path(args.out)):
+            path = folder / env_slug(game) / "evaluations.csv"
+            if path.is_file():
+                with path.open(newline="") as f:
+                    rows += list(csv.DictReader(f))
+                break
+    return rows
+
+
+def write_evaluations(rows: list[dict[str, str]], path: Path) -> None:
+    """All games' evaluations in one CSV (atomic)."""
+    fields = list(rows[0]) if rows else ["env", "agent", "seed", "step", "mean_return"]
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def learning_curves_figure(study: dict[str, Any], rows: list[dict[str, str]], path: Path) -> bool:
+    """One panel per game with results: mean held-out return over seeds against agent steps per agent, with the
+    95 % t-band over seeds (at the steps every seed evaluated), the random-policy and human references. Returns
+    False (no file) when there is nothing to plot."""
+    from matplotlib.figure import Figure
+
+    from mint_rl.metrics import aggregate
+
+    games = [g for g, e in study["games"].items() if e["agents"]]
+    if not games:
+        return False
+    cols = min(3, len(games))
+    nrows = math.ceil(len(games) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.2 * nrows), dpi=110, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False)).ravel()
+    for ax, game in zip(axes, games, strict=False):
+        for label in study["games"][game]["agents"]:
+            curves: dict[str, dict[int, float]] = {}
+            for r in rows:
+                if r["env"] == game and r["agent"] == label:
+                    curves.setdefault(r["seed"], {})[int(r["step"])] = float(r["mean_return"])
+            if not curves:
+                continue
+            steps = sorted(set.intersection(*(set(c) for c in curves.values())))
+            stats = [aggregate([c[x] for c in curves.values()]) for x in steps]
+            line, = ax.plot(steps, [st["mean"] for st in stats], marker=".", label=f"{label} (n={len(curves)})")
+            if len(curves) >= 2:
+                ax.fill_between(steps, [st["ci_low"] for st in stats], [st["ci_high"] for st in stats],
+                                color=line.get_color(), alpha=0.2)
+        ref = study["games"][game]["reference"] or {}
+        measured = study["games"][game].get("random_return_measured")
+        if measured is not None:
+            ax.axhline(measured, color="grey", ls=":", lw=1, label="random policy (measured)")
+        ax.set_title(game_name(game) + (f"  (human {ref['human']:g})" if ref else ""), fontsize=10)
+        ax.set_xlabel("agent steps")
+        ax.set_ylabel("held-out return")
+        ax.legend(fontsize=7)
+    for ax in axes[len(games):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Atari study: PPO on MINT keypoints vs pixels ({study['timesteps']} agent steps; mean and 95% "
+                 "t-band over seeds)", fontsize=10)
+    fig.savefig(path, format="png")
+    return True
+
+
 def write_summary(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     study = summarise_study(args)
     table = markdown(study)
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
+    rows = read_evaluations(args)
+    write_evaluations(rows, out / "evaluations.csv")
+    learning_curves_figure(study, rows, out / "learning_curves.png")
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(study, indent=2, allow_nan=True))
     os.replace(tmp, out / "summary.json")
@@ -338,7 +423,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train(args)
     study, table = write_summary(args)
     print(table)
-    print(f"\nsummary: {Path(args.results) / 'summary.md'}, {Path(args.results) / 'summary.json'}")
+    out = Path(args.results)
+    print(f"\nsummary: {out / 'summary.md'}, {out / 'summary.json'}; every evaluation: {out / 'evaluations.csv'}; "
+          f"figure: {out / 'learning_curves.png'}")
     return {"summary": study, "table": table}
 
 

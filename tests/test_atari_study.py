@@ -72,6 +72,10 @@ def test_summary_only(tmp_path, capsys):
         d = results / st.env_slug(env)
         d.mkdir(parents=True)
         (d / "summary.json").write_text(json.dumps(fake_summary(env, finals)))
+        lines = ["env,agent,seed,step,mean_return"] + [f"{env},{label},{seed},{step},{v * step / 2048}"
+                                                       for label, vals in finals.items()
+                                                       for seed, v in enumerate(vals) for step in (1024, 2048)]
+        (d / "evaluations.csv").write_text("\n".join(lines) + "\n")
     out = st.main(["--games", "ALE/Breakout-v5", "ALE/Boxing-v5", "ALE/Seaquest-v5", "--summary-only",
                    "--results", str(results), "--out", str(tmp_path / "runs"), "--resamples", "200"])
     md = (results / "summary.md").read_text()
@@ -80,6 +84,14 @@ def test_summary_only(tmp_path, capsys):
     assert "| ALE/Boxing-v5 | pixels | 3 | 12.10 ± 1.00 | 1.000 |" in md
     assert "| ALE/Boxing-v5 | mint | 3 | 6.10 ± 1.00 | 0.500 |" in md
     assert "| ALE/Seaquest-v5 | – | 0 | not run |" in md
+    # pretraining frames in their own column (0 for pixels), agent steps/s and wall seconds per run
+    assert md.count("| 4000 |") == 2 and md.count("| 0 |") >= 2
+    # every evaluation of every game in one CSV, and the learning-curve figure
+    import csv
+
+    rows = list(csv.DictReader((results / "evaluations.csv").open()))
+    assert len(rows) == 2 * 2 * 3 * 2 and {r["env"] for r in rows} == {"ALE/Breakout-v5", "ALE/Boxing-v5"}
+    assert (results / "learning_curves.png").stat().st_size > 10_000
     assert "4000 random-policy frames" in md
     data = json.loads((results / "summary.json").read_text())
     assert data["agents"] == ["pixels", "mint"]
