@@ -47,7 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--async-envs", action="store_true", help="collect in worker processes")
     p.add_argument("--steps", type=int, default=1500, help="optimiser steps")
     p.add_argument("--num-keypoints", "-k", type=int, default=16)
-    p.add_argument("--image-size", type=int, default=None, help="encoder input side (default: the env's frame size)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="encoder input side (default: the env's frame size; ALE frames are preprocessed to it, "
+                        "e.g. 64 for a faster encoder)")
     p.add_argument("--hidden-channels", type=int, default=16)
     p.add_argument("--feature-dim", type=int, default=8)
     p.add_argument("--norm", choices=["batch", "group", "none"], default="batch")
@@ -76,7 +78,9 @@ def main(argv: list[str] | None = None) -> Path:
     out = Path(args.out or f"runs/pretrain/{args.env.replace('/', '_')}-s{args.seed}")
     out.mkdir(parents=True, exist_ok=True)
 
-    # 1. Frames: collected once, cached (same seed → same frames in every process).
+    # 1. Frames: collected once, cached (same seed → same frames in every process). ALE frames are preprocessed
+    #    at the encoder's size (--image-size); other envs give their own size.
+    env_kwargs = {"screen_size": args.image_size} if args.env.startswith("ALE/") and args.image_size else {}
     cache = out / "frames.npz"
     if cache.is_file():
         data = np.load(cache)
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> Path:
     else:
         frames, starts = collect_frames(args.env, args.frames, seed=args.seed, num_envs=args.num_envs,
                                         vectorization_mode="async" if args.async_envs else "sync",
-                                        progress=not args.no_progress and is_main_process())
+                                        progress=not args.no_progress and is_main_process(), **env_kwargs)
         if is_main_process():
             tmp = out / "frames.tmp.npz"
             np.savez_compressed(tmp, frames=frames, starts=starts)
@@ -92,8 +96,9 @@ def main(argv: list[str] | None = None) -> Path:
     height, width, channels = frames.shape[-3:]
     side = args.image_size or height
     if (height, width) != (side, side):
-        raise SystemExit(f"--image-size {side} differs from the env's frames {height}x{width}; resizing during "
-                         "pretraining is not supported, collect at the encoder's size")
+        raise SystemExit(f"--image-size {side} differs from the env's frames {height}x{width} (in {cache} or from "
+                         f"{args.env}); only ALE frames are resized when collected, other envs must give frames of "
+                         "the encoder's size (or use another --out than a cache of other frames)")
 
     # 2. Config, buffer (entropy computed once per frame), trainer (resumes if a checkpoint exists).
     config = MintConfig(num_keypoints=args.num_keypoints, in_channels=channels, image_size=(height, width),
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> Path:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         if args.video_frames > 0:
             held_out, _ = collect_frames(args.env, args.video_frames, seed=args.seed + 10_000, num_envs=1,
-                                         progress=False)
+                                         progress=False, **env_kwargs)
             clip = held_out[0]
             kp = trainer.encoder.encode(torch.from_numpy(clip).permute(0, 3, 1, 2).to(device))
             overlays = draw_keypoints_batch(clip if channels == 3 else np.repeat(clip, 3, -1),
