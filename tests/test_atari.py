@@ -234,6 +234,36 @@ def test_fire_on_reset_auto_and_errors():
         make_atari_env("ALE/Breakout-v5", fire_on_reset="always")
     with pytest.raises(ValueError, match="ALE env"):
         FireOnReset(gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="fire_steps"):
+        FireOnReset(make_atari_env("ALE/Breakout-v5"), fire_steps=0)
+
+
+@pytest.mark.slow
+def test_two_fire_steps_serve_every_life_under_sticky_actions():
+    """40 random-policy Breakout episodes that never press FIRE themselves (sticky actions 0.25): with one FIRE
+    step a lost life is sometimes never served again (one of the 40 here); with two, every life is."""
+    def stalls(fire_steps: int) -> int:
+        rng = np.random.default_rng(0)
+        env = FireOnReset(make_atari_env("ALE/Breakout-v5"), fire_steps=fire_steps)
+        count = 0
+        for episode in range(40):
+            env.reset(seed=episode)
+            n = last_change = 0
+            lives = env.unwrapped.ale.lives()
+            while True:
+                _, r, terminated, truncated, _ = env.step(int(rng.choice([0, 2, 3])))
+                n += 1
+                if env.unwrapped.ale.lives() != lives or r:
+                    lives, last_change = env.unwrapped.ale.lives(), n
+                if terminated or truncated:
+                    break
+                if n - last_change > 1500:  # nothing happens any more: the ball is not in play
+                    count += 1
+                    break
+        return count
+
+    assert stalls(1) >= 1
+    assert stalls(2) == 0
 
 
 def _wrappers(env: gym.Env) -> list[gym.Env]:
