@@ -34,13 +34,26 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, truncated, of another format/version, or does not fit."""
 
 
+def _refuse_directory(path: Path, what: str) -> None:
+    """Raise :class:`IsADirectoryError` when ``path`` is an existing directory (a file path was meant).
+
+    :param what: what the path was for, e.g. ``"save_checkpoint"``, for the message.
+    """
+    if path.is_dir():
+        raise IsADirectoryError(f"{what}: {path} is a directory; give a file path inside it, such as "
+                                f"{path / 'encoder.pt'}")
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Atomically write ``payload`` (plus format and version) to ``path``.
 
+    :param path: the checkpoint file (not a directory), e.g. ``runs/pong/encoder.pt``.
     :param payload: must hold ``"config"`` (a dict from :meth:`MintConfig.to_dict`).
     :return: the final path.
+    :raises IsADirectoryError: when ``path`` is an existing directory.
     """
     path = Path(path)
+    _refuse_directory(path, "save_checkpoint")
     if "config" not in payload:
         raise ValueError("a checkpoint payload needs a 'config' entry (MintConfig.to_dict())")
     return atomic_torch_save({"format": FORMAT, "version": VERSION, **payload}, path)
@@ -48,8 +61,13 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``: readers
-    see the old file or the new one, never a truncated one. Creates parent folders."""
+    see the old file or the new one, never a truncated one. Creates parent folders.
+
+    :param path: the file to write (not a directory).
+    :raises IsADirectoryError: when ``path`` is an existing directory.
+    """
     path = Path(path)
+    _refuse_directory(path, "atomic_torch_save")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -74,6 +92,11 @@ def load_checkpoint(path: str | os.PathLike, expected_config: MintConfig | None 
     :return: the payload dict, with ``"config"`` turned into a :class:`MintConfig`.
     """
     path = Path(path)
+    if path.is_dir():
+        pts = sorted(p.name for p in path.glob("*.pt"))
+        raise CheckpointError(f"checkpoint {path} is a directory; give the checkpoint file inside it, such as "
+                              f"{path / (pts[0] if pts else 'encoder.pt')}"
+                              + (f" (it holds: {', '.join(pts[:5])})" if pts else " (it holds no .pt file)"))
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:

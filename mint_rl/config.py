@@ -2,16 +2,23 @@
 
 The defaults follow the authors' (``MINT_METHOD.md`` §2–§4) except where our input scale
 or grid size demands otherwise; each such field says so. A config is validated on
-construction (``ValueError`` naming the field) and round-trips through JSON, so it is
-stored inside every checkpoint and compared when a checkpoint is loaded.
+construction (:class:`ConfigError`, a ``ValueError``, naming the field, what it holds and
+what to give instead: ints for counts and sizes, finite numbers for the rest) and
+round-trips through JSON, so it is stored inside every checkpoint and compared when a
+checkpoint is loaded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 __all__ = ["MintConfig", "ConfigError"]
 
@@ -23,6 +30,98 @@ def _default_grid(image_size: tuple[int, int]) -> tuple[int, int]:
 
 class ConfigError(ValueError):
     """A configuration value is invalid or two configurations do not match."""
+
+
+# --------------------------------------------------------------------------- field types
+def _fail(name: str, value: Any, why: str) -> ConfigError:
+    """The error for one field: ``MintConfig.<name>=<value>: <why>``."""
+    return ConfigError(f"MintConfig.{name}={value!r}: {why}")
+
+
+def _int_hint(value: Any) -> str:
+    """What to give instead of ``value`` for an int field."""
+    if isinstance(value, str):
+        try:
+            return f"give {int(value.strip())} (a number, not a string)"
+        except ValueError:
+            return "give a whole number such as 8 (not a string)"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        if float(value).is_integer():
+            return f"give {int(value)}"
+        return f"give a whole number such as {math.floor(value)} or {math.ceil(value)}"
+    if hasattr(value, "item"):
+        return "give a plain int (call .item() on a tensor or array)"
+    return "give a whole number such as 8"
+
+
+def _as_int(name: str, value: Any) -> int:
+    """``value`` as a Python int: ints and NumPy integers pass; bools, floats (even 8.0) and strings do not.
+
+    :param name: the field, for the message.
+    :raises ConfigError: naming the field, the value and what to give instead.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, bool):
+        raise _fail(name, value, f"must be an int, got a bool; give a whole number such as {int(value)}")
+    raise _fail(name, value, f"must be an int, got {type(value).__name__}; {_int_hint(value)}")
+
+
+def _as_float(name: str, value: Any) -> float:
+    """``value`` as a finite Python float: floats, ints and NumPy numbers pass; bools, strings, NaN and ±inf do not.
+
+    :param name: the field, for the message.
+    :raises ConfigError: naming the field, the value and what to give instead.
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        out = float(value)
+        if not math.isfinite(out):
+            raise _fail(name, value, "must be a finite number, not NaN or infinity"
+                        + ("; give 0 to turn gradient clipping off" if name == "grad_clip" else ""))
+        return out
+    if isinstance(value, str):
+        try:
+            hint = f"give {float(value.strip())!r} (a number, not a string)"
+        except ValueError:
+            hint = "give a number such as 0.001 (not a string)"
+    elif isinstance(value, bool):
+        hint = "give a number"
+    elif hasattr(value, "item"):
+        hint = "give a plain float (call .item() on a tensor or array)"
+    else:
+        hint = "give a number such as 0.001"
+    raise _fail(name, value, f"must be a real number, got {type(value).__name__}; {hint}")
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    """``value`` as a Python bool (``True``/``False`` or a NumPy bool); anything else, e.g. ``"false"``, is refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise _fail(name, value, f"must be True or False, got {type(value).__name__}")
+
+
+def _as_pair(name: str, value: Any, letters: str) -> tuple[int, int]:
+    """``value`` as an ``(H, W)`` pair of Python ints; a list (as JSON stores it) is fine.
+
+    :param letters: how the message names the pair, e.g. ``"(H, W)"``.
+    :raises ConfigError: for a bare number (suggesting the square pair), a string, a pair of another
+        length, or sides that are not ints.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        raise _fail(name, value, f"must be a pair {letters}, got a single int; give ({int(value)}, {int(value)}) "
+                                 "for a square")
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise _fail(name, value, f"must be a pair {letters} of ints such as (64, 64), got {type(value).__name__}")
+    if len(value) != 2:
+        extra = "; give only the height and width (the channel count is in_channels)" if len(value) == 3 else ""
+        raise _fail(name, value, f"must be a pair {letters} of ints such as (64, 64), got {len(value)} value(s)"
+                    + extra)
+    out = []
+    for side, v in zip(letters.strip("()").split(", "), value):
+        if not (isinstance(v, numbers.Integral) and not isinstance(v, bool)):
+            raise _fail(name, value, f"{side} must be an int, got {type(v).__name__} {v!r}; {_int_hint(v)}")
+        out.append(int(v))
+    return out[0], out[1]
 
 
 @dataclass
@@ -128,22 +227,54 @@ class MintConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
+        self.image_size = _as_pair("image_size", self.image_size, "(H, W)")
         if self.grid_size is None:
             self.grid_size = _default_grid(self.image_size)
-        self.grid_size = tuple(int(v) for v in self.grid_size)  # type: ignore[assignment]
         self.validate()
 
     # ------------------------------------------------------------------ validation
+    def _check_types(self) -> None:
+        """Check every field's type and normalise it in place: NumPy scalars become Python ints,
+        floats and bools, ints in float fields become floats, lists in pair fields become tuples.
+
+        :raises ConfigError: naming the first field of the wrong type, what arrived and what to give.
+        """
+        for f in dataclasses.fields(self):
+            name, value, kind = f.name, getattr(self, f.name), _FIELD_KINDS[f.name]
+            if kind == "int":
+                value = _as_int(name, value)
+            elif kind == "float":
+                value = _as_float(name, value)
+            elif kind == "float | None":
+                value = None if value is None else _as_float(name, value)
+            elif kind == "bool":
+                value = _as_bool(name, value)
+            elif kind == "tuple[int, int]":
+                value = _as_pair(name, value, "(H, W)")
+            elif kind == "tuple[int, int] | None":
+                value = None if value is None else _as_pair(name, value, "(H', W')")
+            elif kind == "str":
+                if not isinstance(value, str):
+                    raise _fail(name, value, f"must be a string, got {type(value).__name__}")
+            elif kind == "dict[str, Any]":
+                if not isinstance(value, dict):
+                    raise _fail(name, value, f"must be a dict, got {type(value).__name__}")
+            setattr(self, name, value)
+
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid field."""
+        """Check every field (type first, then range) and normalise its type (see :meth:`_check_types`).
+
+        :raises ConfigError: naming the first invalid field, what it holds and what to give instead.
+        """
+        self._check_types()
 
         def need(cond: bool, name: str, why: str) -> None:
             if not cond:
-                raise ConfigError(f"MintConfig.{name}={getattr(self, name)!r}: {why}")
+                raise _fail(name, getattr(self, name), why)
 
-        need(isinstance(self.num_keypoints, int) and self.num_keypoints >= 1,
-             "num_keypoints", "need at least one keypoint (K >= 1)")
+        need(self.grid_size is not None, "grid_size", "must be (H', W') once built; to derive it from image_size "
+             "pass grid_size=None to MintConfig(...) or replace()")
+        need(self.num_keypoints >= 1, "num_keypoints", "need at least one keypoint (K >= 1)")
         need(self.in_channels in (1, 3, 4), "in_channels", "must be 1 (grey), 3 (RGB) or 4")
         need(len(self.image_size) == 2 and min(self.image_size) >= 16, "image_size",
              "must be (H, W) with both sides >= 16 pixels")
@@ -168,6 +299,8 @@ class MintConfig:
         need(self.lr > 0, "lr", "must be > 0")
         need(self.batch_size >= 1, "batch_size", "must be >= 1")
         need(self.clip_length >= 2, "clip_length", "clips need at least 2 frames")
+        need(self.seed >= 0, "seed", "must be >= 0 (NumPy refuses negative seeds); give e.g. 0 or abs(seed)")
+        need(self.seed < 2**64, "seed", "must be < 2**64 (torch's limit); give seed % 2**64")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -184,6 +317,15 @@ class MintConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MintConfig":
+        """A config from :meth:`to_dict`'s output (also an older version's: missing fields take their
+        defaults, lists stand for pairs). Every value goes through :meth:`validate`.
+
+        :raises ConfigError: for a non-dict, an unknown field or an invalid value (the field is named).
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"MintConfig.from_dict needs a dict of fields (MintConfig.to_dict()), got "
+                              f"{type(data).__name__}" + ("; for JSON text use MintConfig.from_json"
+                                                          if isinstance(data, str) else ""))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -195,7 +337,15 @@ class MintConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "MintConfig":
-        return cls.from_dict(json.loads(text))
+        """A config from :meth:`to_json`'s output, validated as :meth:`from_dict`.
+
+        :raises ConfigError: for text that is not JSON, or any error of :meth:`from_dict`.
+        """
+        try:
+            data = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"MintConfig.from_json needs the JSON text of MintConfig.to_json(): {exc}") from exc
+        return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> "MintConfig":
         """A copy with some fields changed (validated). A new ``image_size`` without a ``grid_size`` re-derives
@@ -218,3 +368,12 @@ class MintConfig:
             if a != b:
                 out.append(f"{name}: {a!r} != {b!r}")
         return out
+
+
+# Each field's kind, from its annotation (strings, under ``from __future__ import annotations``):
+# a new field of an unhandled kind fails here, at import, not silently at validation.
+_FIELD_KINDS: dict[str, str] = {f.name: str(f.type) for f in dataclasses.fields(MintConfig)}
+_unknown_kinds = {n: k for n, k in _FIELD_KINDS.items() if k not in (
+    "int", "float", "float | None", "bool", "tuple[int, int]", "tuple[int, int] | None", "str", "dict[str, Any]")}
+if _unknown_kinds:
+    raise TypeError(f"MintConfig fields without a validator in MintConfig._check_types: {_unknown_kinds}")

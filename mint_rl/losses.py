@@ -131,6 +131,29 @@ def previous_frames(x: torch.Tensor, wrap_around: bool) -> torch.Tensor:
     return torch.cat([x[:, :1], x[:, :-1]], dim=1)
 
 
+_FINITE_HINTS = {
+    "coords": "the encoder's output diverged or the inputs hold NaN: check the frames, lower config.lr "
+              "or set config.grad_clip",
+    "status": "the encoder's output diverged or the inputs hold NaN: check the frames, lower config.lr "
+              "or set config.grad_clip",
+    "entropy": "compute it from the frames with mint_rl.trainer.make_entropy(config)",
+}
+
+
+def _check_finite(**tensors: torch.Tensor) -> None:
+    """Raise ``ValueError`` naming the first tensor holding NaN or ±inf (one device sync for all of them).
+
+    :param tensors: the tensors by the name the message gives them (``coords``, ``status``, ``entropy``).
+    """
+    device = next(iter(tensors.values())).device
+    finite = torch.stack([torch.isfinite(x).all().to(device) for x in tensors.values()]).tolist()
+    for (name, x), ok in zip(tensors.items(), finite):
+        if not ok:
+            where = "keypoints." + name if name in ("coords", "status") else name
+            raise ValueError(f"MintLoss: {where} {tuple(x.shape)} holds NaN or inf "
+                             f"({int((~torch.isfinite(x)).sum())} value(s)); {_FINITE_HINTS[name]}")
+
+
 @dataclass
 class LossOutput:
     """The total loss (with gradient) and every term, detached, for logging."""
@@ -160,7 +183,10 @@ class MintLoss(nn.Module):
     def forward(self, keypoints: Keypoints, entropy: torch.Tensor) -> LossOutput:
         """
         :param keypoints: a clip batch: coords ``(B, T, K, 2)``, status ``(B, T, K)``.
-        :param entropy: ``(B, T, H, W)`` local entropy of the clip frames on the heatmap grid.
+        :param entropy: ``(B, T, H, W)`` local entropy of the clip frames on the heatmap grid
+            (``(H, W) = config.grid_size``).
+        :raises ValueError: for shapes that do not fit, an entropy grid other than ``config.grid_size``,
+            or NaN/inf in the coords, status or entropy (the message names the tensor).
         """
         cfg = self.config
         coords, status = keypoints.coords, keypoints.status
@@ -173,6 +199,11 @@ class MintLoss(nn.Module):
         if t < 2:
             raise ValueError(f"clips need at least 2 frames for the temporal terms, got T = {t}")
         grid = tuple(entropy.shape[-2:])
+        if grid != tuple(cfg.grid_size):
+            raise ValueError(f"entropy maps are on a {grid} grid but config.grid_size is {tuple(cfg.grid_size)}: "
+                             "compute the entropy on the config's grid, e.g. with mint_rl.trainer.make_entropy(config) "
+                             "or LocalEntropy(config.grid_size, config.entropy_window)")
+        _check_finite(coords=coords, status=status, entropy=entropy)
         entropy = entropy.to(coords.dtype)
 
         gauss = gaussian_maps(coords, grid, cfg.gaussian_std_px)  # (B, T, K, H, W)

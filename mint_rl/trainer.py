@@ -71,7 +71,7 @@ class BaseTrainer:
     :param config: hyperparameters (architecture, optimiser, seed).
     :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     :param log_dir: TensorBoard directory (None: no logging).
-    :param checkpoint_path: where :meth:`fit` writes checkpoints (None: none).
+    :param checkpoint_path: the file where :meth:`fit` writes checkpoints (None: none); not a directory.
     :param encoder: the encoder to train (already built by the subclass or the caller).
     """
 
@@ -87,6 +87,9 @@ class BaseTrainer:
         self.optimizer = torch.optim.Adam(self.encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step_count = 0
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        if self.checkpoint_path is not None and self.checkpoint_path.is_dir():  # refused now, not after training
+            raise IsADirectoryError(f"checkpoint_path {self.checkpoint_path} is a directory; give a file path inside "
+                                    f"it, such as {self.checkpoint_path / 'encoder.pt'}")
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world_size = dist.get_world_size() if self.distributed else 1
@@ -233,7 +236,7 @@ class MintTrainer(BaseTrainer):
     :param config: hyperparameters (architecture, losses, optimiser, seed).
     :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     :param log_dir: TensorBoard directory (None: no logging).
-    :param checkpoint_path: where :meth:`fit` writes checkpoints (None: none).
+    :param checkpoint_path: the file where :meth:`fit` writes checkpoints (None: none); not a directory.
     :param encoder: an existing encoder to train (e.g. one the Gymnasium wrapper uses);
         a new one is built from ``config`` otherwise.
     """
