@@ -2,6 +2,7 @@
 
     python benchmarks/bench_wrappers.py                 # steps/s: raw vs frozen vs online
     python benchmarks/bench_wrappers.py --memory        # RSS after 10k vs 100k online steps
+    python benchmarks/bench_wrappers.py --check-cost    # step-time frame checks vs a wrapped step
 
 Steps/s: 8 ALE envs in one gymnasium vector env (84×84 RGB preprocessing, frame skip 4),
 stepped with random actions: raw, wrapped with a frozen MINT encoder (one batched forward
@@ -14,6 +15,13 @@ hits all alike; the table gives medians and ratios to raw.
 
 Memory: an online wrapper on one env runs 100k steps; resident memory at 10k and 100k steps
 is printed (the frame buffer is bounded, so the two should agree within ~100 MB).
+
+Check cost: the frozen 64×64 setup (the fastest wrapped step, so the largest relative cost)
+on uint8 frames and on float32 frames in [0, 1] (a float ``Box``: the check also takes a min
+and a max). Two figures per kind: the checks of one vector step timed alone (the batch check
+plus, per sub-env, the ``SyncVectorEnv`` sub-env check and its wrapper layer) as a fraction
+of a wrapped step, and the A/B ratio of wrapped steps with the checks switched on and off
+(interleaved chunks; noisier than the check itself). Target: under 5 % of a wrapped step.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import argparse
 import resource
 import sys
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +60,8 @@ def main() -> None:
                    help="input sizes of the frozen encoders (default 84 64; frames are 84×84)")
     p.add_argument("--memory", action="store_true", help="run the online memory check instead")
     p.add_argument("--memory-steps", type=int, default=100_000)
+    p.add_argument("--check-cost", action="store_true",
+                   help="time the step-time frame checks against a wrapped step instead")
     args = p.parse_args()
     if min(args.threads) < 1 or min(args.encoder_sizes) < 8:
         p.error("--threads must be >= 1 and --encoder-sizes >= 8")
@@ -63,6 +74,10 @@ def main() -> None:
     from mint_rl.encoder import KeypointEncoder
 
     config = MintConfig(num_keypoints=args.num_keypoints, image_size=(84, 84), status_threshold=0.5, batch_size=16)
+
+    if args.check_cost:
+        check_cost(args, config)
+        return
 
     if args.memory:
         env = MintKeypointWrapper(make_atari_env(args.env, rgb=True), None, online=True, config=config,
@@ -119,6 +134,67 @@ def main() -> None:
         print(f"{name:<{width}}{med:>14.0f}{med / base:>9.2f}")
     for env in envs.values():
         env.close()
+
+
+def check_cost(args: argparse.Namespace, config) -> None:
+    """Cost of the step-time frame checks (``envs.wrappers.FrameCheck``) in a wrapped step."""
+    import gymnasium as gym
+    from gymnasium import spaces
+    from gymnasium.wrappers import TransformObservation
+
+    from envs.atari import make_atari_env
+    from envs.vector import MintKeypointVectorWrapper
+    from envs.wrappers import FrameCheck, _FrameCheckWrapper
+    from mint_rl.encoder import KeypointEncoder
+
+    def scaled(env: gym.Env) -> gym.Env:  # float32 frames in [0, 1] with a float Box
+        space = spaces.Box(0.0, 1.0, env.observation_space.shape, np.float32)
+        return TransformObservation(env, lambda o: o.astype(np.float32) * np.float32(1 / 255), space)
+
+    class Const(gym.Env):  # returns one fixed frame: isolates a sub-env check and its wrapper layer
+        def __init__(self, frame: np.ndarray, space: spaces.Box) -> None:
+            self.frame, self.observation_space, self.action_space = frame, space, spaces.Discrete(2)
+
+        def step(self, action):
+            return self.frame, 0.0, False, False, {}
+
+    def best(fn, number: int) -> float:  # seconds per call, best of 5 repeats
+        return min(timeit.repeat(fn, number=number, repeat=5)) / number
+
+    torch.set_num_threads(args.threads[0])
+    n = args.num_envs
+    print(f"{args.env}, {n} envs (sync vector env), frozen MINT 64×64 encoder, K={args.num_keypoints}, "
+          f"{args.threads[0]} torch thread(s), median of {args.rounds} interleaved chunks of {args.chunk} steps")
+    for kind, wrappers in (("uint8", ()), ("float32", (scaled,))):
+        torch.manual_seed(0)
+        encoder = KeypointEncoder(config.replace(image_size=(64, 64))).eval()
+        env = MintKeypointVectorWrapper(make_atari_env(args.env, rgb=True, num_envs=n, wrappers=wrappers), encoder)
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.rounds):
+            for on in (True, False):
+                env.observer.check_frames = on
+                env.step(env.action_space.sample())
+                t = time.perf_counter()
+                for _ in range(args.chunk):
+                    env.step(env.action_space.sample())
+                times[on].append((time.perf_counter() - t) / args.chunk)
+        env.observer.check_frames = True
+        step_on, step_off = float(np.median(times[True])), float(np.median(times[False]))
+        batch = env.env.step(env.action_space.sample())[0]  # a real batch of frames, as the wrapper gets it
+        space = env.env.single_observation_space
+        batch_check = best(lambda: env.observer.frame_check(batch, "step"), 2000)
+        const = Const(batch[0], space)
+        guard = _FrameCheckWrapper(const, FrameCheck(space, "bench"), 0)
+        sub_check = max(best(lambda: guard.step(0), 5000) - best(lambda: const.step(0), 5000), 0.0)
+        cost = batch_check + n * sub_check
+        print(f"{kind:>8} frames: checks {cost * 1e6:6.1f} µs per vector step (batch {batch_check * 1e6:.1f} µs + "
+              f"{n} × sub-env {sub_check * 1e6:.1f} µs) = {100 * cost / step_off:.2f} % of a wrapped step "
+              f"({step_off * 1e3:.2f} ms); A/B wrapped step with / without checks: {step_on * 1e3:.2f} / "
+              f"{step_off * 1e3:.2f} ms ({100 * (step_on / step_off - 1):+.1f} %)")
+        env.close()
+    print("target: under 5 % of a wrapped step")
 
 
 if __name__ == "__main__":

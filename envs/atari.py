@@ -30,6 +30,8 @@ in the layout :class:`envs.wrappers.MintKeypointWrapper` takes directly::
 ``atari_pixel_env`` is the standard pixel-agent input (grey 84×84, 4 frames stacked,
 channels first), which Stable-Baselines3's ``CnnPolicy`` reads as a channels-first image
 without a ``VecTransposeImage``.
+A grey stack of 1, 3 or 4 frames (``rgb=False, frame_stack=S``) has the same space as
+channels-first frames, so the keypoint wrappers need ``layout="grey_stack"`` for it.
 
 The ROMs ship in the ``ale-py`` wheel; the ids are ``ALE/<Game>-v5`` (list them with
 ``[i for i in gymnasium.registry if i.startswith("ALE/")]`` after ``import ale_py;

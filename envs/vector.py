@@ -15,7 +15,12 @@ frozen or online encoders, errors) is the single-env wrapper's, shared through
     obs, infos = venv.reset(seed=0)          # (8, K, 2 + 1 + F) float32
 
     venv = gym.make_vec("MintScenes/Bouncing-v0", 4, vectorization_mode="sync")
-    venv = MintKeypointVectorWrapper(venv, online=True, config=MintConfig(...))
+    venv = MintKeypointVectorWrapper(venv, online=True)   # MintConfig built from the space: venv.config
+
+Frames are checked against the declared space at every reset and step
+(:class:`envs.wrappers.FrameCheck`): the batch as it arrives and, for a ``SyncVectorEnv``
+(whose ``envs`` list the wrapper wraps in place), each sub-env's frames before they are
+batched, so the error names the sub-env.
 
 Autoreset
 ---------
@@ -47,7 +52,7 @@ import torch.nn as nn
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorObservationWrapper
 from gymnasium.vector.utils import batch_space
 
-from envs.wrappers import KeypointObserver, _OnlineAPI
+from envs.wrappers import KeypointObserver, _OnlineAPI, describe_env
 from mint_rl.config import MintConfig
 
 __all__ = ["MintKeypointVectorWrapper"]
@@ -92,6 +97,7 @@ class MintKeypointVectorWrapper(_OnlineAPI, VectorObservationWrapper, gym.utils.
         device: str | torch.device = "cpu",
         feature_bound: float | None = None,
         grey_to_rgb: bool = False,
+        layout: str = "auto",
         buffer_size: int = 10_000,
         update_every: int = 1_000,
         updates_per_round: int = 50,
@@ -106,16 +112,17 @@ class MintKeypointVectorWrapper(_OnlineAPI, VectorObservationWrapper, gym.utils.
         mode = _autoreset_mode(env)
         gym.utils.RecordConstructorArgs.__init__(
             self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
-            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, buffer_size=buffer_size,
+            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, buffer_size=buffer_size,
             update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
             auto_update=auto_update, checkpoint_path=checkpoint_path, render_scale=render_scale)
         VectorObservationWrapper.__init__(self, env)
         self.observer = KeypointObserver(
             env.single_observation_space, encoder, online=online, config=config, obs_format=obs_format,
-            device=device, feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, num_streams=env.num_envs,
-            owner=type(self).__name__, buffer_size=buffer_size, update_every=update_every,
-            updates_per_round=updates_per_round, batch_size=batch_size, auto_update=auto_update,
-            checkpoint_path=checkpoint_path)
+            device=device, feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout,
+            num_streams=env.num_envs, owner=f"{type(self).__name__}({describe_env(env)})", buffer_size=buffer_size,
+            update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
+            auto_update=auto_update, checkpoint_path=checkpoint_path)
+        self.observer.check_sub_envs(env.unwrapped, direct=env.unwrapped is env)
         self.single_observation_space = self.observer.observation_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.autoreset_mode = mode
@@ -133,7 +140,7 @@ class MintKeypointVectorWrapper(_OnlineAPI, VectorObservationWrapper, gym.utils.
         else:
             reset = np.asarray(mask, dtype=bool)
         self._autoreset[reset] = False
-        return self.observer.observe(obs, new_episode=reset, include=reset), infos
+        return self.observer.observe(obs, new_episode=reset, include=reset, where="reset"), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step all sub-envs, encode their frames in one forward; online, add them to the
@@ -144,7 +151,7 @@ class MintKeypointVectorWrapper(_OnlineAPI, VectorObservationWrapper, gym.utils.
             self._autoreset = np.logical_or(terminations, truncations)
         else:  # DISABLED: episodes restart only through reset(options={"reset_mask": ...})
             new_episode = np.zeros(self.num_envs, dtype=bool)
-        keypoints = self.observer.observe(obs, new_episode=new_episode, env_steps=self.num_envs)
+        keypoints = self.observer.observe(obs, new_episode=new_episode, env_steps=self.num_envs, where="step")
         return keypoints, rewards, terminations, truncations, infos
 
     def observations(self, observations: Any) -> Any:

@@ -31,14 +31,48 @@ Input observations
   with OpenCV (``INTER_AREA`` when shrinking, ``INTER_LINEAR`` otherwise).
 * Frame-stacked input (gymnasium's ``FrameStackObservation``): ``(S, H, W, C)`` or
   ``(S, H, W)``. Each frame is encoded and the output is stacked along the first axis:
-  ``(S, K, 2 + 1 + F)`` (or a ``Dict`` of ``(S, K, ...)``). A rank-3 shape whose last axis
-  is 1, 3 or 4 is read as one channels-last frame ``(H, W, C)``; any other rank-3 shape as
-  a grey stack ``(S, H, W)``. Channels-first frames are not supported (the env boundary is
-  channels-last in gymnasium and in mint-rl).
+  ``(S, K, 2 + 1 + F)`` (or a ``Dict`` of ``(S, K, ...)``).
+* ``layout`` says how to read the space; ``"auto"`` (default) reads ``(H, W)`` as grey,
+  a rank-3 shape whose last axis is 1, 3 or 4 as one channels-last frame ``(H, W, C)``,
+  any other rank-3 shape whose first axis is not 1, 3 or 4 as a grey stack ``(S, H, W)``,
+  and ``(S, H, W, C)`` as a stack of channels-last frames. A shape such as ``(3, H, W)``
+  is **ambiguous** (channels-first RGB frames, or a stack of 3 grey frames, which is what
+  ``FrameStackObservation`` of a grey env gives; both have the same space), so ``"auto"``
+  refuses it with an error naming both readings; pass ``layout="channels_first"``
+  (``(C, H, W)`` / ``(S, C, H, W)``, transposed on entry) or ``layout="grey_stack"``
+  (``(S, H, W)``). ``layout="channels_last"`` accepts only channels-last frames.
 * The channel count must equal the encoder's ``config.in_channels``; with
   ``grey_to_rgb=True`` a grey input feeds an RGB encoder by repeating the channel.
 * Anything else (``Discrete``, 1-D or tiny ``Box``, ``Dict``, int16 frames, float frames
-  with bounds outside [0, 1]) is rejected with an error naming the space.
+  with bounds outside [0, 1]) is rejected at construction with an error naming the space.
+
+Frames are checked at every ``reset`` / ``step`` too, not only the space at construction
+(:class:`FrameCheck`): a frame whose dtype, shape or values do not fit the declared space
+(float frames from a uint8 space, int16 frames, channels-first frames from a channels-last
+space, another frame size, NaN / inf or values outside the bounds of a float space) raises
+:class:`ObservationError` (a ``ValueError``) naming the env, the space and what arrived.
+The check costs a dtype and a shape comparison for uint8 frames and one min and one max
+for float frames: 0.02 % (uint8) and 0.5 % (float32) of a wrapped Atari step
+(``benchmarks/bench_wrappers.py --check-cost``, ``docs/benchmarks.md``).
+The vector adapters also check each sub-env's frames before a ``SyncVectorEnv`` /
+SB3 ``DummyVecEnv`` copies them into its batch (the latter casts to the space's dtype
+silently, so float frames in [0, 1] would arrive as black uint8 frames).
+
+Default config
+--------------
+``MintKeypointWrapper(env, online=True)`` without a ``config`` builds one from the
+observation space (:func:`default_mint_config`): ``in_channels`` from the frames, and
+``image_size`` the frame size when both sides are at most 96 px (Atari's preprocessed
+84×84, the 64×64 scenes) or 64×64 for larger frames (a raw 210×160 ALE frame), the size
+whose encoder keeps the wrapped Atari env at ~0.5 of the raw env's speed
+(``docs/benchmarks.md``); the other fields are :class:`~mint_rl.config.MintConfig`'s
+defaults. The wrapper logs the config it built (logger ``envs.wrappers``, level INFO) and
+exposes the config in use as ``wrapper.config`` (frozen or online). The one-liners::
+
+    import ale_py, gymnasium as gym
+    gym.register_envs(ale_py)
+    env = MintKeypointWrapper(gym.make("ALE/Pong-v5"), online=True)            # co-trained
+    env = MintKeypointWrapper(gym.make("ALE/Pong-v5"), "runs/pong/encoder.pt")  # frozen
 
 Velocity
 --------
@@ -71,6 +105,7 @@ previous train/eval mode is restored), so a frozen encoder is never changed by t
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -96,15 +131,39 @@ __all__ = [
     "OnlineEncoderTrainer",
     "KeypointObserver",
     "ImageLayout",
+    "FrameCheck",
+    "ObservationError",
+    "default_mint_config",
+    "describe_env",
     "keypoint_space",
     "OBS_FORMATS",
+    "LAYOUTS",
+    "DEFAULT_MAX_SIDE",
+    "DEFAULT_IMAGE_SIZE",
 ]
+
+logger = logging.getLogger(__name__)
 
 OBS_FORMATS = ("box", "dict")
 """Values of ``obs_format``."""
 
+LAYOUTS = ("auto", "channels_last", "channels_first", "grey_stack")
+"""Values of ``layout``: how an image observation space is read (see the module docstring)."""
+
+_LAYOUT_SHAPES = {
+    "channels_last": "(H, W, C), a stack (S, H, W, C) with C in {1, 3, 4}, or grey (H, W)",
+    "channels_first": "(C, H, W), a stack (S, C, H, W) with C in {1, 3, 4}, or grey (H, W)",
+    "grey_stack": "a stack of grey frames (S, H, W)",
+}
+
 _CHANNELS = (1, 3, 4)
+_CHANNEL_NAMES = {1: "grey", 3: "RGB", 4: "RGBA"}
 _MIN_SIDE = 8
+
+DEFAULT_MAX_SIDE = 96
+"""Frames up to this many pixels a side keep their size in :func:`default_mint_config`."""
+DEFAULT_IMAGE_SIZE = (64, 64)
+"""The encoder input size :func:`default_mint_config` picks for larger frames."""
 
 
 # ---------------------------------------------------------------------------- input layout
@@ -118,6 +177,7 @@ class ImageLayout:
     :param channels: C (1 for grey ``(H, W)`` frames without a channel axis).
     :param channel_axis: whether frames carry a channel axis.
     :param is_float: float frames in [0, 1] (else uint8).
+    :param channels_first: the channel axis comes before H and W (``layout="channels_first"``).
     """
 
     stack: int | None
@@ -126,15 +186,28 @@ class ImageLayout:
     channels: int
     channel_axis: bool
     is_float: bool
+    channels_first: bool = False
 
     @property
     def frames_per_obs(self) -> int:
         return 1 if self.stack is None else self.stack
 
     @classmethod
-    def from_space(cls, space: gym.Space, owner: str = "MintKeypointWrapper") -> "ImageLayout":
+    def from_space(cls, space: gym.Space, owner: str = "MintKeypointWrapper", layout: str = "auto") -> "ImageLayout":
         """Read the layout of an image observation space; raise ``TypeError`` / ``ValueError``
-        naming the space when it cannot be encoded."""
+        naming the space when it cannot be encoded.
+
+        :param space: the observation space of one env.
+        :param owner: who asks, for the messages (e.g. ``"MintKeypointWrapper(ALE/Pong-v5)"``).
+        :param layout: one of :data:`LAYOUTS`. ``"auto"`` reads ``(H, W)`` as grey, a rank-3
+            shape whose last axis is 1, 3 or 4 as one channels-last frame, a rank-3 shape whose
+            first axis is not 1, 3 or 4 as a grey stack ``(S, H, W)`` and ``(S, H, W, C)`` as a
+            stack; it refuses ``(C, H, W)``-like shapes (first axis 1, 3 or 4, last not), which
+            read as channels-first frames or as a stack of C grey frames alike, and asks for
+            ``layout="channels_first"`` or ``layout="grey_stack"``.
+        """
+        if layout not in LAYOUTS:
+            raise ValueError(f"{owner}: layout must be one of {LAYOUTS}, got {layout!r}")
         what = ("image observations: a Box of uint8 frames (H, W, C) with C in {1, 3, 4} or grey (H, W), "
                 "a float Box in [0, 1], or a frame stack (S, H, W[, C])")
         if not isinstance(space, spaces.Box):
@@ -151,20 +224,241 @@ class ImageLayout:
                              f"bounds [{space.low.min()}, {space.high.max()}]; scale them (or pass uint8 frames)")
         shape = tuple(int(s) for s in space.shape)
         rank = len(shape)
-        if rank == 2:
+        first = False
+        if rank == 2 and layout != "grey_stack":
             stack, (h, w), c, axis = None, shape, 1, False
-        elif rank == 3 and shape[-1] in _CHANNELS:
+        elif rank == 3 and layout == "auto" and shape[-1] not in _CHANNELS and shape[0] in _CHANNELS:
+            n, h, w = shape
+            raise ValueError(
+                f"{owner}: the observation space {space} is ambiguous: shape {shape} reads either as channels-first "
+                f"{_CHANNEL_NAMES[n]} frames (C, H, W) = ({n}, {h}, {w}), or as a stack of {n} grey (H, W) = "
+                f"({h}, {w}) frames, as FrameStackObservation of a grey env gives (both have this space). Say "
+                f"which: layout='channels_first' for the first reading, layout='grey_stack' for the second.")
+        elif rank == 3 and layout in ("auto", "channels_last") and shape[-1] in _CHANNELS:
             stack, (h, w, c), axis = None, shape, True
-        elif rank == 3:
+        elif rank == 3 and layout in ("auto", "grey_stack"):
             stack, h, w, c, axis = shape[0], shape[1], shape[2], 1, False
-        elif rank == 4 and shape[-1] in _CHANNELS:
+        elif rank == 3 and layout == "channels_first" and shape[0] in _CHANNELS:
+            stack, (c, h, w), axis, first = None, shape, True, True
+        elif rank == 4 and layout in ("auto", "channels_last") and shape[-1] in _CHANNELS:
             stack, h, w, c, axis = shape[0], shape[1], shape[2], shape[3], True
+        elif rank == 4 and layout == "channels_first" and shape[1] in _CHANNELS:
+            stack, c, h, w, axis, first = shape[0], shape[1], shape[2], shape[3], True, True
         else:
-            raise ValueError(f"{owner} needs {what}; the observation space {space} has shape {shape}")
+            if layout != "auto":
+                raise ValueError(f"{owner}: layout={layout!r} needs {_LAYOUT_SHAPES[layout]}; the observation space "
+                                 f"{space} has shape {shape}")
+            hint = (" It reads as a stack of channels-first frames (S, C, H, W): pass layout='channels_first'."
+                    if rank == 4 and shape[1] in _CHANNELS else "")
+            raise ValueError(f"{owner} needs {what}; the observation space {space} has shape {shape}.{hint}")
         if min(h, w) < _MIN_SIDE or (stack is not None and stack < 1):
             raise ValueError(f"{owner}: the observation space {space} of shape {shape} does not look like images "
                              f"(frames {h}×{w}; both sides must be >= {_MIN_SIDE} pixels)")
-        return cls(stack=stack, height=h, width=w, channels=c, channel_axis=axis, is_float=bool(is_float))
+        return cls(stack=stack, height=h, width=w, channels=c, channel_axis=axis, is_float=bool(is_float),
+                   channels_first=first)
+
+
+def default_mint_config(layout: ImageLayout, grey_to_rgb: bool = False) -> MintConfig:
+    """The :class:`~mint_rl.config.MintConfig` a wrapper builds when ``online=True`` comes
+    without a config: ``in_channels`` from the frames (3 for grey frames with
+    ``grey_to_rgb``), ``image_size`` the frame size when both sides are at most
+    :data:`DEFAULT_MAX_SIDE` px (no resampling: Atari's preprocessed 84×84, the 64×64
+    scenes; sides under 16 px are upscaled to 16), else :data:`DEFAULT_IMAGE_SIZE` (64×64:
+    a raw 210×160 ALE frame is shrunk, the input size whose encoder is the fast one in
+    ``docs/benchmarks.md``). Every other field is ``MintConfig``'s default.
+
+    :param layout: the layout of the env's observations (:meth:`ImageLayout.from_space`).
+    :param grey_to_rgb: grey frames feed a 3-channel encoder.
+    """
+    h, w = layout.height, layout.width
+    size = (max(h, 16), max(w, 16)) if max(h, w) <= DEFAULT_MAX_SIDE else DEFAULT_IMAGE_SIZE
+    channels = 3 if (layout.channels == 1 and grey_to_rgb) else layout.channels
+    return MintConfig(in_channels=channels, image_size=size)
+
+
+def describe_env(env: Any) -> str:
+    """A short name of an env for messages: its registered id (else its class), and for a
+    vector env (gymnasium or SB3) ``"<id> × N"``."""
+
+    def one(e: Any) -> str:
+        try:
+            spec = getattr(e, "spec", None)
+            if spec is not None and getattr(spec, "id", None):
+                return str(spec.id)
+        except Exception:  # a wrapper whose spec cannot be built
+            pass
+        return type(getattr(e, "unwrapped", e)).__name__
+
+    n = getattr(env, "num_envs", None)
+    if n is None:
+        return one(env)
+    base = getattr(env, "unwrapped", env)
+    subs = getattr(base, "envs", None)
+    name = one(subs[0]) if isinstance(subs, (list, tuple)) and subs else one(env)
+    return f"{name} × {n}"
+
+
+class ObservationError(ValueError):
+    """An observation does not fit the observation space its env declares (checked by the
+    keypoint wrappers at every reset and step)."""
+
+
+class FrameCheck:
+    """Checks batches of image observations against the ``Box`` their env declares.
+
+    Cheap on the hot path: for a uint8 space a dtype and a shape comparison (the dtype bounds
+    the values); for a float space also one min and one max over the batch (NaN fails both
+    comparisons, ±inf lies outside the bounds). What went wrong, in which sub-env, and a hint
+    are worked out only when a check fails.
+
+    :param space: the declared image space (a uint8 or float ``Box``).
+    :param owner: who checks, for the message (e.g. ``"MintKeypointWrapper(ALE/Pong-v5)"``).
+    """
+
+    def __init__(self, space: spaces.Box, owner: str) -> None:
+        self.space = space
+        self.owner = owner
+        self.shape = tuple(int(s) for s in space.shape)
+        self.dtype = np.dtype(space.dtype)
+        self.is_float = self.dtype.kind == "f"
+        self.low = float(np.min(space.low)) if self.is_float else 0.0
+        self.high = float(np.max(space.high)) if self.is_float else 255.0
+        self.enabled = True
+        self.check_values = True  # False: dtype and shape only (the values were checked upstream)
+
+    def __call__(self, batch: np.ndarray, where: str = "observation", env_index: int | None = None) -> None:
+        """Raise :class:`ObservationError` unless every observation of ``batch`` (``(N, *shape)``)
+        fits the space.
+
+        :param batch: observations stacked along a new first axis.
+        :param where: what produced them, for the message (``"reset"``, ``"step"``, ...).
+        :param env_index: the sub-env of a one-observation batch (None: a single env, or
+            ``batch[i]`` comes from sub-env i).
+        """
+        if not self.enabled:
+            return
+        if batch.shape[1:] == self.shape:
+            if self.is_float:
+                if batch.dtype.kind == "f" and (not self.check_values or batch.size == 0
+                                                or (batch.min() >= self.low and batch.max() <= self.high)):
+                    return
+            elif batch.dtype == np.uint8:
+                return
+        raise self.error(batch, where, env_index)
+
+    def error(self, batch: np.ndarray, where: str = "observation", env_index: int | None = None) -> ObservationError:
+        """The :class:`ObservationError` describing why ``batch`` does not fit the space."""
+        x = batch
+        n = x.shape[0] if x.ndim else 1
+        shape = tuple(x.shape[1:])
+        dtype = x.dtype
+        problems: list[str] = []
+        hints: list[str] = []
+        bad_envs: list[int] = []
+        got = f"{dtype} frames of shape {shape}"
+        if dtype.kind in "biuf" and x.size:
+            if dtype.kind == "f":
+                finite = x[np.isfinite(x)]
+                if finite.size:
+                    label = "values" if finite.size == x.size else "finite values"
+                    got += f", {label} in [{finite.min():.4g}, {finite.max():.4g}]"
+            else:
+                got += f", values in [{x.min()}, {x.max()}]"
+        # dtype
+        if not self.is_float and dtype != np.uint8:
+            if dtype.kind == "f":
+                problems.append(f"{dtype} frames from a uint8 space: they would be read as 0–255 pixel values")
+                finite = x[np.isfinite(x)] if x.size else x
+                if finite.size and finite.min() >= 0 and finite.max() <= 1:
+                    hints.append(f"They look like frames scaled to [0, 1]: return uint8 frames "
+                                 f"((obs * 255).round().astype(np.uint8)) or declare a float space "
+                                 f"Box(0.0, 1.0, {self.shape}, np.float32).")
+                else:
+                    hints.append("Return uint8 frames (0–255) or declare a float Box(0.0, 1.0) space with frames "
+                                 "scaled to [0, 1].")
+            elif dtype.kind in "iu":
+                lo, hi = (x.min(), x.max()) if x.size else (0, 0)
+                if lo < 0 or hi > 255:
+                    problems.append(f"{dtype} values outside uint8's 0–255")
+                    hints.append("Clip and cast them in the env (np.clip(obs, 0, 255).astype(np.uint8)); a plain "
+                                 "cast would wrap 300 to 44.")
+                else:
+                    problems.append(f"{dtype} frames from a uint8 space")
+                    hints.append("Cast them in the env (obs.astype(np.uint8)).")
+            else:
+                problems.append(f"{dtype} frames from a uint8 space")
+        elif self.is_float and dtype.kind != "f":
+            problems.append(f"{dtype} frames from a float space in [{self.low:g}, {self.high:g}]")
+            hints.append(f"uint8 frames need a uint8 space Box(0, 255, {self.shape}, np.uint8); or scale them to "
+                         "[0, 1] in the env.")
+        elif self.is_float and x.size and shape == self.shape:
+            flat = x.reshape(n, -1)
+            ok = (flat >= self.low) & (flat <= self.high)  # NaN fails both
+            bad_envs = [int(i) for i in np.flatnonzero(~ok.all(axis=1))]
+            nan, inf = int(np.isnan(x).sum()), int(np.isinf(x).sum())
+            if nan or inf:
+                counts = " and ".join(f"{k} {name}" for k, name in ((nan, "NaN"), (inf, "inf")) if k)
+                problems.append(f"{counts} value{'s' * (nan + inf != 1)}")
+                hints.append("The env produced non-finite pixels (a division by zero or an overflow in its "
+                             "rendering or scaling?).")
+            finite = x[np.isfinite(x)]
+            if finite.size and (finite.min() < self.low or finite.max() > self.high):
+                problems.append(f"values in [{finite.min():.4g}, {finite.max():.4g}] outside the space's bounds "
+                                f"[{self.low:g}, {self.high:g}]")
+                hints.append("Scale the frames to the declared bounds in the env (or fix the declared bounds).")
+        # shape
+        if shape != self.shape:
+            if len(shape) == len(self.shape) and sorted(shape) == sorted(self.shape):
+                if len(shape) >= 3 and shape[-3] == self.shape[-1] and shape[-3] in _CHANNELS:
+                    problems.append(f"channels-first frames {shape} from a channels-last space {self.shape}")
+                    perm = tuple(range(len(shape) - 3)) + tuple(len(shape) - 3 + i for i in (1, 2, 0))
+                    hints.append(f"Transpose them in the env (np.transpose(obs, {perm})), or declare the space they "
+                                 "have and pass layout='channels_first'.")
+                else:
+                    problems.append(f"transposed frames {shape} where the space declares {self.shape}")
+                    hints.append("Return frames in the declared layout, or declare the space they have.")
+            elif len(shape) == len(self.shape):
+                problems.append(f"frames of shape {shape} where the space declares {self.shape} (another frame size)")
+                hints.append("Declare the frame size the env returns: the wrapper resizes any declared size to the "
+                             "encoder's.")
+            else:
+                problems.append(f"frames of rank {len(shape)}, shape {shape}, where the space declares {self.shape}")
+                hints.append("Return frames in the declared layout, or declare the space they have.")
+        if not problems:
+            problems.append(f"{dtype} frames do not fit")
+        if env_index is not None:
+            who = f" of sub-env {env_index}"
+        elif n > 1 and bad_envs:
+            who = f" of sub-env{'s' * (len(bad_envs) > 1)} {', '.join(map(str, bad_envs))}"
+        elif n > 1:
+            who = f" of all {n} sub-envs"
+        else:
+            who = ""
+        what = "observation" if where == "observation" else f"{where} observation"
+        return ObservationError(
+            f"{self.owner}: the {what}{who} does not fit the observation space {self.space}: got {got}. "
+            f"Problem: {'; '.join(problems)}. {' '.join(hints)}".rstrip())
+
+
+class _FrameCheckWrapper(gym.Wrapper):
+    """Checks a sub-env's observations against its own space before a vector env copies
+    them into its batch buffer (SB3's ``DummyVecEnv`` casts them to the space's dtype
+    silently: float frames in [0, 1] become 0s and 1s, int16 300 becomes 44)."""
+
+    def __init__(self, env: gym.Env, check: FrameCheck, index: int) -> None:
+        super().__init__(env)
+        self.check = check
+        self.index = index
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.check(np.asarray(obs)[None], "reset", self.index)
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        result = self.env.step(action)
+        self.check(np.asarray(result[0])[None], "step", self.index)
+        return result
 
 
 def keypoint_space(num_keypoints: int, feature_dim: int, obs_format: str = "box", stack: int | None = None,
@@ -360,7 +654,8 @@ class OnlineEncoderTrainer:
 
 # ---------------------------------------------------------------------------- encoding
 def _resolve_encoder(encoder: Any, online: bool, config: MintConfig | None, device: torch.device,
-                     trainer_kwargs: dict[str, Any]) -> tuple[nn.Module, MintConfig, OnlineEncoderTrainer | None]:
+                     trainer_kwargs: dict[str, Any], owner: str = "MintKeypointWrapper"
+                     ) -> tuple[nn.Module, MintConfig, OnlineEncoderTrainer | None]:
     """The encoder module, its config and (online) its trainer from the wrapper's arguments."""
     if config is not None and not isinstance(config, MintConfig):
         raise TypeError(f"config must be a MintConfig, got {type(config).__name__}")
@@ -377,10 +672,11 @@ def _resolve_encoder(encoder: Any, online: bool, config: MintConfig | None, devi
         module = encoder.to(device)
     elif encoder is None:
         if not online:
-            raise ValueError("pass an encoder (a checkpoint path or an encoder module), or online=True with a "
-                             "MintConfig to co-train a new encoder")
+            raise ValueError(f"{owner}: pass an encoder for frozen keypoints (a checkpoint path such as "
+                             "'runs/pretrain/<run>/encoder.pt', or an encoder module), or online=True to co-train a "
+                             "new encoder (with config=MintConfig(...), or a config built from the observation space)")
         if config is None:
-            raise ValueError("online=True without an encoder needs a MintConfig (config=...) to build one")
+            raise ValueError(f"{owner}: online=True without an encoder needs a MintConfig (config=...) to build one")
         module = None
     else:
         raise TypeError(f"encoder must be a checkpoint path, an nn.Module or None, got {type(encoder).__name__}")
@@ -392,29 +688,46 @@ def _resolve_encoder(encoder: Any, online: bool, config: MintConfig | None, devi
 
 
 class KeypointObserver:
-    """Image observations → keypoint observations: the part the single-env and the vector
-    wrapper share (input layout, resizing, one batched encoder forward, output format,
-    online trainer).
+    """Image observations → keypoint observations: the part the single-env wrapper, the
+    vector wrapper and the SB3 adapter share (input layout, step-time frame checks, default
+    config, resizing, one batched encoder forward, output format, online trainer).
 
     :param image_space: the (single) env's image observation space.
     :param num_streams: frames streams for online training (sub-envs).
-    :param owner: class name used in error messages.
+    :param owner: who observes, in messages (e.g. ``"MintKeypointWrapper(ALE/Pong-v5)"``).
 
-    The other parameters are those of :class:`MintKeypointWrapper`.
+    The other parameters are those of :class:`MintKeypointWrapper`. With ``online=True``,
+    no encoder and no ``config``, the config is :func:`default_mint_config` of the space,
+    logged at INFO level.
     """
 
     def __init__(self, image_space: gym.Space, encoder: Any = None, *, online: bool = False,
                  config: MintConfig | None = None, obs_format: str = "box", device: str | torch.device = "cpu",
-                 feature_bound: float | None = None, grey_to_rgb: bool = False, num_streams: int = 1,
-                 owner: str = "MintKeypointWrapper", **trainer_kwargs: Any) -> None:
-        self.layout = ImageLayout.from_space(image_space, owner)
+                 feature_bound: float | None = None, grey_to_rgb: bool = False, layout: str = "auto",
+                 num_streams: int = 1, owner: str = "MintKeypointWrapper", **trainer_kwargs: Any) -> None:
+        self.owner = owner
+        self.layout = ImageLayout.from_space(image_space, owner, layout)
+        self.frame_check = FrameCheck(image_space, owner)  # type: ignore[arg-type]
+        self._sub_env_checks: list[FrameCheck] = []
         if obs_format not in OBS_FORMATS:
             raise ValueError(f"obs_format must be one of {OBS_FORMATS}, got {obs_format!r}")
         if feature_bound is not None and not feature_bound > 0:
             raise ValueError(f"feature_bound must be > 0 or None (unbounded), got {feature_bound}")
         self.device = resolve_device(device)
+        self.config_built = False  # whether the config was built from the observation space
+        if encoder is None and online and config is None:
+            config = default_mint_config(self.layout, grey_to_rgb)
+            self.config_built = True
+            lay = self.layout
+            resize = ("encoded at their own size" if (lay.height, lay.width) == config.image_size else
+                      f"resized {lay.height}×{lay.width} → {config.image_size[0]}×{config.image_size[1]}")
+            logger.info("%s: online=True without a config: built MintConfig(num_keypoints=%d, in_channels=%d, "
+                        "image_size=%s, grid_size=%s, feature_dim=%d, hidden_channels=%d; other fields default) "
+                        "from the observation space %s (frames %s); the config in use is wrapper.config",
+                        owner, config.num_keypoints, config.in_channels, config.image_size, config.grid_size,
+                        config.feature_dim, config.hidden_channels, image_space, resize)
         self.encoder, self.config, self.online = _resolve_encoder(
-            encoder, online, config, self.device, dict(trainer_kwargs, num_streams=num_streams))
+            encoder, online, config, self.device, dict(trainer_kwargs, num_streams=num_streams), owner)
         enc_cfg: MintConfig = self.encoder.config
         c_in, c_enc = self.layout.channels, enc_cfg.in_channels
         self.repeat_grey = c_in == 1 and c_enc == 3 and grey_to_rgb
@@ -435,13 +748,64 @@ class KeypointObserver:
         self.last_coords: np.ndarray | None = None  # (N, K, 2) of the newest frame of each obs
         self.last_status: np.ndarray | None = None  # (N, K)
 
+    # ------------------------------------------------------------------ checks
+    @property
+    def check_frames(self) -> bool:
+        """Whether frames are checked against the declared space at step time (default
+        True; switching it off skips :class:`FrameCheck`, sub-env checks included)."""
+        return self.frame_check.enabled
+
+    @check_frames.setter
+    def check_frames(self, value: bool) -> None:
+        for check in (self.frame_check, *self._sub_env_checks):
+            check.enabled = bool(value)
+
+    def check_sub_envs(self, base: Any, direct: bool = False) -> int:
+        """Check each sub-env's frames against its own space before the vector env ``base``
+        batches them: wraps the gymnasium envs in ``base.envs`` (``SyncVectorEnv``, SB3's
+        ``DummyVecEnv``; others, e.g. subprocess vector envs, are left alone) whose space is
+        a uint8 or float ``Box``.
+
+        :param base: the innermost vector env.
+        :param direct: the adapter wraps ``base`` itself (no vector wrapper in between), so
+            when every sub-env is checked against this observer's space the batch check
+            keeps only its O(1) dtype and shape tests (float values are not scanned twice).
+        :return: the number of sub-envs checked.
+        """
+        subs = getattr(base, "envs", None)
+        if not isinstance(subs, list):
+            return 0
+        same_space = True
+        for i, sub in enumerate(subs):
+            if isinstance(sub, _FrameCheckWrapper):
+                self._sub_env_checks.append(sub.check)
+                same_space = same_space and sub.check.space == self.frame_check.space
+                continue
+            space = getattr(sub, "observation_space", None)
+            if not (isinstance(sub, gym.Env) and isinstance(space, spaces.Box)
+                    and (np.dtype(space.dtype) == np.uint8 or np.dtype(space.dtype).kind == "f")):
+                same_space = False
+                continue
+            check = FrameCheck(space, self.owner)
+            check.enabled = self.check_frames
+            subs[i] = _FrameCheckWrapper(sub, check, i)
+            self._sub_env_checks.append(check)
+            same_space = same_space and space == self.frame_check.space
+        if direct and same_space and len(self._sub_env_checks) == len(subs):
+            self.frame_check.check_values = False
+        return len(self._sub_env_checks)
+
     # ------------------------------------------------------------------ frames
-    def frames(self, observations: np.ndarray) -> torch.Tensor:
+    def frames(self, observations: np.ndarray, where: str = "observation") -> torch.Tensor:
         """A batch of observations ``(N, *obs_shape)`` → encoder input ``(N, S, C, H, W)`` uint8
-        (S = 1 without frame stacking)."""
+        (S = 1 without frame stacking), after checking them against the declared space
+        (:class:`FrameCheck`; ``where`` names their origin in the error)."""
         lay = self.layout
         x = np.asarray(observations)
+        self.frame_check(x, where)
         n, s = x.shape[0], lay.frames_per_obs
+        if lay.channels_first:
+            x = np.moveaxis(x, -3, -1)
         if lay.is_float:
             x = np.clip(np.rint(x.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
         elif x.dtype != np.uint8:
@@ -485,12 +849,13 @@ class KeypointObserver:
         return out
 
     def observe(self, observations: np.ndarray, new_episode: Sequence[bool] | np.ndarray | None = None,
-                env_steps: int = 0, include: Sequence[bool] | np.ndarray | None = None) -> Any:
+                env_steps: int = 0, include: Sequence[bool] | np.ndarray | None = None,
+                where: str = "observation") -> Any:
         """Encode a batch of observations; online, first add their newest frames to the
         buffers (``new_episode`` marks resets, ``include`` selects streams) and count
         ``env_steps`` (which may run an update round, so the returned keypoints come from
-        the freshest encoder)."""
-        frames = self.frames(observations)
+        the freshest encoder). ``where`` (``"reset"``, ``"step"``) names them in errors."""
+        frames = self.frames(observations, where)
         if self.online is not None and new_episode is not None:
             self.online.add(frames[:, -1], new_episode, include)
             if env_steps:
@@ -519,8 +884,15 @@ class _OnlineAPI:
         return self.observer.encoder
 
     @property
+    def config(self) -> MintConfig:
+        """The :class:`~mint_rl.config.MintConfig` in use: the encoder's (frozen), the one
+        driving co-training (online), or the one built from the observation space when
+        ``online=True`` came without one (:func:`default_mint_config`)."""
+        return self.observer.config
+
+    @property
     def mint_config(self) -> MintConfig:
-        """The config of the encoder (and of its training, online)."""
+        """Same as :attr:`config` (kept for compatibility)."""
         return self.observer.config
 
     @property
@@ -565,20 +937,26 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
     """Image observations → MINT keypoint observations (see the module docstring).
 
     :param env: an env with image observations (uint8 ``(H, W, C)``/``(H, W)``, float in
-        [0, 1], or frame-stacked ``(S, H, W[, C])``).
+        [0, 1], or frame-stacked ``(S, H, W[, C])``; see ``layout``).
     :param encoder: a checkpoint path (``"mint"`` or ``"transporter"`` encoder, via
         :func:`mint_rl.checkpoint.load_encoder`), an encoder module carrying its ``config``
         (moved to ``device``, shared, never trained unless ``online``), or None with
-        ``online=True`` and a ``config`` to co-train a new encoder.
+        ``online=True`` to co-train a new encoder.
     :param online: co-train the encoder (a MINT ``KeypointEncoder``) on the frames seen.
-    :param config: a :class:`MintConfig`: required to build a new online encoder; otherwise
-        checked against the encoder's architecture, and (online) its loss / optimiser /
-        ``batch_size`` / ``clip_length`` / ``seed`` fields drive training.
+    :param config: a :class:`MintConfig`: the architecture of a new online encoder (None:
+        :func:`default_mint_config` of the observation space, logged and exposed as
+        :attr:`config`); otherwise checked against the encoder's architecture, and (online)
+        its loss / optimiser / ``batch_size`` / ``clip_length`` / ``seed`` fields drive
+        training.
     :param obs_format: ``"box"`` (``(K, 2 + 1 + F)`` float32) or ``"dict"``.
     :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``.
     :param feature_bound: clip features to ``[-feature_bound, feature_bound]`` and declare
         those bounds (None: unbounded ``[-inf, inf]``).
     :param grey_to_rgb: feed grey frames to a 3-channel encoder by repeating the channel.
+    :param layout: how to read the observation space, one of :data:`LAYOUTS`: ``"auto"``
+        (default), ``"channels_last"``, ``"channels_first"`` or ``"grey_stack"``. ``"auto"``
+        refuses ``(C, H, W)``-like spaces with C in {1, 3, 4} (channels-first frames and a
+        stack of C grey frames have the same space); say which with this argument.
     :param buffer_size: online: frames kept in the buffer (uint8 at the encoder's input size).
     :param update_every: online, ``auto_update``: env steps between update rounds.
     :param updates_per_round: online: optimiser steps per round.
@@ -601,6 +979,7 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
         device: str | torch.device = "cpu",
         feature_bound: float | None = None,
         grey_to_rgb: bool = False,
+        layout: str = "auto",
         buffer_size: int = 10_000,
         update_every: int = 1_000,
         updates_per_round: int = 50,
@@ -611,29 +990,30 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
             self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
-            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, buffer_size=buffer_size,
+            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, buffer_size=buffer_size,
             update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
             auto_update=auto_update, checkpoint_path=checkpoint_path, render_scale=render_scale)
         gym.ObservationWrapper.__init__(self, env)
         self.observer = KeypointObserver(
             env.observation_space, encoder, online=online, config=config, obs_format=obs_format, device=device,
-            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, num_streams=1, owner=type(self).__name__,
-            buffer_size=buffer_size, update_every=update_every, updates_per_round=updates_per_round,
-            batch_size=batch_size, auto_update=auto_update, checkpoint_path=checkpoint_path)
+            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, num_streams=1,
+            owner=f"{type(self).__name__}({describe_env(env)})", buffer_size=buffer_size,
+            update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
+            auto_update=auto_update, checkpoint_path=checkpoint_path)
         self.observation_space = self.observer.observation_space
         self.render_scale = render_scale
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Reset the env; online, its first frame starts a new episode in the buffer."""
         obs, info = self.env.reset(seed=seed, options=options)
-        return self._first(self.observer.observe(obs[None], new_episode=[True])), info
+        return self._first(self.observer.observe(np.asarray(obs)[None], new_episode=[True], where="reset")), info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         """Step the env; online, add the new frame and maybe run an update round (before
         encoding, so the observation comes from the current encoder)."""
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return self._first(self.observer.observe(obs[None], new_episode=[False], env_steps=1)), \
-            reward, terminated, truncated, info
+        keypoints = self.observer.observe(np.asarray(obs)[None], new_episode=[False], env_steps=1, where="step")
+        return self._first(keypoints), reward, terminated, truncated, info
 
     def observation(self, observation: Any) -> Any:
         """Encode one image observation (no buffer, no counting)."""

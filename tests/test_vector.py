@@ -99,7 +99,8 @@ def test_one_batched_forward_per_step(encoder):
 
 def test_dict_format_and_frame_stacked_input(encoder):
     grey = KeypointEncoder(CFG.replace(in_channels=1))
-    venv = MintKeypointVectorWrapper(make_atari_env(num_envs=2, rgb=False, frame_stack=3), grey, obs_format="dict")
+    venv = MintKeypointVectorWrapper(make_atari_env(num_envs=2, rgb=False, frame_stack=3), grey, obs_format="dict",
+                                     layout="grey_stack")  # (3, 84, 84) is ambiguous: say it is a stack
     space = venv.observation_space
     assert isinstance(space, spaces.Dict)
     assert space["coords"].shape == (2, 3, K, 2) and space["features"].shape == (2, 3, K, 2)
@@ -107,7 +108,7 @@ def test_dict_format_and_frame_stacked_input(encoder):
     assert obs in space
     obs, *_ = venv.step(np.zeros(2, dtype=np.int64))
     assert obs in space
-    single = MintKeypointWrapper(make_atari_env(rgb=False, frame_stack=3), grey, obs_format="dict")
+    single = MintKeypointWrapper(make_atari_env(rgb=False, frame_stack=3), grey, obs_format="dict", layout="grey_stack")
     ref, _ = single.reset(seed=1)
     obs, _ = venv.reset(seed=0)
     for key in ("coords", "status", "features"):

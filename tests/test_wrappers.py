@@ -180,7 +180,7 @@ def test_frame_stacked_input_is_encoded_frame_by_frame(encoder):
         np.testing.assert_allclose(obs[-1], single[t], atol=1e-5)  # newest frame last
         np.testing.assert_allclose(obs[0], single[max(t - 2, 0)], atol=1e-5)  # reset padding at the start
     grey = MintKeypointWrapper(make_atari_env(rgb=False, frame_stack=4), KeypointEncoder(CFG.replace(in_channels=1)),
-                               obs_format="dict")
+                               obs_format="dict", layout="grey_stack")  # (4, 84, 84) is ambiguous: say it is a stack
     assert grey.observation_space["coords"].shape == (4, K, 2)
     assert grey.reset(seed=0)[0] in grey.observation_space
 
@@ -189,9 +189,17 @@ def test_layouts():
     box = lambda shape, dtype=np.uint8: spaces.Box(0, 255 if dtype == np.uint8 else 1, shape, dtype)  # noqa: E731
     assert ImageLayout.from_space(box((84, 84))) == ImageLayout(None, 84, 84, 1, False, False)
     assert ImageLayout.from_space(box((84, 84, 3))) == ImageLayout(None, 84, 84, 3, True, False)
-    assert ImageLayout.from_space(box((4, 84, 84))) == ImageLayout(4, 84, 84, 1, False, False)
+    assert ImageLayout.from_space(box((2, 84, 84))) == ImageLayout(2, 84, 84, 1, False, False)  # S not in {1, 3, 4}
     assert ImageLayout.from_space(box((4, 84, 84, 1))) == ImageLayout(4, 84, 84, 1, True, False)
     assert ImageLayout.from_space(box((84, 84, 3), np.float32)).is_float
+    # (4, 84, 84): channels-first RGBA or 4 stacked grey frames; "auto" refuses to guess
+    with pytest.raises(ValueError, match="ambiguous"):
+        ImageLayout.from_space(box((4, 84, 84)))
+    assert ImageLayout.from_space(box((4, 84, 84)), layout="grey_stack") == ImageLayout(4, 84, 84, 1, False, False)
+    assert ImageLayout.from_space(box((3, 84, 84)), layout="channels_first") == ImageLayout(None, 84, 84, 3, True,
+                                                                                         False, True)
+    assert ImageLayout.from_space(box((2, 3, 84, 84)), layout="channels_first") == ImageLayout(2, 84, 84, 3, True,
+                                                                                            False, True)
 
 
 def test_keypoint_stack_with_frame_stack_observation(encoder):
@@ -435,8 +443,8 @@ def test_rejects_bad_arguments(tmp_path, encoder):
         MintKeypointWrapper(scene(), encoder, obs_format="flat")
     with pytest.raises(ValueError, match="online=True"):
         MintKeypointWrapper(scene())
-    with pytest.raises(ValueError, match="MintConfig"):
-        MintKeypointWrapper(scene(), online=True)
+    with pytest.raises(ValueError, match="layout"):
+        MintKeypointWrapper(scene(), encoder, layout="chw")
     with pytest.raises(TypeError, match="KeypointEncoder"):
         MintKeypointWrapper(scene(), TransporterEncoder(CFG), online=True)
     with pytest.raises(TypeError, match="config"):
