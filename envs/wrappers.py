@@ -123,6 +123,7 @@ from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
 from mint_rl.draw import draw_keypoints
 from mint_rl.encoder import KeypointEncoder
+from mint_rl.glimpses import check_glimpse_size, extract_glimpses
 from mint_rl.trainer import MintTrainer, make_entropy
 from mint_rl.utils import resolve_device
 
@@ -146,6 +147,10 @@ logger = logging.getLogger(__name__)
 
 OBS_FORMATS = ("box", "dict")
 """Values of ``obs_format``."""
+
+GLIMPSE_AT = ("keypoints", "random")
+"""Values of ``glimpse_at``: glimpses around the keypoints, or (a control) at uniformly random
+positions drawn afresh for every frame."""
 
 LAYOUTS = ("auto", "channels_last", "channels_first", "grey_stack")
 """Values of ``layout``: how an image observation space is read (see the module docstring)."""
@@ -462,7 +467,7 @@ class _FrameCheckWrapper(gym.Wrapper):
 
 
 def keypoint_space(num_keypoints: int, feature_dim: int, obs_format: str = "box", stack: int | None = None,
-                   feature_bound: float | None = None) -> spaces.Space:
+                   feature_bound: float | None = None, glimpse_dim: int = 0) -> spaces.Space:
     """The observation space of keypoint observations.
 
     :param num_keypoints: K.
@@ -471,15 +476,17 @@ def keypoint_space(num_keypoints: int, feature_dim: int, obs_format: str = "box"
         ``((S,) K, 2)``, status ``((S,) K)`` and (if F > 0) features ``((S,) K, F)``.
     :param stack: S for frame-stacked input, None for one frame.
     :param feature_bound: features lie in ``[-feature_bound, feature_bound]``; None: unbounded.
+    :param glimpse_dim: G glimpse values in [0, 1] after the features (``"box"`` only).
     """
     lead = () if stack is None else (stack,)
     k, f = num_keypoints, feature_dim
     fb = np.inf if feature_bound is None else float(feature_bound)
     if obs_format == "box":
-        low = np.full((*lead, k, 3 + f), -fb, dtype=np.float32)
-        high = np.full((*lead, k, 3 + f), fb, dtype=np.float32)
+        low = np.full((*lead, k, 3 + f + glimpse_dim), -fb, dtype=np.float32)
+        high = np.full((*lead, k, 3 + f + glimpse_dim), fb, dtype=np.float32)
         low[..., 0:2], high[..., 0:2] = -1.0, 1.0
         low[..., 2], high[..., 2] = 0.0, 1.0
+        low[..., 3 + f:], high[..., 3 + f:] = 0.0, 1.0
         return spaces.Box(low, high, dtype=np.float32)
     if obs_format == "dict":
         parts = {"coords": spaces.Box(-1.0, 1.0, (*lead, k, 2), np.float32),
@@ -704,7 +711,8 @@ class KeypointObserver:
     def __init__(self, image_space: gym.Space, encoder: Any = None, *, online: bool = False,
                  config: MintConfig | None = None, obs_format: str = "box", device: str | torch.device = "cpu",
                  feature_bound: float | None = None, grey_to_rgb: bool = False, layout: str = "auto",
-                 num_streams: int = 1, owner: str = "MintKeypointWrapper", **trainer_kwargs: Any) -> None:
+                 glimpse_size: int = 0, glimpse_at: str = "keypoints", num_streams: int = 1,
+                 owner: str = "MintKeypointWrapper", **trainer_kwargs: Any) -> None:
         self.owner = owner
         self.layout = ImageLayout.from_space(image_space, owner, layout)
         self.frame_check = FrameCheck(image_space, owner)  # type: ignore[arg-type]
@@ -743,8 +751,21 @@ class KeypointObserver:
         self.feature_bound = feature_bound
         self.num_keypoints = enc_cfg.num_keypoints
         self.feature_dim = enc_cfg.feature_dim
+        if glimpse_at not in GLIMPSE_AT:
+            raise ValueError(f"{owner}: glimpse_at must be one of {GLIMPSE_AT}, got {glimpse_at!r}")
+        if glimpse_size:
+            if obs_format != "box":
+                raise ValueError(f"{owner}: glimpse_size needs obs_format='box' (glimpses are appended to each "
+                                 f"keypoint's row), got obs_format={obs_format!r}")
+            try:
+                check_glimpse_size(glimpse_size, *self.image_size)
+            except ValueError as exc:
+                raise ValueError(f"{owner}: {exc} (the encoder's input, config.image_size)") from exc
+        self.glimpse_size, self.glimpse_at = int(glimpse_size), glimpse_at
+        self.glimpse_dim = enc_cfg.in_channels * self.glimpse_size ** 2
+        self._glimpse_rng = np.random.default_rng(0)
         self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, obs_format,
-                                                self.layout.stack, feature_bound)
+                                                self.layout.stack, feature_bound, self.glimpse_dim)
         self.last_coords: np.ndarray | None = None  # (N, K, 2) of the newest frame of each obs
         self.last_status: np.ndarray | None = None  # (N, K)
 
@@ -838,6 +859,12 @@ class KeypointObserver:
         features = kp.features.float().cpu().numpy().reshape(n, s, k, self.feature_dim)
         if self.feature_bound is not None:
             features = np.clip(features, -self.feature_bound, self.feature_bound)
+        if self.glimpse_size:  # (N·S, K, C·p·p) in [0, 1], cut from the encoder's input frames
+            where = kp.coords if self.glimpse_at == "keypoints" else torch.from_numpy(
+                self._glimpse_rng.uniform(-1.0, 1.0, tuple(kp.coords.shape)).astype(np.float32))
+            glimpses = extract_glimpses(frames.flatten(0, 1), where.cpu(), self.glimpse_size)
+            features = np.concatenate([features, glimpses.flatten(2).numpy().reshape(n, s, k, -1) / np.float32(255)],
+                                      axis=-1)
         self.last_coords, self.last_status = coords[:, -1], status[:, -1]
         if self.layout.stack is None:
             coords, status, features = coords[:, 0], status[:, 0], features[:, 0]
@@ -957,6 +984,13 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
         (default), ``"channels_last"``, ``"channels_first"`` or ``"grey_stack"``. ``"auto"``
         refuses ``(C, H, W)``-like spaces with C in {1, 3, 4} (channels-first frames and a
         stack of C grey frames have the same space); say which with this argument.
+    :param glimpse_size: p > 0 appends to each keypoint's row its glimpse, the ``C × p × p``
+        pixels of the encoder's input frame around it (:func:`mint_rl.glimpses.extract_glimpses`),
+        flattened and scaled to [0, 1]: appearance the policy can learn from
+        (``agents.extractors.KeypointSetExtractor(glimpse=(C, p))`` encodes it with a small CNN).
+        0 (default): no glimpses. ``"box"`` format only.
+    :param glimpse_at: ``"keypoints"`` (default) or ``"random"``: a control that cuts the glimpses
+        at uniformly random positions instead (the keypoints' coordinates are unchanged).
     :param buffer_size: online: frames kept in the buffer (uint8 at the encoder's input size).
     :param update_every: online, ``auto_update``: env steps between update rounds.
     :param updates_per_round: online: optimiser steps per round.
@@ -980,6 +1014,8 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
         feature_bound: float | None = None,
         grey_to_rgb: bool = False,
         layout: str = "auto",
+        glimpse_size: int = 0,
+        glimpse_at: str = "keypoints",
         buffer_size: int = 10_000,
         update_every: int = 1_000,
         updates_per_round: int = 50,
@@ -990,13 +1026,15 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
             self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
-            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, buffer_size=buffer_size,
+            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
+            glimpse_at=glimpse_at, buffer_size=buffer_size,
             update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
             auto_update=auto_update, checkpoint_path=checkpoint_path, render_scale=render_scale)
         gym.ObservationWrapper.__init__(self, env)
         self.observer = KeypointObserver(
             env.observation_space, encoder, online=online, config=config, obs_format=obs_format, device=device,
-            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, num_streams=1,
+            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
+            glimpse_at=glimpse_at, num_streams=1,
             owner=f"{type(self).__name__}({describe_env(env)})", buffer_size=buffer_size,
             update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
             auto_update=auto_update, checkpoint_path=checkpoint_path)

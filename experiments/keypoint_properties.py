@@ -1,0 +1,106 @@
+"""What keypoint encoders carry about a task's objects, on held-out episodes: the ladder's measurements.
+
+    python experiments/keypoint_properties.py --encoder runs/ppo_keypoints/MintTasks_Catch-v0/encoders/mint-k8-F0-f4000-s500/encoder.pt
+    python experiments/keypoint_properties.py --encoder A.pt B.pt --label k8-500 k16-1500 --out results/ladder/properties
+
+Top to bottom: play ``--episodes`` held-out episodes of the task with a uniformly random policy
+(env seeds 20000, 20001, ...: never used for training or PPO evaluation), encode every frame
+with each encoder, and measure what ``envs.keypoint_audit`` defines (per-object detection, also
+of the object that matters next and by vertical third of the frame; length of misses; position
+error in pixels; identity switches and keypoint jumps; keypoints per object; keypoints on the
+background; status flips). Writes ``properties.json`` (one entry per encoder; the input of
+``ppo_keypoints.py --object-properties``, which degrades the true object centres to these
+levels) and ``properties.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
+
+from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes  # noqa: E402
+from mint_rl.checkpoint import CheckpointError, load_encoder  # noqa: E402
+
+HELD_OUT = 20_000
+COLUMNS = ("detect_agent", "detect_objects", "detect_focus", "detect_by_band", "miss_run", "error_px",
+           "switches_per_100", "jumps_per_100", "keypoints_per_obj", "background", "status_flips")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--encoder", nargs="+", required=True, help="keypoint encoder checkpoints (MINT or Transporter)")
+    p.add_argument("--label", nargs="+", default=None, help="one name per encoder (default: the folder names)")
+    p.add_argument("--env", default="MintTasks/Catch-v0", help="object task with info['objects'] (MintTasks/*)")
+    p.add_argument("--episodes", type=int, default=10, help="held-out episodes (default %(default)s)")
+    p.add_argument("--tolerance", type=int, default=1,
+                   help="pixels a keypoint may lie outside an object's mask and still be on it (default %(default)s)")
+    p.add_argument("--out", default="results/ladder/properties", help="output folder (default %(default)s)")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    if args.episodes < 1:
+        p.error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.tolerance < 0:
+        p.error(f"--tolerance must be >= 0 pixels, got {args.tolerance}")
+    if args.label is not None and len(args.label) != len(args.encoder):
+        p.error(f"--label gives {len(args.label)} names for {len(args.encoder)} encoders")
+    if not args.env.startswith("MintTasks/"):
+        p.error(f"--env {args.env}: the properties need ground-truth object masks; use a MintTasks/* id")
+    for path in args.encoder:
+        if not Path(path).is_file():
+            p.error(f"--encoder {path}: no such file (run `python experiments/ppo_keypoints.py` to pretrain the main "
+                    "job's encoder, or `python experiments/pretrain.py --env MintTasks/Catch-v0`)")
+    args.label = args.label or [Path(e).parent.name for e in args.encoder]
+    return args
+
+
+def table(results: dict[str, dict]) -> str:
+    head = "| encoder | " + " | ".join(COLUMNS) + " |\n|" + "---|" * (len(COLUMNS) + 1) + "\n"
+    rows = []
+    for label, props in results.items():
+        cells = [" / ".join(f"{v:.0f}" for v in props[c]) if c == "detect_by_band" else f"{props[c]:.2f}"
+                 for c in COLUMNS]
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return head + "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict]:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 1. Held-out episodes with their object masks.
+    episodes = record_episodes(args.env, args.episodes, seed=HELD_OUT)
+    frames = sum(len(e.frames) for e in episodes)
+
+    # 2. Every encoder on the same frames.
+    results: dict[str, dict] = {}
+    for label, path in zip(args.label, args.encoder):
+        try:
+            encoder = load_encoder(path, device=args.device)
+        except CheckpointError as exc:
+            raise SystemExit(f"--encoder {path}: {exc}") from exc
+        props = keypoint_properties(episodes, encode_episodes(encoder, episodes, args.device), args.tolerance)
+        results[label] = dict(props, encoder=str(path), num_keypoints=encoder.config.num_keypoints)
+        print(f"{label}: " + ", ".join(f"{k}={v:.2f}" for k, v in props.items() if isinstance(v, float)))
+
+    # 3. Outputs.
+    meta = dict(env=args.env, episodes=args.episodes, frames=frames, held_out_seed=HELD_OUT,
+                tolerance_px=args.tolerance)
+    (out / "properties.json").write_text(json.dumps(dict(meta=meta, encoders=results), indent=2))
+    (out / "properties.md").write_text(
+        f"{args.env}, {args.episodes} held-out random-policy episodes ({frames} frames), mask tolerance "
+        f"{args.tolerance} px (`python experiments/keypoint_properties.py`, envs/keypoint_audit.py defines each "
+        f"column; detect_by_band: top / middle / bottom third)\n\n" + table(results))
+    print(f"wrote {out / 'properties.json'} and properties.md")
+    return results
+
+
+if __name__ == "__main__":
+    main()
