@@ -96,6 +96,7 @@ from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
 from mint_rl.checkpoint import load_checkpoint, load_encoder  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
+from mint_rl.frame_cache import given_frames_source, save_frames  # noqa: E402
 from mint_rl.metrics import (  # noqa: E402
     INACTIVE, aggregate, dynamics_success_rate, keypoint_assignments, summarize)
 from mint_rl.utils import resolve_device  # noqa: E402
@@ -360,9 +361,10 @@ def train_mint(args: argparse.Namespace, scene: str, seed: int, folder: Path, tr
         frames = train["frames"]
         starts = np.zeros(frames.shape[:2], dtype=bool)
         starts[:, 0] = True
-        tmp = folder / "frames.tmp.npz"
-        np.savez_compressed(tmp, frames=frames.reshape(1, -1, *frames.shape[2:]), starts=starts.reshape(1, -1))
-        os.replace(tmp, cache)
+        first = TRAIN_SEED_STRIDE * seed
+        source = given_frames_source(SCENES[scene], frames.shape[0] * frames.shape[1], "object_dynamics: the "
+                                     f"training episodes, env seeds {first}-{first + len(frames) - 1}")
+        save_frames(cache, frames.reshape(1, -1, *frames.shape[2:]), starts.reshape(1, -1), source)
     t0 = time.time()
     pretrain_main(["--env", SCENES[scene], "--out", str(folder), "--frames", str(train["frames"].shape[0] * train["frames"].shape[1]),
                    "--steps", str(args.encoder_steps), "--num-keypoints", str(args.num_keypoints),

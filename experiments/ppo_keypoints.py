@@ -57,7 +57,12 @@ Resuming: a finished (agent, seed) leaves ``done.json`` and is skipped when the 
 again; an interrupted one resumes from its last mid-way checkpoint (``<run>/resume/``, every
 ``--checkpoint-every`` env steps: PPO weights and optimiser, step count, clocks, a co-trained
 encoder; its evaluations after that step are dropped and redone; env episodes restart). A folder
-written with other settings is refused.
+written with other settings is refused, and so is a resume whose encoder file is not the one
+the run started with (sha256 recorded in ``resume/state.json``). A resumed run is not
+bit-identical to an uninterrupted one: ``done.json`` and ``summary.json`` count its resumes and
+``table.md`` marks its agent's n with †. One process at a time per ``<out>/<env>/``
+(``mint_rl.run_lock``: a second one is refused while the first lives); temporary files of
+writes a killed run left are removed when the next one starts.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -95,7 +101,9 @@ from envs.collect import collect_frames, make_env  # noqa: E402
 from envs.wrappers import ImageLayout  # noqa: E402
 from mint_rl.checkpoint import CheckpointError, load_checkpoint, load_encoder  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
+from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402
 from mint_rl.metrics import aggregate  # noqa: E402
+from mint_rl.run_lock import RunLockError, claim_run_folder  # noqa: E402
 from mint_rl.utils import resolve_device  # noqa: E402
 
 AGENTS = ("mint", "pixels", "transporter", "ground_truth")
@@ -189,8 +197,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("seeds", "n_envs", "eval_episodes", "pretrain_steps", "num_keypoints", "threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.feature_dim < 0:
-        p.error(f"--feature-dim must be >= 0, got {args.feature_dim}")
+    if args.online_updates < 1:
+        p.error(f"--online-updates must be >= 1 (MINT steps after each rollout), got {args.online_updates}")
+    for name in ("feature_dim", "overlay_every"):
+        if getattr(args, name) < 0:
+            p.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        p.error(f"--threshold must be a finite return, got {args.threshold}")
+    for name in ("out", "export"):
+        folder = getattr(args, name)
+        if folder and any(q.exists() and not q.is_dir() for q in (Path(folder), *Path(folder).parents)):
+            p.error(f"--{name} {folder} is a file (or inside one); give a folder")
     if args.seeds > 10:
         p.error("--seeds must be <= 10 so training seeds stay below the held-out evaluation seeds")
     if args.timesteps < rollout:
@@ -308,13 +325,16 @@ def check_encoder(path: str | os.PathLike, frames: tuple[int, int, int], env_id:
 
 
 def pretraining_frames(env_id: str, num_frames: int, cache: Path, progress: bool) -> Path:
-    """Random-policy frames of the env (env seed 0, 4 streams), cached as ``frames.npz`` in pretrain's format."""
+    """Random-policy frames of the env (env seed 0, 4 streams: pretrain.py's defaults), cached with their record
+    (``mint_rl.frame_cache``) as pretrain.py's ``frames.npz``; ``SystemExit`` if the cache holds other frames."""
+    source = frame_source(env_id, num_frames, seed=0, num_envs=4)
     if not cache.is_file():
         frames, starts = collect_frames(env_id, num_frames, seed=0, num_envs=4, progress=progress)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.stem + ".tmp.npz")
-        np.savez_compressed(tmp, frames=frames, starts=starts)
-        os.replace(tmp, cache)
+        save_frames(cache, frames, starts, source)
+    problems = source_mismatch(load_frames(cache)[2], source)
+    if problems:
+        raise SystemExit(f"{cache} holds other frames than this command asks for ({'; '.join(problems)}; cache → "
+                         "this command); delete it to collect new frames")
     return cache
 
 
@@ -354,15 +374,16 @@ def pretrain_transporter(args: argparse.Namespace, encoders_dir: Path, frames: t
     if path.is_file() and load_checkpoint(path).get("step", 0) >= args.pretrain_steps:
         return path, 0.0
     t0 = time.perf_counter()
-    data = np.load(pretraining_frames(args.env, args.pretrain_frames,
-                                      encoders_dir / f"frames-f{args.pretrain_frames}.npz", not args.no_progress))
+    clips, starts, _ = load_frames(pretraining_frames(args.env, args.pretrain_frames,
+                                                      encoders_dir / f"frames-f{args.pretrain_frames}.npz",
+                                                      not args.no_progress))
     h, w, c = frames
     config = MintConfig(num_keypoints=args.num_keypoints, in_channels=c, image_size=(h, w),  # pretrain.py's defaults
                         feature_dim=args.feature_dim)
-    buffer = FrameBuffer(data["frames"].shape[0] * data["frames"].shape[1], (c, h, w), config.grid_size,
+    buffer = FrameBuffer(clips.shape[0] * clips.shape[1], (c, h, w), config.grid_size,
                          lambda x: torch.zeros(x.shape[0], *config.grid_size))  # the Transporter needs no entropy
-    for stream, starts in zip(data["frames"], data["starts"], strict=True):
-        buffer.add_stream(stream, starts)
+    for stream, stream_starts in zip(clips, starts, strict=True):
+        buffer.add_stream(stream, stream_starts)
     trainer = TransporterTrainer(config, device=args.device, log_dir=str(out / "tb"), checkpoint_path=path)
     trainer.maybe_resume()
     trainer.fit(buffer, args.pretrain_steps, checkpoint_every=100, progress=not args.no_progress,
@@ -650,12 +671,15 @@ class ResumeCheckpointCallback(BaseCallback):
     :param evaluator: the run's :class:`CsvEvalCallback` (its clock is saved with the model).
     :param every: env steps between checkpoints.
     :param kp_env: the keypoint VecEnv of keypoint agents (its online trainer is saved), else None.
+    :param record: entries every ``state.json`` carries (the sha256 of the encoder the run started with, the
+        number of times it was resumed).
     """
 
     def __init__(self, run_dir: Path, evaluator: "CsvEvalCallback", every: int,
-                 kp_env: MintKeypointVecEnv | None) -> None:
+                 kp_env: MintKeypointVecEnv | None, record: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.dir, self.evaluator, self.every, self.kp_env = run_dir / "resume", evaluator, every, kp_env
+        self.record = dict(record or {})
         self.last = 0
 
     def _init_callback(self) -> None:
@@ -673,7 +697,7 @@ class ResumeCheckpointCallback(BaseCallback):
         model_name, tmp = f"model-{step}.zip", self.dir / f"model-{step}.tmp.zip"
         self.model.save(tmp)
         os.replace(tmp, self.dir / model_name)
-        state = dict(step=step, model=model_name, train_seconds=self.evaluator.train_seconds(),
+        state = dict(self.record, step=step, model=model_name, train_seconds=self.evaluator.train_seconds(),
                      eval_seconds=self.evaluator.eval_seconds, encoder=None)
         online = self.kp_env.observer.online if self.kp_env is not None else None
         if online is not None:
@@ -694,6 +718,28 @@ def read_resume_state(run_dir: Path) -> dict[str, Any] | None:
     state = json.loads(path.read_text())
     files = [state["model"]] + ([state["encoder"]] if state.get("encoder") else [])
     return state if all((path.parent / f).is_file() for f in files) else None
+
+
+def resume_state(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's last mid-way checkpoint if the run was started with ``settings``, else None (it starts over)."""
+    state, recorded = read_resume_state(run_dir), run_dir / "settings.json"
+    if state is None or not recorded.is_file() or json.loads(recorded.read_text()) != settings:
+        return None
+    return state
+
+
+def check_resume_encoder(run_dir: Path, settings: dict[str, Any], encoder_path: Path | None) -> None:
+    """``SystemExit`` when an interrupted run would resume on another encoder file than the one it started with
+    (its sha256 is in ``resume/state.json``): its policy was trained on that encoder's keypoints."""
+    state = resume_state(run_dir, settings)
+    recorded = state.get("encoder_sha256") if state else None
+    if recorded is None or encoder_path is None:
+        return
+    digest = sha256(encoder_path)
+    if digest != recorded:
+        raise SystemExit(f"{run_dir} cannot resume: its encoder {encoder_path} now has sha256 {digest[:12]}…, but "
+                         f"the run started with {recorded[:12]}… and its policy reads that encoder's keypoints. "
+                         f"Restore that encoder, or delete {run_dir} to start the run over.")
 
 
 def keep_evaluations_until(csv_path: Path, step: int) -> None:
@@ -720,10 +766,7 @@ def train_one(agent: str, seed: int, args: argparse.Namespace, env_dir: Path, en
     label = agent_label(agent, args)
     run_dir = env_dir / label / f"seed{seed}"
     settings = run_settings(agent=agent, args=args)
-    state = read_resume_state(run_dir)
-    if state is not None and json.loads((run_dir / "settings.json").read_text() if (run_dir / "settings.json")
-                                        .is_file() else "null") != settings:
-        state = None
+    state = resume_state(run_dir, settings)  # main checked its encoder (check_resume_encoder)
     if state is None:
         if run_dir.exists():  # an interrupted run without a usable checkpoint starts over
             shutil.rmtree(run_dir)
@@ -742,7 +785,10 @@ def train_one(agent: str, seed: int, args: argparse.Namespace, env_dir: Path, en
         evaluator.resume_from(start, state["train_seconds"], state["eval_seconds"])
         keep_evaluations_until(run_dir / "evaluations.csv", start)
         print(f"{label} seed {seed}: resuming at step {start} from {run_dir / 'resume'}", flush=True)
-    checkpointer = ResumeCheckpointCallback(run_dir, evaluator, args.checkpoint_every, kp_env)
+    resumes = state.get("resumes", 0) + 1 if state else 0
+    started_with = state.get("encoder_sha256") if state else (sha256(encoder_path) if encoder_path else None)
+    checkpointer = ResumeCheckpointCallback(run_dir, evaluator, args.checkpoint_every, kp_env,
+                                            record=dict(encoder_sha256=started_with, resumes=resumes))
     t0 = time.perf_counter()
     model.learn(args.timesteps - start, callback=[evaluator, checkpointer, *callbacks],
                 tb_log_name=f"{label}_seed{seed}", reset_num_timesteps=start == 0,
@@ -762,7 +808,7 @@ def train_one(agent: str, seed: int, args: argparse.Namespace, env_dir: Path, en
     done = dict(info, timesteps=int(model.num_timesteps), final_return=float(np.mean(returns)),
                 final_return_std=float(np.std(returns)), learn_seconds=learn_seconds,
                 eval_seconds=evaluator.eval_seconds, train_seconds=train_seconds,
-                train_steps_per_s=model.num_timesteps / train_seconds, resumed_at=start or None)
+                train_steps_per_s=model.num_timesteps / train_seconds, resumed=resumes, resumed_at=start or None)
     write_json(run_dir / "done.json", done)
     shutil.rmtree(run_dir / "resume", ignore_errors=True)
     model.get_env().close()
@@ -863,6 +909,7 @@ def summarise(args: argparse.Namespace, env_dir: Path, labels: list[str], random
             "n": len(runs), "train_steps_per_s": aggregate([d["train_steps_per_s"] for d in runs]),
             "learn_seconds": aggregate([d["learn_seconds"] for d in runs]),
             "final_return_per_seed": [d["final_return"] for d in runs],
+            "resumed_seeds": [d["seed"] for d in runs if d.get("resumed")],  # not bit-identical to uninterrupted
         }
     rule = "given" if args.threshold is not None else "random + 0.8 × (best image agent's final − random)"
     return {"env": args.env, "timesteps": args.timesteps, "threshold": threshold, "threshold_rule": rule,
@@ -881,6 +928,9 @@ def reach_cell(stats: dict[str, float], reached: int, n: int) -> str:
     return (f"{stats['mean']:.0f}" if reached else "not reached") + f" ({reached}/{n})"
 
 
+RESUMED = "†"  # marks, in table.md, an agent whose n includes resumed seeds
+
+
 def markdown_table(summary: dict[str, Any]) -> str:
     t = summary["timesteps"]
     lines = [f"{summary['env']}, {t} env steps per run; mean ± 95% t-interval half-width over n seeds "
@@ -892,12 +942,18 @@ def markdown_table(summary: dict[str, Any]) -> str:
              ("| agent | n | final return | return at T/3 | env steps to threshold | env steps to pixels' final return "
               "| train steps/s | learn wall s |"), "|---|---|---|---|---|---|---|---|"]
     for label, s in summary["agents"].items():
-        lines.append(f"| {label} | {s['n']} | {fmt(s['final_return'])} | {fmt(s['return_at_third'])} | "
+        lines.append(f"| {label} | {s['n']}{RESUMED if s.get('resumed_seeds') else ''} | {fmt(s['final_return'])} | "
+                     f"{fmt(s['return_at_third'])} | "
                      f"{reach_cell(s['steps_to_threshold'], s['reached'], s['n'])} | "
                      f"{reach_cell(s['steps_to_pixels_final'], s['reached_pixels_final'], s['n'])} | "
                      f"{fmt(s['train_steps_per_s'], '{:.0f}')} | {fmt(s['learn_seconds'], '{:.0f}')} |")
     r = summary["random_return"]
     lines.append(f"| random policy | {int(r['n'])} | {fmt(r)} | | | | | |")
+    resumed = [f"{label} seed{'s' if len(s['resumed_seeds']) > 1 else ''} {', '.join(map(str, s['resumed_seeds']))}"
+               for label, s in summary["agents"].items() if s.get("resumed_seeds")]
+    if resumed:
+        lines += ["", f"{RESUMED} resumed from a mid-way checkpoint after an interruption, so not bit-identical to an "
+                      f"uninterrupted run (env episodes restart at the resume): {'; '.join(resumed)}"]
     return "\n".join(lines)
 
 
@@ -990,72 +1046,84 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         check_encoder(args.encoder, frames, args.env)
     env_dir = Path(args.out) / env_slug(args.env)
     env_dir.mkdir(parents=True, exist_ok=True)
-    labels = [agent_label(a, args) for a in args.agents]
-    todo = []
-    for agent, label in zip(args.agents, labels, strict=True):
-        for seed in range(args.seeds):
-            marker = env_dir / label / f"seed{seed}" / "done.json"
-            if marker.is_file():
-                stored = json.loads(marker.read_text())["settings"]
-                if stored != run_settings(args, agent):
-                    raise SystemExit(f"{marker} was written with other settings {stored}; this command asks for "
-                                     f"{run_settings(args, agent)}. Use another --out (or delete that folder).")
+    try:  # one process per folder; temporary files a killed run left are removed
+        lock, notes = claim_run_folder(env_dir)
+    except RunLockError as exc:
+        raise SystemExit(f"--out: {exc}") from exc
+    with lock:
+        for note in notes:
+            print(note)
+        labels = [agent_label(a, args) for a in args.agents]
+        todo = []
+        for agent, label in zip(args.agents, labels, strict=True):
+            for seed in range(args.seeds):
+                marker = env_dir / label / f"seed{seed}" / "done.json"
+                if marker.is_file():
+                    stored = json.loads(marker.read_text())["settings"]
+                    if stored != run_settings(args, agent):
+                        raise SystemExit(f"{marker} was written with other settings {stored}; this command asks "
+                                         f"for {run_settings(args, agent)}. Use another --out (or delete that "
+                                         "folder).")
+                else:
+                    todo.append((agent, seed))
+        print(f"{args.env}: agents {', '.join(labels)}; {args.seeds} seed(s); {args.timesteps} env steps per run "
+              f"({args.n_envs} envs, evaluation every {args.eval_freq} steps on {args.eval_episodes} held-out "
+              f"episodes); {len(todo)} run(s) to do; out {env_dir}", flush=True)
+
+        # 2. Encoders: pretrained once per env and budget, cached for the next run.
+        encoders_dir = env_dir / "encoders"
+        encoder_paths: dict[str, Path | None] = {}
+        pretrain_seconds: dict[str, float] = {}
+        todo_agents = {a for a, _ in todo}
+        if "mint" in todo_agents:
+            if args.encoder is not None:
+                encoder_paths["mint"] = Path(args.encoder)
+            elif not args.online:
+                encoder_paths["mint"], pretrain_seconds["mint"] = pretrain_mint(args, encoders_dir)
+                check_encoder(encoder_paths["mint"], frames, args.env)
             else:
-                todo.append((agent, seed))
-    print(f"{args.env}: agents {', '.join(labels)}; {args.seeds} seed(s); {args.timesteps} env steps per run "
-          f"({args.n_envs} envs, evaluation every {args.eval_freq} steps on {args.eval_episodes} held-out episodes); "
-          f"{len(todo)} run(s) to do; out {env_dir}", flush=True)
+                encoder_paths["mint"] = None  # co-trained from scratch
+        if "transporter" in todo_agents:
+            encoder_paths["transporter"], pretrain_seconds["transporter"] = pretrain_transporter(args, encoders_dir,
+                                                                                                 frames)
+        for name, seconds in pretrain_seconds.items():
+            if seconds > 0:
+                print(f"pretrained the {name} encoder in {seconds:.0f} s: {encoder_paths[name]}", flush=True)
+        for agent, seed in todo:  # an interrupted run resumes only on the encoder it started with
+            check_resume_encoder(env_dir / agent_label(agent, args) / f"seed{seed}", run_settings(args, agent),
+                                 encoder_paths.get(agent))
 
-    # 2. Encoders: pretrained once per env and budget, cached for the next run.
-    encoders_dir = env_dir / "encoders"
-    encoder_paths: dict[str, Path | None] = {}
-    pretrain_seconds: dict[str, float] = {}
-    todo_agents = {a for a, _ in todo}
-    if "mint" in todo_agents:
-        if args.encoder is not None:
-            encoder_paths["mint"] = Path(args.encoder)
-        elif not args.online:
-            encoder_paths["mint"], pretrain_seconds["mint"] = pretrain_mint(args, encoders_dir)
-            check_encoder(encoder_paths["mint"], frames, args.env)
-        else:
-            encoder_paths["mint"] = None  # co-trained from scratch
-    if "transporter" in todo_agents:
-        encoder_paths["transporter"], pretrain_seconds["transporter"] = pretrain_transporter(args, encoders_dir, frames)
-    for name, seconds in pretrain_seconds.items():
-        if seconds > 0:
-            print(f"pretrained the {name} encoder in {seconds:.0f} s: {encoder_paths[name]}", flush=True)
+        # 3. Random-policy reference on the held-out episodes.
+        random = random_returns(args, env_dir)
 
-    # 3. Random-policy reference on the held-out episodes.
-    random = random_returns(args, env_dir)
+        # 4. Training runs, interleaved by seed so that partial results cover every agent.
+        extra = {"pretrain_seconds_this_invocation": pretrain_seconds}
+        for agent, seed in sorted(todo, key=lambda a_s: (a_s[1], args.agents.index(a_s[0]))):
+            done = train_one(agent, seed, args, env_dir, encoder_paths.get(agent))
+            print(f"{done['label']:>14s} seed {seed}: final return {done['final_return']:.2f} ± "
+                  f"{done['final_return_std']:.2f} (sd over {args.eval_episodes} episodes), "
+                  f"{done['train_steps_per_s']:.0f} train steps/s, {done['learn_seconds']:.0f} s", flush=True)
+            write_results(args, env_dir, labels, random, extra)
 
-    # 4. Training runs, interleaved by seed so that partial results cover every agent.
-    extra = {"pretrain_seconds_this_invocation": pretrain_seconds}
-    for agent, seed in sorted(todo, key=lambda a_s: (a_s[1], args.agents.index(a_s[0]))):
-        done = train_one(agent, seed, args, env_dir, encoder_paths.get(agent))
-        print(f"{done['label']:>14s} seed {seed}: final return {done['final_return']:.2f} ± "
-              f"{done['final_return_std']:.2f} (sd over {args.eval_episodes} episodes), "
-              f"{done['train_steps_per_s']:.0f} train steps/s, {done['learn_seconds']:.0f} s", flush=True)
-        write_results(args, env_dir, labels, random, extra)
-
-    # 5. Results.
-    wall = time.perf_counter() - t_start
-    extra["wall_seconds_this_invocation"] = wall
-    extra["cpu_seconds_this_invocation"] = time.process_time() - cpu_start  # all threads of this process
-    summary, table = write_results(args, env_dir, labels, random, extra)
-    print()
-    print(table)
-    cpu = extra["cpu_seconds_this_invocation"]
-    print(f"\nwall time of this invocation: {wall:.0f} s ({cpu:.0f} CPU s); results in "
-          f"{env_dir}/evaluations.csv, summary.json, table.md, learning_curves.png; TensorBoard: tensorboard --logdir "
-          f"{env_dir / 'tb'}")
-    if args.export:
-        export = Path(args.export)
-        export.mkdir(parents=True, exist_ok=True)
-        for name in ("evaluations.csv", "summary.json", "table.md", "learning_curves.png"):
-            if (env_dir / name).is_file():
-                shutil.copy2(env_dir / name, export / name)
-        print(f"exported the small result files to {export}")
-    return {"summary": summary, "table": table, "out": env_dir, "wall_seconds": wall}
+        # 5. Results.
+        wall = time.perf_counter() - t_start
+        extra["wall_seconds_this_invocation"] = wall
+        extra["cpu_seconds_this_invocation"] = time.process_time() - cpu_start  # all threads of this process
+        summary, table = write_results(args, env_dir, labels, random, extra)
+        print()
+        print(table)
+        cpu = extra["cpu_seconds_this_invocation"]
+        print(f"\nwall time of this invocation: {wall:.0f} s ({cpu:.0f} CPU s); results in "
+              f"{env_dir}/evaluations.csv, summary.json, table.md, learning_curves.png; TensorBoard: tensorboard "
+              f"--logdir {env_dir / 'tb'}")
+        if args.export:
+            export = Path(args.export)
+            export.mkdir(parents=True, exist_ok=True)
+            for name in ("evaluations.csv", "summary.json", "table.md", "learning_curves.png"):
+                if (env_dir / name).is_file():
+                    shutil.copy2(env_dir / name, export / name)
+            print(f"exported the small result files to {export}")
+        return {"summary": summary, "table": table, "out": env_dir, "wall_seconds": wall}
 
 
 if __name__ == "__main__":

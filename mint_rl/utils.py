@@ -1,13 +1,17 @@
-"""Small shared helpers: devices and seeding."""
+"""Small shared helpers: devices, seeding, comparing recorded settings, atomic text files."""
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything"]
+__all__ = ["atomic_write_text", "differences", "resolve_device", "seed_everything"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -42,3 +46,22 @@ def seed_everything(seed: int) -> np.random.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+def differences(recorded: Mapping[str, Any], requested: Mapping[str, Any], keys: Iterable[str] | None = None
+                ) -> list[str]:
+    """``"name: recorded → requested"`` for every key whose values differ (a missing key reads as None).
+
+    :param keys: the keys to compare (default: those of both mappings, sorted).
+    """
+    names = sorted(set(recorded) | set(requested)) if keys is None else list(keys)
+    return [f"{k}: {recorded.get(k)!r} → {requested.get(k)!r}" for k in names if recorded.get(k) != requested.get(k)]
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``<path>.tmp``, then ``os.replace`` it over ``path``: readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
