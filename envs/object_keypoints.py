@@ -40,7 +40,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["ObjectKeypoints", "LADDER_PROPERTIES"]
+__all__ = ["ObjectKeypoints", "LADDER_PROPERTIES", "LADDER_RUNGS", "ladder_rung_kwargs"]
 
 LADDER_PROPERTIES = ("miss_rate", "agent_miss_rate", "position_noise_px", "switch_rate", "keypoints_per_obj",
                      "flag", "status_flip_rate")
@@ -190,3 +190,51 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
             status = np.where(flip, 1.0 - status, status)
         rows = np.concatenate([np.clip(xy, -1.0, 1.0), status[:, None]] + ([feat[:, None]] if self.flag else []), 1)
         return rows[self._perm].astype(np.float32)
+
+
+LADDER_RUNGS = ("objects", "objects-noflag", "objects-miss", "objects-noise", "objects-switch", "objects-copies",
+                "objects-status", "objects-mint")
+"""The rungs: the true objects (rung 0), then one property at a time brought to the measured level, then all
+of them together (``objects-mint``: the true objects degraded as far as the measured keypoints are)."""
+
+
+def ladder_rung_kwargs(rung: str, properties: dict[str, Any] | None) -> dict[str, Any]:
+    """The :class:`ObjectKeypoints` keyword arguments of a ladder rung.
+
+    :param rung: one of :data:`LADDER_RUNGS`.
+    :param properties: measured keypoint properties (one encoder's entry of
+        ``experiments/keypoint_properties.py``'s ``properties.json``); needed by every rung but
+        ``objects`` and ``objects-noflag``.
+    :return: keyword arguments (no ``seed``).
+    """
+    if rung not in LADDER_RUNGS:
+        raise ValueError(f"unknown ladder rung {rung!r}; one of {LADDER_RUNGS}")
+    if rung == "objects":
+        return {}
+    if rung == "objects-noflag":
+        return {"flag": False}
+    if properties is None:
+        raise ValueError(f"ladder rung {rung!r} needs measured keypoint properties (ppo_keypoints.py "
+                         "--object-properties results/ladder/properties/properties.json, written by "
+                         "experiments/keypoint_properties.py)")
+    missing = [k for k in ("detect_by_band", "detect_agent", "miss_run", "error_px", "jumps_per_100",
+                           "keypoints_per_obj", "status_flips", "num_keypoints") if k not in properties]
+    if missing:
+        raise ValueError(f"the keypoint properties lack {missing}: write them with experiments/keypoint_properties.py")
+    p = properties
+    parts = {
+        "miss": {"miss_rate": [min(max(1.0 - d / 100.0, 0.0), 1.0) for d in p["detect_by_band"]],
+                 "miss_run": max(float(p["miss_run"]), 1.0),
+                 "agent_miss_rate": min(max(1.0 - p["detect_agent"] / 100.0, 0.0), 1.0)},
+        "noise": {"position_noise_px": float(p["error_px"])},
+        "switch": {"switch_rate": float(p["jumps_per_100"])},
+        "copies": {"num_keypoints": int(p["num_keypoints"]), "keypoints_per_obj": max(float(p["keypoints_per_obj"]),
+                                                                                       1.0)},
+        "status": {"num_keypoints": int(p["num_keypoints"]), "status_flip_rate": float(p["status_flips"])},
+    }
+    if rung == "objects-mint":
+        out: dict[str, Any] = {"flag": False}
+        for part in parts.values():
+            out.update(part)
+        return out
+    return parts[rung.split("-", 1)[1]]

@@ -98,18 +98,22 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack,
 from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor  # noqa: E402
 from agents.vec_env import MintKeypointVecEnv, OnlineEncoderCallback  # noqa: E402
 from envs.collect import collect_frames, make_env  # noqa: E402
+from envs.object_keypoints import LADDER_RUNGS, ObjectKeypoints, ladder_rung_kwargs  # noqa: E402
 from envs.wrappers import ImageLayout  # noqa: E402
 from mint_rl.checkpoint import CheckpointError, load_checkpoint, load_encoder  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
+from mint_rl.glimpses import check_glimpse_size  # noqa: E402
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402
 from mint_rl.metrics import aggregate  # noqa: E402
 from mint_rl.run_lock import RunLockError, claim_run_folder  # noqa: E402
 from mint_rl.utils import resolve_device  # noqa: E402
 
-AGENTS = ("mint", "pixels", "transporter", "ground_truth")
-KEYPOINT_AGENTS = ("mint", "transporter")
+AGENTS = ("mint", "pixels", "transporter", "ground_truth", *LADDER_RUNGS)
+KEYPOINT_AGENTS = ("mint", "transporter")  # keypoints from an encoder
+OBJECT_AGENTS = LADDER_RUNGS  # keypoints from the true objects (the observation ladder, envs.object_keypoints)
 HELD_OUT_SEED = 10_000  # evaluation of training seed s uses env seed HELD_OUT_SEED + 1000 s; training seeds stay below
 N_STACK = 2  # keypoint agents and scene pixel agents see the last 2 frames (velocity)
+MAX_GLIMPSE_COVERAGE = 1 / 8  # the K glimpses of a frame together cover at most this fraction of it
 
 # Object tasks: the settings of benchmarks/bench_tasks.py (which learn Catch and Reach from the true state in
 # ~30k steps) except the learning rate: SB3's default 3e-4, as 1e-3 was unstable on keypoints. The same for
@@ -167,6 +171,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--extractor", choices=["mlp", "set"], default="mlp",
                    help="keypoint features extractor: KeypointMlpExtractor (default: it learned Catch faster than "
                         "the set extractor in our measurements, docs/ppo_results.md) or KeypointSetExtractor")
+    p.add_argument("--glimpse-size", type=int, default=0,
+                   help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
+                        "a small CNN inside the set extractor (needs --extractor set; K glimpses may cover at most "
+                        "1/8 of the frame; default 0: none)")
+    p.add_argument("--glimpse-at", choices=["keypoints", "random"], default="keypoints",
+                   help="where glimpses are cut: at the keypoints (default) or, as a control, at random positions")
+    p.add_argument("--object-properties", default=None,
+                   help="objects-* ladder rungs: measured keypoint properties (properties.json of "
+                        "experiments/keypoint_properties.py) that the true objects are degraded to")
+    p.add_argument("--object-properties-label", default=None,
+                   help="which encoder's entry of --object-properties (default: the first)")
     p.add_argument("--pretrain-steps", type=int, default=500,
                    help="optimiser steps of encoder pretraining (default %(default)s)")
     p.add_argument("--pretrain-frames", type=int, default=4000,
@@ -227,6 +242,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.agents is None:
         args.agents = ["mint", "pixels"] + ([] if args.atari else ["ground_truth"])
     args.agents = list(dict.fromkeys(args.agents))
+    if args.glimpse_size < 0:
+        p.error(f"--glimpse-size must be >= 0 pixels, got {args.glimpse_size}")
+    if args.glimpse_size and args.extractor != "set":
+        p.error(f"--glimpse-size {args.glimpse_size} needs --extractor set (its glimpse CNN reads the glimpses)")
+    args.object_kwargs = {}
+    properties = None
+    if args.object_properties is not None:
+        try:
+            entries = json.loads(Path(args.object_properties).read_text())["encoders"]
+        except (OSError, ValueError, KeyError) as exc:
+            p.error(f"--object-properties {args.object_properties}: not a properties.json of "
+                    f"experiments/keypoint_properties.py ({exc})")
+        label = args.object_properties_label or next(iter(entries))
+        if label not in entries:
+            p.error(f"--object-properties-label {label}: not in {args.object_properties} (it has {list(entries)})")
+        properties = entries[label]
+    for agent in args.agents:
+        if agent in OBJECT_AGENTS:
+            try:
+                args.object_kwargs[agent] = ladder_rung_kwargs(agent, properties)
+            except ValueError as exc:
+                p.error(f"--agents {agent}: {exc}")
     return args
 
 
@@ -590,8 +627,10 @@ def agent_label(agent: str, args: argparse.Namespace) -> str:
     label = agent
     if agent == "mint" and args.online:
         label += "-online"
-    if agent in KEYPOINT_AGENTS and args.extractor != "mlp":
+    if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and args.extractor != "mlp":
         label += f"-{args.extractor}"
+    if agent in KEYPOINT_AGENTS and args.glimpse_size:
+        label += f"-g{args.glimpse_size}" + ("" if args.glimpse_at == "keypoints" else f"{args.glimpse_at}")
     return label
 
 
@@ -615,8 +654,19 @@ def build_agent(agent: str, args: argparse.Namespace, seed: int, encoder_path: P
     elif agent == "ground_truth":
         train_env, eval_env = make_vec(env_id, "state", n, True), make_vec(env_id, "state", ne, False)
         model = PPO("MlpPolicy", train_env, **common)
+    elif agent in OBJECT_AGENTS:  # true objects as keypoint rows, degraded to a ladder rung
+        def objects(train: bool, count: int, noise_seed: int) -> VecEnv:
+            def make(i: int) -> gym.Env:
+                return Monitor(ObjectKeypoints(make_env(env_id), seed=noise_seed + i, **args.object_kwargs[agent]))
+            return VecFrameStack(DummyVecEnv([functools.partial(make, i) for i in range(count)]), N_STACK)
+
+        train_env, eval_env = objects(True, n, 100 * seed), objects(False, ne, eval_seed(seed))
+        extractor = KeypointMlpExtractor if args.extractor == "mlp" else KeypointSetExtractor
+        model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
+            features_extractor_class=extractor, features_extractor_kwargs=dict(n_stack=N_STACK)), **common)
     else:
         online = agent == "mint" and args.online
+        glimpses = dict(glimpse_size=args.glimpse_size, glimpse_at=args.glimpse_at)
         base = make_vec(env_id, "rgb", n, True, render=args.overlay_every > 0)
         if online:
             h, w, c = frame_shape(env_id)
@@ -624,17 +674,20 @@ def build_agent(agent: str, args: argparse.Namespace, seed: int, encoder_path: P
                 num_keypoints=args.num_keypoints, in_channels=c, image_size=(h, w), feature_dim=args.feature_dim,
                 seed=seed)
             kp_env = MintKeypointVecEnv(base, encoder_path, online=True, config=config, device=args.device,
-                                        updates_per_round=args.online_updates)
+                                        updates_per_round=args.online_updates, **glimpses)
             callbacks.append(OnlineEncoderCallback(kp_env, args.online_updates))
         else:
-            kp_env = MintKeypointVecEnv(base, encoder_path, device=args.device)
+            kp_env = MintKeypointVecEnv(base, encoder_path, device=args.device, **glimpses)
         train_env = VecFrameStack(kp_env, N_STACK)
         # the eval env shares the (possibly co-trained) encoder module, frozen
         eval_env = VecFrameStack(MintKeypointVecEnv(make_vec(env_id, "rgb", ne, False), kp_env.encoder,
-                                                    device=args.device), N_STACK)
+                                                    device=args.device, **glimpses), N_STACK)
         extractor = KeypointMlpExtractor if args.extractor == "mlp" else KeypointSetExtractor
+        extractor_kwargs: dict[str, Any] = dict(n_stack=N_STACK)
+        if args.glimpse_size:
+            extractor_kwargs["glimpse"] = (kp_env.encoder.config.in_channels, args.glimpse_size)
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
-            features_extractor_class=extractor, features_extractor_kwargs=dict(n_stack=N_STACK)), **common)
+            features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs), **common)
         if args.overlay_every > 0:
             callbacks.append(KeypointImageCallback(kp_env, args.overlay_every))
     return model, eval_env, callbacks, kp_env
@@ -655,6 +708,10 @@ def run_settings(args: argparse.Namespace, agent: str) -> dict[str, Any]:
                             pretrain_steps=args.pretrain_steps, pretrain_frames=args.pretrain_frames)
         if settings["online"]:
             settings["online_updates"] = args.online_updates
+        if args.glimpse_size:
+            settings.update(glimpse_size=args.glimpse_size, glimpse_at=args.glimpse_at)
+    if agent in OBJECT_AGENTS:
+        settings.update(extractor=args.extractor, n_stack=N_STACK, objects=args.object_kwargs[agent])
     return settings
 
 
@@ -879,14 +936,16 @@ def summarise(args: argparse.Namespace, env_dir: Path, labels: list[str], random
     pixel agent's final return, speed.
 
     The default threshold is ``random + 0.8 × (best − random)`` where best is the best final mean return of
-    the agents that see images (``ground_truth`` is an upper reference, left out unless it is alone).
+    the agents that see images (``ground_truth`` and the ``objects*`` ladder rungs are references that see the
+    true objects, left out unless they are alone).
     """
     done = {label: [json.loads((env_dir / label / f"seed{s}" / "done.json").read_text())
                     for s in range(args.seeds) if (env_dir / label / f"seed{s}" / "done.json").is_file()]
             for label in labels}
     random_mean = float(np.mean(random))
     finals = {label: aggregate([d["final_return"] for d in runs]) for label, runs in done.items() if runs}
-    image_agents = [label for label in finals if label != "ground_truth"] or list(finals)
+    image_agents = [label for label in finals
+                    if label != "ground_truth" and not label.startswith("objects")] or list(finals)
     best = max((finals[label]["mean"] for label in image_agents), default=float("nan"))
     threshold = args.threshold if args.threshold is not None else random_mean + 0.8 * (best - random_mean)
     pixels_final = finals["pixels"]["mean"] if "pixels" in finals else float("nan")
@@ -1042,6 +1101,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "ground_truth" in args.agents and not has_ground_truth(args.env):
         raise SystemExit(f"--agents ground_truth: {args.env} has no ground-truth state (only MintTasks/* do); "
                          "leave ground_truth out")
+    objects = [a for a in args.agents if a in OBJECT_AGENTS]
+    if objects and not has_ground_truth(args.env):
+        raise SystemExit(f"--agents {' '.join(objects)}: {args.env} has no info['objects'] ground truth (only "
+                         "MintTasks/* do); leave them out")
+    if args.glimpse_size:  # glimpses must not turn a keypoint agent into a pixel agent by another door
+        try:
+            check_glimpse_size(args.glimpse_size, frames[0], frames[1], args.num_keypoints, MAX_GLIMPSE_COVERAGE)
+        except ValueError as exc:
+            raise SystemExit(f"--glimpse-size: {exc}") from exc
     if args.encoder is not None:
         check_encoder(args.encoder, frames, args.env)
     env_dir = Path(args.out) / env_slug(args.env)
