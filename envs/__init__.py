@@ -83,6 +83,8 @@ TASK_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "MintTasks/Catch-v0": ("envs.tasks:CatchEnv", {}),
     # an avatar touches the object that entered the frame last: +1, -0.01 per step
     "MintTasks/Reach-v0": ("envs.tasks:ReachEnv", {}),
+    # the same, with the target drawn yellow: it can be told from one frame, by pixels and keypoints alike
+    "MintTasks/ReachMarked-v0": ("envs.tasks:ReachEnv", {"mark_target": True}),
 }
 """Entry point and config overrides of each registered task id (see ``envs.tasks``)."""
 

@@ -96,6 +96,9 @@ AGENT_COLOUR: np.ndarray = np.array((255, 255, 255), dtype=np.uint8)
 BAD_COLOUR: np.ndarray = PALETTE[0]
 """Red: Catch objects of this colour cost ``bad_reward`` when caught."""
 
+TARGET_COLOUR: tuple[int, int, int] = (255, 230, 0)
+"""Yellow: the target of ``ReachConfig(mark_target=True)``; no other object has it then."""
+
 GOOD_COLOURS: np.ndarray = PALETTE[[1, 2, 3, 5, 7]]
 """Green, blue, yellow, cyan and violet: the colours of good Catch objects (orange and
 magenta, the palette's reddish colours, are left out so that "bad" means "red")."""
@@ -314,6 +317,10 @@ class ReachConfig(_TaskConfig):
     :param continuous: ``Box(-1, 1, (2,))`` velocity actions instead of ``Discrete(5)``.
     :param reach_reward: reward for touching the target.
     :param time_penalty: subtracted from the reward at every step.
+    :param mark_target: draw the target in :data:`TARGET_COLOUR` (yellow) and every other object in
+        another colour, so that the target can be told from one frame (``MintTasks/ReachMarked-v0``);
+        False (``MintTasks/Reach-v0``): nothing marks it and a policy must remember which object
+        came in last.
     """
 
     size_range: tuple[float, float] = (10.0, 12.0)
@@ -324,6 +331,7 @@ class ReachConfig(_TaskConfig):
     continuous: bool = False
     reach_reward: float = 1.0
     time_penalty: float = 0.01
+    mark_target: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -764,6 +772,7 @@ class ReachEnv(ObjectTaskEnv):
         cfg = self.config
         n = cfg.max_objects
         self._entry = np.full(n, -1, dtype=np.int64)  # entry order; -1: not entered yet
+        self._own_colours = np.zeros((n, 3), dtype=np.uint8)  # colours before target marking
         self._entries = 0
         self._age = np.zeros(n, dtype=np.int64)
         side = cfg.avatar_size
@@ -805,11 +814,13 @@ class ReachEnv(ObjectTaskEnv):
         speed = float(rng.uniform(*cfg.speed_range))
         shape = cfg.shapes[int(rng.integers(len(cfg.shapes)))]
         used = {tuple(self._colours[s]) for s in np.flatnonzero(self._ids[1:] >= 0) + 1}
-        free = [c for c in PALETTE if tuple(c) not in used] or list(PALETTE)
+        palette = [c for c in PALETTE if tuple(c) != TARGET_COLOUR] if cfg.mark_target else list(PALETTE)
+        free = [c for c in palette if tuple(c) not in used] or palette
         colour = free[int(rng.integers(len(free)))]
         angle = float(rng.uniform(0.0, 2.0 * math.pi))
         velocity = (speed * math.cos(heading), speed * math.sin(heading))
         self._place(slot, (x, y), velocity, size, shape, colour, angle=angle)
+        self._own_colours[slot] = colour
         self._entry[slot] = -1
         self._age[slot] = 0
         if inside:
@@ -829,6 +840,11 @@ class ReachEnv(ObjectTaskEnv):
                 best, best_key = int(slot), key
         if best is not None:
             self._flags[best] = 1.0
+        if self.config.mark_target:  # the target yellow, every other object its own colour
+            for slot in np.flatnonzero(self._ids[1:] >= 0) + 1:
+                colour = np.array(TARGET_COLOUR, np.uint8) if slot == best else self._own_colours[slot]
+                self._colours[slot] = colour
+                self._lut[slot + 1] = colour
         return best
 
     def _relevance(self) -> tuple[np.ndarray, ...]:

@@ -419,3 +419,29 @@ def test_ppo_on_ground_truth_beats_random(env_id: str) -> None:
     eval_env.action_space.seed(0)
     random, _ = evaluate_policy(Random(), eval_env, n_eval_episodes=20)
     assert trained > random + 3.0, (trained, random)
+
+
+def test_reach_marked_draws_only_the_target_yellow() -> None:
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from envs.tasks import TARGET_COLOUR
+
+    env = gym.make("MintTasks/ReachMarked-v0")
+    frame, info = env.reset(seed=0)
+    seen_target = 0
+    for _ in range(150):
+        o = info["objects"]
+        yellow = [tuple(c) == TARGET_COLOUR for c in o["colours"]]
+        present = o["ids"] >= 0
+        # the target (if any) is the only yellow object
+        assert [bool(y) for y, p in zip(yellow, present) if p] == [bool(t) for t, p in zip(o["target"], present) if p]
+        if o["target"].any():
+            slot = int(np.flatnonzero(o["target"])[0])
+            if o["visible"][slot]:
+                assert (frame[o["masks"][slot]] == TARGET_COLOUR).all() if "masks" in o else True
+                seen_target += 1
+        frame, _, _, _, info = env.step(env.action_space.sample())
+    assert seen_target > 50
+    plain, _ = gym.make("MintTasks/Reach-v0").reset(seed=0)
+    assert plain.shape == frame.shape
