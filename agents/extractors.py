@@ -88,16 +88,23 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
     :param n_stack: frames stacked by SB3's ``VecFrameStack`` (layout ``(K, S·D)``).
     :param gate_by_status: multiply each keypoint's coords and features by its status, as the
         authors' behaviour-cloning input did, so inactive keypoints read as zeros.
+    :param glimpse: ``(C, p)`` when each keypoint's features are a flattened ``C × p × p`` glimpse
+        (``glimpse_size`` of the keypoint wrappers): a :class:`GlimpseEncoder` shared by all
+        keypoints turns each into ``glimpse_dim`` values before the MLP, trained with the policy.
+    :param glimpse_dim: G, the glimpse code size.
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int = 128, hidden: tuple[int, ...] = (256,),
-                 n_stack: int = 1, gate_by_status: bool = True) -> None:
+                 n_stack: int = 1, gate_by_status: bool = True, glimpse: tuple[int, int] | None = None,
+                 glimpse_dim: int = 32) -> None:
         super().__init__(observation_space, features_dim)
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
             and n_stack > 1
         self.gate_by_status = gate_by_status
-        s, k, d = self.layout
+        s, k = self.layout[:2]
+        self.glimpse, d = _glimpse_encoder(type(self).__name__, observation_space, self.layout, glimpse, glimpse_dim)
+        self._row = (s, k, d)
         layers, width = [], s * k * d
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
@@ -107,9 +114,36 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
 
     def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         x, _ = split_keypoint_observation(observations, self.layout, self.vec_stack)
+        if self.glimpse is not None:
+            x = _encode_glimpses(x, self.layout, self.glimpse)
         if self.gate_by_status:
-            x = _gate(x, self.layout)
+            x = _gate(x, self._row)
         return self.mlp(x.flatten(1))
+
+
+def _glimpse_encoder(owner: str, observation_space: gym.Space, layout: tuple[int, int, int],
+                     glimpse: tuple[int, int] | None, glimpse_dim: int) -> tuple["GlimpseEncoder | None", int]:
+    """The glimpse CNN of an extractor and the per-frame row width after it (``3 + G``, or D without glimpses);
+    ``ValueError`` naming both sides when the observation does not carry the glimpses asked for."""
+    d = layout[2]
+    if glimpse is None:
+        return None, d
+    encoder = GlimpseEncoder(glimpse[0], glimpse[1], glimpse_dim)
+    if d - 3 != encoder.pixels:
+        raise ValueError(f"{owner}(glimpse={tuple(glimpse)}) expects {encoder.pixels} glimpse values per keypoint "
+                         f"({glimpse[0]} channels × {glimpse[1]}×{glimpse[1]} px) after x, y, status, but the "
+                         f"observation {observation_space} carries {d - 3} features per keypoint. Give the wrapper "
+                         "the same glimpse size (MintKeypointVecEnv(..., glimpse_size=...)) and no other features, "
+                         "or leave glimpse out.")
+    return encoder, 3 + glimpse_dim
+
+
+def _encode_glimpses(x: torch.Tensor, layout: tuple[int, int, int], encoder: "GlimpseEncoder") -> torch.Tensor:
+    """``(B, K, S·(3 + C·p·p))`` → ``(B, K, S·(3 + G))``; an inactive keypoint's glimpse code reads as 0."""
+    b, k = x.shape[:2]
+    frames = x.reshape(b, k, layout[0], -1)
+    code = encoder(frames[..., 3:]) * frames[..., 2:3]
+    return torch.cat([frames[..., :3], code], dim=-1).reshape(b, k, -1)
 
 
 def _gate(x: torch.Tensor, layout: tuple[int, int, int]) -> torch.Tensor:
@@ -176,18 +210,8 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
             and n_stack > 1
-        s, _, d = self.layout
-        self.glimpse = None
-        if glimpse is not None:
-            self.glimpse = GlimpseEncoder(glimpse[0], glimpse[1], glimpse_dim)
-            if d - 3 != self.glimpse.pixels:
-                raise ValueError(f"KeypointSetExtractor(glimpse={tuple(glimpse)}) expects {self.glimpse.pixels} "
-                                 f"glimpse values per keypoint ({glimpse[0]} channels × {glimpse[1]}×{glimpse[1]} px) "
-                                 f"after x, y, status, but the observation {observation_space} carries {d - 3} "
-                                 "features per keypoint. Give the wrapper the same glimpse size "
-                                 "(MintKeypointVecEnv(..., glimpse_size=...)) and no other features, or leave "
-                                 "glimpse out.")
-            d = 3 + glimpse_dim
+        s = self.layout[0]
+        self.glimpse, d = _glimpse_encoder(type(self).__name__, observation_space, self.layout, glimpse, glimpse_dim)
         self.point = nn.Sequential(nn.Linear(s * d, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim), nn.ReLU())
         self.attention = (nn.MultiheadAttention(embed_dim, attention_heads, batch_first=True)
                           if attention_heads > 0 else None)
@@ -196,11 +220,8 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
     def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         x, status = split_keypoint_observation(observations, self.layout, self.vec_stack)
         present = status > 0.5  # (B, K)
-        if self.glimpse is not None:  # (B, K, S·(3 + C·p·p)) → (B, K, S·(3 + G)), glimpses encoded by the CNN
-            b, k = x.shape[:2]
-            frames = x.reshape(b, k, self.layout[0], -1)
-            code = self.glimpse(frames[..., 3:]) * frames[..., 2:3]  # an inactive keypoint's glimpse reads as 0
-            x = torch.cat([frames[..., :3], code], dim=-1).reshape(b, k, -1)
+        if self.glimpse is not None:
+            x = _encode_glimpses(x, self.layout, self.glimpse)
         h = self.point(x)  # (B, K, E)
         if self.attention is not None:
             # a row with no present keypoint would attend to nothing (NaN): let it attend to all

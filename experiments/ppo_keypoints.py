@@ -173,7 +173,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "the set extractor in our measurements, docs/ppo_results.md) or KeypointSetExtractor")
     p.add_argument("--glimpse-size", type=int, default=0,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
-                        "a small CNN inside the set extractor (needs --extractor set; K glimpses may cover at most "
+                        "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "
                         "1/8 of the frame; default 0: none)")
     p.add_argument("--glimpse-at", choices=["keypoints", "random"], default="keypoints",
                    help="where glimpses are cut: at the keypoints (default) or, as a control, at random positions")
@@ -244,8 +244,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.agents = list(dict.fromkeys(args.agents))
     if args.glimpse_size < 0:
         p.error(f"--glimpse-size must be >= 0 pixels, got {args.glimpse_size}")
-    if args.glimpse_size and args.extractor != "set":
-        p.error(f"--glimpse-size {args.glimpse_size} needs --extractor set (its glimpse CNN reads the glimpses)")
     args.object_kwargs = {}
     properties = None
     if args.object_properties is not None:

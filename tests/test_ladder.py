@@ -46,7 +46,7 @@ def test_set_extractor_with_glimpses_checks_the_layout() -> None:
     space = gym.spaces.Box(-1, 1, (8, 2 * (3 + 3 * 4 * 4)), np.float32)
     ext = KeypointSetExtractor(space, n_stack=2, glimpse=(3, 4), attention_heads=2)
     assert ext(torch.rand(5, 8, 2 * 51)).shape == (5, 128)
-    with pytest.raises(ValueError, match=r"expects 48 glimpse values .* carries 1 features per keypoint"):
+    with pytest.raises(ValueError, match=r"KeypointSetExtractor\(glimpse=\(3, 4\)\) expects 48 glimpse values .* carries 1 features per keypoint"):
         KeypointSetExtractor(gym.spaces.Box(-1, 1, (8, 8), np.float32), n_stack=2, glimpse=(3, 4))
 
 
@@ -187,3 +187,18 @@ def test_random_glimpses_are_a_control_and_bad_glimpse_settings_are_refused() ->
         MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=4, glimpse_at="grid")
     with pytest.raises(ValueError, match="glimpse_size needs obs_format='box'"):
         MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=4, obs_format="dict")
+
+
+def test_mlp_extractor_with_glimpses() -> None:
+    from agents.extractors import KeypointMlpExtractor
+
+    space = gym.spaces.Box(-1, 1, (8, 2 * (3 + 3 * 4 * 4)), np.float32)
+    ext = KeypointMlpExtractor(space, n_stack=2, glimpse=(3, 4))
+    obs = torch.rand(5, 8, 2 * 51)
+    assert ext(obs).shape == (5, 128)
+    obs[:, 3, 2::51] = 0.0  # keypoint 3 inactive in both frames: its glimpses do not matter
+    other = obs.clone()
+    other[:, 3, 3:51] = torch.rand(5, 48)
+    assert torch.allclose(ext(obs), ext(other))
+    with pytest.raises(ValueError, match=r"KeypointMlpExtractor\(glimpse=\(3, 8\)\) expects 192"):
+        KeypointMlpExtractor(space, n_stack=2, glimpse=(3, 8))
