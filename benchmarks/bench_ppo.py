@@ -33,9 +33,10 @@ from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.encoder import KeypointEncoder  # noqa: E402
 
 
-def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str | None, k: int) -> dict:
+def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str | None, k: int,
+              agent_flags: list[str] = ()) -> dict:
     """Median training fps of the keypoint and pixel agents on one env, interleaved chunks."""
-    args = pk.parse_args(["--env", env_id, "--overlay-every", "0", "--no-progress", "-k", str(k)])
+    args = pk.parse_args(["--env", env_id, "--overlay-every", "0", "--no-progress", "-k", str(k), *agent_flags])
     h, w, c = pk.frame_shape(env_id)
     if encoder is None:
         torch.manual_seed(0)
@@ -70,16 +71,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--num-keypoints", "-k", type=int, default=8)
     p.add_argument("--encoder", default=None, help="a MINT checkpoint (default: a fresh encoder, same cost)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--extractor", choices=["mlp", "set"], default="mlp", help="the keypoint agent's extractor")
+    p.add_argument("--glimpse-size", type=int, default=0,
+                   help="the keypoint agent's glimpses (its glimpse CNN is part of the measured cost)")
     args = p.parse_args(argv)
+    agent_flags = ["--extractor", args.extractor, "--glimpse-size", str(args.glimpse_size)]
     torch.set_num_threads(args.threads)
     rows = []
     for env_id in args.envs:
-        row = bench_env(env_id, args.rollouts, args.repeats, args.encoder, args.num_keypoints)
+        row = bench_env(env_id, args.rollouts, args.repeats, args.encoder, args.num_keypoints, agent_flags)
         rows.append(row)
         print(f"{env_id}: keypoints {[round(v) for v in row['keypoints_all']]}, pixels "
               f"{[round(v) for v in row['pixels_all']]} steps/s", flush=True)
     print(f"\ntraining env steps per second (SB3 time/fps), median of {args.repeats} interleaved chunks, "
-          f"{args.threads} torch thread(s)\n")
+          f"{args.threads} torch thread(s); keypoint agent: {args.extractor} extractor, glimpses "
+          f"{args.glimpse_size or 'none'}\n")
     print("| env | n_envs | chunk (steps) | MINT keypoints PPO | pixel PPO (NatureCNN) | ratio |")
     print("|---|---|---|---|---|---|")
     for r in rows:

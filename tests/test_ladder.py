@@ -202,3 +202,44 @@ def test_mlp_extractor_with_glimpses() -> None:
     assert torch.allclose(ext(obs), ext(other))
     with pytest.raises(ValueError, match=r"KeypointMlpExtractor\(glimpse=\(3, 8\)\) expects 192"):
         KeypointMlpExtractor(space, n_stack=2, glimpse=(3, 8))
+
+
+# --------------------------------------------------------------------------- the main job's ladder and glimpse flags
+def _refused_by_parser(argv: list[str], capsys) -> str:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import ppo_keypoints as pk
+
+    with pytest.raises(SystemExit) as info:
+        pk.parse_args(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if "error:" in line][0]
+
+
+def test_ladder_and_glimpse_flags_are_checked(tmp_path, capsys) -> None:
+    assert "needs measured keypoint properties" in _refused_by_parser(["--agents", "objects-miss"], capsys)
+    assert "--glimpse-size must be >= 0" in _refused_by_parser(["--glimpse-size", "-1"], capsys)
+    bad = tmp_path / "p.json"
+    bad.write_text("{}")
+    assert "not a properties.json" in _refused_by_parser(["--agents", "objects-noise", "--object-properties",
+                                                          str(bad)], capsys)
+    bad.write_text('{"encoders": {"a": {}}}')
+    assert "--object-properties-label b: not in" in _refused_by_parser(
+        ["--agents", "objects-noise", "--object-properties", str(bad), "--object-properties-label", "b"], capsys)
+    assert "lack" in _refused_by_parser(["--agents", "objects-noise", "--object-properties", str(bad)], capsys)
+
+
+def test_glimpses_covering_more_than_an_eighth_of_the_frame_are_refused(tmp_path) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import ppo_keypoints as pk
+
+    with pytest.raises(SystemExit, match=r"--glimpse-size: 8 glimpses of 16×16 px cover 50.0% of a 64×64 frame"):
+        pk.main(["--glimpse-size", "16", "-k", "8", "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
