@@ -23,6 +23,8 @@ keypoints that are active in the most recent frame, so inactive keypoints contri
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -186,6 +188,34 @@ class GlimpseEncoder(nn.Module):
         return self.out(self.conv(x)).reshape(*lead, -1)
 
 
+class KeypointAttention(nn.Module):
+    """Multi-head self-attention over the keypoints of each observation, with a key mask.
+
+    The computation of ``nn.MultiheadAttention`` (scaled dot products, softmax over the keys that
+    are allowed, an output projection) written with two batched matmuls: for the few keypoints of
+    an observation it runs about twice as fast on a CPU as the general module.
+
+    :param dim: E, the embedding size (divisible by ``heads``).
+    :param heads: number of heads.
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"the embedding size {dim} must be divisible by the {heads} attention heads")
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, h: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """``h (B, K, E)``, ``keys (B, K)`` bool (the keypoints that may be attended to) → ``(B, K, E)``."""
+        b, k, e = h.shape
+        q, key, v = self.qkv(h).reshape(b, k, 3, self.heads, e // self.heads).permute(2, 0, 3, 1, 4)
+        scores = q @ key.transpose(-1, -2) / math.sqrt(e // self.heads)  # (B, H, K, K)
+        scores = scores.masked_fill(~keys[:, None, None, :], float("-inf"))
+        return self.out((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, k, e))
+
+
 class KeypointSetExtractor(BaseFeaturesExtractor):
     """Permutation-invariant extractor: per-keypoint MLP, optional self-attention, masked pooling.
 
@@ -213,8 +243,7 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         s = self.layout[0]
         self.glimpse, d = _glimpse_encoder(type(self).__name__, observation_space, self.layout, glimpse, glimpse_dim)
         self.point = nn.Sequential(nn.Linear(s * d, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim), nn.ReLU())
-        self.attention = (nn.MultiheadAttention(embed_dim, attention_heads, batch_first=True)
-                          if attention_heads > 0 else None)
+        self.attention = KeypointAttention(embed_dim, attention_heads) if attention_heads > 0 else None
         self.head = nn.Sequential(nn.Linear(2 * embed_dim, features_dim), nn.ReLU())
 
     def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
@@ -226,7 +255,7 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         if self.attention is not None:
             # a row with no present keypoint would attend to nothing (NaN): let it attend to all
             pad = ~present & present.any(dim=1, keepdim=True)
-            h = h + self.attention(h, h, h, key_padding_mask=pad, need_weights=False)[0]
+            h = h + self.attention(h, ~pad)
         weight = status * present
         mean = (h * weight.unsqueeze(-1)).sum(1) / weight.sum(1, keepdim=True).clamp_min(1e-6)
         maxed = h.masked_fill(~present.unsqueeze(-1), float("-inf")).amax(1)

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--num-keypoints", "-k", type=int, default=8)
     p.add_argument("--encoder", default=None, help="a MINT checkpoint (default: a fresh encoder, same cost)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--extractor", choices=["mlp", "set"], default="mlp", help="the keypoint agent's extractor")
+    p.add_argument("--extractor", choices=["mlp", "set", "attention"], default="mlp",
+                   help="the keypoint agent's extractor")
     p.add_argument("--glimpse-size", type=int, default=0,
                    help="the keypoint agent's glimpses (its glimpse CNN is part of the measured cost)")
     args = p.parse_args(argv)

@@ -113,6 +113,12 @@ KEYPOINT_AGENTS = ("mint", "transporter")  # keypoints from an encoder
 OBJECT_AGENTS = LADDER_RUNGS  # keypoints from the true objects (the observation ladder, envs.object_keypoints)
 HELD_OUT_SEED = 10_000  # evaluation of training seed s uses env seed HELD_OUT_SEED + 1000 s; training seeds stay below
 N_STACK = 2  # keypoint agents and scene pixel agents see the last 2 frames (velocity)
+EXTRACTORS: dict[str, tuple[type, dict[str, Any]]] = {
+    "mlp": (KeypointMlpExtractor, {}),
+    "set": (KeypointSetExtractor, {}),
+    "attention": (KeypointSetExtractor, {"attention_heads": 4}),
+}
+"""``--extractor`` choices: the features extractor class and its keyword arguments."""
 MAX_GLIMPSE_COVERAGE = 1 / 8  # the K glimpses of a frame together cover at most this fraction of it
 
 # Object tasks: the settings of benchmarks/bench_tasks.py (which learn Catch and Reach from the true state in
@@ -168,9 +174,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="co-train the mint agent's encoder during PPO (from --encoder, or from scratch)")
     p.add_argument("--online-updates", type=int, default=20,
                    help="--online: MINT steps after each rollout (default %(default)s)")
-    p.add_argument("--extractor", choices=["mlp", "set"], default="mlp",
+    p.add_argument("--extractor", choices=list(EXTRACTORS), default="mlp",
                    help="keypoint features extractor: KeypointMlpExtractor (default: it learned Catch faster than "
-                        "the set extractor in our measurements, docs/ppo_results.md) or KeypointSetExtractor")
+                        "the set extractor in our measurements, docs/ppo_results.md), KeypointSetExtractor ('set') or "
+                        "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention')")
     p.add_argument("--glimpse-size", type=int, default=0,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
                         "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "
@@ -659,9 +666,10 @@ def build_agent(agent: str, args: argparse.Namespace, seed: int, encoder_path: P
             return VecFrameStack(DummyVecEnv([functools.partial(make, i) for i in range(count)]), N_STACK)
 
         train_env, eval_env = objects(True, n, 100 * seed), objects(False, ne, eval_seed(seed))
-        extractor = KeypointMlpExtractor if args.extractor == "mlp" else KeypointSetExtractor
+        extractor, extractor_kwargs = EXTRACTORS[args.extractor]
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
-            features_extractor_class=extractor, features_extractor_kwargs=dict(n_stack=N_STACK)), **common)
+            features_extractor_class=extractor, features_extractor_kwargs=dict(extractor_kwargs, n_stack=N_STACK)),
+                    **common)
     else:
         online = agent == "mint" and args.online
         glimpses = dict(glimpse_size=args.glimpse_size, glimpse_at=args.glimpse_at)
@@ -680,8 +688,8 @@ def build_agent(agent: str, args: argparse.Namespace, seed: int, encoder_path: P
         # the eval env shares the (possibly co-trained) encoder module, frozen
         eval_env = VecFrameStack(MintKeypointVecEnv(make_vec(env_id, "rgb", ne, False), kp_env.encoder,
                                                     device=args.device, **glimpses), N_STACK)
-        extractor = KeypointMlpExtractor if args.extractor == "mlp" else KeypointSetExtractor
-        extractor_kwargs: dict[str, Any] = dict(n_stack=N_STACK)
+        extractor, kwargs = EXTRACTORS[args.extractor]
+        extractor_kwargs: dict[str, Any] = dict(kwargs, n_stack=N_STACK)
         if args.glimpse_size:
             extractor_kwargs["glimpse"] = (kp_env.encoder.config.in_channels, args.glimpse_size)
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(

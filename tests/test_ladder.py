@@ -243,3 +243,19 @@ def test_glimpses_covering_more_than_an_eighth_of_the_frame_are_refused(tmp_path
     with pytest.raises(SystemExit, match=r"--glimpse-size: 8 glimpses of 16×16 px cover 50.0% of a 64×64 frame"):
         pk.main(["--glimpse-size", "16", "-k", "8", "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
+
+
+def test_keypoint_attention_equals_torch_multihead_attention() -> None:
+    from agents.extractors import KeypointAttention
+
+    torch.manual_seed(0)
+    ours, ref = KeypointAttention(16, 4), torch.nn.MultiheadAttention(16, 4, batch_first=True)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(ours.qkv.weight)
+        ref.in_proj_bias.copy_(ours.qkv.bias)
+        ref.out_proj.weight.copy_(ours.out.weight)
+        ref.out_proj.bias.copy_(ours.out.bias)
+    h = torch.randn(3, 5, 16)
+    keys = torch.tensor([[1, 1, 0, 1, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 0]], dtype=torch.bool)
+    expected = ref(h, h, h, key_padding_mask=~keys, need_weights=False)[0]
+    torch.testing.assert_close(ours(h, keys), expected, atol=1e-5, rtol=1e-5)
