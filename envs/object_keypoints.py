@@ -7,7 +7,9 @@ order of :class:`envs.tasks.GroundTruthObservation`), in exactly the layout
 :class:`envs.wrappers.MintKeypointWrapper` gives (``Box((K, 3 + F), float32)``: ``x, y`` in
 [-1, 1], y down, pixel-centre aligned; ``status`` 1 for a visible object; then F features).
 With ``flag=True`` the one feature is the task flag (Catch: +1 good, -1 red, 0 the paddle;
-Reach: 1 the target), so the same SB3 pipeline, stacking and extractors run on it.
+Reach: 1 the target), so the same SB3 pipeline, stacking and extractors run on it. With
+``flag="colour"`` the features are instead the object's RGB colour in [0, 1] (3 values):
+appearance as an image shows it, which the policy must learn to read.
 
 Each degradation brings one property of the true centres down to the level measured for a
 keypoint encoder (``envs.keypoint_audit.keypoint_properties``); with all at 0 the rows are
@@ -23,7 +25,8 @@ exact (rung 0):
                         they show (persistent, as a keypoint that jumps to another object)
 ``keypoints_per_obj``   mean rows per detected object: extra rows (``num_keypoints`` > slots) copy an
                         object, each with its own position noise
-``flag``                False drops the flag feature (F = 0): no colour, no identity of good and bad
+``flag``                False drops the flag feature (F = 0): no colour, no identity of good and bad;
+                        ``"colour"`` gives the object's colour instead of the flag
 ``status_flip_rate``    % of (frame, row) whose status is flipped; an empty slot switched on shows a
                         keypoint at a random position (a keypoint on the background)
 
@@ -59,7 +62,8 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     :param env: an object task with ``info["objects"]`` (``MintTasks/*``).
     :param num_keypoints: K rows; at least the env's slots (default: exactly the slots). Rows beyond
         the slots are copies of objects (``keypoints_per_obj``) or, with no copies asked, inactive.
-    :param flag: add the task flag as the one feature.
+    :param flag: True: the task flag as the one feature; ``"colour"``: the object's RGB colour in
+        [0, 1] as three features; False: no feature.
     :param miss_rate: probability that a visible task object is missed; a float, or three floats for
         objects in the top, middle and bottom third of the frame.
     :param miss_run: mean length in frames of a miss (>= 1).
@@ -71,7 +75,7 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     :param seed: seed of the degradation noise.
     """
 
-    def __init__(self, env: gym.Env, num_keypoints: int | None = None, *, flag: bool = True,
+    def __init__(self, env: gym.Env, num_keypoints: int | None = None, *, flag: bool | str = True,
                  miss_rate: float | Sequence[float] = 0.0, miss_run: float = 1.0, agent_miss_rate: float = 0.0,
                  position_noise_px: float = 0.0, switch_rate: float = 0.0, keypoints_per_obj: float = 1.0,
                  status_flip_rate: float = 0.0, seed: int = 0) -> None:
@@ -105,10 +109,13 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
                              f"{keypoints_per_obj}, {status_flip_rate}")
         self.miss_run, self.position_noise_px = float(miss_run), float(position_noise_px)
         self.switch_rate, self.keypoints_per_obj = float(switch_rate), float(keypoints_per_obj)
-        self.status_flip_rate, self.flag, self.seed = float(status_flip_rate), bool(flag), int(seed)
+        if flag not in (True, False, "colour"):
+            raise ValueError(f"flag must be True, False or 'colour', got {flag!r}")
+        self.status_flip_rate, self.flag, self.seed = float(status_flip_rate), flag, int(seed)
         self.flag_key = getattr(base, "flag_name", "good")
-        d = 3 + int(self.flag)
-        low = np.tile(np.array([-1.0, -1.0, 0.0, -1.0][:d], np.float32), (self.num_keypoints, 1))
+        self.num_features = 3 if flag == "colour" else int(flag)
+        low = np.tile(np.array([-1.0, -1.0, 0.0] + [0.0 if flag == "colour" else -1.0] * self.num_features,
+                               np.float32), (self.num_keypoints, 1))
         self.observation_space = spaces.Box(low, np.ones_like(low), dtype=np.float32)
         self._rng = np.random.default_rng(seed)
         self._reset_state()
@@ -161,11 +168,15 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         if self.flag_key == "good":
             flags = flags * 2.0 - 1.0
         flags[agent | (np.asarray(o["ids"]) < 0)] = 0.0  # the agent and empty slots carry no flag
+        if self.flag == "colour":
+            flags = np.asarray(o["colours"], np.float64) / 255.0  # (N, 3), zeros for empty slots
+        else:
+            flags = flags[:, None]
         detected = self._miss_step(visible, agent, centres, np.asarray(o["ids"]))
         k, n = self.num_keypoints, self.slots
         xy = np.zeros((k, 2))
         status = np.zeros(k)
-        feat = np.zeros(k)
+        feat = np.zeros((k, flags.shape[1]))
         xy[:n], status[:n], feat[:n] = centres, detected, flags
         if k > n:  # copies: extra row j copies slot (j mod n); each is on with probability q while its host is seen
             hosts = np.arange(k - n) % n
@@ -188,11 +199,11 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
             spurious = flip & (status < 0.5)
             xy[spurious] = self._rng.uniform(-1.0, 1.0, (int(spurious.sum()), 2))
             status = np.where(flip, 1.0 - status, status)
-        rows = np.concatenate([np.clip(xy, -1.0, 1.0), status[:, None]] + ([feat[:, None]] if self.flag else []), 1)
+        rows = np.concatenate([np.clip(xy, -1.0, 1.0), status[:, None], feat[:, :self.num_features]], 1)
         return rows[self._perm].astype(np.float32)
 
 
-LADDER_RUNGS = ("objects", "objects-noflag", "objects-miss", "objects-noise", "objects-switch", "objects-copies",
+LADDER_RUNGS = ("objects", "objects-colour", "objects-noflag", "objects-miss", "objects-noise", "objects-switch", "objects-copies",
                 "objects-status", "objects-mint")
 """The rungs: the true objects (rung 0), then one property at a time brought to the measured level, then all
 of them together (``objects-mint``: the true objects degraded as far as the measured keypoints are)."""
@@ -213,6 +224,8 @@ def ladder_rung_kwargs(rung: str, properties: dict[str, Any] | None) -> dict[str
         return {}
     if rung == "objects-noflag":
         return {"flag": False}
+    if rung == "objects-colour":
+        return {"flag": "colour"}
     if properties is None:
         raise ValueError(f"ladder rung {rung!r} needs measured keypoint properties (ppo_keypoints.py "
                          "--object-properties results/ladder/properties/properties.json, written by "

@@ -259,3 +259,15 @@ def test_keypoint_attention_equals_torch_multihead_attention() -> None:
     keys = torch.tensor([[1, 1, 0, 1, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 0]], dtype=torch.bool)
     expected = ref(h, h, h, key_padding_mask=~keys, need_weights=False)[0]
     torch.testing.assert_close(ours(h, keys), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_colour_rung_gives_the_objects_colours() -> None:
+    env = _catch(flag="colour")
+    assert env.observation_space.shape == (4, 6)
+    obs, info = env.reset(seed=2)
+    for _ in range(10):
+        obs, *_, info = env.step(0)
+        np.testing.assert_allclose(obs[:, 3:], info["objects"]["colours"] / 255.0, atol=1e-6)
+        assert env.observation_space.contains(obs)
+    with pytest.raises(ValueError, match="flag must be True, False or 'colour'"):
+        _catch(flag="hue")
