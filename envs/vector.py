@@ -100,6 +100,7 @@ class MintKeypointVectorWrapper(_OnlineAPI, VectorObservationWrapper, gym.utils.
         layout: str = "auto",
         glimpse_size: int = 0,
         glimpse_at: str = "keypoints",
+        colour_codes: Any = None,
         buffer_size: int = 10_000,
         update_every: int = 1_000,
         updates_per_round: int = 50,
@@ -115,14 +116,14 @@ class MintKeypointVectorWrapper(_OnlineAPI, VectorObservationWrapper, gym.utils.
         gym.utils.RecordConstructorArgs.__init__(
             self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
             feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, buffer_size=buffer_size,
+            glimpse_at=glimpse_at, colour_codes=colour_codes, buffer_size=buffer_size,
             update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
             auto_update=auto_update, checkpoint_path=checkpoint_path, render_scale=render_scale)
         VectorObservationWrapper.__init__(self, env)
         self.observer = KeypointObserver(
             env.single_observation_space, encoder, online=online, config=config, obs_format=obs_format,
             device=device, feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at,
+            glimpse_at=glimpse_at, colour_codes=colour_codes,
             num_streams=env.num_envs, owner=f"{type(self).__name__}({describe_env(env)})", buffer_size=buffer_size,
             update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
             auto_update=auto_update, checkpoint_path=checkpoint_path)

@@ -123,6 +123,7 @@ from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
 from mint_rl.draw import draw_keypoints
 from mint_rl.encoder import KeypointEncoder
+from mint_rl.appearance import colour_categories, glimpse_colours
 from mint_rl.glimpses import check_glimpse_size, extract_glimpses
 from mint_rl.trainer import MintTrainer, make_entropy
 from mint_rl.utils import resolve_device
@@ -711,7 +712,8 @@ class KeypointObserver:
     def __init__(self, image_space: gym.Space, encoder: Any = None, *, online: bool = False,
                  config: MintConfig | None = None, obs_format: str = "box", device: str | torch.device = "cpu",
                  feature_bound: float | None = None, grey_to_rgb: bool = False, layout: str = "auto",
-                 glimpse_size: int = 0, glimpse_at: str = "keypoints", num_streams: int = 1,
+                 glimpse_size: int = 0, glimpse_at: str = "keypoints", colour_codes: Any = None,
+                 num_streams: int = 1,
                  owner: str = "MintKeypointWrapper", **trainer_kwargs: Any) -> None:
         self.owner = owner
         self.layout = ImageLayout.from_space(image_space, owner, layout)
@@ -763,6 +765,17 @@ class KeypointObserver:
                 raise ValueError(f"{owner}: {exc} (the encoder's input, config.image_size)") from exc
         self.glimpse_size, self.glimpse_at = int(glimpse_size), glimpse_at
         self.glimpse_dim = enc_cfg.in_channels * self.glimpse_size ** 2
+        self.colour_codes = None
+        if colour_codes is not None:
+            codes = torch.as_tensor(np.asarray(colour_codes, np.float32))
+            if codes.dim() != 2 or codes.shape[1] != enc_cfg.in_channels or not torch.isfinite(codes).all():
+                raise ValueError(f"{owner}: colour_codes must be an (n, {enc_cfg.in_channels}) array of finite "
+                                 "colours in [0, 1] (mint_rl.appearance.fit_colour_codebook), got shape "
+                                 f"{tuple(codes.shape)}")
+            if not glimpse_size:
+                raise ValueError(f"{owner}: colour_codes need glimpse_size > 0 (the window whose colour is coded)")
+            self.colour_codes = codes
+            self.glimpse_dim = codes.shape[0]  # one-hot categories instead of the raw glimpse
         self._glimpse_rng = np.random.default_rng(0)
         self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, obs_format,
                                                 self.layout.stack, feature_bound, self.glimpse_dim)
@@ -859,12 +872,15 @@ class KeypointObserver:
         features = kp.features.float().cpu().numpy().reshape(n, s, k, self.feature_dim)
         if self.feature_bound is not None:
             features = np.clip(features, -self.feature_bound, self.feature_bound)
-        if self.glimpse_size:  # (N·S, K, C·p·p) in [0, 1], cut from the encoder's input frames
+        if self.glimpse_size:  # cut from the encoder's input frames
             where = kp.coords if self.glimpse_at == "keypoints" else torch.from_numpy(
                 self._glimpse_rng.uniform(-1.0, 1.0, tuple(kp.coords.shape)).astype(np.float32))
-            glimpses = extract_glimpses(frames.flatten(0, 1), where.cpu(), self.glimpse_size)
-            features = np.concatenate([features, glimpses.flatten(2).numpy().reshape(n, s, k, -1) / np.float32(255)],
-                                      axis=-1)
+            if self.colour_codes is not None:  # (N·S, K, n) one-hot colour categories
+                look = colour_categories(glimpse_colours(frames.flatten(0, 1), where.cpu(), self.glimpse_size),
+                                         self.colour_codes)
+            else:  # (N·S, K, C·p·p) raw glimpses in [0, 1]
+                look = extract_glimpses(frames.flatten(0, 1), where.cpu(), self.glimpse_size).flatten(2) / 255.0
+            features = np.concatenate([features, look.float().numpy().reshape(n, s, k, -1)], axis=-1)
         self.last_coords, self.last_status = coords[:, -1], status[:, -1]
         if self.layout.stack is None:
             coords, status, features = coords[:, 0], status[:, 0], features[:, 0]
@@ -991,6 +1007,9 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
         0 (default): no glimpses. ``"box"`` format only.
     :param glimpse_at: ``"keypoints"`` (default) or ``"random"``: a control that cuts the glimpses
         at uniformly random positions instead (the keypoints' coordinates are unchanged).
+    :param colour_codes: an ``(n, C)`` colour codebook (:func:`mint_rl.appearance.fit_colour_codebook`):
+        instead of the raw glimpse, each row gets the one-hot category (n values) of its glimpse's
+        colour (the per-channel maximum over the ``glimpse_size`` window). None (default): raw glimpses.
     :param buffer_size: online: frames kept in the buffer (uint8 at the encoder's input size).
     :param update_every: online, ``auto_update``: env steps between update rounds.
     :param updates_per_round: online: optimiser steps per round.
@@ -1016,6 +1035,7 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
         layout: str = "auto",
         glimpse_size: int = 0,
         glimpse_at: str = "keypoints",
+        colour_codes: Any = None,
         buffer_size: int = 10_000,
         update_every: int = 1_000,
         updates_per_round: int = 50,
@@ -1027,14 +1047,14 @@ class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordCo
         gym.utils.RecordConstructorArgs.__init__(
             self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
             feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, buffer_size=buffer_size,
+            glimpse_at=glimpse_at, colour_codes=colour_codes, buffer_size=buffer_size,
             update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
             auto_update=auto_update, checkpoint_path=checkpoint_path, render_scale=render_scale)
         gym.ObservationWrapper.__init__(self, env)
         self.observer = KeypointObserver(
             env.observation_space, encoder, online=online, config=config, obs_format=obs_format, device=device,
             feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, num_streams=1,
+            glimpse_at=glimpse_at, colour_codes=colour_codes, num_streams=1,
             owner=f"{type(self).__name__}({describe_env(env)})", buffer_size=buffer_size,
             update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
             auto_update=auto_update, checkpoint_path=checkpoint_path)

@@ -182,6 +182,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
                         "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "
                         "1/8 of the frame; default 0: none)")
+    p.add_argument("--colour-codes", type=int, default=0,
+                   help="mint/transporter: instead of raw glimpses, each keypoint's one-hot colour category among N "
+                        "colours fitted by k-means to the keypoint colours of the pretraining frames "
+                        "(mint_rl.appearance; needs --glimpse-size, the window whose colour is coded; default 0: off)")
     p.add_argument("--glimpse-at", choices=["keypoints", "random"], default="keypoints",
                    help="where glimpses are cut: at the keypoints (default) or, as a control, at random positions")
     p.add_argument("--object-properties", default=None,
@@ -251,7 +255,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.agents = list(dict.fromkeys(args.agents))
     if args.glimpse_size < 0:
         p.error(f"--glimpse-size must be >= 0 pixels, got {args.glimpse_size}")
+    if args.colour_codes < 0 or (args.colour_codes and not args.glimpse_size):
+        p.error(f"--colour-codes {args.colour_codes}: give N >= 1 colours together with --glimpse-size (the window "
+                "whose colour is coded), or 0 for none")
     args.object_kwargs = {}
+    args.codebooks = {}  # agent → colour codebook, fitted in main() once the encoders exist
     properties = None
     if args.object_properties is not None:
         try:
@@ -432,6 +440,23 @@ def pretrain_transporter(args: argparse.Namespace, encoders_dir: Path, frames: t
                 extra_state={"env_id": args.env, "frames": args.pretrain_frames, "collect_seed": 0})
     trainer.close()
     return path, time.perf_counter() - t0
+
+
+def colour_codebook(encoder_path: Path, frames_path: Path, args: argparse.Namespace) -> np.ndarray:
+    """The ``(n, C)`` colour codebook of an encoder (``mint_rl.appearance``), cached beside the checkpoint and
+    refitted when the checkpoint changes (its sha256 is in the cache's name)."""
+    from mint_rl.appearance import fit_colour_codebook
+
+    digest = sha256(encoder_path)[:12]
+    cache = encoder_path.parent / f"colour_codes-n{args.colour_codes}-w{args.glimpse_size}-{digest}.npy"
+    if not cache.is_file():
+        frames = load_frames(frames_path)[0]  # (streams, N, H, W, C)
+        codebook = fit_colour_codebook(load_encoder(encoder_path), frames.reshape(-1, *frames.shape[-3:]),
+                                       args.glimpse_size, args.colour_codes)
+        tmp = cache.with_name(cache.stem + ".tmp.npy")
+        np.save(tmp, codebook)
+        os.replace(tmp, cache)
+    return np.load(cache)
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -635,7 +660,8 @@ def agent_label(agent: str, args: argparse.Namespace) -> str:
     if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and args.extractor != "mlp":
         label += f"-{args.extractor}"
     if agent in KEYPOINT_AGENTS and args.glimpse_size:
-        label += f"-g{args.glimpse_size}" + ("" if args.glimpse_at == "keypoints" else f"{args.glimpse_at}")
+        label += (f"-c{args.colour_codes}w{args.glimpse_size}" if args.colour_codes else f"-g{args.glimpse_size}") \
+            + ("" if args.glimpse_at == "keypoints" else f"{args.glimpse_at}")
     return label
 
 
@@ -672,7 +698,8 @@ def build_agent(agent: str, args: argparse.Namespace, seed: int, encoder_path: P
                     **common)
     else:
         online = agent == "mint" and args.online
-        glimpses = dict(glimpse_size=args.glimpse_size, glimpse_at=args.glimpse_at)
+        glimpses = dict(glimpse_size=args.glimpse_size, glimpse_at=args.glimpse_at,
+                        colour_codes=args.codebooks.get(agent))
         base = make_vec(env_id, "rgb", n, True, render=args.overlay_every > 0)
         if online:
             h, w, c = frame_shape(env_id)
@@ -690,7 +717,7 @@ def build_agent(agent: str, args: argparse.Namespace, seed: int, encoder_path: P
                                                     device=args.device, **glimpses), N_STACK)
         extractor, kwargs = EXTRACTORS[args.extractor]
         extractor_kwargs: dict[str, Any] = dict(kwargs, n_stack=N_STACK)
-        if args.glimpse_size:
+        if args.glimpse_size and not args.colour_codes:  # raw glimpses: the extractor's glimpse CNN reads them
             extractor_kwargs["glimpse"] = (kp_env.encoder.config.in_channels, args.glimpse_size)
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
             features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs), **common)
@@ -716,6 +743,8 @@ def run_settings(args: argparse.Namespace, agent: str) -> dict[str, Any]:
             settings["online_updates"] = args.online_updates
         if args.glimpse_size:
             settings.update(glimpse_size=args.glimpse_size, glimpse_at=args.glimpse_at)
+        if args.colour_codes:
+            settings["colour_codes"] = args.colour_codes
     if agent in OBJECT_AGENTS:
         settings.update(extractor=args.extractor, n_stack=N_STACK, objects=args.object_kwargs[agent])
     return settings
@@ -1160,6 +1189,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "transporter" in todo_agents:
             encoder_paths["transporter"], pretrain_seconds["transporter"] = pretrain_transporter(args, encoders_dir,
                                                                                                  frames)
+        args.codebooks = {}
+        if args.colour_codes:  # colour categories fitted to the keypoints of the pretraining frames, cached
+            frames_path = pretraining_frames(args.env, args.pretrain_frames,
+                                             encoders_dir / f"frames-f{args.pretrain_frames}.npz", not args.no_progress)
+            for name, path in encoder_paths.items():
+                if path is not None:
+                    args.codebooks[name] = colour_codebook(path, frames_path, args)
         for name, seconds in pretrain_seconds.items():
             if seconds > 0:
                 print(f"pretrained the {name} encoder in {seconds:.0f} s: {encoder_paths[name]}", flush=True)
