@@ -271,3 +271,63 @@ def test_colour_rung_gives_the_objects_colours() -> None:
         assert env.observation_space.contains(obs)
     with pytest.raises(ValueError, match="flag must be True, False or 'colour'"):
         _catch(flag="hue")
+
+
+# --------------------------------------------------------------------------- colour codes
+def test_colour_categories_and_glimpse_colours() -> None:
+    from mint_rl.appearance import colour_categories, glimpse_colours
+
+    frames = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+    frames[0, 0, 1:3, 1:3] = 255  # a red square at the top left
+    frames[0, 1, 5:7, 5:7] = 200  # a green one at the bottom right
+    coords = torch.tensor([[[2 * 1 / 8 - 1 + 1 / 8, -1 + 3 / 8], [1 - 3 / 8, 1 - 3 / 8], [0.0, -0.9]]])
+    colours = glimpse_colours(frames, coords, 3)
+    torch.testing.assert_close(colours[0, 0], torch.tensor([1.0, 0.0, 0.0]))
+    torch.testing.assert_close(colours[0, 1], torch.tensor([0.0, 200 / 255, 0.0]))
+    codebook = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert colour_categories(colours, codebook)[0].argmax(-1).tolist() == [1, 2, 0]
+    with pytest.raises(ValueError, match="colours have 3 channels but the codebook 2"):
+        colour_categories(colours, codebook[:, :2])
+
+
+def test_fitted_codebook_finds_the_task_palette() -> None:
+    from envs.tasks import BAD_COLOUR
+    from mint_rl.appearance import fit_colour_codebook
+
+    class EdgeKeypoints(torch.nn.Module):  # a stand-in encoder: one active keypoint on every lit pixel's row start
+        def encode(self, x: torch.Tensor):
+            from mint_rl.keypoints import Keypoints
+
+            lit = x.amax(1) > 0  # (N, H, W)
+            coords = torch.zeros(x.shape[0], 4, 2)
+            for i, frame in enumerate(lit):
+                ys, xs = torch.nonzero(frame, as_tuple=True)
+                pick = torch.linspace(0, max(len(xs) - 1, 0), 4).long()
+                if len(xs):
+                    coords[i, :, 0] = (2 * xs[pick] + 1) / x.shape[-1] - 1
+                    coords[i, :, 1] = (2 * ys[pick] + 1) / x.shape[-2] - 1
+            return Keypoints(coords=coords, status=torch.ones(x.shape[0], 4), features=torch.zeros(x.shape[0], 4, 0))
+
+        forward = encode
+
+    env = gym.make("MintTasks/Catch-v0", bad_fraction=0.5)
+    frames = [env.reset(seed=0)[0]] + [env.step(env.action_space.sample())[0] for _ in range(300)]
+    codebook = fit_colour_codebook(EdgeKeypoints(), np.stack(frames), 3, 6, max_frames=300)
+    assert codebook.shape == (6, 3)
+    assert np.abs(codebook - BAD_COLOUR / 255.0).sum(1).min() < 0.05  # red has a code of its own
+
+
+def test_wrapper_colour_codes_give_one_hot_categories() -> None:
+    from envs.wrappers import MintKeypointWrapper
+
+    base = gym.make("MintTasks/Catch-v0")
+    codes = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 1]], np.float32)
+    env = MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=3, colour_codes=codes)
+    assert env.observation_space.shape == (4, 3 + 3)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs[:, 3:].sum(1), np.ones(4))
+    with pytest.raises(ValueError, match="colour_codes need glimpse_size > 0"):
+        MintKeypointWrapper(base, _tiny_encoder(), colour_codes=codes)
+    with pytest.raises(ValueError, match=r"colour_codes must be an \(n, 3\) array"):
+        MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=3, colour_codes=codes[:, :2])
