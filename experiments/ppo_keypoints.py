@@ -17,6 +17,12 @@ PPO hyperparameters; only what it observes differs:
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
                   reuses it), or given with ``--encoder PATH``, or co-trained from the frames
                   PPO sees with ``--online`` (MINT updates between rollouts only).
+                  Appearance (``--glimpse-size p``): each keypoint also carries the p×p glimpse of
+                  the frame around it, encoded by a small CNN inside the extractor; with
+                  ``--colour-codes N`` instead its one-hot colour category among N colours fitted
+                  by k-means to the keypoint colours of the pretraining frames
+                  (``mint_rl.appearance``). ``--glimpse-at random`` cuts them at random positions
+                  (a control). K glimpses may cover at most 1/8 of the frame.
 ``pixels``        SB3's ``CnnPolicy`` (NatureCNN) on images: for object scenes the RGB 64×64
                   frames, 2 stacked (``VecFrameStack`` + ``VecTransposeImage``); for ALE ids the
                   standard grey 84×84×4 stack of ``envs.atari.atari_pixel_env``.
@@ -24,6 +30,11 @@ PPO hyperparameters; only what it observes differs:
                   same number of steps (``mint_rl.baselines``).
 ``ground_truth``  ``MlpPolicy`` on ``envs.tasks.GroundTruthObservation`` (true object positions,
                   velocities and flags): the upper reference, for ``MintTasks/*`` only.
+``objects``       the observation ladder (``docs/keypoint_ladder.md``): the true object centres as
+                  keypoint rows in the env's slot order with the good/bad flag
+                  (``envs.object_keypoints``), through the keypoint agents' pipeline and extractor;
+                  ``objects-<property>`` degrades one property to the level measured for an encoder
+                  (``--object-properties``, from ``experiments/keypoint_properties.py``).
 
 PPO hyperparameters: on object tasks those of ``benchmarks/bench_tasks.py`` (which learn the
 tasks from ground truth in ~30k steps) with SB3's default learning rate 3e-4 instead of 1e-3
