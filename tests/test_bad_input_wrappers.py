@@ -33,17 +33,7 @@ RGB = spaces.Box(0, 255, (SIDE, SIDE, 3), np.uint8)
 UNIT = spaces.Box(0.0, 1.0, (SIDE, SIDE, 3), np.float32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """See tests/test_wrappers.py: pin torch and numba (same OpenMP runtime) to one thread."""
-    import numba
-
-    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    numba.set_num_threads(numba_threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture
