@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
@@ -45,6 +46,8 @@ def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str |
     else:
         pk.check_encoder(encoder, (h, w, c), env_id)
         enc = Path(encoder)
+    if args.colour_codes:  # the codebook's values do not change the cost
+        args.codebooks["mint"] = np.random.default_rng(0).random((args.colour_codes, c)).astype(np.float32)
     models = {"keypoints": pk.build_agent("mint", args, 0, enc, None)[0],
               "pixels": pk.build_agent("pixels", args, 0, None, None)[0]}
     chunk = rollouts_per_chunk * args.n_envs * args.ppo["n_steps"]
@@ -75,8 +78,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="the keypoint agent's extractor")
     p.add_argument("--glimpse-size", type=int, default=0,
                    help="the keypoint agent's glimpses (its glimpse CNN is part of the measured cost)")
+    p.add_argument("--colour-codes", type=int, default=0,
+                   help="the keypoint agent's colour categories (with --glimpse-size, the coded window)")
     args = p.parse_args(argv)
-    agent_flags = ["--extractor", args.extractor, "--glimpse-size", str(args.glimpse_size)]
+    agent_flags = ["--extractor", args.extractor, "--glimpse-size", str(args.glimpse_size),
+                   "--colour-codes", str(args.colour_codes)]
     torch.set_num_threads(args.threads)
     rows = []
     for env_id in args.envs:
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"{[round(v) for v in row['pixels_all']]} steps/s", flush=True)
     print(f"\ntraining env steps per second (SB3 time/fps), median of {args.repeats} interleaved chunks, "
           f"{args.threads} torch thread(s); keypoint agent: {args.extractor} extractor, glimpses "
-          f"{args.glimpse_size or 'none'}\n")
+          f"{args.glimpse_size or 'none'}, colour codes {args.colour_codes or 'none'}\n")
     print("| env | n_envs | chunk (steps) | MINT keypoints PPO | pixel PPO (NatureCNN) | ratio |")
     print("|---|---|---|---|---|---|")
     for r in rows:
