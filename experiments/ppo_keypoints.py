@@ -222,6 +222,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="output folder, one subfolder per env (default %(default)s)")
     p.add_argument("--export", default=None, help="also copy the small result files (CSV, JSON, table, PNG) here")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per run instead)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the table, summary and curves of the runs already finished in --out")
     args = p.parse_args(argv)
 
     args.atari = args.env.startswith("ALE/")
@@ -1180,6 +1182,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                          "folder).")
                 else:
                     todo.append((agent, seed))
+        if args.report_only and todo:
+            print(f"--report-only: {len(todo)} run(s) not finished are left out of the table: "
+                  + ", ".join(f"{agent_label(a, args)} seed {s}" for a, s in todo))
+            todo = []
         print(f"{args.env}: agents {', '.join(labels)}; {args.seeds} seed(s); {args.timesteps} env steps per run "
               f"({args.n_envs} envs, evaluation every {args.eval_freq} steps on {args.eval_episodes} held-out "
               f"episodes); {len(todo)} run(s) to do; out {env_dir}", flush=True)

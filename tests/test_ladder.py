@@ -331,3 +331,22 @@ def test_wrapper_colour_codes_give_one_hot_categories() -> None:
         MintKeypointWrapper(base, _tiny_encoder(), colour_codes=codes)
     with pytest.raises(ValueError, match=r"colour_codes must be an \(n, 3\) array"):
         MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=3, colour_codes=codes[:, :2])
+
+
+def test_report_only_trains_nothing_and_tables_the_finished_runs(tmp_path) -> None:
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import ppo_keypoints as pk
+
+    argv = ["--agents", "objects", "--extractor", "set", "--timesteps", "512", "--eval-episodes", "1",
+            "--out", str(tmp_path), "--no-progress", "--overlay-every", "0"]
+    pk.main(argv)
+    report = pk.main(argv + ["--agents", "objects", "objects-noflag", "--seeds", "2", "--report-only"])
+    env_dir = tmp_path / "MintTasks_Catch-v0"
+    assert not (env_dir / "objects-noflag-set").exists() and not (env_dir / "objects-set" / "seed1").exists()
+    summary = json.loads((env_dir / "summary.json").read_text())
+    assert summary["agents"]["objects-set"]["final_return"]["n"] == 1.0
+    assert "objects-set" in report["table"]
