@@ -24,17 +24,7 @@ K, D = 4, 5
 ATOL = 1e-5  # a batched forward differs from single ones in the last float bits
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """See tests/test_wrappers.py: pin torch and numba (same OpenMP runtime) to one thread."""
-    import numba
-
-    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    numba.set_num_threads(numba_threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: torch and numba on one thread
 
 
 @pytest.fixture

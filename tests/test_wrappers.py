@@ -29,19 +29,7 @@ CFG = MintConfig(num_keypoints=4, image_size=(32, 32), hidden_channels=8, featur
 K, D = 4, 2 + 1 + 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs are ~100× slower with 2 OpenMP threads on a busy 2-core machine. The entropy
-    layer's numba kernels share torch's OpenMP runtime and set its thread count to numba's, so
-    both are pinned to one thread here."""
-    import numba
-
-    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    numba.set_num_threads(numba_threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: torch and numba on one thread
 
 
 @pytest.fixture
