@@ -1,0 +1,316 @@
+"""Which Atari objects do keypoints find? MINT vs the Transporter, per object category, by pretraining setting.
+
+    python experiments/atari_objects_detection.py --games Pong                       # base setting, both methods
+    python experiments/atari_objects_detection.py --sweep k=8,16,32 --sweep grid=21,42,84 \\
+        --sweep steps=500,1500,3000 --sweep w_mce=25,100,400                         # one factor at a time
+    python experiments/atari_objects_detection.py --seeds 3 -k 16 --grid 42           # the chosen setting, 3 seeds
+    python experiments/atari_objects_detection.py --games Pong --encoder runs/pretrain/ALE_Pong-v5-s0/encoder.pt
+
+Top to bottom: check the flags (an unsupported game, a bad sweep or setting stops here); lock ``--out``;
+then per game: record held-out frames with their RAM object boxes (``envs.atari_detection``: random
+policy, env seeds 10000+, the encoder's frame size; cached), and per seed, method and setting:
+
+1. frames: ``--frames`` random-policy frames of ``ALE/<game>-v5`` in 4 streams from env seed ``seed``
+   at ``--image-size`` (what ``pretrain.py --image-size S --seed s`` collects; cached, shared by both methods);
+2. the encoder (``MintTrainer`` / ``TransporterTrainer``, the other hyperparameters those of
+   ``pretrain.py``), cached per setting in ``<out>/encoders/<game>/<run>/encoder.pt``; an interrupted
+   run resumes, and a setting with more ``steps`` continues the finished checkpoint with fewer;
+3. scoring (``envs.atari_detection.detection_by_category``): per category the detection rate on the
+   undilated boxes, DOP and TOP; per frame UAK (active keypoints on no box) and the active keypoints.
+
+A sweep varies one factor of the base setting (``-k``, ``--grid``, ``--steps``, ``--w-mce``: the
+conditional-entropy weight, MINT only) at a time; the base setting is always run. Rows go to
+``<out>/results.csv`` (one per game, method, setting, seed and category) as each run finishes, and
+``<out>/table.md`` is rewritten (mean ± 95 % t half-width over seeds). Rerunning the command skips the
+runs in results.csv; an ``--out`` made with another budget is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
+
+from envs.atari_detection import (  # noqa: E402
+    AtariRecording, detection_by_category, encode_frames, record_atari_objects)
+from envs.atari_objects import SUPPORTED_GAMES, game_layout  # noqa: E402
+from envs.collect import collect_frames  # noqa: E402
+from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
+from mint_rl.checkpoint import CheckpointError, load_checkpoint, load_encoder  # noqa: E402
+from mint_rl.config import ConfigError, MintConfig  # noqa: E402
+from mint_rl.data import FrameBuffer  # noqa: E402
+from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402
+from mint_rl.metrics import aggregate  # noqa: E402
+from mint_rl.run_lock import RunLockError, claim_run_folder  # noqa: E402
+from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
+from mint_rl.utils import atomic_write_text, differences, resolve_device  # noqa: E402
+
+TRAINERS = {"mint": MintTrainer, "transporter": TransporterTrainer}
+FACTORS = {"k": int, "grid": int, "steps": int, "w_mce": float}  # what --sweep can vary
+MINT_ONLY = ("w_mce",)
+COLUMNS = ["game", "method", "setting", "k", "grid", "steps", "w_mce", "seed", "category", "detection", "DOP", "TOP",
+           "objects", "UAK", "active", "frames", "train_seconds"]
+COLLECT_STREAMS = 4  # pretrain.py's --num-envs default
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--games", nargs="+", default=list(SUPPORTED_GAMES), metavar="GAME",
+                   help=f"ALE names or ids (default: all of {', '.join(SUPPORTED_GAMES)})")
+    p.add_argument("--methods", nargs="+", default=list(TRAINERS), choices=list(TRAINERS))
+    p.add_argument("--num-keypoints", "-k", type=int, default=16, help="K of the base setting")
+    p.add_argument("--grid", type=int, default=None, help="heatmap grid side (default: half of --image-size)")
+    p.add_argument("--steps", type=int, default=1500, help="pretraining optimiser steps (pretrain.py's default)")
+    p.add_argument("--w-mce", type=float, default=MintConfig.w_mce, help="MINT's conditional-entropy weight")
+    p.add_argument("--sweep", action="append", default=[], metavar="FACTOR=V1,V2,...",
+                   help=f"vary one factor of the base setting ({', '.join(FACTORS)}); repeat for more factors")
+    p.add_argument("--seeds", type=int, default=1, help="pretraining seeds 0..n-1 (frames and initialisation)")
+    p.add_argument("--encoder", default=None, help="score this checkpoint (MINT or Transporter) instead of pretraining")
+    p.add_argument("--frames", type=int, default=6000, help="random-policy pretraining frames (pretrain.py's default)")
+    p.add_argument("--eval-frames", type=int, default=1000, help="held-out frames per game (4 streams)")
+    p.add_argument("--image-size", type=int, default=84, help="encoder input side (ALE frames are resized to it)")
+    p.add_argument("--hidden-channels", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--out", default="runs/atari_objects_detection")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        args.games = list(dict.fromkeys(game_layout(g).game for g in args.games))
+    except ValueError as exc:  # "no RAM object reader for the Atari game ...; supported games: ..."
+        p.error(f"--games: {exc}")
+    for name in ("seeds", "frames", "eval_frames", "threads", "checkpoint_every", "steps", "num_keypoints"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.frames < COLLECT_STREAMS * 3:
+        p.error(f"--frames must be >= {COLLECT_STREAMS * 3} (a clip of 3 frames in each of {COLLECT_STREAMS} streams)")
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        p.error(f"--device: {exc}")
+    base = {"k": args.num_keypoints, "grid": args.grid or max(args.image_size // 2, 8), "steps": args.steps,
+            "w_mce": args.w_mce}
+    args.settings = [base]
+    for spec in args.sweep:
+        factor, _, values = spec.partition("=")
+        if factor.replace("-", "_") not in FACTORS or not values:
+            p.error(f"--sweep {spec!r}: give FACTOR=V1,V2,... with FACTOR one of {', '.join(FACTORS)}")
+        factor = factor.replace("-", "_")
+        try:
+            args.settings += [{**base, factor: FACTORS[factor](v)} for v in values.split(",")]
+        except ValueError:
+            p.error(f"--sweep {spec!r}: {factor} takes {FACTORS[factor].__name__} values, e.g. {factor}=8,16,32")
+    args.settings = [dict(s) for s in dict.fromkeys(tuple(s.items()) for s in args.settings)]
+    for setting in args.settings:
+        if setting["steps"] < 1:
+            p.error(f"setting {label(setting)}: steps must be >= 1")
+        try:
+            config_for(args, setting, seed=0)
+        except ConfigError as exc:
+            p.error(f"setting {label(setting)}: {exc}")
+    if args.encoder is not None:
+        if args.sweep or len(args.games) != 1:
+            p.error("--encoder scores one checkpoint on one game: give exactly one of --games and no --sweep")
+        try:
+            args.given = load_checkpoint(args.encoder)
+        except CheckpointError as exc:
+            p.error(f"--encoder: {exc}")
+        trained_on = str(args.given.get("extra", {}).get("env_id", ""))
+        if trained_on.startswith("ALE/") and trained_on.split("/")[1].split("-")[0] != args.games[0]:
+            p.error(f"--encoder {args.encoder} was pretrained on {trained_on}, not on {args.games[0]}")
+    return args
+
+
+def label(setting: dict, method: str = "mint") -> str:
+    """``k16-g42-s1500-mce100`` (the Transporter has no conditional-entropy weight)."""
+    name = f"k{setting['k']}-g{setting['grid']}-s{setting['steps']}"
+    return name + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
+
+
+def config_for(args: argparse.Namespace, setting: dict, seed: int) -> MintConfig:
+    """The encoder config of a setting: pretrain.py's defaults, with the setting's K, grid and w_mce."""
+    side = args.image_size
+    return MintConfig(num_keypoints=setting["k"], image_size=(side, side), grid_size=(setting["grid"],) * 2,
+                      w_mce=setting["w_mce"], hidden_channels=args.hidden_channels, batch_size=args.batch_size,
+                      lr=args.lr, seed=seed)
+
+
+def held_out(out: Path, game: str, frames: int, config: MintConfig) -> AtariRecording:
+    """Held-out frames with object ground truth at the encoder's frame size (cached)."""
+    (h, w), c = config.image_size, config.in_channels
+    cache = out / "frames" / f"{game}-heldout-n{frames}-{h}x{w}x{c}.npz"
+    if cache.is_file():
+        return AtariRecording.load(cache)
+    recording = record_atari_objects(game, frames, frame_size=(h, w), rgb=c == 3)
+    recording.save(cache)
+    return recording
+
+
+def training_frames(out: Path, game: str, args: argparse.Namespace, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random-policy frames ``(E, N, H, W, C)`` and episode starts, as pretrain.py collects them (cached)."""
+    env_id, kwargs = f"ALE/{game}-v5", {"screen_size": args.image_size}
+    source = frame_source(env_id, args.frames, seed, COLLECT_STREAMS, kwargs)
+    cache = out / "frames" / f"{game}-f{args.frames}-seed{seed}-{args.image_size}.npz"
+    if cache.is_file():
+        frames, starts, recorded = load_frames(cache)
+        if not source_mismatch(recorded, source):
+            return frames, starts
+    frames, starts = collect_frames(env_id, args.frames, seed=seed, num_envs=COLLECT_STREAMS,
+                                    progress=not args.no_progress, **kwargs)
+    save_frames(cache, frames, starts, source)
+    return frames, starts
+
+
+def warm_start(run_dir: Path, steps: int) -> None:
+    """Start a run from the finished checkpoint of the same run with the most steps below ``steps`` (if any):
+    training on continues the same sample sequence, so it equals training to ``steps`` from scratch."""
+    if (run_dir / "encoder.pt").is_file():
+        return
+    prefix = run_dir.name.rsplit("-s", 1)[0]
+    done = [(int(d.name.rsplit("-s", 1)[1]), d) for d in run_dir.parent.glob(f"{prefix}-s*")
+            if (d / "encoder.pt").is_file() and d.name.rsplit("-s", 1)[1].isdigit()]
+    done = [(n, d) for n, d in done if n < steps and load_checkpoint(d / "encoder.pt")["step"] == n]
+    if done:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / "encoder.pt.tmp"
+        shutil.copy2(max(done, key=lambda nd: nd[0])[1] / "encoder.pt", tmp)
+        os.replace(tmp, run_dir / "encoder.pt")
+
+
+def pretrained(out: Path, game: str, method: str, setting: dict, seed: int, args: argparse.Namespace,
+               device: torch.device) -> tuple[torch.nn.Module, float]:
+    """The setting's encoder (trained here, resumed or cached) and this call's training seconds."""
+    config = config_for(args, setting, seed)
+    run_dir = out / "encoders" / game / (f"{method}-k{setting['k']}-g{setting['grid']}"
+                                         + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
+                                         + f"-seed{seed}-s{setting['steps']}")
+    warm_start(run_dir, setting["steps"])
+    trainer = TRAINERS[method](config, device=device, log_dir=str(run_dir / "tb"),
+                               checkpoint_path=run_dir / "encoder.pt")
+    trainer.maybe_resume()
+    t0 = time.time()
+    if trainer.step_count < setting["steps"]:
+        frames, starts = training_frames(out, game, args, seed)
+        entropy = make_entropy(config) if method == "mint" else (lambda x: torch.zeros(x.shape[0], *config.grid_size))
+        n, (h, w, c) = frames.shape[0] * frames.shape[1], frames.shape[2:]
+        buffer = FrameBuffer(n, (c, h, w), config.grid_size, entropy)
+        for stream, stream_starts in zip(frames, starts):
+            buffer.add_stream(stream, stream_starts)
+        trainer.fit(buffer, setting["steps"], checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                    extra_state={"env_id": f"ALE/{game}-v5", "frames": args.frames, "collect_seed": seed})
+    trainer.close()
+    return trainer.encoder.eval(), time.time() - t0
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def table(rows: list[dict], budget: dict) -> str:
+    """Markdown: per game, category, method and setting (in run order) the mean ± 95 % t half-width over seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["game"], r["category"], r["method"], r["setting"]), []).append(r)
+
+    def cell(values: list[str], fmt: str) -> str:
+        stats = aggregate([float(v) for v in values])
+        if not np.isfinite(stats["mean"]):
+            return "–"
+        return fmt.format(stats["mean"]) + (f" ± {fmt.format(stats['half_width'])}"
+                                            if np.isfinite(stats["half_width"]) else "")
+
+    lines = [f"Held-out: {budget['eval_frames']} random-policy frames per game (env seeds 10000+); pretraining "
+             f"here: {budget['frames']} frames, {budget['image_size']}² RGB. Detection: % of (frame, visible object) "
+             "with an active keypoint inside its undilated box. UAK: active keypoints on no box per frame. Mean ± "
+             "95 % t half-width over n seeds.", "",
+             "| game | category | method | setting | n | detection % ↑ | DOP % ↑ | TOP % ↑ | UAK ↓ | active |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (game, category, method, setting), group in sorted(groups.items(), key=lambda item: item[0][:3]):
+        cells = [cell([r[m] for r in group], "{:.1f}") for m in ("detection", "DOP", "TOP")]
+        cells += [cell([r[m] for r in group], "{:.2f}") for m in ("UAK", "active")]
+        lines.append(f"| {game} | {category} | {method} | {setting} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    budget = {k: getattr(args, k) for k in ("frames", "eval_frames", "image_size", "hidden_channels", "batch_size",
+                                            "lr")}
+    try:
+        lock, notes = claim_run_folder(out)
+    except RunLockError as exc:
+        raise SystemExit(f"--out: {exc}") from exc
+    with lock:
+        for note in notes:
+            print(note)
+        budget_path = out / "budget.json"
+        if budget_path.is_file():
+            changed = differences(json.loads(budget_path.read_text()), budget)
+            if changed:
+                raise SystemExit(f"{out} holds results of another budget ({'; '.join(changed)}; folder → this "
+                                 "command); rerun with its flags or use another --out")
+        atomic_write_text(budget_path, json.dumps(budget, indent=2))
+        results = out / "results.csv"
+        rows = list(csv.DictReader(results.open())) if results.is_file() else []
+        done = {(r["game"], r["method"], r["setting"], r["seed"]) for r in rows}
+
+        # Runs: (game, seed, method, setting), fewer steps first so that more steps continue them.
+        if args.encoder is not None:
+            config = args.given["config"]
+            given = {"k": config.num_keypoints, "grid": config.grid_size[1], "steps": args.given.get("step", 0),
+                     "w_mce": config.w_mce}
+            runs = [(args.games[0], 0, args.given.get("encoder_type", "mint"), given)]
+        else:
+            runs = [(game, seed, method, setting) for game in args.games for seed in range(args.seeds)
+                    for method in args.methods
+                    for setting in sorted({label(s, method): s if method == "mint" else {**s, "w_mce": args.w_mce}
+                                           for s in args.settings}.values(),
+                                          key=lambda s: (label({**s, "steps": 0}, method), s["steps"]))]
+        for game, seed, method, setting in runs:
+            name = label(setting, method) + (f" ({args.encoder})" if args.encoder else "")
+            if (game, method, name, str(seed)) in done:
+                continue
+            t0 = time.time()
+            if args.encoder is not None:
+                encoder, train_seconds = load_encoder(args.encoder, device=device), 0.0
+            else:
+                encoder, train_seconds = pretrained(out, game, method, setting, seed, args, device)
+            recording = held_out(out, game, args.eval_frames, encoder.config)
+            report = detection_by_category(recording, *encode_frames(encoder, recording.frames, device))
+            new = [{"game": game, "method": method, "setting": name, **setting,
+                    "w_mce": setting["w_mce"] if method == "mint" else "", "seed": seed, **r,
+                    "train_seconds": round(train_seconds, 1)} for r in report.rows()]
+            rows += [{k: str(v) for k, v in r.items()} for r in new]
+            done.add((game, method, name, str(seed)))
+            write_rows(results, rows)
+            atomic_write_text(out / "table.md", table(rows, budget))
+            print(f"{game} {method} {name} seed {seed} ({time.time() - t0:.0f}s): "
+                  + ", ".join(f"{r['category']} {r['detection']:.0f}%" for r in new) + f"; UAK {report.UAK:.2f}",
+                  flush=True)
+        print(f"\n{table(rows, budget)}\nresults in {results} and {out / 'table.md'}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

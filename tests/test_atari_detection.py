@@ -1,0 +1,193 @@
+"""Per-object keypoint detection on Atari (``envs/atari_detection.py``) and its experiment
+(``experiments/atari_objects_detection.py``): keypoints on the true centres detect every visible
+object, keypoints in a corner none; overlapping boxes and video boundaries are scored as documented;
+the script runs end to end, resumes, and refuses bad flags."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from envs.atari_detection import (HELD_OUT_SEED, AtariRecording, atari_detection, detection_by_category,
+                                  record_atari_objects, slot_assignments)
+from envs.atari_objects import SUPPORTED_GAMES
+from mint_rl.config import MintConfig
+from mint_rl.keypoints import Keypoints
+from mint_rl.trainer import MintTrainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+
+import atari_objects_detection as aod  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@functools.lru_cache(maxsize=None)
+def held_out(game: str) -> AtariRecording:
+    """40 held-out frames of ``game`` in 2 streams, recorded once for the tests that only read them."""
+    return record_atari_objects(game, 40, num_streams=2)
+
+
+class CornerEncoder(torch.nn.Module):
+    """K active keypoints in the top-left pixel of every frame, with a config like a real encoder's."""
+
+    def __init__(self, image_size: tuple[int, int] = (84, 84), k: int = 3) -> None:
+        super().__init__()
+        self.config = MintConfig(num_keypoints=k, image_size=image_size)
+
+    def forward(self, frames: torch.Tensor) -> Keypoints:
+        b, k = frames.shape[0], self.config.num_keypoints
+        return Keypoints(torch.full((b, k, 2), -0.999), torch.ones(b, k), torch.zeros(b, k, 0))
+
+
+@pytest.mark.parametrize("game", SUPPORTED_GAMES)
+def test_keypoints_on_the_true_centres_detect_every_visible_object(game: str) -> None:
+    rec = held_out(game)
+    assert rec.frames.shape == (40, 84, 84, 3) and rec.masks.shape[:2] == rec.visible.shape
+    report = detection_by_category(rec, rec.centres, rec.visible.astype(float))
+    assert set(report.categories) == set(rec.categories.tolist())
+    seen = {name: values for name, values in report.categories.items() if values["objects"] > 0}
+    assert "player" in seen
+    for name, values in seen.items():
+        assert values["detection"] == 100.0 and values["DOP"] == 100.0, (game, name, values)
+        assert values["TOP"] > 80.0, (game, name, values)  # an object that appears is not tracked in that frame
+    assert report.UAK == 0.0 and report.frames == 40
+    assert report.active == pytest.approx(rec.visible.sum(1).mean())
+
+
+@pytest.mark.parametrize("game", SUPPORTED_GAMES)
+def test_keypoints_in_a_corner_detect_nothing(game: str) -> None:
+    rec = held_out(game)
+    corner = np.full_like(rec.centres, -0.999)
+    report = detection_by_category(rec, corner, np.ones(rec.visible.shape))
+    for name, values in report.categories.items():
+        assert values["objects"] == 0 or values["detection"] <= 5.0, (game, name, values)
+    assert report.UAK > 0.95 * rec.visible.shape[1]
+
+
+def test_atari_detection_records_at_the_encoders_frame_size() -> None:
+    report = atari_detection(CornerEncoder((64, 64)), "ALE/Breakout-v5", 30, num_streams=1)
+    assert report.game == "Breakout" and report.frames == 30
+    assert report.categories["player"]["detection"] == 0.0 and report.UAK == 3.0 and report.active == 3.0
+    rows = report.rows()
+    assert [r["category"] for r in rows] == ["player", "ball"] and rows[0]["UAK"] == 3.0
+
+
+def test_held_out_frames_are_reproducible_and_the_recording_round_trips(tmp_path: Path) -> None:
+    a = record_atari_objects("Pong", 40, num_streams=2, seed=HELD_OUT_SEED)
+    np.testing.assert_array_equal(a.frames, held_out("Pong").frames)
+    assert [v.start for v in a.videos()] == [0, 20]
+    c = AtariRecording.load(a.save(tmp_path / "rec.npz"))
+    assert c.game == "Pong" and c.categories.tolist() == ["player", "enemy", "ball"]
+    for key in ("frames", "masks", "visible", "centres", "starts"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(c, key))
+
+
+def test_a_keypoint_inside_two_overlapping_boxes_detects_both() -> None:
+    masks = np.zeros((1, 2, 8, 8), bool)
+    masks[0, 0, :4, :4] = True
+    masks[0, 1, 2:6, 2:6] = True  # overlaps slot 0 at rows/cols 2..3
+    coords = np.array([[[-0.125, -0.125]]])  # pixel (3, 3)
+    assign = slot_assignments(coords, np.ones((1, 1)), masks)
+    assert assign.tolist() == [[0, 1]]
+    rec = AtariRecording("Test", np.zeros((1, 8, 8, 3), np.uint8), masks, np.ones((1, 2), bool),
+                         np.zeros((1, 2, 2), np.float32), np.array(["ghost", "ghost"]), np.array([True]))
+    assert detection_by_category(rec, coords, np.ones((1, 1))).categories["ghost"]["detection"] == 100.0
+
+
+def test_top_does_not_link_one_video_to_the_next() -> None:
+    """Two 2-frame videos; keypoint 0 sits on the object in the first, keypoint 1 in the second: tracked in
+    both videos (TOP 100), although across the boundary the keypoint identity changes."""
+    masks = np.zeros((4, 1, 8, 8), bool)
+    masks[:, 0, :4, :4] = True
+    on, off = [-0.5, -0.5], [0.9, 0.9]
+    coords = np.array([[on, off], [on, off], [off, on], [off, on]])
+    status = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    rec = AtariRecording("Test", np.zeros((4, 8, 8, 3), np.uint8), masks, np.ones((4, 1), bool),
+                         np.zeros((4, 1, 2), np.float32), np.array(["ball"]), np.array([True, False, True, False]))
+    values = detection_by_category(rec, coords, status).categories["ball"]
+    assert values["TOP"] == 100.0 and values["detection"] == 100.0
+
+
+def test_bad_inputs_get_named_errors() -> None:
+    with pytest.raises(ValueError, match="supported games: Boxing, Breakout, Freeway, MsPacman, Pong"):
+        record_atari_objects("Seaquest", 10)
+    with pytest.raises(ValueError, match="needs an encoder with a MintConfig"):
+        atari_detection(torch.nn.Identity(), "Pong", 10)
+    rec = record_atari_objects("Pong", 4, num_streams=1)
+    with pytest.raises(ValueError, match=r"the recording holds Pong frames \(84, 84, 3\); the encoder needs"):
+        atari_detection(CornerEncoder((64, 64)), "Pong", recording=rec)
+    with pytest.raises(ValueError, match="coords must be"):
+        detection_by_category(rec, np.zeros((3, 2, 2)), np.ones((3, 2)))
+
+
+# ------------------------------------------------------------------------------ the experiment
+
+
+def tiny(out: Path) -> list[str]:
+    return ["--games", "Pong", "--frames", "48", "--eval-frames", "50", "--batch-size", "4", "-k", "4",
+            "--checkpoint-every", "10", "--out", str(out), "--no-progress"]
+
+
+def test_script_scores_a_given_encoder_and_skips_it_when_rerun(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "encoder.pt"
+    MintTrainer(MintConfig(num_keypoints=4, image_size=(64, 64))).save(checkpoint, {"env_id": "ALE/Pong-v5"})
+    argv = ["--games", "Pong", "--encoder", str(checkpoint), "--eval-frames", "30", "--out", str(tmp_path / "out")]
+    rows = aod.main(argv)
+    assert [r["category"] for r in rows] == ["player", "enemy", "ball"]
+    assert {r["method"] for r in rows} == {"mint"} and rows[0]["k"] == "4" and rows[0]["grid"] == "32"
+    assert (tmp_path / "out" / "table.md").read_text().count("| Pong |") == 3
+    assert (tmp_path / "out" / "frames" / "Pong-heldout-n30-64x64x3.npz").is_file()
+    assert aod.main(argv) == rows  # nothing new to run
+    with pytest.raises(SystemExit) as error:
+        aod.main(["--games", "Breakout", "--encoder", str(checkpoint), "--out", str(tmp_path / "other")])
+    assert error.value.code == 2
+
+
+@pytest.mark.slow
+def test_script_end_to_end_sweeps_caches_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    rows = aod.main(tiny(out) + ["--steps", "20", "--sweep", "steps=10,20"])
+    runs = {(r["method"], r["setting"]) for r in rows}
+    assert runs == {("mint", "k4-g42-s10-mce100"), ("mint", "k4-g42-s20-mce100"),
+                    ("transporter", "k4-g42-s10"), ("transporter", "k4-g42-s20")}
+    assert {r["category"] for r in rows} == {"player", "enemy", "ball"} and len(rows) == 12
+    for r in rows:
+        assert 0.0 <= float(r["UAK"]) <= float(r["active"]) <= 4.0
+        assert np.isnan(float(r["detection"])) or 0.0 <= float(r["detection"]) <= 100.0
+    assert all(r["method"] == "mint" or r["w_mce"] == "" for r in rows)
+    assert len(list(csv.DictReader((out / "results.csv").open()))) == 12
+    assert "| Pong | ball | transporter | k4-g42-s20 | 1 |" in (out / "table.md").read_text()
+    for method in ("mint-k4-g42-mce100", "transporter-k4-g42"):
+        for steps in (10, 20):
+            assert (out / "encoders" / "Pong" / f"{method}-seed0-s{steps}" / "encoder.pt").is_file()
+    assert aod.main(tiny(out) + ["--steps", "20", "--sweep", "steps=10,20"]) == rows  # resumed: nothing to do
+    with pytest.raises(SystemExit, match="another budget"):
+        aod.main(tiny(out)[:-3] + ["--frames", "96", "--out", str(out)])
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--games", "Seaquest"], "supported games: Boxing, Breakout, Freeway, MsPacman, Pong"),
+    (["--sweep", "depth=1,2"], "FACTOR one of k, grid, steps, w_mce"),
+    (["--sweep", "k=8,x"], "k takes int values"),
+    (["--sweep", "grid=4"], "grid_size=.*>= 8"),
+    (["--steps", "0"], "--steps must be >= 1"),
+    (["--methods", "pixels"], "invalid choice"),
+    (["--encoder", "missing.pt", "--games", "Pong"], "does not exist"),
+    (["--encoder", "missing.pt"], "exactly one of --games"),
+    (["--device", "tpu"], "--device"),
+])
+def test_bad_flags_are_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str],
+                                                message: str) -> None:
+    with pytest.raises(SystemExit) as error:
+        aod.main(flags + ["--out", str(tmp_path / "out")])
+    assert error.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
