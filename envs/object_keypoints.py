@@ -204,9 +204,11 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
 
 
 LADDER_RUNGS = ("objects", "objects-colour", "objects-noflag", "objects-miss", "objects-noise", "objects-switch", "objects-copies",
-                "objects-status", "objects-mint")
+                "objects-status", "objects-mint", "objects-mint-flag")
 """The rungs: the true objects (rung 0), then one property at a time brought to the measured level, then all
-of them together (``objects-mint``: the true objects degraded as far as the measured keypoints are)."""
+of them together (``objects-mint``: the true objects degraded as far as the measured keypoints are, without the
+flag, as MINT's keypoints carry no appearance; ``objects-mint-flag``: the same with the flag kept, the ceiling
+of MINT's keypoints once an appearance feature tells the kinds apart perfectly)."""
 
 
 def ladder_rung_kwargs(rung: str, properties: dict[str, Any] | None) -> dict[str, Any]:
@@ -245,8 +247,8 @@ def ladder_rung_kwargs(rung: str, properties: dict[str, Any] | None) -> dict[str
                                                                                        1.0)},
         "status": {"num_keypoints": int(p["num_keypoints"]), "status_flip_rate": float(p["status_flips"])},
     }
-    if rung == "objects-mint":
-        out: dict[str, Any] = {"flag": False}
+    if rung in ("objects-mint", "objects-mint-flag"):
+        out: dict[str, Any] = {"flag": rung == "objects-mint-flag"}
         for part in parts.values():
             out.update(part)
         return out

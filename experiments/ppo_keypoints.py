@@ -107,6 +107,7 @@ from stable_baselines3.common.monitor import Monitor  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecTransposeImage  # noqa: E402
 
 from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor  # noqa: E402
+from agents.tracked_vec_env import TrackedKeypointVecEnv  # noqa: E402
 from agents.vec_env import MintKeypointVecEnv, OnlineEncoderCallback  # noqa: E402
 from envs.collect import collect_frames, make_env  # noqa: E402
 from envs.object_keypoints import LADDER_RUNGS, ObjectKeypoints, ladder_rung_kwargs  # noqa: E402
@@ -199,6 +200,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(mint_rl.appearance; needs --glimpse-size, the window whose colour is coded; default 0: off)")
     p.add_argument("--glimpse-at", choices=["keypoints", "random"], default="keypoints",
                    help="where glimpses are cut: at the keypoints (default) or, as a control, at random positions")
+    p.add_argument("--track", action="store_true",
+                   help="mint/transporter: persistent entity slots instead of raw keypoints (mint_rl.tracking: "
+                        "duplicates of one colour code merged, slots matched over time, misses of up to 3 frames "
+                        "bridged); rows (x, y, status, colour code)")
     p.add_argument("--object-properties", default=None,
                    help="objects-* ladder rungs: measured keypoint properties (properties.json of "
                         "experiments/keypoint_properties.py) that the true objects are degraded to")
@@ -271,6 +276,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.colour_codes < 0 or (args.colour_codes and not args.glimpse_size):
         p.error(f"--colour-codes {args.colour_codes}: give N >= 1 colours together with --glimpse-size (the window "
                 "whose colour is coded), or 0 for none")
+    if args.track and args.glimpse_size and not args.colour_codes:
+        p.error("--track keeps (x, y, status, colour code) per entity: raw glimpses (--glimpse-size without "
+                "--colour-codes) would be dropped; add --colour-codes N or leave out --glimpse-size")
+    if args.track and args.feature_dim:
+        p.error(f"--track keeps (x, y, status, colour code) per entity: the encoder's --feature-dim "
+                f"{args.feature_dim} features would be dropped; use --feature-dim 0")
     args.object_kwargs = {}
     args.codebooks = {}  # agent → colour codebook, fitted in main() once the encoders exist
     properties = None
@@ -657,10 +668,18 @@ def load_agent(path: str | os.PathLike, encoder: str | os.PathLike | None = None
     diff = config.architecture_mismatch(MintConfig.from_dict(ref["config"]))
     if diff:
         raise AgentEncoderMismatch(f"{enc_path}: config differs from the one in {info_path}: {'; '.join(diff)}")
-    expected = (config.num_keypoints, info["n_stack"] * (3 + config.feature_dim))
+    settings = info.get("settings", {})
+    row = 3 + config.feature_dim  # x, y, status, features; then appearance, or the tracked entity rows
+    if settings.get("colour_codes"):
+        row += settings["colour_codes"]
+    elif settings.get("glimpse_size"):
+        row += config.in_channels * settings["glimpse_size"] ** 2
+    if settings.get("track"):
+        row = 3 + settings.get("colour_codes", 0)
+    expected = (config.num_keypoints, info["n_stack"] * row)
     if tuple(model.observation_space.shape) != expected:
         raise AgentEncoderMismatch(f"the policy in {run_dir} reads observations {model.observation_space.shape}, but "
-                                   f"{enc_path} gives {expected} (K × n_stack·(3 + F))")
+                                   f"{enc_path} gives {expected} (K × n_stack·(3 + F + appearance))")
     return LoadedAgent(model, load_encoder(enc_path, device=device), info)
 
 
@@ -675,6 +694,8 @@ def agent_label(agent: str, args: argparse.Namespace) -> str:
     if agent in KEYPOINT_AGENTS and args.glimpse_size:
         label += (f"-c{args.colour_codes}w{args.glimpse_size}" if args.colour_codes else f"-g{args.glimpse_size}") \
             + ("" if args.glimpse_at == "keypoints" else f"{args.glimpse_at}")
+    if agent in KEYPOINT_AGENTS and args.track:
+        label += "-track"
     return label
 
 
@@ -724,10 +745,15 @@ def build_agent(agent: str, args: argparse.Namespace, seed: int, encoder_path: P
             callbacks.append(OnlineEncoderCallback(kp_env, args.online_updates))
         else:
             kp_env = MintKeypointVecEnv(base, encoder_path, device=args.device, **glimpses)
-        train_env = VecFrameStack(kp_env, N_STACK)
+
+        def tracked(venv: VecEnv) -> VecEnv:  # --track: persistent entity slots (mint_rl.tracking)
+            return TrackedKeypointVecEnv(venv, args.colour_codes, kp_env.encoder.config.image_size) \
+                if args.track else venv
+
+        train_env = VecFrameStack(tracked(kp_env), N_STACK)
         # the eval env shares the (possibly co-trained) encoder module, frozen
-        eval_env = VecFrameStack(MintKeypointVecEnv(make_vec(env_id, "rgb", ne, False), kp_env.encoder,
-                                                    device=args.device, **glimpses), N_STACK)
+        eval_env = VecFrameStack(tracked(MintKeypointVecEnv(make_vec(env_id, "rgb", ne, False), kp_env.encoder,
+                                                            device=args.device, **glimpses)), N_STACK)
         extractor, kwargs = EXTRACTORS[args.extractor]
         extractor_kwargs: dict[str, Any] = dict(kwargs, n_stack=N_STACK)
         if args.glimpse_size and not args.colour_codes:  # raw glimpses: the extractor's glimpse CNN reads them
@@ -758,6 +784,8 @@ def run_settings(args: argparse.Namespace, agent: str) -> dict[str, Any]:
             settings.update(glimpse_size=args.glimpse_size, glimpse_at=args.glimpse_at)
         if args.colour_codes:
             settings["colour_codes"] = args.colour_codes
+        if args.track:
+            settings["track"] = True
     if agent in OBJECT_AGENTS:
         settings.update(extractor=args.extractor, n_stack=N_STACK, objects=args.object_kwargs[agent])
     return settings
@@ -908,6 +936,9 @@ def train_one(agent: str, seed: int, args: argparse.Namespace, env_dir: Path, en
             encoder_file = Path(kp_env.observer.online.save(run_dir / "encoder.pt"))
     info = dict(agent=agent, label=label, env_id=args.env, seed=seed, n_stack=N_STACK if kp_env is not None else None,
                 policy=type(model.policy).__name__, settings=settings)
+    if args.codebooks.get(agent) is not None:  # the colour codebook the policy's codes index, beside the model
+        np.save(run_dir / "colour_codes.npy", args.codebooks[agent])
+        info["colour_codes"] = "colour_codes.npy"
     save_agent(model, run_dir, info, encoder_file)
     returns = evaluator.evaluations_results[-1]
     done = dict(info, timesteps=int(model.num_timesteps), final_return=float(np.mean(returns)),

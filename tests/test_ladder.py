@@ -350,3 +350,18 @@ def test_report_only_trains_nothing_and_tables_the_finished_runs(tmp_path) -> No
     summary = json.loads((env_dir / "summary.json").read_text())
     assert summary["agents"]["objects-set"]["final_return"]["n"] == 1.0
     assert "objects-set" in report["table"]
+
+
+def test_all_degradations_rung_with_and_without_the_flag() -> None:
+    from envs.object_keypoints import LADDER_RUNGS, ladder_rung_kwargs
+
+    props = {"detect_by_band": [78.0, 95.0, 74.0], "detect_agent": 99.95, "miss_run": 2.4, "error_px": 3.1,
+             "jumps_per_100": 10.5, "keypoints_per_obj": 2.26, "status_flips": 1.8, "num_keypoints": 8}
+    blind, flagged = ladder_rung_kwargs("objects-mint", props), ladder_rung_kwargs("objects-mint-flag", props)
+    assert blind.pop("flag") is False and flagged.pop("flag") is True
+    assert blind == flagged and blind["miss_rate"] == pytest.approx([0.22, 0.05, 0.26])
+    assert blind["position_noise_px"] == 3.1 and blind["keypoints_per_obj"] == 2.26 and blind["num_keypoints"] == 8
+    assert "objects-mint-flag" in LADDER_RUNGS
+    env = ObjectKeypoints(gym.make("MintTasks/Catch-v0"), **flagged, seed=0)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (8, 4)  # (x, y, status, flag) in 8 rows

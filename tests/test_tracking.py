@@ -1,0 +1,145 @@
+"""The keypoint tracker (mint_rl.tracking) and its SB3 adapter (agents.tracked_vec_env)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from agents.tracked_vec_env import TrackedKeypointVecEnv
+from mint_rl.tracking import COASTING_STATUS, KeypointTracker, TrackerConfig, merge_detections
+
+SIZE = (64, 64)
+
+
+def norm(px: list[list[float]]) -> np.ndarray:
+    """Pixel centres → [-1, 1] (pixel-centre aligned, 64-px frame)."""
+    return (np.asarray(px, dtype=np.float64) + 0.5) / 32.0 - 1.0
+
+
+def test_merge_links_same_category_points_transitively() -> None:
+    pts = np.array([[10.0, 10.0], [14.0, 10.0], [18.0, 10.0], [11.0, 11.0], [40.0, 40.0]])
+    cats = np.array([0, 0, 0, 1, 0])
+    centres, out_cats = merge_detections(pts, cats, merge_px=5.0)
+    # the chain 10–14–18 is one entity; the category-1 point beside it stays apart; the far point is alone
+    assert out_cats.tolist() == [0, 1, 0]
+    np.testing.assert_allclose(centres, [[14.0, 10.0], [11.0, 11.0], [40.0, 40.0]])
+    assert merge_detections(np.zeros((0, 2)), np.zeros(0, int), 5.0)[0].shape == (0, 2)
+
+
+def test_slots_follow_their_entities_when_keypoint_indices_swap() -> None:
+    tracker = KeypointTracker(1, SIZE, TrackerConfig(slots=4, merge_px=3.0, gate_px=8.0))
+    a, b = [10.0, 10.0], [40.0, 20.0]
+    c0, s0, k0 = tracker.update(norm([[a, b]]), np.ones((1, 2)), np.array([[2, 5]]), np.array([True]))
+    assert s0[0].tolist() == [1.0, 1.0, 0.0, 0.0] and k0[0].tolist() == [2, 5, -1, -1]
+    # next frame: both move 2 px right and the encoder lists them in the other order
+    c1, s1, k1 = tracker.update(norm([[[42.0, 20.0], [12.0, 10.0]]]), np.ones((1, 2)), np.array([[5, 2]]))
+    np.testing.assert_allclose(c1[0, :2], norm([[12.0, 10.0], [42.0, 20.0]]), atol=1e-9)
+    assert k1[0].tolist() == [2, 5, -1, -1]
+    np.testing.assert_allclose(tracker.velocity[0, :2], [[2.0, 0.0], [2.0, 0.0]])
+
+
+def test_misses_are_bridged_then_the_slot_is_freed() -> None:
+    tracker = KeypointTracker(1, SIZE, TrackerConfig(slots=2, max_age=2))
+    tracker.update(norm([[[10.0, 10.0]]]), np.ones((1, 1)), None, np.array([True]))
+    tracker.update(norm([[[10.0, 13.0]]]), np.ones((1, 1)), None)  # falling 3 px per frame
+    gone = np.zeros((1, 1))
+    c, s, _ = tracker.update(norm([[[0.0, 0.0]]]), gone, None)  # missed: coasts on
+    assert s[0, 0] == COASTING_STATUS and s[0, 0] > 0.5
+    np.testing.assert_allclose(c[0, 0], norm([[10.0, 16.0]])[0], atol=1e-9)
+    _, s, _ = tracker.update(norm([[[0.0, 0.0]]]), gone, None)
+    assert s[0, 0] == COASTING_STATUS
+    _, s, _ = tracker.update(norm([[[0.0, 0.0]]]), gone, None)  # third miss > max_age: freed
+    assert s[0].tolist() == [0.0, 0.0]
+    # found again where the coasting prediction is: the same track continues
+    tracker.update(norm([[[10.0, 10.0]]]), np.ones((1, 1)), None, np.array([True]))
+    tracker.update(norm([[[10.0, 13.0]]]), np.ones((1, 1)), None)
+    tracker.update(norm([[[0.0, 0.0]]]), gone, None)
+    c, s, _ = tracker.update(norm([[[10.5, 19.0]]]), np.ones((1, 1)), None)
+    assert s[0].tolist() == [1.0, 0.0]
+
+
+def test_far_or_other_category_detections_start_new_tracks_and_new_episode_frees() -> None:
+    tracker = KeypointTracker(2, SIZE, TrackerConfig(slots=3, gate_px=5.0, max_age=1))
+    tracker.update(norm([[[10.0, 10.0]], [[30.0, 30.0]]]), np.ones((2, 1)), np.zeros((2, 1), int))
+    _, s, k = tracker.update(norm([[[30.0, 10.0]], [[31.0, 30.0]]]), np.ones((2, 1)), np.array([[0], [1]]))
+    assert s[0].tolist() == [COASTING_STATUS, 1.0, 0.0]  # stream 0: jumped 20 px → new track, old one coasts
+    assert k[1].tolist() == [0, 1, -1]  # stream 1: category changed → new track
+    _, s, _ = tracker.update(norm([[[30.0, 10.0]], [[31.0, 30.0]]]), np.ones((2, 1)), np.array([[0], [1]]),
+                             new_episode=np.array([True, False]))
+    assert s[0].tolist() == [1.0, 0.0, 0.0]  # stream 0 started over: one track in slot 0
+
+
+def test_tracker_refuses_bad_settings_and_shapes() -> None:
+    for bad in (dict(slots=0), dict(merge_px=-1.0), dict(gate_px=float("nan")), dict(max_age=-1), dict(slots=2.5)):
+        with pytest.raises(ValueError, match="TrackerConfig"):
+            TrackerConfig(**bad)
+    tracker = KeypointTracker(2, SIZE)
+    with pytest.raises(ValueError, match=r"\(n, K, 2\)"):
+        tracker.update(np.zeros((1, 4, 2)), np.zeros((1, 4)), None)
+    with pytest.raises(ValueError, match="categories"):
+        tracker.update(np.zeros((2, 4, 2)), np.zeros((2, 4)), np.zeros((2, 3), int))
+
+
+class _Rows(VecEnv):
+    """Two envs whose keypoint rows are scripted: (x, y, status, 3 one-hot codes), K = 4."""
+
+    def __init__(self, frames: list[np.ndarray], dones: list[list[bool]]) -> None:
+        space = gym.spaces.Box(-1.0, 1.0, (4, 6), np.float32)
+        super().__init__(2, space, gym.spaces.Discrete(2))
+        self.frames, self.dones, self.t = frames, dones, 0
+
+    def reset(self):
+        self.t = 0
+        return self.frames[0]
+
+    def step_async(self, actions):
+        pass
+
+    def step_wait(self):
+        self.t += 1
+        dones = np.array(self.dones[self.t])
+        infos = [{"terminal_observation": self.frames[self.t][i] * 1} if dones[i] else {} for i in range(2)]
+        return self.frames[self.t], np.zeros(2), dones, infos
+
+    def close(self): pass
+    def get_attr(self, *a, **k): return [None] * 2
+    def set_attr(self, *a, **k): pass
+    def env_method(self, *a, **k): return [None] * 2
+    def env_is_wrapped(self, *a, **k): return [False] * 2
+    def seed(self, seed=None): return [None] * 2
+
+
+def _row(px: list[float], code: int, status: float = 1.0) -> np.ndarray:
+    onehot = np.eye(3)[code]
+    return np.concatenate([norm([px])[0], [status], onehot]).astype(np.float32)
+
+
+def test_vec_env_adapter_merges_duplicates_keeps_codes_and_handles_episode_ends() -> None:
+    off = np.zeros(6, np.float32)
+    f0 = np.stack([np.stack([_row([10, 10], 1), _row([12, 10], 1), _row([40, 40], 2), off])] * 2)
+    f1 = np.stack([np.stack([_row([41, 42], 2), _row([12, 12], 1), _row([11, 12], 1), off])] * 2)
+    env = TrackedKeypointVecEnv(_Rows([f0, f1], [[False, False], [False, True]]), n_codes=3, image_size=SIZE)
+    assert env.observation_space.shape == (4, 6)
+    obs = env.reset()
+    assert obs[0, :, 2].tolist() == [1.0, 1.0, 0.0, 0.0]  # two keypoints on one object merged
+    np.testing.assert_allclose(obs[0, 0, :2], norm([[11.0, 10.0]])[0], atol=1e-6)
+    assert obs[0, 0, 3:].tolist() == [0, 1, 0] and obs[0, 1, 3:].tolist() == [0, 0, 1]
+    obs, _, dones, infos = env.step(np.zeros(2, int))
+    # env 0 carries on: its slots keep their objects though the encoder listed them in another order
+    np.testing.assert_allclose(obs[0, 0, :2], norm([[11.5, 12.0]])[0], atol=1e-6)
+    np.testing.assert_allclose(obs[0, 1, :2], norm([[41.0, 42.0]])[0], atol=1e-6)
+    # env 1 finished: its terminal observation continued the old tracks, the new episode starts afresh
+    term = infos[1]["terminal_observation"]
+    np.testing.assert_allclose(term[:2, :2], obs[0, :2, :2], atol=1e-6)
+    assert obs[1, :, 2].tolist() == [1.0, 1.0, 0.0, 0.0] and obs[1, 0, 3:].tolist() == [0, 0, 1]
+
+
+def test_vec_env_adapter_refuses_rows_that_are_not_codes() -> None:
+    venv = DummyVecEnv([lambda: gym.make("CartPole-v1")])
+    with pytest.raises(ValueError, match=r"box keypoint observations \(K, 3 \+ F\)"):
+        TrackedKeypointVecEnv(venv, 0, SIZE)
+    rows = _Rows([np.zeros((2, 4, 6), np.float32)], [[False, False]])
+    with pytest.raises(ValueError, match="F = 3 features but n_codes is 2"):
+        TrackedKeypointVecEnv(rows, 2, SIZE)
