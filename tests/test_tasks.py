@@ -445,3 +445,21 @@ def test_reach_marked_draws_only_the_target_yellow() -> None:
     assert seen_target > 50
     plain, _ = gym.make("MintTasks/Reach-v0").reset(seed=0)
     assert plain.shape == frame.shape
+
+
+def test_dodge_has_only_bad_objects_and_random_play_is_hit() -> None:
+    env = gym.make("MintTasks/Dodge-v0")
+    assert env.unwrapped.config.bad_fraction == 1.0
+    env.action_space.seed(0)
+    _, info = env.reset(seed=0)
+    rewards, seen_bad = [], 0
+    done = False
+    while not done:
+        _, r, terminated, truncated, info = env.step(env.action_space.sample())
+        objects = info["objects"]
+        movers = objects["visible"] & ~objects["agent"]
+        assert not np.any(np.asarray(objects[env.unwrapped.flag_name])[movers])  # no good object ever
+        seen_bad += int(movers.sum() > 0)
+        rewards.append(r)
+        done = terminated or truncated
+    assert seen_bad > 0 and set(rewards) <= {0.0, -1.0} and sum(rewards) < 0
