@@ -45,7 +45,8 @@ import torch
 
 from mint_rl.metrics import identities, identity_switches, keypoint_assignments
 
-__all__ = ["Episode", "record_episodes", "encode_episodes", "keypoint_properties", "catch_focus", "PROPERTIES"]
+__all__ = ["Episode", "record_episodes", "encode_episodes", "track_episodes", "keypoint_properties", "catch_focus",
+           "PROPERTIES"]
 
 PROPERTIES = ("detect_agent", "detect_objects", "detect_focus", "miss_run", "error_px", "switches_per_100",
               "jumps_per_100", "keypoints_per_obj", "background", "status_flips")
@@ -140,6 +141,39 @@ def encode_episodes(encoder: torch.nn.Module, episodes: list[Episode], device: s
             out.append((np.concatenate(coords), np.concatenate(status)))
     finally:
         encoder.train(was_training)
+    return out
+
+
+def track_episodes(episodes: list[Episode], keypoints: list[tuple[np.ndarray, np.ndarray]],
+                   codebook: np.ndarray | None = None, glimpse_size: int = 5,
+                   config: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The keypoints of every episode after :class:`mint_rl.tracking.KeypointTracker` (what ``--track`` feeds PPO).
+
+    :param episodes: the recorded episodes (their frames give the colour codes).
+    :param keypoints: ``(coords (T, K, 2), status (T, K))`` per episode, from :func:`encode_episodes`.
+    :param codebook: ``(n, C)`` colour codebook (:func:`mint_rl.appearance.fit_colour_codebook`): keypoints
+        merge and match within their colour code; None: one category for all.
+    :param glimpse_size: the window whose colour is coded.
+    :param config: a :class:`mint_rl.tracking.TrackerConfig` (default: ``slots`` = K, the other defaults).
+    :return: ``(coords (T, M, 2), status (T, M))`` of the tracks, per episode.
+    """
+    from mint_rl.appearance import colour_categories, glimpse_colours
+    from mint_rl.tracking import KeypointTracker, TrackerConfig
+
+    out = []
+    for ep, (coords, status) in zip(episodes, keypoints):
+        h, w = ep.frames.shape[1:3]
+        cfg = config or TrackerConfig(slots=coords.shape[1])
+        cats = None
+        if codebook is not None:
+            frames = torch.from_numpy(ep.frames).permute(0, 3, 1, 2)
+            cats = colour_categories(glimpse_colours(frames, torch.from_numpy(coords).float(), glimpse_size),
+                                     torch.as_tensor(codebook)).argmax(-1).numpy()
+        tracker = KeypointTracker(1, (h, w), cfg)
+        tracked = [tracker.update(coords[t][None], status[t][None], None if cats is None else cats[t][None],
+                                  np.array([t == 0]))[:2] for t in range(len(coords))]
+        out.append((np.stack([c[0] for c, _ in tracked]).astype(np.float32),
+                    np.stack([s[0] for _, s in tracked]).astype(np.float32)))
     return out
 
 

@@ -20,11 +20,12 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
-from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes  # noqa: E402
+from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes, track_episodes  # noqa: E402
 from mint_rl.checkpoint import CheckpointError, load_encoder  # noqa: E402
 
 HELD_OUT = 20_000
@@ -40,6 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--episodes", type=int, default=10, help="held-out episodes (default %(default)s)")
     p.add_argument("--tolerance", type=int, default=1,
                    help="pixels a keypoint may lie outside an object's mask and still be on it (default %(default)s)")
+    p.add_argument("--track", action="store_true",
+                   help="also measure each encoder's keypoints after the keypoint tracker (mint_rl.tracking, what "
+                        "ppo_keypoints.py --track feeds PPO): an extra entry '<label>-track'")
+    p.add_argument("--codebook", nargs="+", default=None,
+                   help="--track: one colour codebook (.npy, cached beside the encoder by ppo_keypoints.py "
+                        "--colour-codes) per encoder; keypoints merge and match within their colour code")
+    p.add_argument("--glimpse-size", type=int, default=5, help="--codebook: the window whose colour is coded")
     p.add_argument("--out", default="results/ladder/properties", help="output folder (default %(default)s)")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
@@ -55,6 +63,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not Path(path).is_file():
             p.error(f"--encoder {path}: no such file (run `python experiments/ppo_keypoints.py` to pretrain the main "
                     "job's encoder, or `python experiments/pretrain.py --env MintTasks/Catch-v0`)")
+    if args.codebook is not None:
+        if not args.track:
+            p.error("--codebook is read by --track only; add --track")
+        if len(args.codebook) != len(args.encoder):
+            p.error(f"--codebook gives {len(args.codebook)} files for {len(args.encoder)} encoders")
+        for path in args.codebook:
+            if not Path(path).is_file():
+                p.error(f"--codebook {path}: no such file (ppo_keypoints.py --colour-codes N caches "
+                        "colour_codes-n<N>-w<p>-<sha>.npy beside the encoder)")
+    if args.glimpse_size < 1:
+        p.error(f"--glimpse-size must be >= 1 pixel, got {args.glimpse_size}")
     args.label = args.label or [Path(e).parent.name for e in args.encoder]
     return args
 
@@ -81,14 +100,21 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
 
     # 2. Every encoder on the same frames.
     results: dict[str, dict] = {}
-    for label, path in zip(args.label, args.encoder):
+    codebooks = args.codebook or [None] * len(args.encoder)
+    for label, path, codebook in zip(args.label, args.encoder, codebooks):
         try:
             encoder = load_encoder(path, device=args.device)
         except CheckpointError as exc:
             raise SystemExit(f"--encoder {path}: {exc}") from exc
-        props = keypoint_properties(episodes, encode_episodes(encoder, episodes, args.device), args.tolerance)
-        results[label] = dict(props, encoder=str(path), num_keypoints=encoder.config.num_keypoints)
-        print(f"{label}: " + ", ".join(f"{k}={v:.2f}" for k, v in props.items() if isinstance(v, float)))
+        keypoints = encode_episodes(encoder, episodes, args.device)
+        entries = [(label, keypoints)]
+        if args.track:
+            entries.append((f"{label}-track", track_episodes(
+                episodes, keypoints, None if codebook is None else np.load(codebook), args.glimpse_size)))
+        for name, kps in entries:
+            props = keypoint_properties(episodes, kps, args.tolerance)
+            results[name] = dict(props, encoder=str(path), num_keypoints=encoder.config.num_keypoints)
+            print(f"{name}: " + ", ".join(f"{k}={v:.2f}" for k, v in props.items() if isinstance(v, float)))
 
     # 3. Outputs.
     meta = dict(env=args.env, episodes=args.episodes, frames=frames, held_out_seed=HELD_OUT,

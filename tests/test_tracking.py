@@ -143,3 +143,36 @@ def test_vec_env_adapter_refuses_rows_that_are_not_codes() -> None:
     rows = _Rows([np.zeros((2, 4, 6), np.float32)], [[False, False]])
     with pytest.raises(ValueError, match="F = 3 features but n_codes is 2"):
         TrackedKeypointVecEnv(rows, 2, SIZE)
+
+
+def test_tracked_duplicates_and_index_jumps_become_one_keypoint_per_object() -> None:
+    from envs.keypoint_audit import keypoint_properties, record_episodes, track_episodes
+
+    episodes = record_episodes("MintTasks/Catch-v0", 1, seed=7)
+    ep = episodes[0]
+    t, n = ep.visible.shape
+    centres = np.clip(ep.centres, -0.999, 0.999)
+    # three rows per slot (a 1-px copy on each side), listed in a different random order every frame
+    rows = np.concatenate([centres, centres + 1 / 32, centres - 1 / 32], axis=1)
+    status = np.tile(ep.visible, 3).astype(np.float32)
+    order = np.stack([np.random.default_rng(i).permutation(3 * n) for i in range(t)])
+    shuffled = (np.take_along_axis(rows, order[..., None], 1), np.take_along_axis(status, order, 1))
+    raw = keypoint_properties(episodes, [shuffled])
+    tracked = keypoint_properties(episodes, track_episodes(episodes, [shuffled]))
+    assert raw["keypoints_per_obj"] > 2.9 and raw["jumps_per_100"] > 50  # (copies at the frame edge fall off)
+    assert tracked["keypoints_per_obj"] < 1.05 and tracked["jumps_per_100"] < 2
+    assert tracked["detect_objects"] >= raw["detect_objects"] - 1
+
+
+def test_properties_script_track_flags_are_checked(tmp_path, capsys) -> None:
+    import subprocess
+    import sys
+
+    enc = tmp_path / "encoder.pt"
+    enc.write_bytes(b"x")
+    for argv, msg in ((["--codebook", str(enc)], "--codebook is read by --track only"),
+                      (["--track", "--codebook", str(tmp_path / "none.npy")], "no such file"),
+                      (["--track", "--glimpse-size", "0"], "--glimpse-size must be >= 1")):
+        r = subprocess.run([sys.executable, "experiments/keypoint_properties.py", "--encoder", str(enc), *argv],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and msg in r.stderr, r.stderr
