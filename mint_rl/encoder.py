@@ -17,6 +17,13 @@ our addition: our inputs are in [-1, 1] so map values are small and a plain soft
 be almost flat, MINT_METHOD §8), status ``s_k = sigmoid(slope · (max_p F_k − τ))``, and
 features bilinearly sampled at the coords (our addition; the authors' representation is
 (x, y, s) only). Coordinates: (x, y), y down, in [-1, 1], pixel-centre aligned.
+
+Speed (issue 14), the same values and gradients up to float rounding: the network runs in
+channels-last memory with :class:`~mint_rl.norm.ChannelsLastBatchNorm2d` (faster small
+convolutions on CPU, batch statistics as accurate as in contiguous memory), the maps are
+read out by :func:`~mint_rl.keypoints.keypoint_readout` (softplus, soft-argmax and peak in
+one autograd node), and features are sampled from the hidden maps before the 1×1 feature
+head (the head is linear, so this equals sampling its output).
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mint_rl.config import MintConfig
-from mint_rl.keypoints import Keypoints, encode_in_chunks, sample_features, spatial_soft_argmax
+from mint_rl.keypoints import Keypoints, encode_in_chunks, keypoint_readout, sample_features
+from mint_rl.norm import ChannelsLastBatchNorm2d
 
 __all__ = ["KeypointEncoder", "to_network_input", "check_frames"]
 
@@ -69,14 +77,25 @@ def to_network_input(frames: torch.Tensor) -> torch.Tensor:
 
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
-        return nn.BatchNorm2d(channels)
+        return ChannelsLastBatchNorm2d(channels)  # nn.BatchNorm2d, accurate in channels-last memory on CPU
     if kind == "group":
         return nn.GroupNorm(num_groups=math.gcd(channels, 8) or 1, num_channels=channels)
     return nn.Identity()
 
 
+class _ConvBlock(nn.Sequential):
+    """``conv → LeakyReLU → norm``; a :class:`ChannelsLastBatchNorm2d` applies the LeakyReLU itself
+    (the same values and gradients, one pass over the maps less each way)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv, act, norm = self
+        if isinstance(norm, ChannelsLastBatchNorm2d):
+            return norm(conv(x), leaky_slope=act.negative_slope)
+        return norm(act(conv(x)))
+
+
 def _block(conv: nn.Module, channels: int, norm: str) -> nn.Sequential:
-    return nn.Sequential(conv, nn.LeakyReLU(0.01), _norm(norm, channels))
+    return _ConvBlock(conv, nn.LeakyReLU(0.01), _norm(norm, channels))
 
 
 class KeypointEncoder(nn.Module):
@@ -129,12 +148,23 @@ class KeypointEncoder(nn.Module):
         :param frames: ``(B, C, H, W)`` uint8 or float in [0, 1].
         :return: maps ``(B, K, H', W')`` ≥ 0 and hidden maps ``(B, c, H', W')``.
         """
+        hidden = self._hidden(frames)
+        return F.softplus(self._keypoint_logits(hidden)), hidden
+
+    def _hidden(self, frames: torch.Tensor) -> torch.Tensor:
+        """The backbone's maps on the heatmap grid.
+
+        With batch norm (or none) the network runs in channels-last memory: the same values, and
+        its small convolutions are faster that way on CPU (PyTorch's group norm loses digits in
+        channels-last memory, so group-norm encoders stay contiguous).
+        """
         check_frames(frames, self.config.in_channels, self.config.image_size)
+        if self.config.norm != "group":
+            frames = frames.contiguous(memory_format=torch.channels_last)
         hidden = self.backbone(to_network_input(frames))
         if tuple(hidden.shape[-2:]) != self.config.grid_size:
             hidden = F.interpolate(hidden, size=self.config.grid_size, mode="bilinear", align_corners=False)
-        maps = F.softplus(self._keypoint_logits(hidden))
-        return maps, hidden
+        return hidden
 
     def _keypoint_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """``keypoint_head(hidden)``; in eval mode a batch norm is folded into the 1×1 conv (exact up to
@@ -160,14 +190,17 @@ class KeypointEncoder(nn.Module):
         """
         if isinstance(frames, torch.Tensor) and frames.dim() == 3:
             frames = frames.unsqueeze(0)
-        maps, hidden = self.heatmaps(frames)
-        coords = spatial_soft_argmax(maps, self.temperature)
-        peaks = maps.flatten(2).amax(dim=-1)  # (B, K)
+        hidden = self._hidden(frames)
+        # maps = softplus(logits); coords = spatial soft-argmax of maps / T; peaks = max of each map
+        maps, coords, peaks = keypoint_readout(self._keypoint_logits(hidden), self.temperature)
         if not bool(self.threshold_calibrated):
             self.calibrate_status_threshold(peaks)
         status = torch.sigmoid(self.config.status_slope * (peaks - self.status_threshold))
         if self.feature_head is not None:
-            features = sample_features(self.feature_head(hidden), coords)
+            # the 1×1 feature head is linear and bilinear weights sum to 1, so sampling the hidden maps
+            # first gives sample_features(feature_head(hidden), coords) without the full feature maps
+            head = self.feature_head
+            features = F.linear(sample_features(hidden, coords), head.weight.flatten(1), head.bias)
         else:
             features = coords.new_zeros(coords.shape[0], coords.shape[1], 0)
         return Keypoints(coords=coords, status=status, features=features, heatmaps=maps)

@@ -330,6 +330,63 @@ def _resize_bilinear_fraction(x: torch.Tensor, grid: tuple[int, int]) -> tuple[t
     return x, 4 * gh * gw
 
 
+@numba.njit(parallel=True, cache=True)
+def _prepare_numba(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, den: int, factor: int,
+                   out: np.ndarray) -> None:  # pragma: no cover
+    """Numba twin of the torch path of :func:`prepare_frames` for uint8 ``(B, C, H, W)``, in int64.
+
+    ``rows (gh, 4)`` and ``cols (gw, 4)`` hold the bilinear taps ``i0, i1, w0, w1`` of each output
+    row (column), so the resized frame is ``num / den`` with integer ``num``; with ``factor >= 0``
+    the interior is sharpened as ``(13·factor·num + (1 − factor)·K) / (13·den)``, ``K`` the window
+    sum with the ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]]`` kernel, as :func:`_sharpen_fraction`; every
+    value is clamped to 0..255 and rounded half to even.
+    """
+    nb, nc, h, w = x.shape
+    gh, gw = rows.shape[0], cols.shape[0]
+    sharpen = factor >= 0 and gh > 2 and gw > 2
+    for job in numba.prange(nb * nc):
+        b = job // nc
+        c = job % nc
+        img = x[b, c]
+        half = np.empty((gh, w), np.int64)  # rows resized
+        for i in range(gh):
+            i0, i1, w0, w1 = rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3]
+            for j in range(w):
+                half[i, j] = w0 * np.int64(img[i0, j]) + w1 * np.int64(img[i1, j])
+        num = np.empty((gh, gw), np.int64)
+        for i in range(gh):
+            for j in range(gw):
+                j0, j1, w0, w1 = cols[j, 0], cols[j, 1], cols[j, 2], cols[j, 3]
+                num[i, j] = w0 * half[i, j0] + w1 * half[i, j1]
+        for i in range(gh):
+            for j in range(gw):
+                v = num[i, j]
+                d = den
+                if sharpen and 0 < i < gh - 1 and 0 < j < gw - 1:
+                    k = 4 * v
+                    for di in range(i - 1, i + 2):
+                        for dj in range(j - 1, j + 2):
+                            k += num[di, dj]
+                    v = 13 * factor * v + (1 - factor) * k
+                    d = 13 * den
+                v = min(max(v, 0), 255 * d)
+                q = v // d
+                twice_r = 2 * (v - q * d)
+                if twice_r > d or (twice_r == d and q % 2 == 1):
+                    q += 1
+                out[b, c, i, j] = q
+
+
+def _taps_table(n_in: int, n_out: int) -> tuple[np.ndarray, int]:
+    """``(n_out, 4)`` int64 taps ``i0, i1, w0, w1`` of a 1-D bilinear resize and their denominator
+    (the identity, denominator 1, when the size does not change)."""
+    if n_in == n_out:
+        i = np.arange(n_out, dtype=np.int64)
+        return np.stack([i, i, np.ones_like(i), np.zeros_like(i)], axis=1), 1
+    taps = _bilinear_taps(n_in, n_out, torch.device("cpu"))
+    return np.stack([t.numpy().astype(np.int64) for t in taps], axis=1), 2 * n_out
+
+
 def prepare_frames(
     frames: torch.Tensor, grid_size: tuple[int, int], sharpen_small: bool = True
 ) -> torch.Tensor:
@@ -344,6 +401,9 @@ def prepare_frames(
        applied to the unrounded resized frame, as the authors do; then round half-to-even
        (exactly: every step is a rational with a known denominator).
 
+    On CPU the three steps are one numba kernel in int64 arithmetic; elsewhere torch ops in
+    float64 holding the same integers. Both give the same bytes (tested).
+
     :param frames: ``(B, C, H, W)``, uint8 on 0–255 or float in [0, 1].
     :param grid_size: ``(height, width)`` of the heatmap grid.
     :param sharpen_small: apply MINT's sharpening to inputs narrower than 100 px.
@@ -357,7 +417,7 @@ def prepare_frames(
         raise ValueError(f"`grid_size` must be (height, width) with positive entries, got {grid_size}.")
     frames = frames.detach()
     if frames.dtype == torch.uint8:
-        x = frames.to(torch.float64)
+        x = frames
     elif frames.is_floating_point():
         if not bool(torch.isfinite(frames).all()):
             raise ValueError("`frames` contains NaN or infinite values.")
@@ -366,12 +426,20 @@ def prepare_frames(
                 "float `frames` must lie in [0, 1] (uint8 frames are taken on the 0–255 scale), "
                 f"got min {float(frames.min())} and max {float(frames.max())}."
             )
-        x = (frames.to(torch.float64) * 255.0).round()
+        x = (frames.to(torch.float64) * 255.0).round().to(torch.uint8)  # exact: integers 0..255
     else:
         raise TypeError(f"`frames` must be uint8 (0–255) or float in [0, 1], got {frames.dtype}.")
     grid = (int(grid_size[0]), int(grid_size[1]))
+    sharpened = sharpen_small and frames.shape[-1] < SHARPEN_WIDTH_THRESHOLD
+    if x.device.type == "cpu" and x.numel():  # the same integer arithmetic in one numba pass
+        rows, den_h = _taps_table(x.shape[-2], grid[0])
+        cols, den_w = _taps_table(x.shape[-1], grid[1])
+        out = np.empty((*x.shape[:2], *grid), np.uint8)
+        _prepare_numba(np.ascontiguousarray(x.numpy()), rows, cols, den_h * den_w, 10 if sharpened else -1, out)
+        return torch.from_numpy(out)
+    x = x.to(torch.float64)
     num, den = (x, 1) if tuple(x.shape[-2:]) == grid else _resize_bilinear_fraction(x, grid)
-    if sharpen_small and frames.shape[-1] < SHARPEN_WIDTH_THRESHOLD:
+    if sharpened:
         return _sharpen_fraction(num, den, 10.0)
     return _round_fraction(num, den)
 

@@ -11,6 +11,16 @@ only on the frames); keypoint quantities carry the gradient:
 Each term function returns one value per (clip, frame), ``(B, T)``; frames where a temporal
 term has no value (t = 0 unless wrap-around) hold 0 and are excluded by ``MintLoss``'s
 averaging. ``MintLoss`` sums the terms with the weights of a :class:`MintConfig`.
+
+The term functions take dense ``(N, K, H, W)`` maps and write the formulas as they read.
+``MintLoss`` computes the same values and gradients without them (issue 14; tested against a
+frozen copy of the dense version in ``tests/reference_loss.py``): an information patch is 0
+beyond ``std·sqrt(ln(1/η))`` of its keypoint, so each keypoint's Gaussian, patch and transport
+deficit are built on a small window around it (:func:`~mint_rl.keypoints.patch_windows`,
+about 10×10 pixels instead of 42×42); the union mask adds the windows into one map per frame;
+where neither of a keypoint's two patches (at t and t − 1) reaches, its transport deficit is
+``relu(H_t − (H_{t−1} + κ Hc_t))`` for every keypoint, summed once per frame; and the
+overlap's ``Σ_k G_k`` is one ``(H, K) @ (K, W)`` product of the separable Gaussian profiles.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import torch
 import torch.nn as nn
 
 from mint_rl.config import MintConfig
-from mint_rl.keypoints import Keypoints, gaussian_maps, information_patches
+from mint_rl.keypoints import Keypoints, gaussian_profiles, information_patches, patch_radius_px, patch_windows
 
 __all__ = [
     "EPS",
@@ -131,6 +141,69 @@ def previous_frames(x: torch.Tensor, wrap_around: bool) -> torch.Tensor:
     return torch.cat([x[:, :1], x[:, :-1]], dim=1)
 
 
+def _window_patches(gy: torch.Tensor, gx: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, lam: float,
+                    eta: float) -> torch.Tensor:
+    """Information patches on windows: ``(..., K, h, w)`` from the Gaussian profiles ``gy (..., K, H)``,
+    ``gx (..., K, W)`` and the window ``rows (..., K, h)``, ``cols (..., K, w)``; the same values as
+    :func:`information_patches` of :func:`gaussian_maps` at those pixels."""
+    g = gy.gather(-1, rows).unsqueeze(-1) * gx.gather(-1, cols).unsqueeze(-2)
+    return information_patches(g, lam, eta)
+
+
+def _gather_windows(maps: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Pixels of ``maps (B, T, H, W)`` at the flat ``index (B, T, K, h, w)`` → ``(B, T, K, h, w)``."""
+    b, t = index.shape[:2]
+    return maps.flatten(-2).gather(-1, index.reshape(b, t, -1)).reshape(index.shape)
+
+
+def _union_mask_of_windows(active: torch.Tensor, index: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """:func:`union_mask` of active patches given on windows: ``(B, T, K, h, w)`` at the flat pixel
+    ``index`` of the same shape → ``(B, T, H, W)``."""
+    b, t = active.shape[:2]
+    total = active.new_zeros(b, t, grid[0] * grid[1]).scatter_add(-1, index.reshape(b, t, -1),
+                                                                   active.reshape(b, t, -1))
+    return torch.clamp(total, 0.0, 1.0).reshape(b, t, *grid)
+
+
+def _transport_deficits(entropy: torch.Tensor, entropy_prev: torch.Tensor, active: torch.Tensor,
+                        active_prev: torch.Tensor, index: torch.Tensor, index_prev: torch.Tensor,
+                        rows: torch.Tensor, cols: torch.Tensor, rows_prev: torch.Tensor, cols_prev: torch.Tensor,
+                        active_prev_here: torch.Tensor, kappa: float) -> torch.Tensor:
+    """``Σ_p relu(H_t − R_k)`` of :func:`transport_reconstruction_loss` per keypoint, from windows.
+
+    Where neither the keypoint's patch at t nor at t − 1 reaches, the deficit is the same for
+    every keypoint, ``relu(H_t − (H_{t−1} + κ Hc_t))``: it is summed once per frame over the grid,
+    and each keypoint corrects that sum on the pixels of its two windows, with the same per-pixel
+    expression as the dense formula (so the same values, kinks and gradients).
+
+    :param entropy: ``(B, T', H, W)`` H_t.   :param entropy_prev: ``(B, T', H, W)`` H_{t−1}.
+    :param active: ``(B, T', K, h, w)`` A^t on the keypoint's window at t (flat pixel ``index``, rows, cols).
+    :param active_prev: ``(B, T', K, h, w)`` A^{t−1} on its window at t − 1 (``index_prev``, ...).
+    :param active_prev_here: ``(B, T', K, h, w)`` A^{t−1} on the window at t.
+    :return: ``(B, T', K)``.
+    """
+    cond = torch.relu(entropy - entropy_prev)
+    outside = torch.relu(entropy - (entropy_prev + kappa * cond))  # the deficit with A^t = A^{t−1} = 0
+    base = outside.sum(dim=(-2, -1))[..., None]  # (B, T', 1)
+
+    # the window at t: both patches may be nonzero there
+    h, hp = _gather_windows(entropy, index), _gather_windows(entropy_prev, index)
+    hc, out = _gather_windows(cond, index), _gather_windows(outside, index)
+    source = hp * (1 - active) * (1 - active_prev_here)
+    target = h * active + kappa * hc * (1 - active)
+    here = (torch.relu(h - (source + target)) - out).sum(dim=(-2, -1))
+
+    # the window at t − 1, on pixels outside the window at t (where A^t = 0)
+    h, hp = _gather_windows(entropy, index_prev), _gather_windows(entropy_prev, index_prev)
+    hc, out = _gather_windows(cond, index_prev), _gather_windows(outside, index_prev)
+    in_rows = (rows_prev >= rows[..., :1]) & (rows_prev <= rows[..., -1:])
+    in_cols = (cols_prev >= cols[..., :1]) & (cols_prev <= cols[..., -1:])
+    elsewhere = ~(in_rows.unsqueeze(-1) & in_cols.unsqueeze(-2))
+    deficit_prev = torch.relu(h - (hp * (1 - active_prev) + kappa * hc))
+    there = ((deficit_prev - out) * elsewhere).sum(dim=(-2, -1))
+    return base + here + there
+
+
 _FINITE_HINTS = {
     "coords": "the encoder's output diverged or the inputs hold NaN: check the frames, lower config.lr "
               "or set config.grad_clip",
@@ -205,44 +278,52 @@ class MintLoss(nn.Module):
                              "or LocalEntropy(config.grid_size, config.entropy_window)")
         _check_finite(coords=coords, status=status, entropy=entropy)
         entropy = entropy.to(coords.dtype)
+        wrap, kappa = cfg.wrap_around, cfg.kappa
 
-        gauss = gaussian_maps(coords, grid, cfg.gaussian_std_px)  # (B, T, K, H, W)
-        patches = information_patches(gauss, cfg.patch_lambda, cfg.patch_eta)
+        # Every per-keypoint map is built only on a small window around its keypoint that holds its
+        # whole patch (outside it the patch and its gradient are exactly 0); see the module docstring.
+        gy, gx = gaussian_profiles(coords, grid, cfg.gaussian_std_px)  # (B, T, K, H), (B, T, K, W)
+        rows, cols = patch_windows(coords, grid, patch_radius_px(cfg.gaussian_std_px, cfg.patch_eta))
+        patches = _window_patches(gy, gx, rows, cols, cfg.patch_lambda, cfg.patch_eta)  # (B, T, K, h, w)
         active = status[..., None, None] * patches
-        mask = union_mask(active)  # (B, T, H, W)
+        index = rows[..., :, None] * grid[1] + cols[..., None, :]  # flat pixel index of every window pixel
+        mask = _union_mask_of_windows(active, index, grid)  # (B, T, H, W)
 
-        entropy_prev = previous_frames(entropy, cfg.wrap_around)
-        cond = torch.relu(entropy - entropy_prev)  # Hc_t
-        if not cfg.wrap_around:
-            cond = torch.cat([torch.zeros_like(cond[:, :1]), cond[:, 1:]], dim=1)
-        cond_mce = torch.cat([torch.zeros_like(cond[:, :1]), cond[:, 1:]], dim=1)  # MCE is 0 at t = 0
+        # frames with temporal terms: t >= 1, or every t with the wrap-around (previous of 0 is T - 1)
+        now = (lambda x: x) if wrap else (lambda x: x[:, 1:])  # noqa: E731
+        prev = (lambda x: torch.roll(x, shifts=1, dims=1)) if wrap else (lambda x: x[:, :-1])  # noqa: E731
+
+        def pad_t0(x: torch.Tensor) -> torch.Tensor:  # (B, T') -> (B, T): t = 0 holds 0 without wrap-around
+            return x if wrap else torch.cat([torch.zeros_like(x[:, :1]), x], dim=1)
 
         l_me = masked_entropy_loss(entropy, mask)  # (B, T)
-        l_mce = masked_conditional_entropy_loss(cond_mce, mask)
+        # MCE is 0 at t = 0, with or without wrap-around
+        cond_mce = torch.relu(entropy[:, 1:] - entropy[:, :-1])
+        l_mce = torch.cat([torch.zeros_like(l_me[:, :1]), masked_conditional_entropy_loss(cond_mce, mask[:, 1:])],
+                          dim=1)
 
-        flat = lambda x: x.reshape(b * t, *x.shape[2:])  # noqa: E731
-        unflat = lambda x: x.reshape(b, t)  # noqa: E731
         if cfg.authors_patch_area:
-            area = patches[:, 0, 0].sum(dim=(-2, -1))  # (B,), attached, as the authors' code
-            area = area[:, None].expand(b, t).reshape(b * t)
+            area = patches[:, 0, 0].sum(dim=(-2, -1))[:, None, None]  # (B, 1, 1), attached, as the authors' code
         else:
             area = self.patch_area
-        l_rec = unflat(transport_reconstruction_loss(
-            flat(entropy), flat(entropy_prev), flat(cond), flat(active),
-            flat(previous_frames(active, cfg.wrap_around)), cfg.kappa, area))
-        l_mov = unflat(movement_loss(flat(coords), flat(previous_frames(coords, cfg.wrap_around)),
-                                     flat(status), flat(previous_frames(status, cfg.wrap_around))))
+        deficit = _transport_deficits(
+            now(entropy), prev(entropy), now(active), prev(active), now(index), prev(index), now(rows), now(cols),
+            prev(rows), prev(cols),
+            prev(status)[..., None, None] * _window_patches(prev(gy), prev(gx), now(rows), now(cols),
+                                                            cfg.patch_lambda, cfg.patch_eta),
+            kappa)  # (B, T', K)
+        l_rec = pad_t0((deficit / area).mean(dim=-1))
+        l_mov = pad_t0(movement_loss(now(coords), prev(coords), now(status), prev(status)))
         l_it = l_rec + cfg.movement_weight * l_mov
-        l_o = unflat(overlap_loss(flat(gauss), cfg.overlap_beta))
+        # overlap: Σ_k G_k = Σ_k gy_k ⊗ gx_k is one (H, K) @ (K, W) product per frame
+        piled = (gy.transpose(-1, -2) @ gx).flatten(-2).amax(dim=-1)  # (B, T)
+        l_o = torch.relu(piled - cfg.overlap_beta) / gy.shape[-2]
         l_s = status_loss(status)
         coverage = 1 - l_me
         status_factor = coverage if cfg.attach_status_factor else coverage.detach()
 
         per_frame = cfg.w_me * l_me + cfg.w_overlap * l_o + cfg.w_status * status_factor * l_s
-        if not cfg.wrap_around:  # t = 0 has no previous frame: its temporal terms are empty (0)
-            first = torch.ones(t, device=entropy.device, dtype=l_it.dtype)
-            first[0] = 0
-            l_rec, l_mov, l_it = l_rec * first, l_mov * first, l_it * first
+        # without wrap-around t = 0 has no previous frame: its temporal terms hold 0 (pad_t0)
         temporal = cfg.w_mce * l_mce + cfg.w_it * l_it
         # Temporal terms are averaged over the frames that have them (t >= 1) unless the
         # authors' all-t averaging is asked for; with wrap-around every t has them.

@@ -355,6 +355,28 @@ def test_prepare_frames_matches_reference(in_shape: tuple[int, int], grid: tuple
     )
 
 
+def test_prepare_frames_numba_path_equals_torch_path() -> None:
+    """On CPU prepare_frames runs one numba kernel; other devices run the torch ops. Bit for bit the same."""
+    from mint_rl.entropy import _resize_bilinear_fraction, _round_fraction, _sharpen_fraction
+
+    def torch_path(x: torch.Tensor, grid, sharpen_small: bool) -> torch.Tensor:
+        num = x.to(torch.float64)
+        num, den = (num, 1) if tuple(num.shape[-2:]) == tuple(grid) else _resize_bilinear_fraction(num, grid)
+        if sharpen_small and x.shape[-1] < 100:
+            return _sharpen_fraction(num, den, 10.0)
+        return _round_fraction(num, den)
+
+    shapes = [((84, 84), (42, 42)), ((64, 64), (32, 32)), ((84, 84), (84, 84)), ((96, 96), (135, 135)),
+              ((60, 90), (45, 70)), ((40, 120), (21, 50)), ((9, 11), (20, 17)), ((3, 5), (2, 7)), ((1, 1), (3, 3))]
+    for seed, (in_shape, grid) in enumerate(shapes):
+        frames = [random_frames(2, 3, *in_shape, seed=seed), scene_frames(2, 3, *in_shape, seed=seed),
+                  np.full((1, 3, *in_shape), 128, np.uint8), (random_frames(2, 1, *in_shape, seed=seed) > 127) * 255]
+        for f in frames:
+            x = torch.from_numpy(f.astype(np.uint8))
+            for sharpen_small in (True, False):
+                assert torch.equal(prepare_frames(x, grid, sharpen_small), torch_path(x, grid, sharpen_small))
+
+
 def test_prepare_frames_identity_without_resize_or_sharpening() -> None:
     frames = torch.from_numpy(scene_frames(2, 3, 30, 120))
     assert torch.equal(prepare_frames(frames, (30, 120)), frames)  # wide: no sharpening

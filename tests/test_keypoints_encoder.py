@@ -7,7 +7,10 @@ import torch
 
 from mint_rl.config import ConfigError, MintConfig
 from mint_rl.encoder import KeypointEncoder
-from mint_rl.keypoints import gaussian_maps, pixel_centres, sample_features, spatial_soft_argmax
+import torch.nn.functional as F
+
+from mint_rl.keypoints import (gaussian_maps, keypoint_readout, pixel_centres, sample_features,
+                               spatial_soft_argmax)
 
 
 def test_pixel_centres_convention():
@@ -140,3 +143,103 @@ def test_config_replace_rederives_a_derived_grid():
     fixed = MintConfig(image_size=(84, 84), grid_size=(21, 21))
     assert fixed.replace(image_size=(64, 64)).grid_size == (21, 21)  # set explicitly: kept
     assert c.replace(image_size=(64, 64), grid_size=(16, 16)).grid_size == (16, 16)
+
+
+# ---------------------------------------------------------------- the fused readout and the encoder's fast paths
+def plain_readout(logits, temperature):
+    maps = F.softplus(logits)
+    return maps, spatial_soft_argmax(maps, temperature), maps.flatten(2).amax(dim=-1)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("ties", [False, True])
+def test_keypoint_readout_equals_the_plain_ops(channels_last, ties):
+    g = torch.Generator().manual_seed(int(channels_last) + 2 * int(ties))
+    logits = torch.randn(4, 5, 9, 11, generator=g, dtype=torch.float64) * 3
+    if ties:  # flat maps and a peak shared by two pixels: amax shares its gradient between ties
+        logits[0, :2] = 1.0
+        logits[1, 3, 2:4, 5] = logits[1, 3].max() + 1
+    if channels_last:
+        logits = logits.contiguous(memory_format=torch.channels_last)
+    weights = [torch.randn(s, generator=g, dtype=torch.float64) for s in [(4, 5, 9, 11), (4, 5, 2), (4, 5)]]
+    results = []
+    for fn in (keypoint_readout, plain_readout):
+        x = logits.clone(memory_format=torch.preserve_format).requires_grad_(True)
+        log_t = torch.tensor(-0.3, dtype=torch.float64, requires_grad=True)
+        outs = fn(x, log_t.exp())
+        sum(o.mul(w).sum() for o, w in zip(outs, weights)).backward()
+        results.append([*outs, x.grad, log_t.grad])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # and only some outputs used (the others get no gradient)
+    x = logits.clone().requires_grad_(True)
+    keypoint_readout(x, 0.5)[1].sum().backward()
+    y = logits.clone().requires_grad_(True)
+    plain_readout(y, 0.5)[1].sum().backward()
+    torch.testing.assert_close(x.grad, y.grad, rtol=1e-12, atol=1e-12)
+    small = torch.randn(2, 2, 4, 5, generator=g, dtype=torch.float64)
+    if channels_last:
+        small = small.contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(keypoint_readout, (small.requires_grad_(True),
+                                                       torch.tensor(0.7, dtype=torch.float64, requires_grad=True)))
+
+
+def plain_encoder_forward(enc: KeypointEncoder, frames: torch.Tensor):
+    """What KeypointEncoder.forward computed before the speed-up (issue 14), in the encoder's dtype:
+    contiguous memory, torch's batch norm, soft-argmax and amax as separate ops, features from the full
+    feature maps."""
+    from mint_rl.encoder import to_network_input
+
+    def run(module, x):
+        if isinstance(module, torch.nn.BatchNorm2d):  # nn.BatchNorm2d's own forward, on contiguous input
+            return torch.nn.BatchNorm2d.forward(module, x)
+        if isinstance(module, torch.nn.Sequential):
+            for m in module:
+                x = run(m, x)
+            return x
+        return module(x)
+
+    dtype = enc.log_temperature.dtype
+    hidden = run(enc.backbone, to_network_input(frames).to(dtype))
+    maps = F.softplus(run(enc.keypoint_head, hidden))
+    coords = spatial_soft_argmax(maps, enc.temperature)
+    status = torch.sigmoid(enc.config.status_slope * (maps.flatten(2).amax(-1) - enc.status_threshold))
+    features = sample_features(enc.feature_head(hidden), coords)
+    return coords, status, features, maps
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_encoder_fast_paths_are_as_accurate_as_the_plain_forward(norm):
+    """Channels-last memory, the numba batch norm, the fused readout and sampling before the 1×1 feature
+    head: against a float64 run of the plain ops, the outputs and gradients are as accurate as the
+    plain float32 forward's (which they replace)."""
+    import copy
+
+    torch.manual_seed(0)
+    config = MintConfig(num_keypoints=8, image_size=(64, 64), feature_dim=4, norm=norm, status_threshold=1.0)
+    fast = KeypointEncoder(config)
+    frames = torch.randint(0, 256, (24, 3, 64, 64), dtype=torch.uint8)
+    weights = [torch.randn(24, 8, 2), torch.randn(24, 8), torch.randn(24, 8, 4), torch.randn(24, 8, 32, 32)]
+
+    def run(enc, forward):
+        outs = forward(enc, frames)
+        sum(o.mul(w.to(o.dtype)).sum() for o, w in zip(outs, weights)).backward()
+        grads = {n: p.grad.double() for n, p in enc.named_parameters()
+                 if p.grad is not None and not n.startswith("keypoint_head.0.bias")  # 0 up to rounding: a norm
+                 and not (norm == "batch" and n.endswith("0.bias"))}                 # follows these biases
+        return [o.detach().double() for o in outs], grads
+
+    exact = run(copy.deepcopy(fast).double(), plain_encoder_forward)
+    plain = run(copy.deepcopy(fast), plain_encoder_forward)
+    ours = run(fast, lambda enc, f: tuple(vars(enc(f)).values()))
+
+    def error(got, want):  # relative, in the L2 norm
+        return float((got - want).norm() / want.norm())
+
+    for o_ours, o_plain, o_exact in zip(ours[0], plain[0], exact[0]):
+        assert error(o_ours, o_exact) <= 3 * error(o_plain, o_exact) + 1e-6
+    assert ours[1].keys() == exact[1].keys()
+    for name in exact[1]:  # parameter by parameter: within float32 rounding of the exact gradient
+        assert error(ours[1][name], exact[1][name]) < 1e-3, name
+    flat = lambda grads: torch.cat([g.flatten() for g in grads.values()])  # noqa: E731
+    assert error(flat(ours[1]), flat(exact[1])) <= 3 * error(flat(plain[1]), flat(exact[1])) + 1e-6

@@ -1,0 +1,130 @@
+"""Paired A/B of one MINT training step: two versions of mint_rl, timed step by step in turn.
+
+    python benchmarks/bench_step_ab.py --before HEAD           # a git ref (exported to a temp dir)
+    python benchmarks/bench_step_ab.py --before /path/to/old/checkout --reps 21 --sizes 84
+
+On a machine whose speed drifts (shared cores), two runs of ``bench_encoder.py`` minutes apart
+do not compare well. Here each version runs in its own long-lived process (its own imports,
+one torch thread), and the two take turns, one training step each (the same step as
+``bench_encoder.py``: 32 clips × 3 frames, entropy included, K = 16), alternating which goes
+first, each followed by the NatureCNN yardstick forward. It prints the medians and the median
+of the per-pair ratios before/after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker(size: int) -> None:
+    """Answer ``step`` / ``base`` / ``peak`` on stdin with milliseconds (or MB) on stdout."""
+    import torch
+
+    torch.set_num_threads(1)
+    from mint_rl.config import MintConfig
+    from mint_rl.trainer import MintTrainer
+
+    torch.manual_seed(0)
+    trainer = MintTrainer(MintConfig(num_keypoints=16, image_size=(size, size), hidden_channels=16, batch_size=32))
+    clips = torch.randint(0, 256, (32, 3, 3, size, size), dtype=torch.uint8)
+    frames = clips[:, 0].contiguous()
+    nature = torch.nn.Sequential(  # SB3's NatureCNN body, as in bench_encoder.py
+        torch.nn.Conv2d(3, 32, 8, 4), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 4, 2), torch.nn.ReLU(),
+        torch.nn.Conv2d(64, 64, 3, 1), torch.nn.ReLU(), torch.nn.Flatten())
+
+    def base() -> None:
+        with torch.no_grad():
+            nature(frames.float() / 255)
+
+    trainer.step(clips), base()  # warm-up (numba JIT, allocator)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "peak":
+            print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), flush=True)
+            continue
+        if cmd not in ("step", "base"):
+            break
+        t = time.perf_counter()
+        trainer.step(clips) if cmd == "step" else base()
+        print(json.dumps(1000 * (time.perf_counter() - t)), flush=True)
+
+
+def source_tree(spec: str, tmp: str) -> Path:
+    """A directory holding mint_rl: ``spec`` itself, or the git ref ``spec`` exported into ``tmp``."""
+    if Path(spec).is_dir():
+        return Path(spec).resolve()
+    out = Path(tmp) / "before"
+    out.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", spec], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def compare(size: int, trees: dict[str, Path], reps: int) -> None:
+    procs = {}
+    for name, tree in trees.items():
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(tree))
+        procs[name] = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(size)],
+                                       cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if procs[name].stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the {name} worker ({tree}) did not start")
+
+    def ask(name: str, cmd: str) -> float:
+        procs[name].stdin.write(cmd + "\n")
+        procs[name].stdin.flush()
+        return json.loads(procs[name].stdout.readline())
+
+    times = {(n, c): [] for n in trees for c in ("step", "base")}
+    for r in range(reps):
+        for name in (("before", "after") if r % 2 == 0 else ("after", "before")):
+            times[(name, "step")].append(ask(name, "step"))
+            times[(name, "base")].append(ask(name, "base"))
+    peaks = {name: ask(name, "peak") for name in trees}
+    for p in procs.values():
+        p.stdin.write("quit\n")
+        p.stdin.flush()
+        p.wait()
+    for name in trees:
+        step, base = times[(name, "step")], times[(name, "base")]
+        ratio = statistics.median(s / b for s, b in zip(step, base))
+        print(f"{size}x{size} {name:<6}  step {statistics.median(step):7.1f} ms (min {min(step):6.1f})  "
+              f"NatureCNN fwd {statistics.median(base):5.1f} ms  ratio {ratio:5.1f}  peak RSS {peaks[name]:5.0f} MB")
+    gain = [b / a for b, a in zip(times[("before", "step")], times[("after", "step")])]
+    q = statistics.quantiles(gain, n=4)
+    print(f"{size}x{size} speed-up before/after: median of {reps} pairs {statistics.median(gain):.2f}x "
+          f"(quartiles {q[0]:.2f}-{q[2]:.2f})", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--before", default="HEAD", help="a directory holding mint_rl, or a git ref (default HEAD)")
+    p.add_argument("--after", default=str(ROOT), help="a directory holding mint_rl (default: this checkout)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 84])
+    p.add_argument("--reps", type=int, default=15)
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # internal: run one version's worker
+    args = p.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"before": source_tree(args.before, tmp), "after": source_tree(args.after, tmp)}
+        print(f"MINT training step, K=16, 32 clips x 3 frames, torch threads 1, {args.reps} interleaved pairs; "
+              f"before = {args.before}, after = {args.after}")
+        for size in args.sizes:
+            compare(size, trees, args.reps)
+
+
+if __name__ == "__main__":
+    main()
