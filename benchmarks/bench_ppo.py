@@ -74,15 +74,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--num-keypoints", "-k", type=int, default=8)
     p.add_argument("--encoder", default=None, help="a MINT checkpoint (default: a fresh encoder, same cost)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--extractor", choices=["mlp", "set", "attention"], default="mlp",
-                   help="the keypoint agent's extractor")
-    p.add_argument("--glimpse-size", type=int, default=0,
-                   help="the keypoint agent's glimpses (its glimpse CNN is part of the measured cost)")
-    p.add_argument("--colour-codes", type=int, default=0,
-                   help="the keypoint agent's colour categories (with --glimpse-size, the coded window)")
+    p.add_argument("--extractor", choices=["mlp", "set", "attention"], default=None,
+                   help="the keypoint agent's extractor (default: the main job's for each env)")
+    p.add_argument("--glimpse-size", type=int, default=None,
+                   help="the keypoint agent's glimpses (its glimpse CNN is part of the measured cost; default: the "
+                        "main job's for each env)")
+    p.add_argument("--colour-codes", type=int, default=None,
+                   help="the keypoint agent's colour categories (with --glimpse-size, the coded window; default: the "
+                        "main job's for each env)")
+    p.add_argument("--track", action="store_true", help="the keypoint agent reads tracked entities (--track)")
     args = p.parse_args(argv)
-    agent_flags = ["--extractor", args.extractor, "--glimpse-size", str(args.glimpse_size),
-                   "--colour-codes", str(args.colour_codes)]
+    agent_flags = (["--track"] if args.track else []) + [f for name in ("extractor", "glimpse_size", "colour_codes") if getattr(args, name) is not None
+                   for f in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
     torch.set_num_threads(args.threads)
     rows = []
     for env_id in args.envs:
@@ -91,8 +94,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{env_id}: keypoints {[round(v) for v in row['keypoints_all']]}, pixels "
               f"{[round(v) for v in row['pixels_all']]} steps/s", flush=True)
     print(f"\ntraining env steps per second (SB3 time/fps), median of {args.repeats} interleaved chunks, "
-          f"{args.threads} torch thread(s); keypoint agent: {args.extractor} extractor, glimpses "
-          f"{args.glimpse_size or 'none'}, colour codes {args.colour_codes or 'none'}\n")
+          f"{args.threads} torch thread(s); keypoint agent: "
+          f"{' '.join(agent_flags) or 'the main job defaults of each env'}\n")
     print("| env | n_envs | chunk (steps) | MINT keypoints PPO | pixel PPO (NatureCNN) | ratio |")
     print("|---|---|---|---|---|---|")
     for r in rows:

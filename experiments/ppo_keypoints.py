@@ -10,9 +10,12 @@ Every agent trains on the same env id, with the same training seeds, timestep bu
 PPO hyperparameters; only what it observes differs:
 
 ``mint``          K = 8 MINT keypoints per frame (x, y, status; F features with ``--feature-dim``)
-                  from a frozen encoder, 2 frames stacked, the flat status-gated MLP extractor
-                  (``agents.extractors.KeypointMlpExtractor``; ``--extractor set`` for the
-                  permutation-invariant ``KeypointSetExtractor``, slower to learn Catch).
+                  from a frozen encoder, 2 frames stacked. On object tasks each keypoint also
+                  carries its colour code (below) and the policy reads them as a set
+                  (``agents.extractors.KeypointSetExtractor``): the configuration that learned
+                  Catch best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
+                  status-gated MLP (``KeypointMlpExtractor``), as the Atari study measured.
+                  ``--extractor``, ``--glimpse-size``, ``--colour-codes`` and ``--track`` override.
                   The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
                   reuses it), or given with ``--encoder PATH``, or co-trained from the frames
@@ -22,7 +25,8 @@ PPO hyperparameters; only what it observes differs:
                   ``--colour-codes N`` instead its one-hot colour category among N colours fitted
                   by k-means to the keypoint colours of the pretraining frames
                   (``mint_rl.appearance``). ``--glimpse-at random`` cuts them at random positions
-                  (a control). K glimpses may cover at most 1/8 of the frame.
+                  (a control). K glimpses may cover at most 1/8 of the frame. ``--track``:
+                  persistent entity slots (``mint_rl.tracking``) instead of raw keypoints.
 ``pixels``        SB3's ``CnnPolicy`` (NatureCNN) on images: for object scenes the RGB 64×64
                   frames, 2 stacked (``VecFrameStack`` + ``VecTransposeImage``); for ALE ids the
                   standard grey 84×84×4 stack of ``envs.atari.atari_pixel_env``.
@@ -140,6 +144,11 @@ SCENE_PPO: dict[str, Any] = dict(n_steps=128, batch_size=64, n_epochs=10, learni
                                  ent_coef=0.01)
 # 100k steps: the whole default run (pretraining, three agents, evaluations) in ~15 min on 2 CPU cores.
 SCENE_DEFAULTS = dict(n_envs=4, timesteps=100_000, eval_episodes=10)
+# The keypoint agents' representation. Object tasks: the set extractor over keypoints that carry their colour
+# code (8 colours, 5×5 window), the configuration that learned Catch best (docs/keypoint_ladder.md). ALE: the
+# flat extractor on plain keypoints, as the Atari study measured (colour codes are not measured on Atari yet).
+SCENE_REPRESENTATION = dict(extractor="set", glimpse_size=5, colour_codes=8, track=False)
+ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, track=False)
 
 
 def linear(start: float) -> Callable[[float], float]:
@@ -186,24 +195,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="co-train the mint agent's encoder during PPO (from --encoder, or from scratch)")
     p.add_argument("--online-updates", type=int, default=20,
                    help="--online: MINT steps after each rollout (default %(default)s)")
-    p.add_argument("--extractor", choices=list(EXTRACTORS), default="mlp",
-                   help="keypoint features extractor: KeypointMlpExtractor (default: it learned Catch faster than "
-                        "the set extractor in our measurements, docs/ppo_results.md), KeypointSetExtractor ('set') or "
-                        "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention')")
-    p.add_argument("--glimpse-size", type=int, default=0,
+    p.add_argument("--extractor", choices=list(EXTRACTORS), default=None,
+                   help="keypoint features extractor: KeypointMlpExtractor ('mlp'), KeypointSetExtractor ('set') or "
+                        "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention'); "
+                        "default: 'set' on object tasks, 'mlp' on ALE ids")
+    p.add_argument("--glimpse-size", type=int, default=None,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
                         "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "
-                        "1/8 of the frame; default 0: none)")
-    p.add_argument("--colour-codes", type=int, default=0,
+                        "1/8 of the frame); with --colour-codes, the window whose colour is coded. Default: 5 on "
+                        "object tasks, 0 (none) on ALE ids")
+    p.add_argument("--colour-codes", type=int, default=None,
                    help="mint/transporter: instead of raw glimpses, each keypoint's one-hot colour category among N "
                         "colours fitted by k-means to the keypoint colours of the pretraining frames "
-                        "(mint_rl.appearance; needs --glimpse-size, the window whose colour is coded; default 0: off)")
+                        "(mint_rl.appearance; needs --glimpse-size). Default: 8 on object tasks, 0 (off) on ALE ids")
     p.add_argument("--glimpse-at", choices=["keypoints", "random"], default="keypoints",
                    help="where glimpses are cut: at the keypoints (default) or, as a control, at random positions")
-    p.add_argument("--track", action="store_true",
+    p.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter: persistent entity slots instead of raw keypoints (mint_rl.tracking: "
                         "duplicates of one colour code merged, slots matched over time, misses of up to 3 frames "
-                        "bridged); rows (x, y, status, colour code)")
+                        "bridged); rows (x, y, status, colour code). Default: off")
     p.add_argument("--object-properties", default=None,
                    help="objects-* ladder rungs: measured keypoint properties (properties.json of "
                         "experiments/keypoint_properties.py) that the true objects are degraded to")
@@ -233,7 +243,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     args.atari = args.env.startswith("ALE/")
     defaults = ATARI_DEFAULTS if args.atari else SCENE_DEFAULTS
-    for key, value in defaults.items():
+    representation = dict(ATARI_REPRESENTATION if args.atari else SCENE_REPRESENTATION)
+    if args.glimpse_size == 0:  # no window, so no colour to code, unless asked (and then refused below)
+        representation["colour_codes"] = 0
+    if args.online and args.encoder is None:  # co-trained from scratch: no pretrained keypoints to fit codes to
+        if args.colour_codes:
+            p.error(f"--colour-codes {args.colour_codes}: the codebook is fitted to a pretrained encoder's keypoints, "
+                    "and --online without --encoder co-trains one from scratch; give --encoder PATH to start from, "
+                    "or --colour-codes 0")
+        representation.update(glimpse_size=0, colour_codes=0)
+    for key, value in {**defaults, **representation}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.ppo = dict(ATARI_PPO if args.atari else SCENE_PPO)

@@ -24,6 +24,8 @@ Example::
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -89,5 +91,13 @@ def fit_colour_codebook(encoder: torch.nn.Module, frames: np.ndarray, size: int,
     data = colours.reshape(-1, colours.shape[-1]).numpy().astype(np.float64)
     if len(data) < n_codes:
         raise ValueError(f"only {len(data)} keypoint colours to fit {n_codes} codes; give more frames")
-    codebook, _ = kmeans2(data, n_codes, seed=seed, minit="++")
-    return codebook[np.argsort(codebook.sum(1))].astype(np.float32)
+    unique = np.unique(data.round(6), axis=0)
+    if len(unique) <= n_codes:  # no more colours than codes (e.g. an untrained encoder): each colour is a code,
+        # the spare codes repeat the brightest one (argmin picks the first of equals, so they are never used)
+        codebook = np.concatenate([unique, np.repeat(unique[-1:], n_codes - len(unique), axis=0)])
+    else:
+        with warnings.catch_warnings():  # a cluster left empty keeps its initial centre, which is a data colour
+            warnings.filterwarnings("ignore", message="One of the clusters is empty")
+            codebook, _ = kmeans2(data, n_codes, seed=seed, minit="++")
+    order = np.argsort(codebook.sum(1), kind="stable")
+    return codebook[order].astype(np.float32)

@@ -21,6 +21,9 @@ from mint_rl.encoder import KeypointEncoder  # noqa: E402
 ENV = "MintTasks/Catch-v0"
 
 
+MINT = "mint-set-c8w5"  # the default keypoint agent on object tasks: set extractor, 8 colour codes, 5×5 window
+
+
 def tiny(out: Path, *extra: str) -> list[str]:
     """One PPO rollout (4 envs × 128 steps), 2 pretraining steps on 48 frames, K = 3, one eval episode."""
     return ["--env", ENV, "--seeds", "1", "--timesteps", "512", "--pretrain-steps", "2", "--pretrain-frames", "48",
@@ -42,27 +45,27 @@ def test_outputs(run):
     for name in ("evaluations.csv", "summary.json", "table.md", "learning_curves.png", "random.json"):
         assert (env_dir / name).is_file() and (env_dir / name).stat().st_size > 0, name
     rows = list(csv.DictReader((env_dir / "evaluations.csv").open()))
-    assert {r["agent"] for r in rows} == {"mint", "pixels"}
+    assert {r["agent"] for r in rows} == {MINT, "pixels"}
     assert all(int(r["step"]) == 512 and r["episodes"] == "1" for r in rows)  # the final evaluation
-    for label in ("mint", "pixels"):
+    for label in (MINT, "pixels"):
         run_dir = env_dir / label / "seed0"
         for name in ("model.zip", "agent.json", "done.json", "evaluations.csv"):
             assert (run_dir / name).is_file(), (label, name)
         done = json.loads((run_dir / "done.json").read_text())
         assert done["timesteps"] == 512 and done["train_steps_per_s"] > 0 and np.isfinite(done["final_return"])
     table = report["table"]
-    for label in ("| mint | 1 |", "| pixels | 1 |", "| random policy |"):
+    for label in (f"| {MINT} | 1 |", "| pixels | 1 |", "| random policy |"):
         assert label in table
     assert (env_dir / "table.md").read_text().strip() == table.strip()
     summary = json.loads((env_dir / "summary.json").read_text())
-    assert set(summary["agents"]) == {"mint", "pixels"}
-    assert summary["agents"]["mint"]["final_return"]["n"] == 1.0
+    assert set(summary["agents"]) == {MINT, "pixels"}
+    assert summary["agents"][MINT]["final_return"]["n"] == 1.0
 
     # the encoder reference: a copy next to the model, its sha256 and config
-    info = json.loads((env_dir / "mint" / "seed0" / "agent.json").read_text())
+    info = json.loads((env_dir / MINT / "seed0" / "agent.json").read_text())
     ref = info["encoder"]
     assert ref["path"] == "encoder.pt" and ref["type"] == "mint" and ref["config"]["num_keypoints"] == 3
-    assert ref["sha256"] == pk.sha256(env_dir / "mint" / "seed0" / "encoder.pt")
+    assert ref["sha256"] == pk.sha256(env_dir / MINT / "seed0" / "encoder.pt")
     assert json.loads((env_dir / "pixels" / "seed0" / "agent.json").read_text())["encoder"] is None
 
     # TensorBoard: one run per agent, the keypoint agent with its overlay image
@@ -70,20 +73,20 @@ def test_outputs(run):
 
     tb = {d.name: d for d in (env_dir / "tb").iterdir()}
     assert any(name.startswith("pixels_seed0") for name in tb)
-    mint_tb = EventAccumulator(str(next(d for n, d in tb.items() if n.startswith("mint_seed0"))))
+    mint_tb = EventAccumulator(str(next(d for n, d in tb.items() if n.startswith(f"{MINT}_seed0"))))
     mint_tb.Reload()
     assert "keypoints/overlay" in mint_tb.Tags()["images"]
 
 
 def test_resume_skips_finished_runs(run, capsys):
     out, _ = run
-    marker = out / "MintTasks_Catch-v0" / "mint" / "seed0" / "done.json"
+    marker = out / "MintTasks_Catch-v0" / MINT / "seed0" / "done.json"
     before = marker.stat().st_mtime_ns
     capsys.readouterr()
     report = pk.main(tiny(out, "--agents", "mint", "pixels"))
     assert "0 run(s) to do" in capsys.readouterr().out
     assert marker.stat().st_mtime_ns == before
-    assert "| mint | 1 |" in report["table"]
+    assert f"| {MINT} | 1 |" in report["table"]
     # the same folder with another budget is refused
     with pytest.raises(SystemExit, match="other settings"):
         pk.main(tiny(out, "--agents", "mint", "--timesteps", "1024"))
@@ -91,10 +94,11 @@ def test_resume_skips_finished_runs(run, capsys):
 
 def test_load_agent_checks_the_encoder(run, tmp_path):
     out, _ = run
-    run_dir = out / "MintTasks_Catch-v0" / "mint" / "seed0"
+    run_dir = out / "MintTasks_Catch-v0" / MINT / "seed0"
     agent = pk.load_agent(run_dir / "model.zip")
     assert agent.encoder is not None and agent.encoder.config.num_keypoints == 3
-    assert agent.model.observation_space.shape == (3, 2 * (3 + agent.encoder.config.feature_dim))
+    assert agent.model.observation_space.shape == (3, 2 * (3 + agent.encoder.config.feature_dim + 8))
+    assert agent.info["colour_codes"] == "colour_codes.npy" and np.load(run_dir / "colour_codes.npy").shape == (8, 3)
     assert pk.load_agent(out / "MintTasks_Catch-v0" / "pixels" / "seed0").encoder is None
 
     # another encoder of the very same architecture is refused, offered explicitly or swapped in the folder
@@ -118,8 +122,8 @@ def test_load_agent_checks_the_encoder(run, tmp_path):
 def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0"))
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online" / "seed0"
-    assert "| mint-online | 1 |" in report["table"]
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set" / "seed0"
+    assert "| mint-online-set | 1 |" in report["table"]
     assert not (tmp_path / "MintTasks_Catch-v0" / "encoders").exists()  # nothing pretrained
     agent = pk.load_agent(run_dir)
     assert agent.info["settings"]["online"] and agent.encoder is not None
@@ -205,7 +209,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", killed)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online" / "seed0"
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set" / "seed0"
     state = json.loads((run_dir / "resume" / "state.json").read_text())
     assert state["step"] == 1024 and state["encoder"] and not (run_dir / "done.json").exists()
     steps = [int(r["step"]) for r in csv.DictReader((run_dir / "evaluations.csv").open())]
