@@ -51,7 +51,7 @@ from mint_rl.config import ConfigError, MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402
 from mint_rl.metrics import aggregate  # noqa: E402
-from mint_rl.run_lock import RunLockError, claim_run_folder  # noqa: E402
+from mint_rl.run_lock import locked_run_folder  # noqa: E402
 from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
 from mint_rl.utils import atomic_write_text, differences, resolve_device  # noqa: E402
 
@@ -257,13 +257,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     out = Path(args.out)
     budget = {k: getattr(args, k) for k in ("frames", "eval_frames", "image_size", "hidden_channels", "batch_size",
                                             "lr")}
-    try:
-        lock, notes = claim_run_folder(out)
-    except RunLockError as exc:
-        raise SystemExit(f"--out: {exc}") from exc
-    with lock:
-        for note in notes:
-            print(note)
+    with locked_run_folder(out):  # one process per folder; temporary files a killed run left are removed
         budget_path = out / "budget.json"
         if budget_path.is_file():
             changed = differences(json.loads(budget_path.read_text()), budget)

@@ -121,7 +121,7 @@ from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.glimpses import check_glimpse_size  # noqa: E402
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402
 from mint_rl.metrics import aggregate  # noqa: E402
-from mint_rl.run_lock import RunLockError, claim_run_folder  # noqa: E402
+from mint_rl.run_lock import locked_run_folder  # noqa: E402
 from mint_rl.utils import resolve_device  # noqa: E402
 
 AGENTS = ("mint", "pixels", "transporter", "ground_truth", *LADDER_RUNGS)
@@ -1212,13 +1212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         check_encoder(args.encoder, frames, args.env)
     env_dir = Path(args.out) / env_slug(args.env)
     env_dir.mkdir(parents=True, exist_ok=True)
-    try:  # one process per folder; temporary files a killed run left are removed
-        lock, notes = claim_run_folder(env_dir)
-    except RunLockError as exc:
-        raise SystemExit(f"--out: {exc}") from exc
-    with lock:
-        for note in notes:
-            print(note)
+    with locked_run_folder(env_dir):  # one process per folder; temporary files a killed run left are removed
         labels = [agent_label(a, args) for a in args.agents]
         todo = []
         for agent, label in zip(args.agents, labels, strict=True):

@@ -53,7 +53,7 @@ from mint_rl.config import ConfigError, MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.draw import draw_keypoints_batch, write_video  # noqa: E402
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402
-from mint_rl.run_lock import RunLockError, claim_run_folder  # noqa: E402
+from mint_rl.run_lock import locked_run_folder  # noqa: E402
 from mint_rl.trainer import MintTrainer, is_main_process, make_entropy  # noqa: E402
 from mint_rl.utils import atomic_write_text, differences, resolve_device  # noqa: E402
 
@@ -200,13 +200,7 @@ def main(argv: list[str] | None = None) -> Path:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     setup_distributed(device)
     out = Path(args.out or f"runs/pretrain/{args.env.replace('/', '_')}-s{args.seed}")
-    try:  # one process (one torchrun launch) per folder; leftovers of a killed run removed
-        lock, notes = claim_run_folder(out)
-    except RunLockError as exc:
-        raise SystemExit(f"--out: {exc}") from exc
-    with lock:
-        for note in notes:
-            print(note)
+    with locked_run_folder(out):  # one process per folder; temporary files a killed run left are removed
         checkpoint_path = out / "encoder.pt"
         checkpoint = read_checkpoint(checkpoint_path)
 

@@ -29,6 +29,7 @@ the folder's lock.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -36,9 +37,9 @@ import re
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockError", "claim_run_folder", "describe_holder", "is_locked", "launch_id",
+__all__ = ["LOCK_NAME", "RunLock", "RunLockError", "claim_run_folder", "locked_run_folder", "describe_holder", "is_locked", "launch_id",
            "remove_stray_temp_files"]
 
 LOCK_NAME = ".lock"
@@ -235,3 +236,20 @@ def claim_run_folder(folder: str | os.PathLike) -> tuple[RunLock, list[str]]:
         notes.append(f"removed {len(removed)} temporary file(s) an interrupted write left: "
                      + ", ".join(str(p.relative_to(lock.folder)) for p in removed))
     return lock, notes
+
+
+@contextlib.contextmanager
+def locked_run_folder(folder: str | os.PathLike, flag: str = "--out") -> Iterator[RunLock]:
+    """What a script does with its output folder: :func:`claim_run_folder` for the ``with`` block, the notes
+    printed, and a held folder turned into ``SystemExit`` naming the script's ``flag``.
+
+    :raises SystemExit: another live process holds the folder.
+    """
+    try:
+        lock, notes = claim_run_folder(folder)
+    except RunLockError as exc:
+        raise SystemExit(f"{flag}: {exc}") from exc
+    with lock:
+        for note in notes:
+            print(note, flush=True)
+        yield lock
