@@ -1,6 +1,6 @@
 """What keypoints carry about a task's objects, measured against ``info["objects"]``.
 
-The instrument behind the observation ladder (``experiments/keypoint_ladder.py``): play
+The instrument behind the observation ladder (``experiments/keypoint_properties.py``, ``docs/keypoint_ladder.md``): play
 held-out episodes of an object task (``MintTasks/*``, or any env whose ``info["objects"]``
 has the keys of :mod:`envs.scenes` with masks), encode every frame with a keypoint encoder,
 and measure the properties that :class:`envs.object_keypoints.ObjectKeypoints` can degrade
