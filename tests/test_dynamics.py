@@ -20,13 +20,7 @@ from agents.dynamics import (  # noqa: E402
 LEARNED = (KeypointInteractionNetwork, PerKeypointGRU)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models train far faster on one thread than on an oversubscribed pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: torch and numba on one thread
 
 
 def randomize_head(model: torch.nn.Module, seed: int = 0) -> None:

@@ -15,9 +15,7 @@ CFG = MintConfig(num_keypoints=4, image_size=(32, 32), hidden_channels=8, featur
                  batch_size=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: torch and numba on one thread
 
 
 def make_venv(n=2, max_steps=5):
