@@ -65,7 +65,7 @@ from mint_rl.keypoints import gaussian_maps, information_patches  # noqa: E402
 from mint_rl.metrics import (  # noqa: E402
     ACTIVE_THRESHOLD, BACKGROUND, aggregate, keypoint_assignments, summarize, video_metrics)
 from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
-from mint_rl.utils import resolve_device  # noqa: E402
+from mint_rl.utils import resolve_device, write_json  # noqa: E402
 
 SCENES = {env_id.split("/")[1].removesuffix("-v0"): env_id for env_id in SCENE_PRESETS}
 TRAINERS = {"mint": MintTrainer, "transporter": TransporterTrainer}
@@ -264,12 +264,6 @@ def collect_results(out: Path, args: argparse.Namespace) -> dict[tuple[str, str,
                 if path.is_file():
                     done[(encoder, scene, seed)] = json.loads(path.read_text())
     return done
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
-    os.replace(tmp, path)
 
 
 def format_cell(stats: dict[str, float] | None, fmt: str) -> str:

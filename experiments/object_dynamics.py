@@ -99,7 +99,7 @@ from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.frame_cache import given_frames_source, save_frames  # noqa: E402
 from mint_rl.metrics import (  # noqa: E402
     INACTIVE, aggregate, dynamics_success_rate, keypoint_assignments, summarize)
-from mint_rl.utils import resolve_device  # noqa: E402
+from mint_rl.utils import resolve_device, write_json  # noqa: E402
 
 SCENES = {env_id.split("/")[1].removesuffix("-v0"): env_id for env_id in SCENE_PRESETS}
 ENCODERS = ("mint", "transporter", "ground_truth")
@@ -432,12 +432,6 @@ def keypoints_for(encoder_name: str, ckpt: Path | None, folder: Path, train: dic
 
 
 # --------------------------------------------------------------------------- outputs
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
-    os.replace(tmp, path)
-
-
 def run_dir(out: Path, scene: str, seed: int, encoder: str) -> Path:
     return out / scene / f"seed{seed}" / encoder
 

@@ -122,7 +122,7 @@ from mint_rl.glimpses import check_glimpse_size  # noqa: E402
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402
 from mint_rl.metrics import aggregate  # noqa: E402
 from mint_rl.run_lock import locked_run_folder  # noqa: E402
-from mint_rl.utils import resolve_device  # noqa: E402
+from mint_rl.utils import resolve_device, write_json  # noqa: E402
 
 AGENTS = ("mint", "pixels", "transporter", "ground_truth", *LADDER_RUNGS)
 KEYPOINT_AGENTS = ("mint", "transporter")  # keypoints from an encoder
@@ -972,12 +972,6 @@ def train_one(agent: str, seed: int, args: argparse.Namespace, env_dir: Path, en
 
 
 # --------------------------------------------------------------------------- results
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
-    os.replace(tmp, path)
-
-
 def random_returns(args: argparse.Namespace, env_dir: Path) -> list[float]:
     """Mean return of a uniformly random policy on each seed's held-out episodes (cached)."""
     cache = env_dir / "random.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Iterable, Mapping
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["atomic_write_text", "differences", "resolve_device", "seed_everything"]
+__all__ = ["atomic_write_text", "differences", "resolve_device", "seed_everything", "write_json"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -65,3 +66,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """``data`` as indented JSON (NaN allowed), written atomically (:func:`atomic_write_text`)."""
+    return atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True))
