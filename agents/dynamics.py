@@ -45,7 +45,6 @@ loading refuses a model meant for another K or another encoder.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -57,6 +56,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mint_rl.checkpoint import CheckpointError, atomic_torch_save
+from mint_rl.utils import file_sha256
 
 __all__ = [
     "DynamicsPrediction",
@@ -663,11 +663,7 @@ def encoder_identifier(source: Union[str, os.PathLike]) -> str:
     """
     path = Path(source)
     if path.is_file():
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_sha256(path)
     if isinstance(source, os.PathLike):
         raise FileNotFoundError(f"encoder checkpoint {source} does not exist")
     return str(source)

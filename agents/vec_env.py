@@ -8,7 +8,7 @@ bootstrapping on truncation sees keypoints, as ``VecTransposeImage`` does for im
 
 Online co-training: frames enter per-sub-env buffers as they are observed (episode
 boundaries recorded at every reset), but the encoder is updated only when
-:meth:`MintKeypointVecEnv.update_encoder` is called — by :class:`OnlineEncoderCallback`
+:meth:`MintKeypointVecEnv.update_encoder` is called — by :class:`agents.callbacks.OnlineEncoderCallback`
 at the end of each PPO rollout — so one rollout always sees one encoder.
 
 Frames are checked against the declared space at every reset and step
@@ -35,13 +35,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from envs.wrappers import KeypointObserver, describe_env
 from mint_rl.config import MintConfig
 
-__all__ = ["MintKeypointVecEnv", "OnlineEncoderCallback"]
+__all__ = ["MintKeypointVecEnv"]
 
 
 class MintKeypointVecEnv(VecEnvWrapper):
@@ -112,40 +111,3 @@ class MintKeypointVecEnv(VecEnvWrapper):
 
 def _index(obs: Any, i: int) -> Any:
     return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
-
-
-class OnlineEncoderCallback(BaseCallback):
-    """Update a co-trained encoder between PPO rollouts, never inside one.
-
-    :param venv: the :class:`MintKeypointVecEnv` (possibly under other wrappers such as
-        ``VecFrameStack``) whose encoder is co-trained.
-    :param updates_per_rollout: optimiser steps per rollout end (None: the trainer's default).
-    :param log_every: record the MINT terms to the SB3 logger every this many rollouts.
-    """
-
-    def __init__(self, venv: VecEnv, updates_per_rollout: int | None = None, log_every: int = 1,
-                 verbose: int = 0) -> None:
-        super().__init__(verbose)
-        self.keypoint_env = _find(venv)
-        self.updates_per_rollout = updates_per_rollout
-        self.log_every = log_every
-        self.rollouts = 0
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        terms = self.keypoint_env.update_encoder(self.updates_per_rollout)
-        self.rollouts += 1
-        if terms and self.rollouts % self.log_every == 0:
-            for key in terms[-1]:
-                self.logger.record(f"mint/{key}", float(np.mean([t[key] for t in terms])))
-
-
-def _find(venv: VecEnv) -> MintKeypointVecEnv:
-    env = venv
-    while isinstance(env, VecEnvWrapper):
-        if isinstance(env, MintKeypointVecEnv):
-            return env
-        env = env.venv
-    raise ValueError("OnlineEncoderCallback needs a VecEnv wrapped by MintKeypointVecEnv")

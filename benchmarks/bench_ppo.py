@@ -25,32 +25,42 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
-import ppo_keypoints as pk  # noqa: E402
-
+from agents.experiment_encoders import check_encoder  # noqa: E402
+from agents.experiment_envs import frame_shape  # noqa: E402
+from agents.experiment_settings import ExperimentError, PPOExperiment  # noqa: E402
+from agents.ppo_experiment import build_agent  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.encoder import KeypointEncoder  # noqa: E402
 
 
 def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str | None, k: int,
-              agent_flags: list[str] = ()) -> dict:
-    """Median training fps of the keypoint and pixel agents on one env, interleaved chunks."""
-    args = pk.parse_args(["--env", env_id, "--overlay-every", "0", "--no-progress", "-k", str(k), *agent_flags])
-    h, w, c = pk.frame_shape(env_id)
+              agent_options: dict | None = None) -> dict:
+    """Median training fps of the keypoint and pixel agents on one env, interleaved chunks.
+
+    :param agent_options: the keypoint agent's representation, as ``PPOExperiment`` fields (``extractor``,
+        ``glimpse_size``, ``colour_codes``, ``track``; default: the main job's for the env).
+    """
+    try:
+        exp = PPOExperiment(env=env_id, overlay_every=0, no_progress=True, num_keypoints=k, **(agent_options or {}))
+        h, w, c = frame_shape(env_id)
+        if encoder is not None:
+            check_encoder(encoder, (h, w, c), env_id)
+    except ExperimentError as exc:
+        raise SystemExit(str(exc)) from exc
     if encoder is None:
         torch.manual_seed(0)
         enc = KeypointEncoder(MintConfig(num_keypoints=k, in_channels=c, image_size=(h, w),
-                                         feature_dim=args.feature_dim)).eval()
+                                         feature_dim=exp.feature_dim)).eval()
     else:
-        pk.check_encoder(encoder, (h, w, c), env_id)
         enc = Path(encoder)
-    if args.colour_codes:  # the codebook's values do not change the cost
-        args.codebooks["mint"] = np.random.default_rng(0).random((args.colour_codes, c)).astype(np.float32)
-    models = {"keypoints": pk.build_agent("mint", args, 0, enc, None)[0],
-              "pixels": pk.build_agent("pixels", args, 0, None, None)[0]}
-    chunk = rollouts_per_chunk * args.n_envs * args.ppo["n_steps"]
+    codebook = None
+    if exp.colour_codes:  # the codebook's values do not change the cost
+        codebook = np.random.default_rng(0).random((exp.colour_codes, c)).astype(np.float32)
+    models = {"keypoints": build_agent("mint", exp, 0, enc, None, codebook)[0],
+              "pixels": build_agent("pixels", exp, 0, None, None)[0]}
+    chunk = rollouts_per_chunk * exp.n_envs * exp.ppo["n_steps"]
     fps: dict[str, list[float]] = {name: [] for name in models}
     for rep in range(repeats + 1):  # repetition 0 warms up (allocations, first reset)
         for name, model in models.items():
@@ -61,7 +71,7 @@ def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str |
                 fps[name].append((model.num_timesteps - start) / (time.perf_counter() - t0))
     for model in models.values():
         model.get_env().close()
-    return {"env": env_id, "chunk": chunk, "n_envs": args.n_envs,
+    return {"env": env_id, "chunk": chunk, "n_envs": exp.n_envs,
             **{name: statistics.median(v) for name, v in fps.items()},
             **{f"{name}_all": v for name, v in fps.items()}}
 
@@ -84,12 +94,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "main job's for each env)")
     p.add_argument("--track", action="store_true", help="the keypoint agent reads tracked entities (--track)")
     args = p.parse_args(argv)
-    agent_flags = (["--track"] if args.track else []) + [f for name in ("extractor", "glimpse_size", "colour_codes") if getattr(args, name) is not None
-                   for f in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
+    agent_options = {name: getattr(args, name) for name in ("extractor", "glimpse_size", "colour_codes")
+                     if getattr(args, name) is not None}
+    if args.track:
+        agent_options["track"] = True
+    agent_flags = (["--track"] if args.track else []) + [f for name, value in agent_options.items() if name != "track"
+                                                         for f in (f"--{name.replace('_', '-')}", str(value))]
     torch.set_num_threads(args.threads)
     rows = []
     for env_id in args.envs:
-        row = bench_env(env_id, args.rollouts, args.repeats, args.encoder, args.num_keypoints, agent_flags)
+        row = bench_env(env_id, args.rollouts, args.repeats, args.encoder, args.num_keypoints, agent_options)
         rows.append(row)
         print(f"{env_id}: keypoints {[round(v) for v in row['keypoints_all']]}, pixels "
               f"{[round(v) for v in row['pixels_all']]} steps/s", flush=True)

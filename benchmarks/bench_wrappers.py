@@ -144,7 +144,7 @@ def check_cost(args: argparse.Namespace, config) -> None:
 
     from envs.atari import make_atari_env
     from envs.vector import MintKeypointVectorWrapper
-    from envs.wrappers import FrameCheck, _FrameCheckWrapper
+    from envs.wrappers import FrameCheck, FrameCheckWrapper
     from mint_rl.encoder import KeypointEncoder
 
     def scaled(env: gym.Env) -> gym.Env:  # float32 frames in [0, 1] with a float Box
@@ -186,7 +186,7 @@ def check_cost(args: argparse.Namespace, config) -> None:
         space = env.env.single_observation_space
         batch_check = best(lambda: env.observer.frame_check(batch, "step"), 2000)
         const = Const(batch[0], space)
-        guard = _FrameCheckWrapper(const, FrameCheck(space, "bench"), 0)
+        guard = FrameCheckWrapper(const, FrameCheck(space, "bench"), 0)
         sub_check = max(best(lambda: guard.step(0), 5000) - best(lambda: const.step(0), 5000), 0.0)
         cost = batch_check + n * sub_check
         print(f"{kind:>8} frames: checks {cost * 1e6:6.1f} µs per vector step (batch {batch_check * 1e6:.1f} µs + "

@@ -284,7 +284,7 @@ def atari_detection(encoder: torch.nn.Module, game: str, num_frames: int = 1000,
 
     :param encoder: a keypoint encoder with a ``config`` (:class:`~mint_rl.config.MintConfig`: its
         ``image_size`` and ``in_channels`` give the frame size and RGB / grey), e.g. from
-        :func:`mint_rl.checkpoint.load_encoder`.
+        :func:`mint_rl.baselines.load_encoder`.
     :param game: an ALE game name or id with a RAM reader.
     :param num_frames: held-out frames (ignored when ``recording`` is given).
     :param recording: frames recorded before (e.g. cached with :meth:`AtariRecording.save`), of the

@@ -66,7 +66,7 @@ A box becomes a mask at an ``H × W`` observation by keeping the pixels whose ce
 the scaled box; when that keeps none (a 2×4 ball in an 84×84 frame can fall between pixel
 centres), the one pixel under the box's centre. Positions follow the project's convention:
 ``(x, y)``, y down, normalised to [-1, 1], pixel-centre aligned
-(:func:`envs.scenes.pixel_to_normalized`).
+(:func:`mint_rl.coords.pixel_to_normalised`).
 
 The RAM is read after each step, that is after the last emulator frame of the step; with
 :func:`envs.atari.make_atari_env`'s frame skip the observation is the maximum of the last two
@@ -93,7 +93,8 @@ from typing import Any, Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from .scenes import normalized_to_pixel, pixel_to_normalized
+from mint_rl.coords import normalised_to_pixel, pixel_to_normalised
+
 from .tasks import TASK_SHAPES
 
 __all__ = [
@@ -440,8 +441,8 @@ class AtariObjects(gym.Wrapper, gym.utils.RecordConstructorArgs):
         visible = present & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
         # box centre in the pixel-centre convention: columns x .. x + w - 1 have centre x + (w - 1) / 2
         centres_native = boxes[:, :2] + (np.maximum(boxes[:, 2:], 1) - 1) / 2.0
-        centres = np.where(present[:, None], pixel_to_normalized(centres_native, ATARI_FRAME_SIZE), 0.0)
-        centres_px = np.where(present[:, None], normalized_to_pixel(centres, self.frame_size), 0.0)
+        centres = np.where(present[:, None], pixel_to_normalised(centres_native, ATARI_FRAME_SIZE), 0.0)
+        centres_px = np.where(present[:, None], normalised_to_pixel(centres, self.frame_size), 0.0)
         velocities = np.zeros((n, 2))
         if self._previous is not None:
             was_present, previous = self._previous

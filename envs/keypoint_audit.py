@@ -43,6 +43,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from mint_rl.coords import pixels_per_unit
 from mint_rl.metrics import identities, identity_switches, keypoint_assignments
 
 __all__ = ["Episode", "record_episodes", "encode_episodes", "track_episodes", "keypoint_properties", "catch_focus",
@@ -235,8 +236,8 @@ def keypoint_properties(episodes: list[Episode], keypoints: list[tuple[np.ndarra
             vis = objects[:, o]
             runs += _runs(vis & ~hit[:, o])
         # position error: nearest on-object keypoint to the centre, in frame pixels
-        scale = np.array([w / 2.0, h / 2.0])
-        dist = np.linalg.norm((coords[:, :, None, :] - ep.centres[:, None, :, :]) * scale, axis=-1)  # (T, K, N)
+        dist = np.linalg.norm((coords[:, :, None, :] - ep.centres[:, None, :, :]) * pixels_per_unit((h, w)),
+                              axis=-1)  # (T, K, N)
         nearest = np.where(on, dist, np.inf).min(1)  # (T, N)
         tot["err"] += nearest[hit].sum()
         tot["err_n"] += hit.sum()

@@ -43,6 +43,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mint_rl.coords import units_per_pixel
+
 __all__ = ["ObjectKeypoints", "LADDER_PROPERTIES", "LADDER_RUNGS", "ladder_rung_kwargs"]
 
 LADDER_PROPERTIES = ("miss_rate", "agent_miss_rate", "position_noise_px", "switch_rate", "keypoints_per_obj",
@@ -188,7 +190,7 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
             status[n:] = detected[hosts] & self._copy_on
         if self.position_noise_px > 0:
             sigma = self.position_noise_px / math.sqrt(math.pi / 2.0)  # mean norm of a 2-D Gaussian = σ √(π/2)
-            xy += self._rng.normal(0.0, sigma, (k, 2)) * np.array([2.0 / self.width, 2.0 / self.height])
+            xy += self._rng.normal(0.0, sigma, (k, 2)) * units_per_pixel((self.height, self.width))
         if self.switch_rate > 0 and visible.any():
             swaps = self._rng.poisson(self.switch_rate / 100.0 * (visible & ~agent).sum())
             for _ in range(swaps):

@@ -19,13 +19,14 @@ Positions are ``(x, y)`` with ``y`` pointing down.
 * Normalised coordinates: ``x_n = (2 x + 1) / W - 1``, ``y_n = (2 y + 1) / H - 1``, so pixel
   column ``i`` has centre ``(2i + 1) / W - 1`` and the frame edges are at ``-1`` and ``1``
   (pixel-centre aligned, the convention of ``mint_rl`` keypoints).
-  See :func:`pixel_to_normalized` and :func:`normalized_to_pixel`.
+  See :func:`mint_rl.coords.pixel_to_normalised` and :func:`mint_rl.coords.normalised_to_pixel`.
 
 Rendering and occlusion
 -----------------------
-Objects are rasterised without anti-aliasing (``cv2.LINE_8`` with sub-pixel ``shift``) into
-one label image: slot ``k`` writes the value ``k + 1`` over its pixels, in slot order, so a
-later slot is drawn on top of an earlier one. The RGB frame is the background with each
+Objects are rasterised without anti-aliasing (``cv2.LINE_8`` with sub-pixel ``shift``; the
+label-image rendering of :mod:`envs.render`, shared with :mod:`envs.tasks`) into one label
+image: slot ``k`` writes the value ``k + 1`` over its pixels, in slot order, so a later slot is
+drawn on top of an earlier one. The RGB frame is the background with each
 labelled pixel replaced by its object's colour, and ``masks[k] = label == k + 1``: a mask is
 exactly the set of pixels of the frame that show object ``k`` (its visible pixels, after
 occlusion). Slots are ordered static objects, then moving objects, then entering objects,
@@ -73,11 +74,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import cv2
 import gymnasium as gym
 import numpy as np
 import pymunk
 from gymnasium import spaces
+
+from mint_rl.coords import pixel_to_normalised, units_per_pixel
+
+from .render import compose_frame, fill_circle, fill_polygon, label_masks, rotate, shape_vertices, visible_areas
 
 __all__ = [
     "BACKGROUNDS",
@@ -85,9 +89,8 @@ __all__ = [
     "SHAPES",
     "ObjectScenesEnv",
     "SceneConfig",
+    "check_min_max",
     "mean_object_area",
-    "normalized_to_pixel",
-    "pixel_to_normalized",
 ]
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "pentagon", "hexagon")
@@ -113,15 +116,6 @@ PALETTE: np.ndarray = np.array(
 """Object colours (RGB). Objects present together get distinct colours while there are
 enough; none of them is grey, so they differ from the grey textured backgrounds."""
 
-# Regular polygons: (number of vertices, angle of the first vertex).
-_POLYGONS: dict[str, tuple[int, float]] = {
-    "square": (4, math.pi / 4),
-    "triangle": (3, -math.pi / 2),
-    "pentagon": (5, -math.pi / 2),
-    "hexagon": (6, 0.0),
-}
-_SHIFT = 4  # fractional bits of the sub-pixel coordinates passed to OpenCV
-_SCALE = float(1 << _SHIFT)
 # pymunk collision categories
 _CAT_OBJECT, _CAT_WALL, _CAT_ENTERING = 1, 2, 4
 _WALL_FILTER = pymunk.ShapeFilter(categories=_CAT_WALL, mask=_CAT_OBJECT)
@@ -135,52 +129,16 @@ _PLACEMENT_TRIES = 200
 _SPAWN_TRIES = 10
 
 
-def _frame_size(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        return int(size), int(size)
-    height, width = size
-    return int(height), int(width)
+def check_min_max(name: str, value: Any, low: float, integer: bool = False) -> tuple:
+    """Validate a config's ``(min, max)`` pair: two numbers with ``low <= min <= max``.
 
-
-def pixel_to_normalized(
-    xy_px: np.ndarray | Sequence[float], size: int | Sequence[int]
-) -> np.ndarray:
-    """Pixel coordinates to normalised coordinates.
-
-    :param xy_px: ``(..., 2)`` points ``(x, y)`` in pixels, y down, pixel ``i`` centred at ``i``.
-    :param size: the frame's ``(height, width)`` as in ``frame.shape[:2]``, or an int for a
-        square frame.
-    :return: ``(..., 2)`` float array, ``x_n = (2x + 1)/W - 1``, ``y_n = (2y + 1)/H - 1``;
-        the frame spans ``[-1, 1]`` and pixel column ``i`` has centre ``(2i + 1)/W - 1``.
-
-    >>> pixel_to_normalized([0, 63], 64)
-    array([-0.984375,  0.984375])
+    :param name: the field's name, for the message.
+    :param value: the pair to check.
+    :param low: the smallest allowed ``min``.
+    :param integer: both must be integers.
+    :return: ``(min, max)`` as floats, or ints when ``integer``.
+    :raises ValueError: naming the field and what is wrong.
     """
-    height, width = _frame_size(size)
-    xy = np.asarray(xy_px, dtype=np.float64)
-    if xy.shape[-1:] != (2,):
-        raise ValueError(f"xy_px must have a last axis of size 2 (x, y), got shape {xy.shape}")
-    return (2.0 * xy + 1.0) / np.array([width, height], dtype=np.float64) - 1.0
-
-
-def normalized_to_pixel(
-    xy: np.ndarray | Sequence[float], size: int | Sequence[int]
-) -> np.ndarray:
-    """Normalised coordinates to pixel coordinates; the inverse of :func:`pixel_to_normalized`.
-
-    :param xy: ``(..., 2)`` points ``(x, y)`` in ``[-1, 1]``, y down.
-    :param size: the frame's ``(height, width)``, or an int for a square frame.
-    :return: ``(..., 2)`` float array in pixels, pixel ``i`` centred at ``i``.
-    """
-    height, width = _frame_size(size)
-    xy_n = np.asarray(xy, dtype=np.float64)
-    if xy_n.shape[-1:] != (2,):
-        raise ValueError(f"xy must have a last axis of size 2 (x, y), got shape {xy_n.shape}")
-    return ((xy_n + 1.0) * np.array([width, height], dtype=np.float64) - 1.0) / 2.0
-
-
-def _range(name: str, value: Any, low: float, integer: bool = False) -> tuple:
-    """Validate a ``(min, max)`` pair with ``low <= min <= max``."""
     try:
         lo, hi = value
     except (TypeError, ValueError):
@@ -273,7 +231,7 @@ class SceneConfig:
             raise ValueError(f"enter_rate must be in [0, 1], got {self.enter_rate!r}")
         set_("enter_rate", float(self.enter_rate))
 
-        size_lo, size_hi = _range("size_range", self.size_range, 0.0)
+        size_lo, size_hi = check_min_max("size_range", self.size_range, 0.0)
         if size_lo <= 0.0:
             raise ValueError(f"size_range must be positive pixel sizes, got {self.size_range!r}")
         if size_hi > min(self.height, self.width):
@@ -291,7 +249,7 @@ class SceneConfig:
                 f"{self.height}x{self.width} frame; lower n_moving/n_static or size_range"
             )
 
-        speed_lo, speed_hi = _range("speed_range", self.speed_range, 0.0)
+        speed_lo, speed_hi = check_min_max("speed_range", self.speed_range, 0.0)
         if not isinstance(self.physics_substeps, (int, np.integer)) or self.physics_substeps < 1:
             raise ValueError(
                 f"physics_substeps must be an integer >= 1, got {self.physics_substeps!r}"
@@ -320,7 +278,7 @@ class SceneConfig:
         set_("background_colour", tuple(int(c) for c in colour))
         set_(
             "distractor_size_range",
-            _range("distractor_size_range", self.distractor_size_range, 1, integer=True),
+            check_min_max("distractor_size_range", self.distractor_size_range, 1, integer=True),
         )
         if not isinstance(self.max_steps, (int, np.integer)) or self.max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, got {self.max_steps!r}")
@@ -379,9 +337,6 @@ class ObjectScenesEnv(gym.Env):
         self._static[: config.n_static] = True
         self._entering = np.zeros(n, dtype=bool)
         self._entering[config.n_static + config.n_moving :] = True
-        self._slot_values = np.arange(1, n + 1, dtype=np.uint8)[:, None, None]
-        self._to_normalised_scale = np.array([2.0 / width, 2.0 / height], dtype=np.float64)
-        self._to_normalised_offset = np.array([1.0 / width - 1.0, 1.0 / height - 1.0])
         self._label = np.zeros((height, width), dtype=np.uint8)
         self._lut = np.zeros((n + 1, 3), dtype=np.uint8)  # label value -> RGB
         self._frame: np.ndarray | None = None
@@ -471,15 +426,12 @@ class ObjectScenesEnv(gym.Env):
         name = cfg.shapes[int(self.np_random.integers(len(cfg.shapes)))]
         radius = size / 2.0
         body = pymunk.Body(body_type=pymunk.Body.STATIC if static else pymunk.Body.DYNAMIC)
-        if name == "circle":
+        vertices = shape_vertices(name, size)
+        if vertices is None:
             shape: pymunk.Shape = pymunk.Circle(body, radius)
-            self._local_vertices[slot] = None
         else:
-            k, phase = _POLYGONS[name]
-            theta = phase + 2.0 * math.pi * np.arange(k) / k
-            vertices = radius * np.stack([np.cos(theta), np.sin(theta)], axis=1)
             shape = pymunk.Poly(body, [tuple(v) for v in vertices.tolist()])
-            self._local_vertices[slot] = vertices
+        self._local_vertices[slot] = vertices
         shape.elasticity, shape.friction = 1.0, 0.0
         if not static:
             shape.density = 1.0
@@ -680,25 +632,18 @@ class ObjectScenesEnv(gym.Env):
                 continue  # fully outside the frame
             vertices = self._local_vertices[slot]
             if vertices is None:
-                centre = (int(round(x * _SCALE)), int(round(y * _SCALE)))
-                cv2.circle(label, centre, int(round(r * _SCALE)), slot + 1, -1, cv2.LINE_8, _SHIFT)
+                fill_circle(label, x, y, r, slot + 1)
             else:
-                c, s = math.cos(angle), math.sin(angle)
-                world = vertices @ np.array([[c, s], [-s, c]]) + (x, y)
-                points = np.rint(world * _SCALE).astype(np.int32)
-                cv2.fillPoly(label, [points], slot + 1, cv2.LINE_8, _SHIFT)
-        frame = self._background.copy()
-        drawn = label != 0
-        frame[drawn] = self._lut[label[drawn]]
-        self._frame = frame
+                fill_polygon(label, rotate(vertices, angle) + (x, y), slot + 1)
+        self._frame = compose_frame(self._background, label, self._lut)
 
     def _info(self) -> dict[str, Any]:
         cfg = self.config
         present = self._ids >= 0
-        areas = np.bincount(self._label.ravel(), minlength=cfg.max_objects + 1)[1:].astype(np.int64)
+        areas = visible_areas(self._label, cfg.max_objects)
         centres_px = self._positions
-        normalised = centres_px * self._to_normalised_scale + self._to_normalised_offset
-        centres = np.where(present[:, None], normalised, 0.0)
+        size = (cfg.height, cfg.width)
+        centres = np.where(present[:, None], pixel_to_normalised(centres_px, size), 0.0)
         objects: dict[str, Any] = {
             "ids": self._ids.copy(),
             "present": present,
@@ -706,7 +651,7 @@ class ObjectScenesEnv(gym.Env):
             "static": self._static & present,
             "centres": centres.astype(np.float32),
             "centres_px": centres_px.astype(np.float32),
-            "velocities": (self._velocities * self._to_normalised_scale).astype(np.float32),
+            "velocities": (self._velocities * units_per_pixel(size)).astype(np.float32),
             "angles": self._angles.astype(np.float32),
             "sizes": np.where(present, self._sizes, 0.0).astype(np.float32),
             "shapes": np.where(present, self._shape_index, -1),
@@ -714,7 +659,7 @@ class ObjectScenesEnv(gym.Env):
             "areas": areas,
         }
         if cfg.return_masks:
-            objects["masks"] = self._label[None] == self._slot_values
+            objects["masks"] = label_masks(self._label, cfg.max_objects)
         return {"objects": objects, "step": self._t}
 
 

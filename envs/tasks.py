@@ -14,7 +14,7 @@ Coordinate convention
 ---------------------
 As in :mod:`envs.scenes`: ``(x, y)`` with ``y`` pointing down; pixel column ``i`` is centred at
 ``x = i`` (the frame spans ``[-0.5, W - 0.5]``); normalised coordinates are
-``x_n = (2x + 1)/W - 1``, ``y_n = (2y + 1)/H - 1`` (frame edges at -1 and 1).
+``x_n = (2x + 1)/W - 1``, ``y_n = (2y + 1)/H - 1`` (frame edges at -1 and 1; :mod:`mint_rl.coords`).
 
 Objects move kinematically (no rigid-body physics): they do not collide with each other and
 may overlap; the label image is written in slot order, so a later slot is drawn on top and
@@ -64,12 +64,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .scenes import PALETTE, SHAPES, _range
+from mint_rl.coords import pixel_to_normalised, units_per_pixel
+
+from .render import (compose_frame, fill_box, fill_circle, fill_polygon, label_masks, rotate, shape_vertices,
+                     visible_areas)
+from .scenes import PALETTE, SHAPES, check_min_max
 
 __all__ = [
     "AGENT_COLOUR",
@@ -113,28 +116,7 @@ STATE_BOUND = 4.0
 """``info["state"]`` lies in ``[-STATE_BOUND, STATE_BOUND]`` (positions of objects partly
 off-screen may leave [-1, 1]; the config validation keeps them, and speeds, well inside)."""
 
-# Regular polygons: (number of vertices, angle of the first vertex), as in envs.scenes.
-_POLYGONS: dict[str, tuple[int, float]] = {
-    "square": (4, math.pi / 4),
-    "triangle": (3, -math.pi / 2),
-    "pentagon": (5, -math.pi / 2),
-    "hexagon": (6, 0.0),
-}
-_SHIFT = 4  # fractional bits of the sub-pixel coordinates passed to OpenCV
-_SCALE = float(1 << _SHIFT)
 _SPAWN_TRIES = 10
-
-
-_pair = _range  # the (min, max) validation of envs.scenes
-
-
-def _polygon_vertices(name: str, size: float) -> np.ndarray | None:
-    """Local ``(k, 2)`` vertices of a shape of circumscribed diameter ``size``; None: circle."""
-    if name == "circle":
-        return None
-    k, phase = _POLYGONS[name]
-    theta = phase + 2.0 * math.pi * np.arange(k) / k
-    return size / 2.0 * np.stack([np.cos(theta), np.sin(theta)], axis=1)
 
 
 # ---------------------------------------------------------------------------- configs
@@ -169,7 +151,7 @@ class _TaskConfig:
             self._set(name, int(value))
         if self.n_slots > 253:
             raise ValueError(f"n_slots {self.n_slots} exceeds the 253 object slots of the label image")
-        size_lo, size_hi = _pair("size_range", self.size_range, 0.0)
+        size_lo, size_hi = check_min_max("size_range", self.size_range, 0.0)
         if size_lo < 2.0:
             raise ValueError(f"size_range min must be >= 2 pixels to stay visible, got {self.size_range!r}")
         if size_hi > min(self.height, self.width) / 4:
@@ -259,7 +241,7 @@ class CatchConfig(_TaskConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        lo, hi = _pair("fall_speed_range", self.fall_speed_range, 0.0)
+        lo, hi = check_min_max("fall_speed_range", self.fall_speed_range, 0.0)
         if lo <= 0.0:
             raise ValueError(f"fall_speed_range must be positive (objects must fall), got {self.fall_speed_range!r}")
         _check_speed(self, "fall_speed_range max", hi)
@@ -270,7 +252,7 @@ class CatchConfig(_TaskConfig):
         self._set("drift", float(self.drift))
         self._set(
             "spawn_interval_range",
-            _pair("spawn_interval_range", self.spawn_interval_range, 1, integer=True),
+            check_min_max("spawn_interval_range", self.spawn_interval_range, 1, integer=True),
         )
         if not 0.0 <= float(self.bad_fraction) <= 1.0:
             raise ValueError(f"bad_fraction must be in [0, 1], got {self.bad_fraction!r}")
@@ -335,7 +317,7 @@ class ReachConfig(_TaskConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        lo, hi = _pair("speed_range", self.speed_range, 0.0)
+        lo, hi = check_min_max("speed_range", self.speed_range, 0.0)
         if hi <= 0.0:
             raise ValueError(f"speed_range max must be > 0 (objects must cross), got {self.speed_range!r}")
         _check_speed(self, "speed_range max", hi)
@@ -387,9 +369,6 @@ class ObjectTaskEnv(gym.Env):
         self.observation_space = spaces.Box(0, 255, (h, w, 3), np.uint8)
         self.state_space = spaces.Box(-STATE_BOUND, STATE_BOUND, (config.state_dim,), np.float32)
         """The space of ``info["state"]`` (the observation of :class:`GroundTruthObservation`)."""
-        self._scale = np.array([2.0 / w, 2.0 / h])
-        self._offset = np.array([1.0 / w - 1.0, 1.0 / h - 1.0])
-        self._slot_values = np.arange(1, n + 1, dtype=np.uint8)[:, None, None]
         self._label = np.zeros((h, w), dtype=np.uint8)
         self._lut = np.zeros((n + 1, 3), dtype=np.uint8)
         self._background = np.empty((h, w, 3), dtype=np.uint8)
@@ -447,8 +426,7 @@ class ObjectTaskEnv(gym.Env):
             raise RuntimeError("call reset() before state()")
         n_fields = len(STATE_OBJECT_FIELDS)
         out = np.zeros(self.config.state_dim, dtype=np.float32)
-        centres = self._pos * self._scale + self._offset
-        velocities = self._vel * self._scale
+        centres, velocities = self._normalised_positions()
         out[0:2], out[2:4] = centres[0], velocities[0]
         objects = out[len(STATE_AGENT_FIELDS) :].reshape(self.config.n_slots, n_fields)
         order = self.state_slots()
@@ -458,6 +436,11 @@ class ObjectTaskEnv(gym.Env):
         objects[:, 3:5] = np.where(present[:, None], velocities[order], 0.0)
         objects[:, 5] = np.where(present, self._flags[order], 0.0)
         return np.clip(out, -STATE_BOUND, STATE_BOUND)
+
+    def _normalised_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every slot's centre ``(N, 2)`` and velocity ``(N, 2)``, normalised (per step)."""
+        size = (self.config.height, self.config.width)
+        return pixel_to_normalised(self._pos, size), self._vel * units_per_pixel(size)
 
     def state_slots(self) -> np.ndarray:
         """``(n_slots,)`` int64: the ``info["objects"]`` slot shown by each object block of
@@ -510,10 +493,9 @@ class ObjectTaskEnv(gym.Env):
         self._lut[slot + 1] = colour
         self._flags[slot] = flag
         self._boxes[slot] = box
-        vertices = None if box is not None else _polygon_vertices(shape, size)
+        vertices = None if box is not None else shape_vertices(shape, size)
         if vertices is not None and angle != 0.0:
-            c, s = math.cos(angle), math.sin(angle)
-            vertices = vertices @ np.array([[c, s], [-s, c]])
+            vertices = rotate(vertices, angle)
         self._local[slot] = vertices
 
     def _clear(self, slot: int) -> None:
@@ -548,27 +530,18 @@ class ObjectTaskEnv(gym.Env):
             x, y = self._pos[slot]
             local, box = self._local[slot], self._boxes[slot]
             if box is not None:
-                w, h = box
-                rows = slice(max(math.ceil(y - h / 2), 0), max(math.ceil(y + h / 2), 0))
-                cols = slice(max(math.ceil(x - w / 2), 0), max(math.ceil(x + w / 2), 0))
-                label[rows, cols] = slot + 1
+                fill_box(label, x, y, *box, slot + 1)
             elif local is None:
-                centre = (int(round(x * _SCALE)), int(round(y * _SCALE)))
-                radius = int(round(self._sizes[slot] / 2.0 * _SCALE))
-                cv2.circle(label, centre, radius, int(slot) + 1, -1, cv2.LINE_8, _SHIFT)
+                fill_circle(label, x, y, self._sizes[slot] / 2.0, slot + 1)
             else:
-                points = np.rint((local + (x, y)) * _SCALE).astype(np.int32)
-                cv2.fillPoly(label, [points], int(slot) + 1, cv2.LINE_8, _SHIFT)
-        frame = self._background.copy()
-        drawn = label != 0
-        frame[drawn] = self._lut[label[drawn]]
-        self._frame = frame
+                fill_polygon(label, local + (x, y), slot + 1)
+        self._frame = compose_frame(self._background, label, self._lut)
 
     def _info(self, events: dict[str, Any]) -> dict[str, Any]:
         n = self.config.max_objects
         present = self._ids >= 0
-        areas = np.bincount(self._label.ravel(), minlength=n + 1)[1:].astype(np.int64)
-        centres = self._pos * self._scale + self._offset
+        areas = visible_areas(self._label, n)
+        centres, velocities = self._normalised_positions()
         agent = np.zeros(n, dtype=bool)
         agent[0] = True
         objects: dict[str, Any] = {
@@ -578,7 +551,7 @@ class ObjectTaskEnv(gym.Env):
             "static": np.zeros(n, dtype=bool),
             "centres": np.where(present[:, None], centres, 0.0).astype(np.float32),
             "centres_px": np.where(present[:, None], self._pos, 0.0).astype(np.float32),
-            "velocities": (self._vel * self._scale).astype(np.float32),
+            "velocities": velocities.astype(np.float32),
             "angles": np.where(present, self._angles, 0.0).astype(np.float32),
             "sizes": np.where(present, self._sizes, 0.0).astype(np.float32),
             "shapes": self._shape_index.copy(),
@@ -588,7 +561,7 @@ class ObjectTaskEnv(gym.Env):
             self.flag_name: present & (self._flags > 0),
         }
         if self.config.return_masks:
-            objects["masks"] = self._label[None] == self._slot_values
+            objects["masks"] = label_masks(self._label, n)
         return {
             "objects": objects,
             "state": self.state(),

@@ -52,7 +52,7 @@ import torch.nn as nn
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorObservationWrapper
 from gymnasium.vector.utils import batch_space
 
-from envs.wrappers import KeypointObserver, _OnlineAPI, describe_env
+from envs.wrappers import KeypointObserver, OnlineEncoderMixin, describe_env
 from mint_rl.config import MintConfig
 
 __all__ = ["MintKeypointVectorWrapper"]
@@ -74,7 +74,7 @@ def _autoreset_mode(env: VectorEnv) -> AutoresetMode:
     return mode
 
 
-class MintKeypointVectorWrapper(_OnlineAPI, VectorObservationWrapper, gym.utils.RecordConstructorArgs):
+class MintKeypointVectorWrapper(OnlineEncoderMixin, VectorObservationWrapper, gym.utils.RecordConstructorArgs):
     """Image observations of a vector env → batched MINT keypoint observations.
 
     :param env: a ``gymnasium.vector.VectorEnv`` whose ``single_observation_space`` holds

@@ -97,7 +97,7 @@ between rollouts (e.g. from an SB3 callback's ``_on_rollout_end``) to keep the e
 during a rollout. :meth:`~MintKeypointWrapper.save_online_state` /
 :meth:`~MintKeypointWrapper.load_online_state` save and restore encoder, optimiser, step,
 RNG and (optionally) the buffer in an atomic mint-rl checkpoint; the file also loads with
-:func:`mint_rl.checkpoint.load_encoder` to use the co-trained encoder frozen later.
+:func:`mint_rl.baselines.load_encoder` to use the co-trained encoder frozen later.
 
 The encoder always runs in eval mode under ``torch.no_grad`` to produce observations (its
 previous train/eval mode is restored), so a frozen encoder is never changed by the wrapper.
@@ -118,7 +118,8 @@ import torch
 import torch.nn as nn
 from gymnasium import spaces
 
-from mint_rl.checkpoint import load_encoder, save_checkpoint
+from mint_rl.baselines import load_encoder
+from mint_rl.checkpoint import save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
 from mint_rl.draw import draw_keypoints
@@ -134,6 +135,8 @@ __all__ = [
     "KeypointObserver",
     "ImageLayout",
     "FrameCheck",
+    "FrameCheckWrapper",
+    "OnlineEncoderMixin",
     "ObservationError",
     "default_mint_config",
     "describe_env",
@@ -446,10 +449,15 @@ class FrameCheck:
             f"Problem: {'; '.join(problems)}. {' '.join(hints)}".rstrip())
 
 
-class _FrameCheckWrapper(gym.Wrapper):
+class FrameCheckWrapper(gym.Wrapper):
     """Checks a sub-env's observations against its own space before a vector env copies
     them into its batch buffer (SB3's ``DummyVecEnv`` casts them to the space's dtype
-    silently: float frames in [0, 1] become 0s and 1s, int16 300 becomes 44)."""
+    silently: float frames in [0, 1] become 0s and 1s, int16 300 becomes 44).
+
+    :param env: the sub-env.
+    :param check: the :class:`FrameCheck` to run on each reset and step observation.
+    :param index: the sub-env's index in the vector env, for the error message.
+    """
 
     def __init__(self, env: gym.Env, check: FrameCheck, index: int) -> None:
         super().__init__(env)
@@ -646,7 +654,7 @@ class OnlineEncoderTrainer:
 
     def save(self, path: str | os.PathLike, include_buffer: bool = False) -> os.PathLike:
         """Atomically write encoder, optimiser, step, RNG states, counters and (optionally) the
-        buffers to ``path``; loadable by :func:`mint_rl.checkpoint.load_encoder` too."""
+        buffers to ``path``; loadable by :func:`mint_rl.baselines.load_encoder` too."""
         payload = self.trainer.state()
         payload["online"] = self.state_dict(include_buffer)
         return save_checkpoint(path, payload)
@@ -811,7 +819,7 @@ class KeypointObserver:
             return 0
         same_space = True
         for i, sub in enumerate(subs):
-            if isinstance(sub, _FrameCheckWrapper):
+            if isinstance(sub, FrameCheckWrapper):
                 self._sub_env_checks.append(sub.check)
                 same_space = same_space and sub.check.space == self.frame_check.space
                 continue
@@ -822,7 +830,7 @@ class KeypointObserver:
                 continue
             check = FrameCheck(space, self.owner)
             check.enabled = self.check_frames
-            subs[i] = _FrameCheckWrapper(sub, check, i)
+            subs[i] = FrameCheckWrapper(sub, check, i)
             self._sub_env_checks.append(check)
             same_space = same_space and space == self.frame_check.space
         if direct and same_space and len(self._sub_env_checks) == len(subs):
@@ -916,8 +924,13 @@ class KeypointObserver:
 
 
 # ---------------------------------------------------------------------------- the wrapper
-class _OnlineAPI:
-    """Online co-training methods shared by the single-env and the vector wrapper."""
+class OnlineEncoderMixin:
+    """Online co-training methods shared by the single-env and the vector wrapper
+    (:class:`MintKeypointWrapper`, :class:`envs.vector.MintKeypointVectorWrapper`).
+
+    The class using it sets ``self.observer``, a :class:`KeypointObserver`; every method
+    reaches the encoder and its :class:`OnlineEncoderTrainer` through it.
+    """
 
     observer: KeypointObserver
 
@@ -976,13 +989,13 @@ class _OnlineAPI:
         self._need_online("load_online_state").load(path)
 
 
-class MintKeypointWrapper(_OnlineAPI, gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+class MintKeypointWrapper(OnlineEncoderMixin, gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Image observations → MINT keypoint observations (see the module docstring).
 
     :param env: an env with image observations (uint8 ``(H, W, C)``/``(H, W)``, float in
         [0, 1], or frame-stacked ``(S, H, W[, C])``; see ``layout``).
     :param encoder: a checkpoint path (``"mint"`` or ``"transporter"`` encoder, via
-        :func:`mint_rl.checkpoint.load_encoder`), an encoder module carrying its ``config``
+        :func:`mint_rl.baselines.load_encoder`), an encoder module carrying its ``config``
         (moved to ``device``, shared, never trained unless ``online``), or None with
         ``online=True`` to co-train a new encoder.
     :param online: co-train the encoder (a MINT ``KeypointEncoder``) on the frames seen.

@@ -45,8 +45,9 @@ from envs.atari_detection import (  # noqa: E402
     AtariRecording, detection_by_category, encode_frames, record_atari_objects)
 from envs.atari_objects import SUPPORTED_GAMES, game_layout  # noqa: E402
 from envs.collect import collect_frames  # noqa: E402
+from mint_rl.baselines import load_encoder  # noqa: E402
 from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
-from mint_rl.checkpoint import CheckpointError, load_checkpoint, load_encoder  # noqa: E402
+from mint_rl.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from mint_rl.config import ConfigError, MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402

@@ -6,9 +6,9 @@
 
 Budget: 100k agent steps per run (``--timesteps``, default 100000), i.e. the Atari 100k benchmark
 (100k agent steps = 400k emulator frames with the ``-v5`` frame skip of 4). Every (game, agent,
-seed) run is one run of ``experiments/ppo_keypoints.py``, imported and called per game as
-``ppo_keypoints.main(["--env", GAME, "--agents", ..., "--seeds", N, "--timesteps", T,
-"--out", OUT, "--export", "results/atari/<game>"])``; nothing of it is copied here. So the study
+seed) run is one run of ``experiments/ppo_keypoints.py``: per game the study calls the library function
+that script runs, ``agents.ppo_experiment.run_ppo_experiment(PPOExperiment(env=GAME, agents=..., seeds=N,
+timesteps=T, out=OUT, export="results/atari/<game>", ...))``; nothing of it is copied here. So the study
 inherits its whole protocol: rl-baselines3-zoo's Atari PPO hyperparameters for every agent, the
 ``-v5`` emulator settings (frame skip 4, sticky actions 0.25, up to 30 no-op starts), training
 envs with ``EpisodicLifeEnv`` + ``ClipRewardEnv``, and evaluation on held-out episodes (env seeds
@@ -17,7 +17,7 @@ episodes per evaluation); the "final return" of a run is its last evaluation. Fi
 (agent, seed) runs leave ``done.json`` and are skipped, so re-running the command resumes.
 
 Encoder pretraining frames are NOT part of the 100k: the ``mint`` agent's encoder is pretrained
-(by ppo_keypoints, once per game, cached) on ``--pretrain-frames`` random-policy frames (default
+(by the PPO experiment, once per game, cached) on ``--pretrain-frames`` random-policy frames (default
 4000) of the same game. That number is reported separately in summary.md / summary.json
 (``pretrain_frames``) and never added to the agent-step budget.
 
@@ -40,16 +40,20 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-EXPERIMENTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(EXPERIMENTS.parent))  # run from a plain checkout too
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
+
+from agents.run_folders import env_slug  # noqa: E402
+from mint_rl.utils import write_json  # noqa: E402
+
+if TYPE_CHECKING:
+    from agents.experiment_settings import PPOExperiment
 
 DEFAULT_GAMES = ("ALE/Breakout-v5", "ALE/Boxing-v5", "ALE/MsPacman-v5", "ALE/Seaquest-v5")
 DEFAULT_AGENTS = ("pixels", "mint")
@@ -102,11 +106,6 @@ def game_name(env_id: str) -> str:
     """``ALE/MsPacman-v5`` → ``MsPacman`` (the key of :data:`REFERENCE_SCORES`)."""
     name = env_id.split("/")[-1]
     return name.rsplit("-v", 1)[0] if "-v" in name else name
-
-
-def env_slug(env_id: str) -> str:
-    """Folder name of a game, as ppo_keypoints names it."""
-    return env_id.replace("/", "_")
 
 
 def human_normalised(score: float | np.ndarray, game: str) -> float | np.ndarray:
@@ -216,29 +215,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     args.agents = list(dict.fromkeys(args.agents))
     args.games = list(dict.fromkeys(args.games))
+    if not args.summary_only:  # every game's PPO settings checked before the first game trains
+        from agents.experiment_settings import ExperimentError
+
+        for game in args.games:
+            try:
+                ppo_experiment(args, game)
+            except ExperimentError as exc:
+                p.error(str(exc))
     return args
 
 
-def ppo_argv(args: argparse.Namespace, game: str) -> list[str]:
-    """The ppo_keypoints command line of one game."""
-    argv = ["--env", game, "--agents", *args.agents, "--seeds", str(args.seeds), "--timesteps", str(args.timesteps),
-            "--pretrain-frames", str(args.pretrain_frames), "--pretrain-steps", str(args.pretrain_steps),
-            "--num-keypoints", str(args.num_keypoints), "--extractor", args.extractor,
-            "--eval-episodes", str(args.eval_episodes), "--eval-freq", str(args.eval_freq), "--out", args.out,
-            "--export", str(Path(args.results) / env_slug(game)), "--device", args.device]
-    return argv + (["--online"] if args.online else []) + (["--no-progress"] if args.no_progress else [])
+def ppo_experiment(args: argparse.Namespace, game: str) -> PPOExperiment:
+    """The PPO experiment of one game (what ``experiments/ppo_keypoints.py`` runs for the same flags)."""
+    from agents.experiment_settings import PPOExperiment  # imports SB3: only when training
+
+    return PPOExperiment(env=game, agents=list(args.agents), seeds=args.seeds, timesteps=args.timesteps,
+                         pretrain_frames=args.pretrain_frames, pretrain_steps=args.pretrain_steps,
+                         num_keypoints=args.num_keypoints, extractor=args.extractor,
+                         eval_episodes=args.eval_episodes, eval_freq=args.eval_freq, out=args.out,
+                         export=str(Path(args.results) / env_slug(game)), device=args.device, online=args.online,
+                         no_progress=args.no_progress)
 
 
 def train(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(EXPERIMENTS))
-    import ppo_keypoints  # heavy (torch, SB3, ALE): only when training
+    """One PPO experiment per game, in ``--out``, exported to ``--results/<game>/``."""
+    from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment  # heavy (torch, SB3, ALE)
 
     for game in args.games:
-        ppo_keypoints.main(ppo_argv(args, game))
+        try:
+            run_ppo_experiment(ppo_experiment(args, game))
+        except EXPERIMENT_ERRORS as exc:  # an unusable input, found before that game's training
+            raise SystemExit(str(exc)) from exc
 
 
 def read_game_summary(args: argparse.Namespace, game: str) -> dict[str, Any] | None:
-    """ppo_keypoints' summary.json of a game: the exported copy, else the one in the training folder."""
+    """The PPO experiment's summary.json of a game: the exported copy, else the one in the training folder."""
     for folder in (Path(args.results), Path(args.out)):
         path = folder / env_slug(game) / "summary.json"
         if path.is_file():
@@ -247,7 +259,7 @@ def read_game_summary(args: argparse.Namespace, game: str) -> dict[str, Any] | N
 
 
 def _labels_of(agent: str, agents: dict[str, Any]) -> list[str]:
-    """The ppo_keypoints labels of an agent (``mint``, ``mint-online``, ``mint-set``, ...)."""
+    """The PPO experiment's labels of an agent (``mint``, ``mint-online``, ``mint-set``, ...)."""
     return [label for label in agents if label == agent or label.startswith(agent + "-")]
 
 
@@ -333,8 +345,8 @@ def markdown(study: dict[str, Any]) -> str:
 
 
 def read_evaluations(args: argparse.Namespace) -> list[dict[str, str]]:
-    """Every evaluation row of every game (ppo_keypoints' per-game ``evaluations.csv``: exported copy, else the
-    training folder's)."""
+    """Every evaluation row of every game (the PPO experiment's per-game ``evaluations.csv``: exported copy, else
+    the training folder's)."""
     rows: list[dict[str, str]] = []
     for game in args.games:
         for folder in (Path(args.results), Path(args.out)):
@@ -348,13 +360,9 @@ def read_evaluations(args: argparse.Namespace) -> list[dict[str, str]]:
 
 def write_evaluations(rows: list[dict[str, str]], path: Path) -> None:
     """All games' evaluations in one CSV (atomic)."""
-    fields = list(rows[0]) if rows else ["env", "agent", "seed", "step", "mean_return"]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    from agents.report import write_rows
+
+    write_rows(path, rows, list(rows[0]) if rows else ["env", "agent", "seed", "step", "mean_return"])
 
 
 def learning_curves_figure(study: dict[str, Any], rows: list[dict[str, str]], path: Path) -> bool:
@@ -363,7 +371,7 @@ def learning_curves_figure(study: dict[str, Any], rows: list[dict[str, str]], pa
     False (no file) when there is nothing to plot."""
     from matplotlib.figure import Figure
 
-    from mint_rl.metrics import aggregate
+    from agents.report import plot_mean_band
 
     games = [g for g, e in study["games"].items() if e["agents"]]
     if not games:
@@ -378,14 +386,8 @@ def learning_curves_figure(study: dict[str, Any], rows: list[dict[str, str]], pa
             for r in rows:
                 if r["env"] == game and r["agent"] == label:
                     curves.setdefault(r["seed"], {})[int(r["step"])] = float(r["mean_return"])
-            if not curves:
-                continue
-            steps = sorted(set.intersection(*(set(c) for c in curves.values())))
-            stats = [aggregate([c[x] for c in curves.values()]) for x in steps]
-            line, = ax.plot(steps, [st["mean"] for st in stats], marker=".", label=f"{label} (n={len(curves)})")
-            if len(curves) >= 2:
-                ax.fill_between(steps, [st["ci_low"] for st in stats], [st["ci_high"] for st in stats],
-                                color=line.get_color(), alpha=0.2)
+            if curves:
+                plot_mean_band(ax, curves, label, marker=".")
         ref = study["games"][game]["reference"] or {}
         measured = study["games"][game].get("random_return_measured")
         if measured is not None:
@@ -410,9 +412,7 @@ def write_summary(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     rows = read_evaluations(args)
     write_evaluations(rows, out / "evaluations.csv")
     learning_curves_figure(study, rows, out / "learning_curves.png")
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(study, indent=2, allow_nan=True))
-    os.replace(tmp, out / "summary.json")
+    write_json(out / "summary.json", study)
     (out / "summary.md").write_text(table + "\n")
     return study, table
 

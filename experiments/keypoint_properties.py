@@ -26,7 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
 from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes, track_episodes  # noqa: E402
-from mint_rl.checkpoint import CheckpointError, load_encoder  # noqa: E402
+from mint_rl.baselines import load_encoder  # noqa: E402
+from mint_rl.checkpoint import CheckpointError  # noqa: E402
 
 HELD_OUT = 20_000
 COLUMNS = ("detect_agent", "detect_objects", "detect_focus", "detect_by_band", "miss_run", "error_px",

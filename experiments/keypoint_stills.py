@@ -3,7 +3,7 @@
     python experiments/keypoint_stills.py --encoder runs/atari_study/ALE_MsPacman-v5/encoders/mint-k16-F0-f4000-s1000/encoder.pt \\
         --env ALE/MsPacman-v5 --skip 300 --out docs/img/atari_mspacman_keypoints.png
 
-Top to bottom: load the encoder (any registered type, ``mint_rl.checkpoint.load_encoder``), play one
+Top to bottom: load the encoder (any registered type, ``mint_rl.baselines.load_encoder``), play one
 random-policy episode of ``--env`` (env seed ``--seed``, held out from the pretraining seed 0) for
 ``--skip + --frames`` frames at the encoder's input size, encode the last ``--frames`` of them, draw the
 keypoints (filled = active, hollow = inactive, colour = keypoint identity; ``mint_rl.draw``) and write
@@ -23,7 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
 from envs.collect import collect_frames  # noqa: E402
-from mint_rl.checkpoint import CheckpointError, load_encoder  # noqa: E402
+from mint_rl.baselines import load_encoder  # noqa: E402
+from mint_rl.checkpoint import CheckpointError  # noqa: E402
 from mint_rl.draw import draw_keypoints_batch  # noqa: E402
 
 

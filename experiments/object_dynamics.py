@@ -13,7 +13,7 @@ Top to bottom, for every scene, seed, encoder and dynamics model:
    ``<out>/data/``. The scenes are passive (``Discrete(1)``): every model here is
    unconditioned (``action_dim = 0``).
 2. Frozen keypoints from each encoder (``--encoders``):
-   - ``mint``: pretrained by ``experiments/pretrain.main`` on the frames of the training
+   - ``mint``: pretrained by ``envs.pretraining.pretrain_encoder`` on the frames of the training
      episodes (written as its frame cache, so it trains on exactly these frames), or the
      checkpoint given with ``--mint-checkpoint`` (then used for every seed);
    - ``transporter``: ``TransporterTrainer`` on the same frames with the same config (K,
@@ -82,19 +82,21 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a plain checkout too
-sys.path.insert(0, str(ROOT / "experiments"))
 
 import gymnasium as gym  # noqa: E402
 
 import envs  # noqa: E402, F401  (registers the MintScenes ids)
 from envs import SCENE_PRESETS  # noqa: E402
+from envs.pretraining import PretrainError, PretrainSettings, pretrain_encoder  # noqa: E402
 from envs.scenes import SceneConfig  # noqa: E402
 from agents.dynamics import (  # noqa: E402
     DYNAMICS_MODELS, build_dynamics, encoder_identifier, make_windows, predict_sequence, save_dynamics,
     train_dynamics)
+from mint_rl.baselines import load_encoder  # noqa: E402
 from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
-from mint_rl.checkpoint import load_checkpoint, load_encoder  # noqa: E402
+from mint_rl.checkpoint import load_checkpoint  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
+from mint_rl.coords import normalised_to_pixel, pixels_per_unit  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.frame_cache import given_frames_source, save_frames  # noqa: E402
 from mint_rl.metrics import (  # noqa: E402
@@ -240,7 +242,7 @@ def collision_events(gt: dict[str, np.ndarray], height: int, width: int) -> np.n
 
     :param gt: one episode's ground truth, arrays ``(T, N, ...)`` (see :func:`collect_episodes`).
     """
-    scale = np.array([width / 2.0, height / 2.0])
+    scale = pixels_per_unit((height, width))
     c = gt["centres"].astype(np.float64) * scale  # px (offsets do not matter for distances)
     v = gt["velocities"].astype(np.float64) * scale  # px / step
     present, ids, sizes, static = gt["present"], gt["ids"], gt["sizes"], gt["static"]
@@ -269,8 +271,7 @@ def crossing_border(gt: dict[str, np.ndarray], n_walled: int, height: int, width
     count: their ids start at ``n_walled = n_static + n_moving`` (walled objects' ids are
     their slot indices).
     """
-    scale = np.array([width / 2.0, height / 2.0])
-    centres_px = (gt["centres"].astype(np.float64) + 1.0) * scale - 0.5
+    centres_px = normalised_to_pixel(gt["centres"].astype(np.float64), (height, width))
     radius = gt["sizes"].astype(np.float64) / 2.0
     x, y = centres_px[..., 0], centres_px[..., 1]
     outside = (x - radius < -0.5) | (x + radius > width - 0.5) | (y - radius < -0.5) | (y + radius > height - 0.5)
@@ -301,7 +302,7 @@ def episode_metrics(pred_coords: np.ndarray, pred_status: np.ndarray, coords: np
     visible = gt["visible"].astype(bool)
     masks = gt["masks"] & visible[:, :, None, None]
     height, width = masks.shape[2:]
-    scale = np.array([width / 2.0, height / 2.0])
+    scale = pixels_per_unit((height, width))
     ids = gt["ids"]
     assign = keypoint_assignments(coords, status, masks)
     assign[: history - 1] = INACTIVE  # no prediction without a full history
@@ -347,10 +348,10 @@ def encoder_config(args: argparse.Namespace, seed: int) -> MintConfig:
 
 def train_mint(args: argparse.Namespace, scene: str, seed: int, folder: Path, train: dict[str, np.ndarray],
                device: torch.device) -> tuple[Path, float]:
-    """Pretrain MINT with ``experiments/pretrain.main`` on the training episodes' frames; (checkpoint, seconds)."""
+    """Pretrain MINT with ``envs.pretraining.pretrain_encoder`` (what ``experiments/pretrain.py`` runs) on the
+    training episodes' frames; (checkpoint, seconds)."""
     if args.mint_checkpoint:
         return Path(args.mint_checkpoint), 0.0
-    from pretrain import main as pretrain_main
 
     ckpt, summary = folder / "encoder.pt", folder / "summary.json"
     if summary.is_file() and json.loads(summary.read_text())["steps"] >= args.encoder_steps and ckpt.is_file():
@@ -366,12 +367,15 @@ def train_mint(args: argparse.Namespace, scene: str, seed: int, folder: Path, tr
                                      f"training episodes, env seeds {first}-{first + len(frames) - 1}")
         save_frames(cache, frames.reshape(1, -1, *frames.shape[2:]), starts.reshape(1, -1), source)
     t0 = time.time()
-    pretrain_main(["--env", SCENES[scene], "--out", str(folder), "--frames", str(train["frames"].shape[0] * train["frames"].shape[1]),
-                   "--steps", str(args.encoder_steps), "--num-keypoints", str(args.num_keypoints),
-                   "--hidden-channels", str(args.hidden_channels), "--feature-dim", "0", "--norm", "batch",
-                   "--batch-size", str(args.batch_size), "--clip-length", str(args.clip_length), "--lr", str(args.lr),
-                   "--seed", str(seed), "--device", str(device), "--checkpoint-every", str(args.checkpoint_every),
-                   "--video-frames", "0"] + (["--no-progress"] if args.no_progress else []))
+    settings = PretrainSettings(
+        env=SCENES[scene], out=folder, frames=train["frames"].shape[0] * train["frames"].shape[1],
+        steps=args.encoder_steps, num_keypoints=args.num_keypoints, hidden_channels=args.hidden_channels,
+        feature_dim=0, norm="batch", batch_size=args.batch_size, clip_length=args.clip_length, lr=args.lr, seed=seed,
+        device=str(device), checkpoint_every=args.checkpoint_every, video_frames=0, no_progress=args.no_progress)
+    try:
+        pretrain_encoder(settings)
+    except PretrainError as exc:
+        raise SystemExit(str(exc)) from exc
     return ckpt, time.time() - t0
 
 

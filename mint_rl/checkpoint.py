@@ -10,7 +10,8 @@ A checkpoint is one ``torch.save`` file holding a dict::
 disk, then ``os.replace``-s it over the final name, so a run killed mid-write never leaves
 a truncated checkpoint under the real name. ``load_checkpoint`` checks the format, the
 version and (optionally) that the stored config matches an expected one, and raises
-:class:`CheckpointError` naming what is wrong.
+:class:`CheckpointError` naming what is wrong. :func:`mint_rl.baselines.load_encoder` rebuilds
+the encoder a checkpoint holds.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 
 from mint_rl.config import ConfigError, MintConfig
 
-__all__ = ["CheckpointError", "FORMAT", "VERSION", "atomic_torch_save", "save_checkpoint", "load_checkpoint", "load_encoder"]
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "atomic_torch_save", "save_checkpoint", "load_checkpoint"]
 
 FORMAT = "mint-rl-checkpoint"
 VERSION = 1
@@ -120,17 +121,3 @@ def load_checkpoint(path: str | os.PathLike, expected_config: MintConfig | None 
                                   f"(checkpoint vs expected): {'; '.join(diff)}")
     data["config"] = config
     return data
-
-
-def load_encoder(path: str | os.PathLike, expected_config: MintConfig | None = None,
-                 device: str | torch.device = "cpu"):
-    """Build the checkpoint's encoder (MINT or a baseline, by its ``"encoder_type"``), in eval mode."""
-    from mint_rl.baselines import build_encoder
-
-    data = load_checkpoint(path, expected_config, map_location=device)
-    encoder = build_encoder(data.get("encoder_type", "mint"), data["config"]).to(device)
-    try:
-        encoder.load_state_dict(data["encoder"])
-    except (KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path}: encoder weights do not fit the stored config: {exc}") from exc
-    return encoder.eval()

@@ -110,6 +110,14 @@ class FrameBuffer:
         oldest = (self._next - self.size) % self.capacity
         return (oldest + logical) % self.capacity
 
+    def frames_at(self, positions: np.ndarray) -> torch.Tensor:
+        """A copy of the frames at the given positions, 0 being the oldest frame held.
+
+        :param positions: ``(N,)`` ints in ``[0, len(self))``.
+        :return: ``(N, C, H, W)`` uint8.
+        """
+        return self.frames[torch.from_numpy(self._physical(np.asarray(positions, dtype=np.int64)))]
+
     def num_clips(self, length: int) -> int:
         """Number of valid clip start positions for clips of ``length`` frames."""
         if self.size < length:

@@ -1,11 +1,11 @@
 """Drawing keypoints, entropy maps, grids and videos (numpy / cv2 / matplotlib / PIL).
 
 Everything here works on **RGB uint8** images ``(H, W, 3)`` and never modifies its inputs.
-Keypoints follow the mint-rl convention of :mod:`mint_rl.keypoints`: ``(x, y)``, x to the
+Keypoints follow the mint-rl convention of :mod:`mint_rl.coords`: ``(x, y)``, x to the
 right, y down, in ``[-1, 1]``, pixel-centre aligned, so in an image ``W`` pixels wide the
 keypoint ``x`` lies at pixel ``x_px = (x + 1) * W / 2 - 0.5`` (column ``i`` has its centre at
-``x = (2 i + 1) / W - 1``). Coordinates, status, maps and frames may be numpy arrays or torch
-tensors (any device; they are detached and copied to the CPU).
+``x = (2 i + 1) / W - 1``; :func:`mint_rl.coords.normalised_to_pixel`). Coordinates, status, maps
+and frames may be numpy arrays or torch tensors (any device; they are detached and copied to the CPU).
 
 Example::
 
@@ -32,6 +32,8 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image
+
+from mint_rl.coords import normalised_to_pixel
 
 __all__ = [
     "keypoint_colors",
@@ -139,8 +141,7 @@ def draw_keypoints(
     r = max(2.0, min(h, w) / 40.0) if radius is None else float(radius)
     thickness = max(1, int(round(r / 3)))
     # Pixel-centre convention in the output image; cv2 wants fixed-point integers.
-    px = (xy[:, 0] + 1.0) * w / 2.0 - 0.5
-    py = (xy[:, 1] + 1.0) * h / 2.0 - 0.5
+    px, py = normalised_to_pixel(xy, (h, w)).T
     colors = keypoint_colors(k)
     f = 1 << _SHIFT
     for i in range(k):
@@ -314,7 +315,7 @@ def entropy_figure(
     return fig
 
 
-def _check_frames(frames: Sequence[ArrayLike]) -> list[np.ndarray]:
+def _check_video_frames(frames: Sequence[ArrayLike]) -> list[np.ndarray]:
     """Validate video frames: non-empty, uint8, all of one shape; grey becomes RGB."""
     if frames is None or len(frames) == 0:
         raise ValueError("write_video got no frames: pass a non-empty sequence of (H, W, 3) uint8 images")
@@ -346,7 +347,7 @@ def write_video(frames: Sequence[ArrayLike], path: Union[str, os.PathLike], fps:
         raise ValueError(f"write_video supports .mp4 and .gif, got {str(path)!r} (extension {ext!r})")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    imgs = _check_frames(frames)
+    imgs = _check_video_frames(frames)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{ext}")
     os.close(fd)

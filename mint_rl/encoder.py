@@ -36,13 +36,13 @@ import torch.nn.functional as F
 
 from mint_rl.config import MintConfig
 from mint_rl.keypoints import Keypoints, encode_in_chunks, keypoint_readout, sample_features
-from mint_rl.norm import ChannelsLastBatchNorm2d
+from mint_rl.norm import ChannelsLastBatchNorm2d, norm_layer
 
-__all__ = ["KeypointEncoder", "to_network_input", "check_frames"]
+__all__ = ["KeypointEncoder", "to_network_input", "check_encoder_frames"]
 
 
-def check_frames(frames: torch.Tensor, in_channels: int, image_size: tuple[int, int] | None = None,
-                 name: str = "frames") -> None:
+def check_encoder_frames(frames: torch.Tensor, in_channels: int, image_size: tuple[int, int] | None = None,
+                         name: str = "frames") -> None:
     """Validate a batch of frames ``(B, C, H, W)``; raise ``ValueError``/``TypeError`` naming the problem.
 
     Accepted: uint8 on 0–255, or floating point in [0, 1].
@@ -75,14 +75,6 @@ def to_network_input(frames: torch.Tensor) -> torch.Tensor:
     return frames.float() * 2.0 - 1.0
 
 
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return ChannelsLastBatchNorm2d(channels)  # nn.BatchNorm2d, accurate in channels-last memory on CPU
-    if kind == "group":
-        return nn.GroupNorm(num_groups=math.gcd(channels, 8) or 1, num_channels=channels)
-    return nn.Identity()
-
-
 class _ConvBlock(nn.Sequential):
     """``conv → LeakyReLU → norm``; a :class:`ChannelsLastBatchNorm2d` applies the LeakyReLU itself
     (the same values and gradients, one pass over the maps less each way)."""
@@ -95,7 +87,7 @@ class _ConvBlock(nn.Sequential):
 
 
 def _block(conv: nn.Module, channels: int, norm: str) -> nn.Sequential:
-    return _ConvBlock(conv, nn.LeakyReLU(0.01), _norm(norm, channels))
+    return _ConvBlock(conv, nn.LeakyReLU(0.01), norm_layer(norm, channels))
 
 
 class KeypointEncoder(nn.Module):
@@ -122,7 +114,7 @@ class KeypointEncoder(nn.Module):
             _block(nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), c, norm),
             _block(nn.Conv2d(c, c, 3, stride=1, padding=1), c, norm),
         )
-        self.keypoint_head = nn.Sequential(nn.Conv2d(c, k, 1), _norm(norm, k))
+        self.keypoint_head = nn.Sequential(nn.Conv2d(c, k, 1), norm_layer(norm, k))
         self.feature_head = nn.Conv2d(c, config.feature_dim, 1) if config.feature_dim > 0 else None
         self.log_temperature = nn.Parameter(torch.tensor(math.log(config.softmax_temperature)),
                                             requires_grad=config.learn_temperature)
@@ -158,7 +150,7 @@ class KeypointEncoder(nn.Module):
         its small convolutions are faster that way on CPU (PyTorch's group norm loses digits in
         channels-last memory, so group-norm encoders stay contiguous).
         """
-        check_frames(frames, self.config.in_channels, self.config.image_size)
+        check_encoder_frames(frames, self.config.in_channels, self.config.image_size)
         if self.config.norm != "group":
             frames = frames.contiguous(memory_format=torch.channels_last)
         hidden = self.backbone(to_network_input(frames))

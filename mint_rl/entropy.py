@@ -92,7 +92,7 @@ _BACKENDS = ("auto", "numba", "torch")
 # ---------------------------------------------------------------------------------------
 
 
-def _check_frames(frames: torch.Tensor, name: str = "frames", integer_valued: bool = True) -> None:
+def _check_byte_scale_frames(frames: torch.Tensor, name: str = "frames", integer_valued: bool = True) -> None:
     """Check a ``(B, C, H, W)`` tensor on the 0–255 scale (uint8 or integer-valued float)."""
     if not isinstance(frames, torch.Tensor):
         raise TypeError(f"`{name}` must be a torch.Tensor, got {type(frames).__name__}.")
@@ -231,7 +231,7 @@ def local_contrast(frames: torch.Tensor) -> torch.Tensor:
     :param frames: integer-valued frames ``(B, C, H, W)`` on the 0–255 scale, uint8 or float.
     :return: uint8 ``(B, C, H, W)``, the histogram input of :func:`local_entropy`.
     """
-    _check_frames(frames)
+    _check_byte_scale_frames(frames)
     x = _to_uint8(frames)
     if x.device.type == "cpu":
         out = np.empty(tuple(x.shape), np.uint8)
@@ -287,7 +287,7 @@ def sharpen(frames: torch.Tensor, factor: float = 10.0) -> torch.Tensor:
     :param factor: sharpness factor >= 0; 1 returns the (rounded) input, 0 the blurred one.
     :return: uint8 ``(B, C, H, W)``.
     """
-    _check_frames(frames, integer_valued=False)
+    _check_byte_scale_frames(frames, integer_valued=False)
     if not math.isfinite(factor) or factor < 0:
         raise ValueError(f"`factor` must be a finite number >= 0, got {factor}.")
     return _sharpen_fraction(frames.to(torch.float64), 1, factor)
@@ -548,7 +548,7 @@ def local_entropy(
     if backend not in _BACKENDS:
         raise ValueError(f"`backend` must be one of {_BACKENDS}, got {backend!r}.")
     _check_size(size)
-    _check_frames(frames)
+    _check_byte_scale_frames(frames)
     h, w = frames.shape[-2:]
     if h < size or w < size:
         raise ValueError(f"frames of size {h}×{w} are smaller than the {size}×{size} window.")

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 
+from mint_rl.coords import pixel_index_1d
+
 __all__ = ["extract_glimpses", "glimpse_coverage", "check_glimpse_size"]
 
 
@@ -72,8 +74,8 @@ def extract_glimpses(frames: torch.Tensor, coords: torch.Tensor, size: int) -> t
     b, c, h, w = frames.shape
     k = coords.shape[1]
     # The pixel containing each keypoint: column floor((x + 1) W / 2), row floor((y + 1) H / 2).
-    col = torch.floor((coords[..., 0].float() + 1.0) * (w / 2.0)).long()  # (B, K)
-    row = torch.floor((coords[..., 1].float() + 1.0) * (h / 2.0)).long()
+    col = pixel_index_1d(coords[..., 0].float(), w)  # (B, K)
+    row = pixel_index_1d(coords[..., 1].float(), h)
     offsets = torch.arange(size, device=frames.device) - (size - 1) // 2  # (size,)
     cols = col[..., None] + offsets  # (B, K, size)
     rows = row[..., None] + offsets

@@ -1,10 +1,10 @@
 """The ``Keypoints`` record and the functional keypoint geometry of MINT.
 
-Coordinate convention (used everywhere in mint-rl): a keypoint is ``(x, y)``, x to the
-right, **y down**, both in ``[-1, 1]`` and **pixel-centre aligned**: pixel column ``i`` of a
-``W``-wide grid has its centre at ``x = (2 i + 1) / W - 1`` (PyTorch's
-``align_corners=False``), so ``F.grid_sample(..., align_corners=False)`` samples exactly at
-a keypoint.
+Coordinate convention (used everywhere in mint-rl, defined in :mod:`mint_rl.coords`): a
+keypoint is ``(x, y)``, x to the right, **y down**, both in ``[-1, 1]`` and **pixel-centre
+aligned**: pixel column ``i`` of a ``W``-wide grid has its centre at ``x = (2 i + 1) / W - 1``
+(PyTorch's ``align_corners=False``), so ``F.grid_sample(..., align_corners=False)`` samples
+exactly at a keypoint.
 
 Example::
 
@@ -22,9 +22,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from mint_rl.coords import pixel_centres, to_pixel_1d
+
 __all__ = [
     "Keypoints",
-    "pixel_centres",
     "spatial_soft_argmax",
     "keypoint_readout",
     "gaussian_profiles",
@@ -84,16 +85,6 @@ class Keypoints:
 
 def _map(value, fn):
     return None if value is None else fn(value)
-
-
-def pixel_centres(height: int, width: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel-centre coordinates of a grid in [-1, 1].
-
-    :return: ``xs (W,)`` and ``ys (H,)`` with ``xs[i] = (2 i + 1) / W - 1``.
-    """
-    xs = (2 * torch.arange(width, device=device, dtype=dtype) + 1) / width - 1
-    ys = (2 * torch.arange(height, device=device, dtype=dtype) + 1) / height - 1
-    return xs, ys
 
 
 def spatial_soft_argmax(maps: torch.Tensor, temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
@@ -271,9 +262,10 @@ def patch_radius_px(std_px: float, eta: float) -> float:
 
 def _window_starts(centre_px: torch.Tensor, size: int, half: float) -> tuple[torch.Tensor, int]:
     """First index and width of the window of ``size`` pixels holding every pixel whose centre lies
-    strictly within ``half`` of ``centre_px`` (pixel units, pixel i's centre at i + 1/2)."""
+    strictly within ``half`` of ``centre_px`` (pixel coordinates, pixel i centred at i)."""
     width = size if not math.isfinite(half) else min(size, int(math.ceil(2 * half)) + 1)
-    low = centre_px.detach().clamp(-2.0 * size, 3.0 * size) - 0.5 - half  # clamp: any far-off value clips the same
+    # clamp: any far-off value clips the same
+    low = centre_px.detach().clamp(-2.0 * size - 0.5, 3.0 * size - 0.5) - half
     start = torch.floor(low).to(torch.long).clamp_(0, size - width)
     return start, width
 
@@ -294,8 +286,8 @@ def patch_windows(coords: torch.Tensor, grid_size: tuple[int, int],
     h, w = grid_size
     # a little slack so that rounding in the Gaussian never puts a nonzero patch pixel outside
     half = radius_px * (1 + 1e-5) + 1e-3 if math.isfinite(radius_px) else radius_px
-    row0, wh = _window_starts((coords[..., 1] + 1) * (h / 2), h, half)
-    col0, ww = _window_starts((coords[..., 0] + 1) * (w / 2), w, half)
+    row0, wh = _window_starts(to_pixel_1d(coords[..., 1], h), h, half)
+    col0, ww = _window_starts(to_pixel_1d(coords[..., 0], w), w, half)
     rows = row0.unsqueeze(-1) + torch.arange(wh, device=coords.device)
     cols = col0.unsqueeze(-1) + torch.arange(ww, device=coords.device)
     return rows, cols

@@ -11,10 +11,10 @@ Every function takes one video. Inputs may be numpy arrays or torch tensors:
 - ``static`` ``(N,)`` bool (optional): slots that never move;
 - ``centres`` ``(T, N, 2)`` (optional): object centres in the keypoint convention.
 
-A keypoint is mapped to the mask pixel whose cell contains it,
-``col = clip(floor((x + 1) W / 2), 0, W − 1)`` (that is ``round((x + 1) W / 2 − 0.5)`` with
-ties going to the right / lower pixel), and likewise ``row`` with y and H. A keypoint
-*is on* object o when it is active and its pixel lies inside o's mask.
+A keypoint is mapped to the mask pixel whose cell contains it, clipped to the grid
+(:func:`mint_rl.coords.pixel_index`: ``col = clip(floor((x + 1) W / 2), 0, W − 1)``, ties going
+to the right / lower pixel), and likewise ``row`` with y and H. A keypoint *is on* object o
+when it is active and its pixel lies inside o's mask.
 
 Per-frame values are averaged over the frames where they are defined; a value defined on no
 frame is ``nan`` (e.g. ``DOP_static`` in a video without static objects). Percentages are
@@ -39,11 +39,12 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import t as student_t
 
+from mint_rl.coords import pixel_index, pixels_per_unit, to_normalised_1d
+
 __all__ = [
     "BACKGROUND",
     "INACTIVE",
     "ACTIVE_THRESHOLD",
-    "to_pixels",
     "keypoint_assignments",
     "keypoint_counts",
     "detected_objects_percent",
@@ -95,7 +96,8 @@ def _check_masks(masks: ArrayLike) -> np.ndarray:
     return masks
 
 
-def _check_frames(masks: np.ndarray, other: np.ndarray, other_name: str) -> None:
+def _check_same_frame_count(masks: np.ndarray, other: np.ndarray, other_name: str) -> None:
+    """``other`` (e.g. keypoints) has one entry per frame of ``masks``."""
     if other.shape[0] != masks.shape[0]:
         raise ValueError(
             f"{other_name} has {other.shape[0]} frames but masks have {masks.shape[0]}: "
@@ -109,7 +111,7 @@ def _check_inputs(coords: ArrayLike, status: ArrayLike, masks: ArrayLike) -> tup
     if status.shape != coords.shape[:2]:
         raise ValueError(f"status must have shape (T, K) = {coords.shape[:2]} like coords, got {status.shape}")
     masks = _check_masks(masks)
-    _check_frames(masks, coords, "coords")
+    _check_same_frame_count(masks, coords, "coords")
     return coords, status, masks
 
 
@@ -137,25 +139,13 @@ def _check_assignments(assignments: ArrayLike, masks: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- assignments
 
 
-def to_pixels(coords: ArrayLike, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mask pixel containing each keypoint (pixel-centre convention, clipped to the grid).
-
-    :param coords: ``(..., 2)`` (x, y) in [-1, 1]; must be finite.
-    :return: ``rows (...)`` and ``cols (...)`` int, ``col = clip(floor((x + 1) W / 2), 0, W − 1)``.
-    """
-    coords = _np(coords).astype(np.float64)
-    cols = np.clip(np.floor((coords[..., 0] + 1.0) * width / 2.0), 0, width - 1).astype(np.int64)
-    rows = np.clip(np.floor((coords[..., 1] + 1.0) * height / 2.0), 0, height - 1).astype(np.int64)
-    return rows, cols
-
-
 def _assign(coords: np.ndarray, use: np.ndarray, masks: np.ndarray, name: str) -> np.ndarray:
     """Object index under each keypoint where ``use``, ``BACKGROUND`` off masks, ``INACTIVE`` elsewhere."""
     t, k = coords.shape[:2]
     n, h, w = masks.shape[1:]
     if not np.isfinite(coords[use]).all():
         raise ValueError(f"{name} of active keypoints must be finite")
-    rows, cols = to_pixels(np.where(np.isfinite(coords), coords, 0.0), h, w)
+    cols, rows = np.moveaxis(pixel_index(np.where(np.isfinite(coords), coords, 0.0), (h, w), clip=True), -1, 0)
     # hits[t, k, o]: keypoint k's pixel lies in object o's mask at frame t.
     hits = masks[np.arange(t)[:, None, None], np.arange(n)[None, None, :], rows[..., None], cols[..., None]]
     out = np.full((t, k), INACTIVE, dtype=np.int64)
@@ -367,8 +357,7 @@ def matched_distances(
     status = _np(status)
     centres = _np(centres).astype(np.float64)
     visible = _np(visible).astype(bool)
-    h, w = grid_size
-    scale = np.array([w / 2.0, h / 2.0])
+    scale = pixels_per_unit(grid_size)
     per_frame, per_frame_px = [], []
     for t in range(coords.shape[0]):
         kps = coords[t][status[t] > ACTIVE_THRESHOLD]
@@ -432,7 +421,7 @@ def dynamics_success_rate(
     used = src >= 0
     if not np.isfinite(pred[used]).all():
         raise ValueError("pred_coords of keypoints that were on an object must be finite")
-    rows, cols = to_pixels(np.where(np.isfinite(pred), pred, 0.0), *masks.shape[2:])
+    cols, rows = np.moveaxis(pixel_index(np.where(np.isfinite(pred), pred, 0.0), masks.shape[2:], clip=True), -1, 0)
     # inside[t, k]: the prediction lies in the target mask of the object k was on.
     inside = target[np.arange(n_src)[:, None], np.clip(src, 0, None), rows, cols] & used  # (S, K)
     on = src[..., None] == np.arange(masks.shape[1])  # (S, K, N)

@@ -1,4 +1,5 @@
-"""``ChannelsLastBatchNorm2d``: ``nn.BatchNorm2d`` with an accurate training path for channels-last CPU tensors.
+"""Normalisation layers: ``norm_layer`` (the layer a config's ``norm`` names) and
+``ChannelsLastBatchNorm2d``, ``nn.BatchNorm2d`` with an accurate training path for channels-last CPU tensors.
 
 The keypoint encoder runs in channels-last memory, where its small convolutions are faster on
 CPU. PyTorch's own CPU batch norm for channels-last input accumulates each channel's batch
@@ -17,6 +18,8 @@ backward) is ``nn.BatchNorm2d`` itself; parameters, buffers and the state dict a
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 import torch
@@ -24,7 +27,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-__all__ = ["ChannelsLastBatchNorm2d"]
+__all__ = ["ChannelsLastBatchNorm2d", "norm_layer"]
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """The normalisation layer of a conv block, by the name in :attr:`MintConfig.norm <mint_rl.config.MintConfig>`.
+
+    :param kind: ``"batch"`` (:class:`ChannelsLastBatchNorm2d`, an ``nn.BatchNorm2d`` that is accurate
+        in channels-last memory on CPU), ``"group"`` (``nn.GroupNorm`` with ``gcd(channels, 8)``
+        groups) or anything else for none (``nn.Identity``).
+    :param channels: the number of channels it normalises.
+    """
+    if kind == "batch":
+        return ChannelsLastBatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(num_groups=math.gcd(channels, 8) or 1, num_channels=channels)
+    return nn.Identity()
 
 
 @numba.njit(inline="always")

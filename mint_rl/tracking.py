@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mint_rl.coords import normalised_to_pixel, pixel_to_normalised
+
 __all__ = ["TrackerConfig", "KeypointTracker", "merge_detections", "COASTING_STATUS"]
 
 COASTING_STATUS = 0.75
@@ -119,7 +121,7 @@ class KeypointTracker:
         if h < 1 or w < 1:
             raise ValueError(f"image_size must be positive (H, W), got {image_size}")
         self.num_streams = num_streams
-        self._half = np.array([w / 2.0, h / 2.0])  # normalised → pixels: (c + 1) · size / 2 − 0.5
+        self._size = (h, w)
         m = self.config.slots
         self.position = np.zeros((num_streams, m, 2))  # pixels
         self.velocity = np.zeros((num_streams, m, 2))
@@ -133,10 +135,10 @@ class KeypointTracker:
         self.age[idx], self.category[idx] = -1, -1
 
     def _to_px(self, coords: np.ndarray) -> np.ndarray:
-        return (coords + 1.0) * self._half - 0.5
+        return normalised_to_pixel(coords, self._size)
 
     def _to_norm(self, px: np.ndarray) -> np.ndarray:
-        return np.clip((px + 0.5) / self._half - 1.0, -1.0, 1.0)
+        return np.clip(pixel_to_normalised(px, self._size), -1.0, 1.0)
 
     def _step_stream(self, i: int, coords: np.ndarray, status: np.ndarray, categories: np.ndarray) -> None:
         from scipy.optimize import linear_sum_assignment

@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from mint_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
-from mint_rl.encoder import KeypointEncoder, check_frames
+from mint_rl.encoder import KeypointEncoder, check_encoder_frames
 from mint_rl.entropy import LocalEntropy
 from mint_rl.keypoints import Keypoints
 from mint_rl.losses import MintLoss
@@ -64,7 +64,10 @@ class BaseTrainer:
     """What every keypoint-encoder trainer shares: device, seeding, optimiser, the ``fit`` loop
     (progress bar, TensorBoard scalars and images, periodic atomic checkpoints) and resume.
 
-    Subclasses build the encoder and implement :meth:`step`; they may override
+    The trainer seeds everything with ``config.seed`` first
+    (:func:`~mint_rl.utils.seed_everything`, whose generator becomes :attr:`rng`, the clip
+    sampler of :meth:`fit`), then builds the encoder, so a new encoder's initial weights follow
+    the seed too. Subclasses implement :meth:`new_encoder` and :meth:`step`; they may override
     :meth:`log_images`. ``encoder_type`` names the encoder in checkpoints
     (see :func:`mint_rl.baselines.build_encoder`).
 
@@ -72,18 +75,20 @@ class BaseTrainer:
     :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     :param log_dir: TensorBoard directory (None: no logging).
     :param checkpoint_path: the file where :meth:`fit` writes checkpoints (None: none); not a directory.
-    :param encoder: the encoder to train (already built by the subclass or the caller).
+    :param encoder: an existing encoder to train (e.g. one a Gymnasium wrapper uses); None builds
+        one with :meth:`new_encoder`.
     """
 
     encoder_type = "mint"
     display_name = "MINT"
     progress_keys: tuple[str, ...] = ("loss/total",)
 
-    def __init__(self, config: MintConfig, encoder: torch.nn.Module, device: str | torch.device = "cpu",
-                 log_dir: str | None = None, checkpoint_path: str | os.PathLike | None = None) -> None:
+    def __init__(self, config: MintConfig, device: str | torch.device = "cpu", log_dir: str | None = None,
+                 checkpoint_path: str | os.PathLike | None = None, encoder: torch.nn.Module | None = None) -> None:
+        self.rng: np.random.Generator = seed_everything(config.seed)
         self.config = config
         self.device = resolve_device(device)
-        self.encoder = encoder.to(self.device)
+        self.encoder = (encoder if encoder is not None else self.new_encoder()).to(self.device)
         self.optimizer = torch.optim.Adam(self.encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step_count = 0
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
@@ -96,6 +101,11 @@ class BaseTrainer:
         self._writer = None
         self._log_dir = log_dir
         self._preview: Any = None
+
+    def new_encoder(self) -> torch.nn.Module:
+        """A fresh encoder built from :attr:`config` (called after seeding)."""
+        raise NotImplementedError(f"{type(self).__name__} builds no encoder itself; pass encoder=... or "
+                                  "override new_encoder")
 
     # ------------------------------------------------------------------ logging
     @property
@@ -118,9 +128,10 @@ class BaseTrainer:
             raise ValueError(f"clips must have shape (B, T, C, H, W), got {shape}")
         if frames.shape[1] < 2:
             raise ValueError(f"clips need at least 2 frames (T >= 2), got T = {frames.shape[1]}")
-        check_frames(frames[:, 0], self.config.in_channels, self.config.image_size, name="clip frames")
+        check_encoder_frames(frames[:, 0], self.config.in_channels, self.config.image_size, name="clip frames")
         if frames.dtype != torch.uint8:
-            check_frames(frames.flatten(0, 1), self.config.in_channels, self.config.image_size, name="clip frames")
+            check_encoder_frames(frames.flatten(0, 1), self.config.in_channels, self.config.image_size,
+                                 name="clip frames")
 
     def clip_grad_and_step(self, loss: torch.Tensor) -> float:
         """Backward, clip the gradient norm to ``config.grad_clip`` (0: no clipping), step; return the norm."""
@@ -177,7 +188,7 @@ class BaseTrainer:
 
         if self._preview is None:
             idx = np.linspace(0, len(buffer) - 1, count).astype(int)
-            self._preview = buffer.frames[buffer._physical(idx)].clone()
+            self._preview = buffer.frames_at(idx)
         kp = self.encoder.encode(self._preview.to(self.device))
         frames = self._preview.permute(0, 2, 3, 1).numpy()
         if frames.shape[-1] == 1:
@@ -211,7 +222,7 @@ class BaseTrainer:
         kind = data.get("encoder_type", "mint")
         if kind != self.encoder_type:
             raise CheckpointError(f"checkpoint {path} holds a {kind!r} encoder, not a {self.encoder_type!r} one; "
-                                  "load it with the matching trainer or mint_rl.checkpoint.load_encoder")
+                                  "load it with the matching trainer or mint_rl.baselines.load_encoder")
         self.encoder.load_state_dict(data["encoder"])
         if "optimizer" in data:
             self.optimizer.load_state_dict(data["optimizer"])
@@ -245,12 +256,14 @@ class MintTrainer(BaseTrainer):
 
     def __init__(self, config: MintConfig, device: str | torch.device = "cpu", log_dir: str | None = None,
                  checkpoint_path: str | os.PathLike | None = None, encoder: KeypointEncoder | None = None) -> None:
-        self.rng = seed_everything(config.seed)
-        super().__init__(config, encoder if encoder is not None else KeypointEncoder(config), device, log_dir,
-                         checkpoint_path)
+        super().__init__(config, device, log_dir, checkpoint_path, encoder)
         self.loss_fn = MintLoss(config)
         self.entropy = make_entropy(config)
         self._model: torch.nn.Module = self.encoder
+
+    def new_encoder(self) -> KeypointEncoder:
+        """A fresh :class:`KeypointEncoder` for :attr:`config`."""
+        return KeypointEncoder(self.config)
 
     def _wrap_distributed(self) -> None:
         if self.distributed and not isinstance(self._model, DistributedDataParallel):

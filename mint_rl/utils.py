@@ -1,7 +1,8 @@
-"""Small shared helpers: devices, seeding, comparing recorded settings, atomic text files."""
+"""Small shared helpers: devices, seeding, comparing recorded settings, atomic text files, file digests."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["atomic_write_text", "differences", "resolve_device", "seed_everything", "write_json"]
+__all__ = ["atomic_write_text", "differences", "file_sha256", "resolve_device", "seed_everything", "write_json"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -71,3 +72,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     """``data`` as indented JSON (NaN allowed), written atomically (:func:`atomic_write_text`)."""
     return atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 (hex) of a file's bytes, read in 1 MiB blocks: the identity of a checkpoint file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

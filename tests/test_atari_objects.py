@@ -29,8 +29,9 @@ from envs.atari_objects import (
     game_layout,
     read_objects,
 )
-from envs.scenes import ObjectScenesEnv, SceneConfig, pixel_to_normalized
+from envs.scenes import ObjectScenesEnv, SceneConfig
 from envs.tasks import TASK_SHAPES
+from mint_rl.coords import pixel_to_normalised
 from mint_rl.metrics import video_metrics
 
 STEPS = 300  # random agent steps per game (frame skip 4: 1200 emulator frames)
@@ -166,7 +167,7 @@ def test_boxes_masks_and_centres_agree(game: str) -> None:
         centres_px = np.stack([x + (w - 1) / 2, y + (h - 1) / 2], axis=1)
         np.testing.assert_allclose(objects["centres_px"][visible], centres_px[visible], atol=1e-4)
         np.testing.assert_allclose(objects["centres"][visible],
-                                   pixel_to_normalized(centres_px[visible], ATARI_FRAME_SIZE), atol=1e-5)
+                                   pixel_to_normalised(centres_px[visible], ATARI_FRAME_SIZE), atol=1e-5)
         assert np.all(np.abs(objects["centres"][visible]) < 1.0)
         if from_reset:
             assert np.all(objects["velocities"] == 0)

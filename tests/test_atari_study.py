@@ -10,7 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
-import atari_study as st
+import atari_study as st  # noqa: E402
+
+from agents.run_folders import env_slug  # noqa: E402
 
 
 def test_hns_known_values():
@@ -69,7 +71,7 @@ def test_summary_only(tmp_path, capsys):
     results = tmp_path / "results"
     for env, finals in {"ALE/Breakout-v5": {"pixels": [1.7, 30.5, 16.1], "mint": [1.7, 1.7, 1.7]},
                         "ALE/Boxing-v5": {"pixels": [12.1, 12.1, 12.1], "mint": [0.1, 6.1, 12.1]}}.items():
-        d = results / st.env_slug(env)
+        d = results / env_slug(env)
         d.mkdir(parents=True)
         (d / "summary.json").write_text(json.dumps(fake_summary(env, finals)))
         lines = ["env,agent,seed,step,mean_return"] + [f"{env},{label},{seed},{step},{v * step / 2048}"
@@ -102,15 +104,32 @@ def test_summary_only(tmp_path, capsys):
     assert out["table"] == md.strip()
 
 
-def test_ppo_argv():
-    args = st.parse_args(["--games", "ALE/Pong-v5", "--seeds", "2", "--no-progress"])
-    argv = st.ppo_argv(args, "ALE/Pong-v5")
-    assert argv[:2] == ["--env", "ALE/Pong-v5"]
-    assert "--timesteps" in argv and argv[argv.index("--timesteps") + 1] == "100000"
-    assert argv[argv.index("--export") + 1] == str(Path("results/atari") / "ALE_Pong-v5")
-    assert argv[argv.index("--agents") + 1:argv.index("--agents") + 3] == ["pixels", "mint"]
+def test_one_ppo_experiment_per_game(tmp_path, monkeypatch):
+    """The study trains each game by the library function ppo_keypoints.py runs, with the study's settings."""
+    import agents.ppo_experiment as ppo_experiment
+
+    seen = []
+    monkeypatch.setattr(ppo_experiment, "run_ppo_experiment", seen.append)
+    results = tmp_path / "results"
+    st.main(["--games", "ALE/Pong-v5", "ALE/Breakout-v5", "--seeds", "2", "--no-progress", "--results", str(results),
+             "--out", str(tmp_path / "runs")])
+    assert [e.env for e in seen] == ["ALE/Pong-v5", "ALE/Breakout-v5"]
+    for exp in seen:
+        assert exp.atari and exp.timesteps == 100_000 and exp.agents == ["pixels", "mint"] and exp.seeds == 2
+        assert exp.export == str(results / env_slug(exp.env)) and exp.out == str(tmp_path / "runs")
+        assert exp.pretrain_frames == 4000 and exp.pretrain_steps == 1000 and exp.num_keypoints == 16
+        assert exp.eval_episodes == 10 and exp.eval_freq == 20_480 and exp.n_envs == 8 and exp.no_progress
+        assert exp.label("mint") == "mint" and not exp.online
     with pytest.raises(SystemExit):
-        st.parse_args(["--games", "MintTasks/Catch-v0"])
+        st.main(["--games", "MintTasks/Catch-v0"])
+
+
+def test_bad_ppo_settings_are_refused_before_any_game_trains(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        st.main(["--games", "ALE/Pong-v5", "--timesteps", "100", "--results", str(tmp_path), "--out", str(tmp_path)])
+    assert info.value.code == 2
+    assert "--timesteps 100 is smaller than one PPO rollout" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_help():
@@ -118,13 +137,3 @@ def test_help():
     r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0
     assert "--summary-only" in r.stdout and "Atari 100k" in r.stdout
-
-
-def test_ppo_argv_accepted_by_ppo_keypoints():
-    import ppo_keypoints as pk
-
-    args = st.parse_args([])
-    for game in args.games:
-        p = pk.parse_args(st.ppo_argv(args, game))
-        assert p.atari and p.env == game and p.timesteps == 100_000 and p.agents == ["pixels", "mint"]
-        assert p.export == str(Path("results/atari") / st.env_slug(game)) and p.pretrain_frames == 4000

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mint_rl.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, load_encoder, save_checkpoint
+from mint_rl.baselines import load_encoder
+from mint_rl.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, save_checkpoint
 from mint_rl.config import ConfigError, MintConfig
 from mint_rl.keypoints import Keypoints
 from mint_rl.losses import MintLoss

@@ -21,9 +21,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-import ppo_keypoints as pk  # noqa: E402
+import ppo_keypoints as pk  # noqa: E402  (the scripts: only their main)
 import pretrain  # noqa: E402
 
+from agents.run_folders import read_resume_state  # noqa: E402
 from mint_rl.checkpoint import load_checkpoint  # noqa: E402
 from mint_rl.run_lock import LOCK_NAME  # noqa: E402
 
@@ -39,10 +40,8 @@ def run_killed(driver: str, argv: list[str]) -> subprocess.CompletedProcess:
 
 
 PRETRAIN_KILLED_IN_SECOND_CHECKPOINT = """
-    import io, os, signal, sys
+    import io, os, runpy, signal, sys
     import torch
-    sys.path.insert(0, "experiments")
-    import pretrain
 
     real_save, calls = torch.save, []
 
@@ -57,7 +56,7 @@ PRETRAIN_KILLED_IN_SECOND_CHECKPOINT = """
         os.kill(os.getpid(), signal.SIGKILL)
 
     torch.save = dying_save
-    pretrain.main(sys.argv[1:])
+    runpy.run_path("experiments/pretrain.py", run_name="__main__")  # reads sys.argv[1:]
 """
 
 
@@ -87,11 +86,10 @@ def test_crash_pretrain_killed_while_writing_its_checkpoint(tmp_path, capsys):
 
 
 PPO_KILLED_IN_CHECKPOINT_AT_1536 = """
-    import os, signal, sys
-    sys.path.insert(0, "experiments")
-    import ppo_keypoints as pk
+    import os, runpy, signal, sys
+    from stable_baselines3 import PPO
 
-    real_save = pk.PPO.save
+    real_save = PPO.save
 
     def dying_save(self, path, *args, **kwargs):  # the step-1536 resume checkpoint: half written, then kill -9
         real_save(self, path, *args, **kwargs)
@@ -100,8 +98,8 @@ PPO_KILLED_IN_CHECKPOINT_AT_1536 = """
                 f.truncate(os.path.getsize(path) // 2)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    pk.PPO.save = dying_save
-    pk.main(sys.argv[1:])
+    PPO.save = dying_save
+    runpy.run_path("experiments/ppo_keypoints.py", run_name="__main__")  # reads sys.argv[1:]
 """
 
 
@@ -117,7 +115,7 @@ def test_crash_ppo_killed_mid_run_resumes_with_each_evaluation_once(tmp_path, ca
     run_killed(PPO_KILLED_IN_CHECKPOINT_AT_1536, argv)
     env_dir = tmp_path / "MintTasks_Catch-v0"
     run_dir = env_dir / "ground_truth" / "seed0"
-    assert pk.read_resume_state(run_dir)["step"] == 1024  # the step-1536 checkpoint never completed
+    assert read_resume_state(run_dir)["step"] == 1024  # the step-1536 checkpoint never completed
     assert (run_dir / "resume" / "model-1536.tmp.zip").is_file()
     dead = json.loads((env_dir / LOCK_NAME).read_text())["pid"]
     assert steps_of(run_dir / "evaluations.csv") == [512, 1024, 1536]  # evaluated at 1536 before being killed

@@ -9,8 +9,8 @@ from mint_rl.config import ConfigError, MintConfig
 from mint_rl.encoder import KeypointEncoder
 import torch.nn.functional as F
 
-from mint_rl.keypoints import (gaussian_maps, keypoint_readout, pixel_centres, sample_features,
-                               spatial_soft_argmax)
+from mint_rl.coords import pixel_centres
+from mint_rl.keypoints import gaussian_maps, keypoint_readout, sample_features, spatial_soft_argmax
 
 
 def test_pixel_centres_convention():

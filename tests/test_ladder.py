@@ -213,7 +213,7 @@ def _refused_by_parser(argv: list[str], capsys) -> str:
     import ppo_keypoints as pk
 
     with pytest.raises(SystemExit) as info:
-        pk.parse_args(argv)
+        pk.main(argv + ["--out", "/nonexistent/never-written"])  # refused by the parser: no folder is made
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err

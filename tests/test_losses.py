@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mint_rl.config import MintConfig
-from mint_rl.keypoints import Keypoints, gaussian_maps, information_patches, pixel_centres
+from mint_rl.coords import pixel_centres
+from mint_rl.keypoints import Keypoints, gaussian_maps, information_patches
 from mint_rl.losses import (
     MintLoss,
     masked_entropy_loss,

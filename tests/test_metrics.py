@@ -16,7 +16,6 @@ from mint_rl.metrics import (
     mask_centroids,
     matched_distances,
     summarize,
-    to_pixels,
     video_metrics,
 )
 
@@ -52,12 +51,6 @@ ON_A, ON_B, BG = (0, 1), (5, 5), (7, 0)
 
 
 # --------------------------------------------------------------------------- assignments
-
-
-def test_pixel_centre_convention_and_clipping():
-    rows, cols = to_pixels(np.array([[c(0), c(0)], [c(7), c(3)], [0.0, 0.0], [1.0, -1.5], [-0.999, 0.999]]), H, W)
-    assert cols.tolist() == [0, 7, 4, 7, 0]
-    assert rows.tolist() == [0, 3, 4, 0, 7]
 
 
 def test_assignments_background_and_inactive():

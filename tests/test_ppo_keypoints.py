@@ -12,11 +12,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
-import ppo_keypoints as pk  # noqa: E402
+import ppo_keypoints as pk  # noqa: E402  (the script: only its main)
 
+import agents.ppo_experiment as ppo_experiment  # noqa: E402
+from agents.callbacks import ResumeCheckpointCallback  # noqa: E402
+from agents.run_folders import read_resume_state  # noqa: E402
+from agents.saved_agent import AgentEncoderMismatch, load_agent  # noqa: E402
 from mint_rl.checkpoint import save_checkpoint  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.encoder import KeypointEncoder  # noqa: E402
+from mint_rl.utils import file_sha256  # noqa: E402
 
 ENV = "MintTasks/Catch-v0"
 
@@ -65,7 +70,7 @@ def test_outputs(run):
     info = json.loads((env_dir / MINT / "seed0" / "agent.json").read_text())
     ref = info["encoder"]
     assert ref["path"] == "encoder.pt" and ref["type"] == "mint" and ref["config"]["num_keypoints"] == 3
-    assert ref["sha256"] == pk.sha256(env_dir / MINT / "seed0" / "encoder.pt")
+    assert ref["sha256"] == file_sha256(env_dir / MINT / "seed0" / "encoder.pt")
     assert json.loads((env_dir / "pixels" / "seed0" / "agent.json").read_text())["encoder"] is None
 
     # TensorBoard: one run per agent, the keypoint agent with its overlay image
@@ -95,28 +100,28 @@ def test_resume_skips_finished_runs(run, capsys):
 def test_load_agent_checks_the_encoder(run, tmp_path):
     out, _ = run
     run_dir = out / "MintTasks_Catch-v0" / MINT / "seed0"
-    agent = pk.load_agent(run_dir / "model.zip")
+    agent = load_agent(run_dir / "model.zip")
     assert agent.encoder is not None and agent.encoder.config.num_keypoints == 3
     assert agent.model.observation_space.shape == (3, 2 * (3 + agent.encoder.config.feature_dim + 8))
     assert agent.info["colour_codes"] == "colour_codes.npy" and np.load(run_dir / "colour_codes.npy").shape == (8, 3)
-    assert pk.load_agent(out / "MintTasks_Catch-v0" / "pixels" / "seed0").encoder is None
+    assert load_agent(out / "MintTasks_Catch-v0" / "pixels" / "seed0").encoder is None
 
     # another encoder of the very same architecture is refused, offered explicitly or swapped in the folder
     other = tmp_path / "other.pt"
     config = MintConfig.from_dict(agent.info["encoder"]["config"])
     save_checkpoint(other, {"config": config.to_dict(), "encoder": KeypointEncoder(config).state_dict(),
                             "encoder_type": "mint"})
-    with pytest.raises(pk.AgentEncoderMismatch, match="sha256"):
-        pk.load_agent(run_dir, encoder=other)
+    with pytest.raises(AgentEncoderMismatch, match="sha256"):
+        load_agent(run_dir, encoder=other)
     copy = tmp_path / "copy"
     copy.mkdir()
     for name in ("model.zip", "agent.json"):
         (copy / name).write_bytes((run_dir / name).read_bytes())
-    with pytest.raises(pk.AgentEncoderMismatch, match="missing"):
-        pk.load_agent(copy)
+    with pytest.raises(AgentEncoderMismatch, match="missing"):
+        load_agent(copy)
     (copy / "encoder.pt").write_bytes(other.read_bytes())
-    with pytest.raises(pk.AgentEncoderMismatch, match="not the encoder"):
-        pk.load_agent(copy)
+    with pytest.raises(AgentEncoderMismatch, match="not the encoder"):
+        load_agent(copy)
 
 
 def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
@@ -125,7 +130,7 @@ def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
     run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set" / "seed0"
     assert "| mint-online-set | 1 |" in report["table"]
     assert not (tmp_path / "MintTasks_Catch-v0" / "encoders").exists()  # nothing pretrained
-    agent = pk.load_agent(run_dir)
+    agent = load_agent(run_dir)
     assert agent.info["settings"]["online"] and agent.encoder is not None
 
 
@@ -184,9 +189,9 @@ def test_pong_end_to_end(tmp_path):
                       "--out", str(tmp_path), "--no-progress"])
     env_dir = tmp_path / "ALE_Pong-v5"
     assert "| mint | 1 |" in report["table"] and "| pixels | 1 |" in report["table"]
-    pixels = pk.load_agent(env_dir / "pixels" / "seed0")
+    pixels = load_agent(env_dir / "pixels" / "seed0")
     assert pixels.model.observation_space.shape == (4, 84, 84)  # the grey 84×84×4 stack
-    mint = pk.load_agent(env_dir / "mint" / "seed0")
+    mint = load_agent(env_dir / "mint" / "seed0")
     assert mint.encoder.config.image_size == (84, 84) and mint.encoder.config.in_channels == 3
     returns = [float(r["mean_return"]) for r in csv.DictReader((env_dir / "evaluations.csv").open())]
     assert all(-21 <= r <= 21 for r in returns)  # raw (unclipped) game score of a full game
@@ -199,14 +204,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     torch.set_num_threads(1)
     argv = tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0",
                 "--timesteps", "2048", "--eval-freq", "512", "--checkpoint-every", "1024")
-    original = pk.ResumeCheckpointCallback._on_rollout_start
+    original = ResumeCheckpointCallback._on_rollout_start
 
     def killed(self):
         original(self)
         if self.model.num_timesteps >= 1536:
             raise KeyboardInterrupt  # as if the process were killed here
 
-    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", killed)
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
     run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set" / "seed0"
@@ -216,16 +221,16 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     assert steps == [512, 1024, 1536]
     saved = torch.load(run_dir / "resume" / state["encoder"], weights_only=False)["encoder"]
 
-    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", original)
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", original)
     resumed = {}
-    build = pk.build_agent
+    build = ppo_experiment.build_agent
 
-    def spy(agent, args, seed, encoder_path, tb_dir):
-        out = build(agent, args, seed, encoder_path, tb_dir)
+    def spy(*args, **kwargs):
+        out = build(*args, **kwargs)
         resumed["encoder"] = {k: v.clone() for k, v in out[3].encoder.state_dict().items()}
         return out
 
-    monkeypatch.setattr(pk, "build_agent", spy)
+    monkeypatch.setattr(ppo_experiment, "build_agent", spy)
     capsys.readouterr()
     pk.main(argv)
     assert "resuming at step 1024" in capsys.readouterr().out
@@ -241,19 +246,19 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
 def test_resume_checkpoint_ignored_when_settings_changed(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     argv = tiny(tmp_path, "--agents", "ground_truth", "--timesteps", "1024", "--checkpoint-every", "512")
-    original = pk.ResumeCheckpointCallback._on_rollout_start
+    original = ResumeCheckpointCallback._on_rollout_start
 
     def killed(self):
         original(self)
         if self.model.num_timesteps >= 512:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", killed)
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
     run_dir = tmp_path / "MintTasks_Catch-v0" / "ground_truth" / "seed0"
-    assert pk.read_resume_state(run_dir)["step"] == 512
-    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", original)
+    assert read_resume_state(run_dir)["step"] == 512
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", original)
     pk.main(tiny(tmp_path, "--agents", "ground_truth", "--timesteps", "1536", "--checkpoint-every", "512"))
     done = json.loads((run_dir / "done.json").read_text())
     assert done["timesteps"] == 1536 and done["resumed_at"] is None  # another budget: started over

@@ -14,13 +14,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
-import ppo_keypoints as pk  # noqa: E402
+import ppo_keypoints as pk  # noqa: E402  (the scripts: only their main)
 import pretrain  # noqa: E402
+
+from agents.callbacks import ResumeCheckpointCallback  # noqa: E402
+from agents.run_folders import read_resume_state  # noqa: E402
 
 from mint_rl.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.encoder import KeypointEncoder  # noqa: E402
 from mint_rl.run_lock import LOCK_NAME  # noqa: E402
+from mint_rl.utils import file_sha256  # noqa: E402
 from tests.test_run_lock import hold_lock  # noqa: E402
 
 ENV = "MintScenes/Collisions-v0"
@@ -180,26 +184,26 @@ def test_ppo_resume_refuses_a_swapped_encoder_and_marks_resumed_seeds(tmp_path, 
     argv = ["--env", "MintTasks/Catch-v0", "--agents", "mint", "--encoder", str(encoder), "--timesteps", "1024",
             "--checkpoint-every", "512", "--eval-freq", "512", "--eval-episodes", "1", "--overlay-every", "0",
             "--out", str(tmp_path / "ppo"), "--no-progress"]
-    checkpoint = pk.ResumeCheckpointCallback._on_rollout_start
+    checkpoint = ResumeCheckpointCallback._on_rollout_start
 
     def killed(self):
         checkpoint(self)
         if self.model.num_timesteps >= 512:
             raise KeyboardInterrupt  # as if killed right after the step-512 checkpoint
 
-    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", killed)
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
-    monkeypatch.setattr(pk.ResumeCheckpointCallback, "_on_rollout_start", checkpoint)
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", checkpoint)
     run_dir = tmp_path / "ppo" / "MintTasks_Catch-v0" / "mint-set-c8w5" / "seed0"
-    state = pk.read_resume_state(run_dir)
-    assert state["step"] == 512 and state["encoder_sha256"] == pk.sha256(encoder) and state["resumes"] == 0
+    state = read_resume_state(run_dir)
+    assert state["step"] == 512 and state["encoder_sha256"] == file_sha256(encoder) and state["resumes"] == 0
 
     torch.manual_seed(1)  # another encoder of the same architecture, under the same name
     save_checkpoint(encoder, {"config": config.to_dict(), "encoder": KeypointEncoder(config).state_dict()})
     rows = (run_dir / "evaluations.csv").read_text()
     with pytest.raises(SystemExit, match=f"{run_dir} cannot resume: its encoder .* now has sha256 "
-                                         f"{pk.sha256(encoder)[:12]}…, but the run started with "
+                                         f"{file_sha256(encoder)[:12]}…, but the run started with "
                                          f"{state['encoder_sha256'][:12]}…"):
         pk.main(argv)
     assert (run_dir / "evaluations.csv").read_text() == rows and not (run_dir / "done.json").exists()

@@ -16,9 +16,8 @@ from envs.scenes import (
     ObjectScenesEnv,
     SceneConfig,
     mean_object_area,
-    normalized_to_pixel,
-    pixel_to_normalized,
 )
+from mint_rl.coords import pixel_to_normalised
 
 SCENE_IDS = list(envs.SCENE_PRESETS)
 # inscribed / circumscribed radius of each shape: cos(pi / k) for a regular k-gon
@@ -124,7 +123,7 @@ def test_centres_are_at_the_mask_centroid(env_id: str) -> None:
     for o in objects:
         np.testing.assert_allclose(
             o["centres"][o["present"]],
-            pixel_to_normalized(o["centres_px"][o["present"]], (h, w)),
+            pixel_to_normalised(o["centres_px"][o["present"]], (h, w)),
             atol=1e-5,
         )
         for k in np.flatnonzero(o["visible"]):
@@ -211,18 +210,6 @@ def test_bouncing_objects_stay_inside_and_collisions_change_velocity() -> None:
 def test_config_validation_names_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         SceneConfig(**kwargs)
-
-
-def test_coordinate_convention_round_trips() -> None:
-    size = (48, 64)  # (H, W)
-    assert np.allclose(pixel_to_normalized([0, 0], size), [1 / 64 - 1, 1 / 48 - 1])
-    assert np.allclose(pixel_to_normalized([63, 47], size), [1 - 1 / 64, 1 - 1 / 48])
-    assert np.allclose(pixel_to_normalized([-0.5, 47.5], size), [-1, 1])
-    points = np.random.default_rng(0).uniform(-10, 80, size=(5, 7, 2))
-    assert np.allclose(normalized_to_pixel(pixel_to_normalized(points, size), size), points)
-    assert np.allclose(pixel_to_normalized(normalized_to_pixel(points / 40, 32), 32), points / 40)
-    with pytest.raises(ValueError, match="xy_px"):
-        pixel_to_normalized([1, 2, 3], size)
 
 
 def test_mean_object_area_is_computed_from_the_scenes() -> None:

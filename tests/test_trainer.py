@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from mint_rl.checkpoint import CheckpointError, load_checkpoint, load_encoder, save_checkpoint
+from mint_rl.baselines import load_encoder
+from mint_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
-from mint_rl.trainer import MintTrainer, make_entropy
+from mint_rl.trainer import BaseTrainer, MintTrainer, make_entropy
 from tests.shapes import moving_shapes
 
 
@@ -71,6 +72,32 @@ def test_resume_continues_exactly(tmp_path):
         torch.testing.assert_close(a, b)
 
 
+class _MeanTrainer(BaseTrainer):
+    """The least a trainer gives: an encoder and a step."""
+
+    def new_encoder(self) -> torch.nn.Module:
+        return torch.nn.Linear(3, 2)
+
+    def step(self, frames, entropy=None):
+        self.step_count += 1
+        return {"loss/total": float(frames.float().mean())}
+
+
+def test_base_trainer_seeds_itself_before_building_the_encoder():
+    """A subclass sets no RNG: the base seeds with config.seed, then builds the encoder, and ``fit`` samples."""
+    cfg, buf = make_setup(episodes=3, length=10)
+    a, b = _MeanTrainer(cfg), _MeanTrainer(cfg)
+    assert isinstance(a.rng, np.random.Generator)
+    torch.testing.assert_close(a.encoder.weight, b.encoder.weight)  # the initial weights follow the seed
+    assert a.fit(buf, 5, progress=False) == b.fit(buf, 5, progress=False)  # the same clips
+    other = _MeanTrainer(MintConfig(**{**cfg.to_dict(), "seed": cfg.seed + 1}))
+    assert not torch.equal(other.encoder.weight, a.encoder.weight)
+    given = torch.nn.Linear(3, 2)
+    assert _MeanTrainer(cfg, encoder=given).encoder is given
+    with pytest.raises(NotImplementedError, match="new_encoder"):
+        BaseTrainer(cfg)
+
+
 def test_checkpoint_errors_name_the_problem(tmp_path):
     cfg = MintConfig(num_keypoints=3, image_size=(32, 32), hidden_channels=8)
     trainer = MintTrainer(cfg)
@@ -124,6 +151,8 @@ def test_frame_buffer_clips_never_span_episodes_and_ring_wraps():
     assert ((values[:, 1:] - values[:, :-1]) == 1).all()  # consecutive frames
     assert set((values[:, 0] // 10).tolist()) <= {2, 3}  # episodes 0, 1 dropped or too short
     assert buf.num_clips(3) == (6 - 2) + (4 - 2)  # the 5 oldest frames (episodes 0, 1) were overwritten
+    # frames_at counts from the oldest frame held (episode 2's first) across the ring's wrap
+    assert buf.frames_at(np.array([0, 4, 5, 6, 9]))[:, 0, 0, 0].tolist() == [20, 24, 25, 30, 33]
     with pytest.raises(ValueError, match="at least 2 frames"):
         buf.sample(4, 1, np.random.default_rng(0))
 

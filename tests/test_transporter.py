@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from mint_rl.baselines import build_encoder
+from mint_rl.baselines import build_encoder, load_encoder
 from mint_rl.baselines.transporter import TransporterEncoder, TransporterTrainer, transport, transporter_loss
-from mint_rl.checkpoint import CheckpointError, load_encoder
+from mint_rl.checkpoint import CheckpointError
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
 

@@ -7,7 +7,8 @@ import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
 import envs  # noqa: F401
-from agents.vec_env import MintKeypointVecEnv, OnlineEncoderCallback
+from agents.callbacks import OnlineEncoderCallback
+from agents.vec_env import MintKeypointVecEnv
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 

@@ -19,7 +19,8 @@ import envs  # noqa: F401  (registers the scene ids)
 from envs.atari import make_atari_env
 from envs.wrappers import ImageLayout, MintKeypointWrapper, OnlineEncoderTrainer, keypoint_space
 from mint_rl.baselines.transporter import TransporterEncoder
-from mint_rl.checkpoint import load_encoder, save_checkpoint
+from mint_rl.baselines import load_encoder
+from mint_rl.checkpoint import save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 

@@ -44,8 +44,6 @@ Example::
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -53,10 +51,10 @@ import torch.nn.functional as F
 
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
-from mint_rl.encoder import _norm, check_frames, to_network_input
+from mint_rl.encoder import check_encoder_frames, to_network_input
 from mint_rl.keypoints import Keypoints, encode_in_chunks, gaussian_maps, sample_features, spatial_soft_argmax
+from mint_rl.norm import norm_layer
 from mint_rl.trainer import BaseTrainer
-from mint_rl.utils import seed_everything
 
 __all__ = ["TransporterEncoder", "TransporterTrainer", "transport", "transporter_loss"]
 
@@ -116,7 +114,7 @@ def _split(keypoints: Keypoints, index: int) -> tuple[Keypoints, Keypoints]:
 
 def _block(in_channels: int, out_channels: int, kernel: int, stride: int, norm: str) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2),
-                         _norm(norm, out_channels), nn.ReLU())
+                         norm_layer(norm, out_channels), nn.ReLU())
 
 
 def _conv_stack(in_channels: int, c: int, norm: str) -> nn.Sequential:
@@ -186,7 +184,7 @@ class TransporterEncoder(nn.Module):
     def _batch(self, frames: torch.Tensor, name: str = "frames") -> torch.Tensor:
         if isinstance(frames, torch.Tensor) and frames.dim() == 3:
             frames = frames.unsqueeze(0)
-        check_frames(frames, self.config.in_channels, self.config.image_size, name=name)
+        check_encoder_frames(frames, self.config.in_channels, self.config.image_size, name=name)
         return frames
 
     def forward(self, frames: torch.Tensor) -> Keypoints:
@@ -245,11 +243,9 @@ class TransporterTrainer(BaseTrainer):
     display_name = "Transporter"
     progress_keys = ("loss/reconstruction",)
 
-    def __init__(self, config: MintConfig, device: str | torch.device = "cpu", log_dir: str | None = None,
-                 checkpoint_path: str | os.PathLike | None = None, encoder: TransporterEncoder | None = None) -> None:
-        self.rng = seed_everything(config.seed)
-        super().__init__(config, encoder if encoder is not None else TransporterEncoder(config), device, log_dir,
-                         checkpoint_path)
+    def new_encoder(self) -> TransporterEncoder:
+        """A fresh :class:`TransporterEncoder` for :attr:`config`."""
+        return TransporterEncoder(self.config)
 
     # ------------------------------------------------------------------ training
     def check_clips(self, frames: torch.Tensor) -> None:
@@ -260,7 +256,7 @@ class TransporterTrainer(BaseTrainer):
         if frames.shape[1] < 2:
             raise ValueError(f"the Transporter needs clips of at least 2 frames (a source and a target), "
                              f"got T = {frames.shape[1]}")
-        check_frames(frames.flatten(0, 1), self.config.in_channels, self.config.image_size, name="clip frames")
+        check_encoder_frames(frames.flatten(0, 1), self.config.in_channels, self.config.image_size, name="clip frames")
 
     def pairs(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Source (frame 0) and target (a random later frame) of each clip ``(B, T, C, H, W)``."""

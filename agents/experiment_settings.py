@@ -1,0 +1,317 @@
+"""The settings of one PPO experiment on one env: :class:`PPOExperiment`, validated, every default resolved.
+
+An experiment trains several agents (:data:`AGENTS`) on the same env id, with the same training seeds, timestep
+budget and PPO hyperparameters; only what they observe differs. ``experiments/ppo_keypoints.py`` builds a
+:class:`PPOExperiment` from its flags, ``experiments/atari_study.py`` one per game; both hand it to
+:func:`agents.ppo_experiment.run_ppo_experiment`.
+
+The fields are the flags of ``experiments/ppo_keypoints.py`` (``n_envs`` is ``--n-envs``) and the errors name the
+flags. Fields left None take the env's defaults when the object is made: object tasks (``MintTasks/*``)
+:data:`SCENE_DEFAULTS`, :data:`SCENE_REPRESENTATION` and :data:`SCENE_PPO`; ALE ids :data:`ATARI_DEFAULTS`,
+:data:`ATARI_REPRESENTATION` and :data:`ATARI_PPO`.
+
+Example::
+
+    exp = PPOExperiment(env="MintTasks/Catch-v0", seeds=3)
+    exp.timesteps, exp.agents, exp.label("mint")     # 100000, ['mint', 'pixels', 'ground_truth'], 'mint-set-c8w5'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor
+from envs.object_keypoints import LADDER_RUNGS, ladder_rung_kwargs
+
+__all__ = ["AGENTS", "ATARI_DEFAULTS", "ATARI_PPO", "ATARI_REPRESENTATION", "EXTRACTORS", "ExperimentError",
+           "HELD_OUT_SEED", "KEYPOINT_AGENTS", "MAX_GLIMPSE_COVERAGE", "N_STACK", "OBJECT_AGENTS", "PPOExperiment",
+           "PROTOCOL_KEYS", "SCENE_DEFAULTS", "SCENE_PPO", "SCENE_REPRESENTATION", "eval_seed", "linear"]
+
+AGENTS = ("mint", "pixels", "transporter", "ground_truth", *LADDER_RUNGS)
+KEYPOINT_AGENTS = ("mint", "transporter")  # keypoints from an encoder
+OBJECT_AGENTS = LADDER_RUNGS  # keypoints from the true objects (the observation ladder, envs.object_keypoints)
+HELD_OUT_SEED = 10_000  # evaluation of training seed s uses env seed HELD_OUT_SEED + 1000 s; training seeds stay below
+N_STACK = 2  # keypoint agents and scene pixel agents see the last 2 frames (velocity)
+EXTRACTORS: dict[str, tuple[type, dict[str, Any]]] = {
+    "mlp": (KeypointMlpExtractor, {}),
+    "set": (KeypointSetExtractor, {}),
+    "attention": (KeypointSetExtractor, {"attention_heads": 4}),
+}
+"""``extractor`` choices: the features extractor class and its keyword arguments."""
+MAX_GLIMPSE_COVERAGE = 1 / 8  # the K glimpses of a frame together cover at most this fraction of it
+GLIMPSE_AT = ("keypoints", "random")
+"""``glimpse_at`` choices: glimpses cut at the keypoints, or (a control) at random positions."""
+
+# Object tasks: the settings of benchmarks/bench_tasks.py (which learn Catch and Reach from the true state in
+# ~30k steps) except the learning rate: SB3's default 3e-4, as 1e-3 was unstable on keypoints. The same for
+# every agent, so that only the observation differs.
+SCENE_PPO: dict[str, Any] = dict(n_steps=128, batch_size=64, n_epochs=10, learning_rate=3e-4, gamma=0.95,
+                                 ent_coef=0.01)
+# 100k steps: the whole default run (pretraining, three agents, evaluations) in ~15 min on 2 CPU cores.
+SCENE_DEFAULTS = dict(n_envs=4, timesteps=100_000, eval_episodes=10)
+# The keypoint agents' representation. Object tasks: the set extractor over keypoints that carry their colour
+# code (8 colours, 5×5 window), the configuration that learned Catch best (docs/keypoint_ladder.md). ALE: the
+# flat extractor on plain keypoints, as the Atari study measured (colour codes are not measured on Atari yet).
+SCENE_REPRESENTATION = dict(extractor="set", glimpse_size=5, colour_codes=8, track=False)
+ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, track=False)
+
+
+def linear(start: float) -> Callable[[float], float]:
+    """rl-zoo's ``lin_<start>``: SB3 passes the remaining progress, 1 → 0."""
+    return functools.partial(_linear, start)
+
+
+def _linear(start: float, progress_remaining: float) -> float:
+    return progress_remaining * start
+
+
+# ALE: rl-baselines3-zoo hyperparams/ppo.yml, "atari" (policy CnnPolicy, frame_stack 4, AtariWrapper).
+ATARI_PPO: dict[str, Any] = dict(n_steps=128, n_epochs=4, batch_size=256, learning_rate=linear(2.5e-4),
+                                 clip_range=linear(0.1), vf_coef=0.5, ent_coef=0.01)
+ATARI_DEFAULTS = dict(n_envs=8, timesteps=1_000_000, eval_episodes=5)
+
+PROTOCOL_KEYS = ("env", "timesteps", "n_envs", "eval_freq", "eval_episodes", "ppo")
+"""The run settings that make results comparable in one table (env, budget, evaluation, PPO)."""
+
+
+def eval_seed(seed: int) -> int:
+    """Env seed of the held-out evaluation episodes of training seed ``seed`` (the same for every agent)."""
+    return HELD_OUT_SEED + 1000 * seed
+
+
+class ExperimentError(ValueError):
+    """A setting of a :class:`PPOExperiment`, or an input it names (env, encoder, folder), is unusable; the message
+    names the flag of ``experiments/ppo_keypoints.py`` and what to do."""
+
+
+@dataclasses.dataclass
+class PPOExperiment:
+    """PPO agents compared on one env: what to train, how long, how to evaluate, where to write.
+
+    :param env: Gymnasium env id with image observations (``MintTasks/*``, ``ALE/*``).
+    :param agents: agents to train, from :data:`AGENTS` (None: mint, pixels, plus ground_truth off ALE).
+    :param seeds: training seeds ``0 .. seeds-1`` per agent (at most 10: the held-out seeds stay above them).
+    :param timesteps: env steps per run (None: 100k on object tasks, 1M on ALE).
+    :param n_envs: parallel training envs (None: 4, ALE 8).
+    :param eval_freq: env steps between evaluations (None: about 15 evaluations per run, on rollout ends).
+    :param eval_episodes: held-out episodes per evaluation (None: 10, ALE 5).
+    :param checkpoint_every: env steps between mid-way resume checkpoints (None: about 20 per run).
+    :param threshold: return of the "steps to threshold" column (None: random + 0.8 × (best image agent − random)).
+    :param encoder: a MINT checkpoint for the mint agent (None: pretrain one).
+    :param online: co-train the mint agent's encoder during PPO (from ``encoder``, or from scratch).
+    :param online_updates: MINT steps after each rollout when ``online``.
+    :param extractor: keypoint features extractor, a key of :data:`EXTRACTORS` (None: set, ALE mlp).
+    :param glimpse_size: p×p frame glimpse per keypoint, 0 for none (None: 5, ALE 0).
+    :param colour_codes: one-hot colour category among N colours instead of raw glimpses, 0 for none (None: 8,
+        ALE 0; 0 without glimpses or when ``online`` starts from scratch).
+    :param glimpse_at: where glimpses are cut, from :data:`GLIMPSE_AT`.
+    :param track: persistent entity slots (``mint_rl.tracking``) instead of raw keypoints (None: off).
+    :param object_properties: ``properties.json`` of ``experiments/keypoint_properties.py`` for the ladder rungs.
+    :param object_properties_label: its encoder entry (None: the first).
+    :param pretrain_steps: optimiser steps of encoder pretraining.
+    :param pretrain_frames: random-policy frames for pretraining.
+    :param num_keypoints: K of pretrained encoders.
+    :param feature_dim: F, per-keypoint features of pretrained encoders.
+    :param overlay_every: keypoint agents log a keypoint overlay to TensorBoard every N rollouts (0: never).
+    :param device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+    :param threads: torch CPU threads.
+    :param out: output folder, one subfolder per env.
+    :param export: also copy the small result files here (None: no copy).
+    :param no_progress: no progress bars.
+    :param report_only: train nothing; report the runs already finished in ``out``.
+    :raises ExperimentError: a setting is out of range or contradicts another.
+    """
+
+    env: str = "MintTasks/Catch-v0"
+    agents: list[str] | None = None
+    seeds: int = 1
+    timesteps: int | None = None
+    n_envs: int | None = None
+    eval_freq: int | None = None
+    eval_episodes: int | None = None
+    checkpoint_every: int | None = None
+    threshold: float | None = None
+    encoder: str | None = None
+    online: bool = False
+    online_updates: int = 20
+    extractor: str | None = None
+    glimpse_size: int | None = None
+    colour_codes: int | None = None
+    glimpse_at: str = "keypoints"
+    track: bool | None = None
+    object_properties: str | None = None
+    object_properties_label: str | None = None
+    pretrain_steps: int = 500
+    pretrain_frames: int = 4000
+    num_keypoints: int = 8
+    feature_dim: int = 0
+    overlay_every: int = 10
+    device: str = "cpu"
+    threads: int = 1
+    out: str = "runs/ppo_keypoints"
+    export: str | None = None
+    no_progress: bool = False
+    report_only: bool = False
+    # resolved from the fields above when the object is made
+    atari: bool = dataclasses.field(init=False)
+    """An ALE id: Atari defaults, hyperparameters and env wrappers."""
+    ppo: dict[str, Any] = dataclasses.field(init=False)
+    """PPO keyword arguments, the same for every agent (:data:`SCENE_PPO` or :data:`ATARI_PPO`)."""
+    eval_envs: int = dataclasses.field(init=False)
+    """Evaluation envs, stepped in one batch."""
+    object_kwargs: dict[str, dict[str, Any]] = dataclasses.field(init=False)
+    """Ladder rung → keyword arguments of :class:`envs.object_keypoints.ObjectKeypoints`."""
+
+    def __post_init__(self) -> None:
+        self.atari = self.env.startswith("ALE/")
+        defaults = ATARI_DEFAULTS if self.atari else SCENE_DEFAULTS
+        representation = dict(ATARI_REPRESENTATION if self.atari else SCENE_REPRESENTATION)
+        if self.glimpse_size == 0:  # no window, so no colour to code, unless asked (and then refused below)
+            representation["colour_codes"] = 0
+        if self.online and self.encoder is None:  # co-trained from scratch: no pretrained keypoints to fit codes to
+            if self.colour_codes:
+                raise ExperimentError(
+                    f"--colour-codes {self.colour_codes}: the codebook is fitted to a pretrained encoder's keypoints, "
+                    "and --online without --encoder co-trains one from scratch; give --encoder PATH to start from, "
+                    "or --colour-codes 0")
+            representation.update(glimpse_size=0, colour_codes=0)
+        for key, value in {**defaults, **representation}.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        self.ppo = dict(ATARI_PPO if self.atari else SCENE_PPO)
+        self._check()
+        self.eval_envs = min(self.eval_episodes, self.n_envs)
+        if self.agents is None:
+            self.agents = ["mint", "pixels"] + ([] if self.atari else ["ground_truth"])
+        self.agents = list(dict.fromkeys(self.agents))
+        self._check_representation()
+        self.object_kwargs = self._ladder_rungs()
+
+    def _check(self) -> None:
+        """Ranges of the numbers and folders; fills ``eval_freq`` and ``checkpoint_every``."""
+        rollout = self.n_envs * self.ppo["n_steps"]
+        for name in ("seeds", "n_envs", "eval_episodes", "pretrain_steps", "num_keypoints", "threads"):
+            if getattr(self, name) < 1:
+                raise ExperimentError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.online_updates < 1:
+            raise ExperimentError(f"--online-updates must be >= 1 (MINT steps after each rollout), got "
+                                  f"{self.online_updates}")
+        for name in ("feature_dim", "overlay_every"):
+            if getattr(self, name) < 0:
+                raise ExperimentError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ExperimentError(f"--threshold must be a finite return, got {self.threshold}")
+        for name in ("out", "export"):
+            folder = getattr(self, name)
+            if folder and any(q.exists() and not q.is_dir() for q in (Path(folder), *Path(folder).parents)):
+                raise ExperimentError(f"--{name} {folder} is a file (or inside one); give a folder")
+        if self.seeds > 10:
+            raise ExperimentError("--seeds must be <= 10 so training seeds stay below the held-out evaluation seeds")
+        if self.timesteps < rollout:
+            raise ExperimentError(f"--timesteps {self.timesteps} is smaller than one PPO rollout (--n-envs "
+                                  f"{self.n_envs} × n_steps {self.ppo['n_steps']} = {rollout} env steps); give at "
+                                  f"least {rollout}")
+        if self.pretrain_frames < 8 * 3:
+            raise ExperimentError("--pretrain-frames must be >= 24 (a few clips of 3 frames)")
+        if self.eval_freq is None:  # ~15 evaluations, on rollout ends
+            self.eval_freq = rollout * max(1, round(self.timesteps / (15 * rollout)))
+        if self.checkpoint_every is None:
+            self.checkpoint_every = rollout * max(1, round(self.timesteps / (20 * rollout)))
+        if self.checkpoint_every < 1:
+            raise ExperimentError(f"--checkpoint-every must be >= 1, got {self.checkpoint_every}")
+        if self.eval_freq < self.n_envs:
+            raise ExperimentError(f"--eval-freq {self.eval_freq} is smaller than one step of the {self.n_envs} envs")
+
+    def _check_representation(self) -> None:
+        """The agents, the extractor and the appearance settings of the keypoint agents."""
+        unknown = [a for a in self.agents if a not in AGENTS]
+        if unknown:
+            raise ExperimentError(f"--agents {' '.join(unknown)}: not an agent; choose from {', '.join(AGENTS)}")
+        if self.extractor not in EXTRACTORS:
+            raise ExperimentError(f"--extractor {self.extractor}: choose from {', '.join(EXTRACTORS)}")
+        if self.glimpse_at not in GLIMPSE_AT:
+            raise ExperimentError(f"--glimpse-at {self.glimpse_at}: choose from {', '.join(GLIMPSE_AT)}")
+        if self.glimpse_size < 0:
+            raise ExperimentError(f"--glimpse-size must be >= 0 pixels, got {self.glimpse_size}")
+        if self.colour_codes < 0 or (self.colour_codes and not self.glimpse_size):
+            raise ExperimentError(f"--colour-codes {self.colour_codes}: give N >= 1 colours together with "
+                                  "--glimpse-size (the window whose colour is coded), or 0 for none")
+        if self.track and self.glimpse_size and not self.colour_codes:
+            raise ExperimentError("--track keeps (x, y, status, colour code) per entity: raw glimpses (--glimpse-size "
+                                  "without --colour-codes) would be dropped; add --colour-codes N or leave out "
+                                  "--glimpse-size")
+        if self.track and self.feature_dim:
+            raise ExperimentError(f"--track keeps (x, y, status, colour code) per entity: the encoder's --feature-dim "
+                                  f"{self.feature_dim} features would be dropped; use --feature-dim 0")
+
+    def _ladder_rungs(self) -> dict[str, dict[str, Any]]:
+        """Keyword arguments of each requested ladder rung, degraded to the measured ``object_properties``."""
+        properties = None
+        if self.object_properties is not None:
+            try:
+                entries = json.loads(Path(self.object_properties).read_text())["encoders"]
+            except (OSError, ValueError, KeyError) as exc:
+                raise ExperimentError(f"--object-properties {self.object_properties}: not a properties.json of "
+                                      f"experiments/keypoint_properties.py ({exc})") from exc
+            label = self.object_properties_label or next(iter(entries))
+            if label not in entries:
+                raise ExperimentError(f"--object-properties-label {label}: not in {self.object_properties} (it has "
+                                      f"{list(entries)})")
+            properties = entries[label]
+        rungs = {}
+        for agent in self.agents:
+            if agent in OBJECT_AGENTS:
+                try:
+                    rungs[agent] = ladder_rung_kwargs(agent, properties)
+                except ValueError as exc:
+                    raise ExperimentError(f"--agents {agent}: {exc}") from exc
+        return rungs
+
+    def label(self, agent: str) -> str:
+        """Name of an agent in folders and tables: ``mint``, ``mint-online``, ``mint-set``, ``mint-set-c8w5``, ..."""
+        label = agent
+        if agent == "mint" and self.online:
+            label += "-online"
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.extractor != "mlp":
+            label += f"-{self.extractor}"
+        if agent in KEYPOINT_AGENTS and self.glimpse_size:
+            label += (f"-c{self.colour_codes}w{self.glimpse_size}" if self.colour_codes
+                      else f"-g{self.glimpse_size}") + ("" if self.glimpse_at == "keypoints" else f"{self.glimpse_at}")
+        if agent in KEYPOINT_AGENTS and self.track:
+            label += "-track"
+        return label
+
+    def run_settings(self, agent: str) -> dict[str, Any]:
+        """What a run of ``agent`` must share with this experiment to be reused (``settings.json``, compared on
+        resume and for finished runs)."""
+        ppo = {k: (f"linear({v.args[0]})" if isinstance(v, functools.partial) else v) for k, v in self.ppo.items()}
+        settings = dict(env=self.env, timesteps=self.timesteps, n_envs=self.n_envs, eval_freq=self.eval_freq,
+                        eval_episodes=self.eval_episodes, ppo=ppo)
+        if self.atari:
+            settings["fire_on_reset"] = "auto"
+        if agent in KEYPOINT_AGENTS:
+            settings.update(extractor=self.extractor, n_stack=N_STACK, online=agent == "mint" and self.online,
+                            encoder=self.encoder if agent == "mint" else None)
+            if settings["encoder"] is None:
+                settings.update(num_keypoints=self.num_keypoints, feature_dim=self.feature_dim,
+                                pretrain_steps=self.pretrain_steps, pretrain_frames=self.pretrain_frames)
+            if settings["online"]:
+                settings["online_updates"] = self.online_updates
+            if self.glimpse_size:
+                settings.update(glimpse_size=self.glimpse_size, glimpse_at=self.glimpse_at)
+            if self.colour_codes:
+                settings["colour_codes"] = self.colour_codes
+            if self.track:
+                settings["track"] = True
+        if agent in OBJECT_AGENTS:
+            settings.update(extractor=self.extractor, n_stack=N_STACK, objects=self.object_kwargs[agent])
+        return settings
+
+    def protocol(self) -> dict[str, Any]:
+        """The run settings every agent shares (:data:`PROTOCOL_KEYS`): runs under the same protocol share a table."""
+        return {k: v for k, v in self.run_settings("pixels").items() if k in PROTOCOL_KEYS}

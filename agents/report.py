@@ -1,0 +1,237 @@
+"""Results of a PPO experiment: evaluation CSVs read back, a summary over seeds, a markdown table, learning curves.
+
+From the run folders of one env (:mod:`agents.run_folders`), :func:`write_results` writes into ``<env_dir>``::
+
+    evaluations.csv       every evaluation of every run in the table (columns agents.run_folders.EVALUATION_FIELDS)
+    summary.json          per agent over finished seeds (:func:`summarise`)
+    table.md              final return ± 95 % t-interval, return at T/3, env steps to the threshold and to the pixel
+                          agent's final return, training speed (:func:`markdown_table`)
+    learning_curves.png   mean and 95 % band over seeds against env steps (:func:`learning_curves`)
+
+Mean ± interval over seeds is :func:`mint_rl.metrics.aggregate` (Student t). The plotting helper
+:func:`plot_mean_band` and the CSV writer :func:`write_rows` serve other reports too (``experiments/atari_study.py``).
+
+Example::
+
+    summary, table = write_results(exp, env_dir, ["mint-set-c8w5", "pixels"], random=[-2.9], extra={})
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.experiment_settings import PROTOCOL_KEYS, PPOExperiment
+from agents.run_folders import EVALUATION_FIELDS, run_folder
+from mint_rl.metrics import aggregate
+from mint_rl.utils import write_json
+
+__all__ = ["RESUMED", "SMOOTH", "learning_curves", "markdown_table", "per_seed_curves", "plot_mean_band",
+           "read_curves", "result_labels", "steps_to_threshold", "summarise", "write_results", "write_rows"]
+
+SMOOTH = 3  # steps-to-threshold reads a trailing mean over this many evaluations (one lucky evaluation is not enough)
+RESUMED = "†"  # marks, in table.md, an agent whose n includes resumed seeds
+
+
+# --------------------------------------------------------------------------- reading
+def read_curves(env_dir: Path, labels: Sequence[str], seeds: int) -> list[dict[str, Any]]:
+    """Every evaluation row of the requested runs (finished or not), from the runs' CSVs."""
+    rows = []
+    for label in labels:
+        for seed in range(seeds):
+            path = run_folder(env_dir, label, seed) / "evaluations.csv"
+            if path.is_file():
+                with path.open(newline="") as f:
+                    rows += list(csv.DictReader(f))
+    return rows
+
+
+def per_seed_curves(rows: Iterable[Mapping[str, Any]], label: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """seed → (steps, mean returns) of one agent, sorted by step."""
+    curves: dict[int, list[tuple[int, float]]] = {}
+    for r in rows:
+        if r["agent"] == label:
+            curves.setdefault(int(r["seed"]), []).append((int(r["step"]), float(r["mean_return"])))
+    return {s: (np.array([p[0] for p in sorted(c)]), np.array([p[1] for p in sorted(c)])) for s, c in curves.items()}
+
+
+def write_rows(path: Path, rows: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> None:
+    """Rows as a CSV with columns ``fields`` (other keys ignored), written atomically (``<path>.tmp``, replace)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- summary
+def steps_to_threshold(steps: np.ndarray, returns: np.ndarray, threshold: float) -> float:
+    """First evaluated env step at which the trailing mean of the last ``SMOOTH`` evaluations (fewer at the
+    start) is >= threshold; nan if never."""
+    smoothed = np.array([returns[max(0, i - SMOOTH + 1):i + 1].mean() for i in range(len(returns))])
+    hit = np.flatnonzero(smoothed >= threshold)
+    return float(steps[hit[0]]) if hit.size else float("nan")
+
+
+def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: Sequence[float]) -> dict[str, Any]:
+    """Per agent, over finished seeds: final return, return at T/3, env steps to the threshold and to the
+    pixel agent's final return, speed.
+
+    The default threshold is ``random + 0.8 × (best − random)`` where best is the best final mean return of
+    the agents that see images (``ground_truth`` and the ``objects*`` ladder rungs are references that see the
+    true objects, left out unless they are alone).
+
+    :param random: the random policy's mean return on each seed's held-out episodes.
+    """
+    done = {label: [json.loads((run_folder(env_dir, label, s) / "done.json").read_text())
+                    for s in range(exp.seeds) if (run_folder(env_dir, label, s) / "done.json").is_file()]
+            for label in labels}
+    random_mean = float(np.mean(random))
+    finals = {label: aggregate([d["final_return"] for d in runs]) for label, runs in done.items() if runs}
+    image_agents = [label for label in finals
+                    if label != "ground_truth" and not label.startswith("objects")] or list(finals)
+    best = max((finals[label]["mean"] for label in image_agents), default=float("nan"))
+    threshold = exp.threshold if exp.threshold is not None else random_mean + 0.8 * (best - random_mean)
+    pixels_final = finals["pixels"]["mean"] if "pixels" in finals else float("nan")
+    rows = read_curves(env_dir, labels, exp.seeds)
+    third = exp.timesteps / 3
+    agents: dict[str, Any] = {}
+    for label, runs in done.items():
+        if not runs:
+            continue
+        curves = per_seed_curves(rows, label)
+        finished = [curves[d["seed"]] for d in runs if d["seed"] in curves]
+        at_third = [float(np.interp(third, s, r)) if s[0] <= third else float("nan") for s, r in finished]
+        reach = [steps_to_threshold(s, r, threshold) for s, r in finished]
+        reach_pixels = [steps_to_threshold(s, r, pixels_final) for s, r in finished]
+        agents[label] = {
+            "final_return": finals[label], "return_at_third": aggregate(at_third),
+            "steps_to_threshold": aggregate(reach), "reached": int(np.isfinite(reach).sum()),
+            "steps_to_pixels_final": aggregate(reach_pixels),
+            "reached_pixels_final": int(np.isfinite(reach_pixels).sum()),
+            "n": len(runs), "train_steps_per_s": aggregate([d["train_steps_per_s"] for d in runs]),
+            "learn_seconds": aggregate([d["learn_seconds"] for d in runs]),
+            "final_return_per_seed": [d["final_return"] for d in runs],
+            "resumed_seeds": [d["seed"] for d in runs if d.get("resumed")],  # not bit-identical to uninterrupted
+        }
+    rule = "given" if exp.threshold is not None else "random + 0.8 × (best image agent's final − random)"
+    return {"env": exp.env, "timesteps": exp.timesteps, "threshold": threshold, "threshold_rule": rule,
+            "pixels_final_return": pixels_final, "random_return": aggregate(random), "agents": agents}
+
+
+# --------------------------------------------------------------------------- table
+def _fmt(stats: Mapping[str, float], spec: str = "{:.2f}") -> str:
+    if not np.isfinite(stats["mean"]):
+        return "–"
+    cell = spec.format(stats["mean"])
+    return cell + (" ± " + spec.format(stats["half_width"]) if np.isfinite(stats["half_width"]) else "")
+
+
+def _reach_cell(stats: Mapping[str, float], reached: int, n: int) -> str:
+    """Mean env steps over the seeds that reached (k/n), or 'not reached'."""
+    return (f"{stats['mean']:.0f}" if reached else "not reached") + f" ({reached}/{n})"
+
+
+def markdown_table(summary: Mapping[str, Any]) -> str:
+    """The table of :func:`summarise`'s summary: one row per agent and one for the random policy; agents whose n
+    includes resumed seeds are marked with :data:`RESUMED` and named below."""
+    t = summary["timesteps"]
+    lines = [f"{summary['env']}, {t} env steps per run; mean ± 95% t-interval half-width over n seeds "
+             f"(env steps: first evaluation whose trailing {SMOOTH}-evaluation mean return reaches the level, mean "
+             f"over the seeds that reached it); threshold {summary['threshold']:.2f} "
+             f"({summary['threshold_rule']})"
+             + (f"; pixels' final return {summary['pixels_final_return']:.2f}"
+                if np.isfinite(summary["pixels_final_return"]) else ""), "",
+             ("| agent | n | final return | return at T/3 | env steps to threshold | env steps to pixels' final return "
+              "| train steps/s | learn wall s |"), "|---|---|---|---|---|---|---|---|"]
+    for label, s in summary["agents"].items():
+        lines.append(f"| {label} | {s['n']}{RESUMED if s.get('resumed_seeds') else ''} | {_fmt(s['final_return'])} | "
+                     f"{_fmt(s['return_at_third'])} | "
+                     f"{_reach_cell(s['steps_to_threshold'], s['reached'], s['n'])} | "
+                     f"{_reach_cell(s['steps_to_pixels_final'], s['reached_pixels_final'], s['n'])} | "
+                     f"{_fmt(s['train_steps_per_s'], '{:.0f}')} | {_fmt(s['learn_seconds'], '{:.0f}')} |")
+    r = summary["random_return"]
+    lines.append(f"| random policy | {int(r['n'])} | {_fmt(r)} | | | | | |")
+    resumed = [f"{label} seed{'s' if len(s['resumed_seeds']) > 1 else ''} {', '.join(map(str, s['resumed_seeds']))}"
+               for label, s in summary["agents"].items() if s.get("resumed_seeds")]
+    if resumed:
+        lines += ["", f"{RESUMED} resumed from a mid-way checkpoint after an interruption, so not bit-identical to an "
+                      f"uninterrupted run (env episodes restart at the resume): {'; '.join(resumed)}"]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- figures
+def plot_mean_band(ax: Any, curves: Mapping[Any, Mapping[int, float]], label: str, **plot_kwargs: Any) -> None:
+    """One agent's learning curve on a matplotlib ``ax``: the mean over seeds at the steps every seed evaluated,
+    labelled ``"<label> (n=<seeds>)"``, with the 95 % t-band (:func:`mint_rl.metrics.aggregate`) when n >= 2.
+
+    :param curves: seed → {env step: return}.
+    :param plot_kwargs: passed to ``ax.plot`` (``marker``, ...).
+    """
+    steps = sorted(set.intersection(*(set(c) for c in curves.values())))
+    stats = [aggregate([c[x] for c in curves.values()]) for x in steps]
+    line, = ax.plot(steps, [st["mean"] for st in stats], label=f"{label} (n={len(curves)})", **plot_kwargs)
+    if len(curves) >= 2:
+        ax.fill_between(steps, [st["ci_low"] for st in stats], [st["ci_high"] for st in stats],
+                        color=line.get_color(), alpha=0.2)
+
+
+def learning_curves(summary: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], path: Path) -> None:
+    """Mean eval return over seeds against env steps, with the 95 % t-band (n >= 2) per agent, the random policy
+    and the threshold, as a PNG."""
+    from matplotlib.figure import Figure
+
+    rows = list(rows)
+    fig = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
+    ax = fig.subplots()
+    for label in summary["agents"]:
+        curves = per_seed_curves(rows, label)
+        if curves:
+            plot_mean_band(ax, {seed: dict(zip(s.tolist(), r.tolist())) for seed, (s, r) in curves.items()}, label)
+    ax.axhline(summary["random_return"]["mean"], color="grey", ls=":", label="random policy")
+    ax.axhline(summary["threshold"], color="black", ls="--", lw=0.8, label="threshold")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("mean eval return (held-out episodes)")
+    ax.set_title(f"PPO on {summary['env']}")
+    ax.legend(fontsize=8)
+    fig.savefig(path, format="png")
+
+
+# --------------------------------------------------------------------------- all of it
+def result_labels(exp: PPOExperiment, env_dir: Path, labels: Sequence[str]) -> list[str]:
+    """This experiment's agents, then those of earlier ones in the same folder with finished runs under the
+    same protocol (env, budget, evaluation, PPO), so that e.g. an ablation row run later joins the table."""
+    protocol = exp.protocol()
+    more = []
+    for folder in sorted(p for p in env_dir.iterdir() if p.is_dir() and p.name not in labels):
+        for marker in sorted(folder.glob("seed*/done.json")):
+            stored = json.loads(marker.read_text()).get("settings", {})
+            if {k: stored.get(k) for k in PROTOCOL_KEYS} == protocol:
+                more.append(folder.name)
+                break
+    return list(labels) + more
+
+
+def write_results(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: Sequence[float],
+                  extra: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """Write ``evaluations.csv``, ``summary.json`` (with ``extra`` added), ``table.md`` and
+    ``learning_curves.png`` (once an agent has finished) of ``labels`` and the agents that join them
+    (:func:`result_labels`); returns the summary and the table."""
+    labels = result_labels(exp, env_dir, labels)
+    rows = read_curves(env_dir, labels, exp.seeds)
+    write_rows(env_dir / "evaluations.csv", rows, EVALUATION_FIELDS)
+    summary = summarise(exp, env_dir, labels, random)
+    summary.update(extra)
+    write_json(env_dir / "summary.json", summary)
+    table = markdown_table(summary)
+    (env_dir / "table.md").write_text(table + "\n")
+    if summary["agents"]:
+        learning_curves(summary, rows, env_dir / "learning_curves.png")
+    return summary, table
