@@ -57,8 +57,11 @@ SCENE_DEFAULTS = dict(n_envs=4, timesteps=100_000, eval_episodes=10)
 # The keypoint agents' representation. Object tasks: the set extractor over keypoints that carry their colour
 # code (8 colours, 5×5 window), the configuration that learned Catch best (docs/keypoint_ladder.md). ALE: the
 # flat extractor on plain keypoints, as the Atari study measured (colour codes are not measured on Atari yet).
-SCENE_REPRESENTATION = dict(extractor="set", glimpse_size=5, colour_codes=8, track=False)
-ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, track=False)
+# keypoint_stack: frames of keypoints per observation. One on object tasks: MINT's keypoints change object from
+# frame to frame often enough that the previous frame's row of a keypoint is as often noise as velocity
+# (docs/keypoint_ladder.md, "The stacked frame").
+SCENE_REPRESENTATION = dict(extractor="set", glimpse_size=5, colour_codes=8, track=False, keypoint_stack=1)
+ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, track=False, keypoint_stack=N_STACK)
 
 
 def linear(start: float) -> Callable[[float], float]:
@@ -111,6 +114,8 @@ class PPOExperiment:
         ALE 0; 0 without glimpses or when ``online`` starts from scratch).
     :param glimpse_at: where glimpses are cut, from :data:`GLIMPSE_AT`.
     :param track: persistent entity slots (``mint_rl.tracking``) instead of raw keypoints (None: off).
+    :param keypoint_stack: frames of keypoints the keypoint agents see, newest last (None: 1 on object tasks,
+        :data:`N_STACK` on ALE); pixel and object-ladder agents always see :data:`N_STACK`.
     :param object_properties: ``properties.json`` of ``experiments/keypoint_properties.py`` for the ladder rungs.
     :param object_properties_label: its encoder entry (None: the first).
     :param pretrain_steps: optimiser steps of encoder pretraining.
@@ -144,6 +149,7 @@ class PPOExperiment:
     colour_codes: int | None = None
     glimpse_at: str = "keypoints"
     track: bool | None = None
+    keypoint_stack: int | None = None
     object_properties: str | None = None
     object_properties_label: str | None = None
     pretrain_steps: int = 500
@@ -245,6 +251,8 @@ class PPOExperiment:
             raise ExperimentError("--track keeps (x, y, status, colour code) per entity: raw glimpses (--glimpse-size "
                                   "without --colour-codes) would be dropped; add --colour-codes N or leave out "
                                   "--glimpse-size")
+        if self.keypoint_stack < 1:
+            raise ExperimentError(f"--keypoint-stack must be >= 1 frame, got {self.keypoint_stack}")
         if self.track and self.feature_dim:
             raise ExperimentError(f"--track keeps (x, y, status, colour code) per entity: the encoder's --feature-dim "
                                   f"{self.feature_dim} features would be dropped; use --feature-dim 0")
@@ -284,6 +292,8 @@ class PPOExperiment:
                       else f"-g{self.glimpse_size}") + ("" if self.glimpse_at == "keypoints" else f"{self.glimpse_at}")
         if agent in KEYPOINT_AGENTS and self.track:
             label += "-track"
+        if agent in KEYPOINT_AGENTS and self.keypoint_stack != N_STACK:
+            label += f"-n{self.keypoint_stack}"
         return label
 
     def run_settings(self, agent: str) -> dict[str, Any]:
@@ -295,7 +305,7 @@ class PPOExperiment:
         if self.atari:
             settings["fire_on_reset"] = "auto"
         if agent in KEYPOINT_AGENTS:
-            settings.update(extractor=self.extractor, n_stack=N_STACK, online=agent == "mint" and self.online,
+            settings.update(extractor=self.extractor, n_stack=self.keypoint_stack, online=agent == "mint" and self.online,
                             encoder=self.encoder if agent == "mint" else None)
             if settings["encoder"] is None:
                 settings.update(num_keypoints=self.num_keypoints, feature_dim=self.feature_dim,

@@ -116,12 +116,12 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
             return TrackedKeypointVecEnv(venv, exp.colour_codes, kp_env.encoder.config.image_size) \
                 if exp.track else venv
 
-        train_env = VecFrameStack(tracked(kp_env), N_STACK)
+        train_env = VecFrameStack(tracked(kp_env), exp.keypoint_stack)
         # the eval env shares the (possibly co-trained) encoder module, frozen
         eval_env = VecFrameStack(tracked(MintKeypointVecEnv(make_vec(env_id, "rgb", ne, False), kp_env.encoder,
-                                                            device=exp.device, **glimpses)), N_STACK)
+                                                            device=exp.device, **glimpses)), exp.keypoint_stack)
         extractor, kwargs = EXTRACTORS[exp.extractor]
-        extractor_kwargs: dict[str, Any] = dict(kwargs, n_stack=N_STACK)
+        extractor_kwargs: dict[str, Any] = dict(kwargs, n_stack=exp.keypoint_stack)
         if exp.glimpse_size and not exp.colour_codes:  # raw glimpses: the extractor's glimpse CNN reads them
             extractor_kwargs["glimpse"] = (kp_env.encoder.config.in_channels, exp.glimpse_size)
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
@@ -211,7 +211,7 @@ def train_run(agent: str, seed: int, exp: PPOExperiment, env_dir: Path, encoder_
         encoder_file = encoder_path
         if kp_env.observer.online is not None:  # the co-trained encoder, as it is at the end
             encoder_file = Path(kp_env.observer.online.save(run_dir / "encoder.pt"))
-    info = dict(agent=agent, label=label, env_id=exp.env, seed=seed, n_stack=N_STACK if kp_env is not None else None,
+    info = dict(agent=agent, label=label, env_id=exp.env, seed=seed, n_stack=exp.keypoint_stack if kp_env is not None else None,
                 policy=type(model.policy).__name__, settings=settings)
     if codebook is not None:  # the colour codebook the policy's codes index, beside the model
         np.save(run_dir / "colour_codes.npy", codebook)

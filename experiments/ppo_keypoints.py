@@ -147,6 +147,9 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="mint/transporter: persistent entity slots instead of raw keypoints (mint_rl.tracking: "
                         "duplicates of one colour code merged, slots matched over time, misses of up to 3 frames "
                         "bridged); rows (x, y, status, colour code). Default: off")
+    p.add_argument("--keypoint-stack", type=int, default=None,
+                   help="mint/transporter: frames of keypoints per observation, newest last (default: 1 on object "
+                        "tasks, where a keypoint's previous-frame row is often another object; 2 on ALE ids)")
     p.add_argument("--object-properties", default=None,
                    help="objects-* ladder rungs: measured keypoint properties (properties.json of "
                         "experiments/keypoint_properties.py) that the true objects are degraded to")

@@ -26,7 +26,7 @@ from mint_rl.utils import file_sha256  # noqa: E402
 ENV = "MintTasks/Catch-v0"
 
 
-MINT = "mint-set-c8w5"  # the default keypoint agent on object tasks: set extractor, 8 colour codes, 5×5 window
+MINT = "mint-set-c8w5-n1"  # the default keypoint agent on object tasks: set extractor, 8 colour codes, 5×5 window, 1 frame
 
 
 def tiny(out: Path, *extra: str) -> list[str]:
