@@ -102,7 +102,9 @@ def test_load_agent_checks_the_encoder(run, tmp_path):
     run_dir = out / "MintTasks_Catch-v0" / MINT / "seed0"
     agent = load_agent(run_dir / "model.zip")
     assert agent.encoder is not None and agent.encoder.config.num_keypoints == 3
-    assert agent.model.observation_space.shape == (3, 2 * (3 + agent.encoder.config.feature_dim + 8))
+    # object tasks: one frame of keypoints per observation (--keypoint-stack 1)
+    assert agent.info["n_stack"] == 1 and agent.info["settings"]["n_stack"] == 1
+    assert agent.model.observation_space.shape == (3, 1 * (3 + agent.encoder.config.feature_dim + 8))
     assert agent.info["colour_codes"] == "colour_codes.npy" and np.load(run_dir / "colour_codes.npy").shape == (8, 3)
     assert load_agent(out / "MintTasks_Catch-v0" / "pixels" / "seed0").encoder is None
 
@@ -127,8 +129,8 @@ def test_load_agent_checks_the_encoder(run, tmp_path):
 def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0"))
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set" / "seed0"
-    assert "| mint-online-set | 1 |" in report["table"]
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set-n1" / "seed0"
+    assert "| mint-online-set-n1 | 1 |" in report["table"]
     assert not (tmp_path / "MintTasks_Catch-v0" / "encoders").exists()  # nothing pretrained
     agent = load_agent(run_dir)
     assert agent.info["settings"]["online"] and agent.encoder is not None
@@ -138,6 +140,21 @@ def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
 def assert_nothing_trained(out: Path) -> None:
     names = {p.name for p in out.rglob("*")}
     assert "model.zip" not in names and "encoders" not in names
+
+
+def test_keypoint_stack_two_frames(tmp_path):
+    """--keypoint-stack 2: the previous frame's keypoints beside the current ones; its own label and run folder."""
+    torch.set_num_threads(1)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--keypoint-stack", "2"))
+    run_dir = report["out"] / "mint-set-c8w5" / "seed0"
+    agent = load_agent(run_dir)
+    assert agent.info["n_stack"] == 2 and agent.model.observation_space.shape == (3, 2 * (3 + 8))
+
+
+def test_rejects_keypoint_stack_below_one(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        pk.main(tiny(tmp_path, "--agents", "mint", "--keypoint-stack", "0"))
+    assert "--keypoint-stack must be >= 1 frame, got 0" in capsys.readouterr().err
 
 
 def test_rejects_env_without_images(tmp_path):
@@ -214,7 +231,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set" / "seed0"
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set-n1" / "seed0"
     state = json.loads((run_dir / "resume" / "state.json").read_text())
     assert state["step"] == 1024 and state["encoder"] and not (run_dir / "done.json").exists()
     steps = [int(r["step"]) for r in csv.DictReader((run_dir / "evaluations.csv").open())]
