@@ -35,6 +35,7 @@ except ModuleNotFoundError:  # running from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import envs
 
+from agents.ppo_experiment import RandomPolicy  # noqa: E402
 from envs.tasks import GroundTruthObservation
 
 TASK_IDS = list(envs.TASK_PRESETS)
@@ -46,17 +47,6 @@ PPO_KWARGS: dict[str, Any] = dict(
 N_ENVS = 4
 
 
-class RandomPolicy:
-    """Uniform random actions behind the ``predict`` interface of ``evaluate_policy``."""
-
-    def __init__(self, action_space: gym.Space, seed: int) -> None:
-        self.action_space = action_space
-        self.action_space.seed(seed)
-
-    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
-        n = len(observation)
-        return np.array([self.action_space.sample() for _ in range(n)]), None
 
 
 def steps_per_second(env: gym.Env, steps: int, seed: int) -> float:
