@@ -20,6 +20,11 @@ It plays the held-out evaluation episodes of the main job's training seed ``--se
 representation, one frame; ``--track`` adds the keypoint tracker). Each episode counts the good
 objects caught, the red ones caught and the good ones missed. Writes ``scripted.json`` and
 ``scripted.md`` to ``--out``.
+
+``--agents RUN_DIR ...`` also plays saved PPO agents of ``experiments/ppo_keypoints.py`` (their own
+observation: keypoints with their stack and codes, pixels or the true state) on the same episodes
+and counts the same outcomes, so a weak agent can be told apart: catching red (appearance) or
+missing good objects (reading where they are).
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 
 import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv  # noqa: E402
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecTransposeImage  # noqa: E402
 
 import envs  # noqa: E402, F401  (registers MintTasks/*)
+from agents.experiment_envs import make_vec  # noqa: E402
 from agents.experiment_settings import eval_seed  # noqa: E402
+from agents.saved_agent import load_agent  # noqa: E402
 from agents.tracked_vec_env import TrackedKeypointVecEnv  # noqa: E402
 from agents.vec_env import MintKeypointVecEnv  # noqa: E402
 from envs.tasks import AGENT_COLOUR, BAD_COLOUR  # noqa: E402
@@ -58,12 +65,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="colour codebook .npy (N, 3) in [0, 1] (default: the one the main job cached beside the "
                         "encoder, colour_codes-n8-w5-<sha>.npy)")
     p.add_argument("--track", action="store_true", help="read the tracked entities (mint_rl.tracking) instead")
+    p.add_argument("--agents", nargs="*", default=[], metavar="RUN_DIR",
+                   help="saved Catch agents (run folders of experiments/ppo_keypoints.py) to play on the same episodes")
     p.add_argument("--episodes", type=int, default=20, help="held-out episodes (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="training seed whose held-out episodes are played")
     p.add_argument("--out", default="runs/scripted_catch", help="output folder (default %(default)s)")
     args = p.parse_args(argv)
     if args.episodes < 1:
         p.error(f"--episodes must be >= 1, got {args.episodes}")
+    for run in args.agents:
+        if not (Path(run) / "agent.json").is_file():
+            p.error(f"--agents {run}: not a run folder of experiments/ppo_keypoints.py (no agent.json)")
     if not Path(args.encoder).is_file():
         p.error(f"--encoder {args.encoder}: no such file")
     if args.codebook is None:
@@ -127,6 +139,30 @@ def play(venv: VecEnv, act: Any, episodes: int, seed: int) -> np.ndarray:
     return counts
 
 
+def agent_env(run_dir: Path) -> tuple[Any, VecEnv]:
+    """A saved agent and the one-env eval env that gives it its own observation."""
+    loaded = load_agent(run_dir)
+    info, settings = loaded.info, loaded.info["settings"]
+    if info["env_id"] != ENV:
+        raise SystemExit(f"--agents {run_dir}: a {info['env_id']} agent; this script plays {ENV}")
+    if info["agent"] == "pixels":
+        return loaded.model, VecTransposeImage(VecFrameStack(make_vec(ENV, "pixels", 1, False), info["n_stack"] or 2))
+    if info["agent"] == "ground_truth":
+        return loaded.model, make_vec(ENV, "state", 1, False)
+    if info["agent"] != "mint":
+        raise SystemExit(f"--agents {run_dir}: a {info['agent']!r} agent; pixels, ground_truth and mint are played")
+    codebook = None
+    if settings.get("colour_codes"):
+        saved = run_dir / "colour_codes.npy"  # older runs: the codebook cached beside the encoder they copied
+        codebook = np.load(saved if saved.is_file() else next(Path(info["encoder"]["source"]).parent.glob(
+            f"colour_codes-n{settings['colour_codes']}-w{settings['glimpse_size']}-*.npy")))
+    venv = MintKeypointVecEnv(make_vec(ENV, "rgb", 1, False), loaded.encoder, glimpse_size=settings.get("glimpse_size", 0),
+                              glimpse_at=settings.get("glimpse_at", "keypoints"), colour_codes=codebook)
+    if settings.get("track"):
+        venv = TrackedKeypointVecEnv(venv, settings["colour_codes"], loaded.encoder.config.image_size)
+    return loaded.model, VecFrameStack(venv, info["n_stack"])
+
+
 def summary(counts: np.ndarray) -> dict[str, float]:
     returns = counts[:, 0] - counts[:, 1]
     half = 1.96 * returns.std(ddof=1) / np.sqrt(len(returns)) if len(returns) > 1 else float("nan")
@@ -159,6 +195,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "MINT keypoints" + (" tracked" if args.track else ""): summary(
             play(keypoints, lambda o, i: keypoint_action(o, roles), args.episodes, seed)),
     }
+    for run in map(Path, args.agents):
+        model, venv = agent_env(run)
+        results[f"PPO agent {run}"] = summary(play(
+            venv, lambda o, i, m=model: int(m.predict(o[None], deterministic=True)[0][0]), args.episodes, seed))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "scripted.json", {"encoder": args.encoder, "codebook": args.codebook, "roles": roles,

@@ -63,3 +63,27 @@ def test_rejects_missing_codebook(tmp_path, capsys):
     with pytest.raises(SystemExit):
         sc.main(["--encoder", str(enc), "--out", str(tmp_path / "out")])
     assert "no colour_codes-n8-w5-*.npy beside" in capsys.readouterr().err
+
+
+def test_plays_saved_agents_on_the_same_episodes(tmp_path):
+    """A tiny saved keypoint agent and pixel agent of the main job are played and counted."""
+    import ppo_keypoints
+
+    torch.set_num_threads(1)
+    report = ppo_keypoints.main(["--agents", "mint", "pixels", "--timesteps", "512", "--pretrain-steps", "2",
+                                 "--pretrain-frames", "48", "-k", "3", "--eval-episodes", "1", "--overlay-every", "0",
+                                 "--out", str(tmp_path / "ppo"), "--no-progress"])
+    env_dir = report["out"]
+    enc = env_dir / "encoders" / "mint-k3-F0-f48-s2" / "encoder.pt"
+    runs = [str(env_dir / "mint-set-c8w5-n1" / "seed0"), str(env_dir / "pixels" / "seed0")]
+    results = sc.main(["--encoder", str(enc), "--episodes", "1", "--out", str(tmp_path / "out"), "--agents", *runs])
+    assert len(results) == 4
+    for run in runs:
+        r = results[f"PPO agent {run}"]
+        assert r["episodes"] == 1 and r["return"] == r["good_caught"] - r["red_caught"]
+
+
+def test_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        sc.main(["--encoder", str(tmp_path / "e.pt"), "--agents", str(tmp_path)])
+    assert "not a run folder of experiments/ppo_keypoints.py" in capsys.readouterr().err
