@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -128,6 +129,8 @@ class PPOExperiment:
     :param out: output folder, one subfolder per env.
     :param export: also copy the small result files here (None: no copy).
     :param no_progress: no progress bars.
+    :param jobs: training runs at a time, each in its own process with ``threads`` torch threads (None: the
+        number of CPU cores). Runs are seeded and independent, so their results do not depend on it.
     :param report_only: train nothing; report the runs already finished in ``out``.
     :raises ExperimentError: a setting is out of range or contradicts another.
     """
@@ -162,6 +165,7 @@ class PPOExperiment:
     out: str = "runs/ppo_keypoints"
     export: str | None = None
     no_progress: bool = False
+    jobs: int | None = None
     report_only: bool = False
     # resolved from the fields above when the object is made
     atari: bool = dataclasses.field(init=False)
@@ -201,7 +205,9 @@ class PPOExperiment:
     def _check(self) -> None:
         """Ranges of the numbers and folders; fills ``eval_freq`` and ``checkpoint_every``."""
         rollout = self.n_envs * self.ppo["n_steps"]
-        for name in ("seeds", "n_envs", "eval_episodes", "pretrain_steps", "num_keypoints", "threads"):
+        if self.jobs is None:
+            self.jobs = os.cpu_count() or 1
+        for name in ("seeds", "n_envs", "eval_episodes", "pretrain_steps", "num_keypoints", "threads", "jobs"):
             if getattr(self, name) < 1:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.online_updates < 1:

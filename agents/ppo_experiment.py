@@ -18,9 +18,15 @@ Example::
 
 from __future__ import annotations
 
+import concurrent.futures
+import ctypes
+import dataclasses
 import functools
 import json
+import multiprocessing
 import shutil
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -141,6 +147,52 @@ class RandomPolicy:
     def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
                 deterministic: bool = False) -> tuple[np.ndarray, None]:
         return np.array([self.action_space.sample() for _ in range(len(observation))]), None
+
+
+def _train_runs(order: list[tuple[str, int]], exp: PPOExperiment, env_dir: Path,
+                encoder_paths: dict[str, Path | None], codebooks: dict[str, np.ndarray]) -> Any:
+    """Train the runs of ``order``; yields each run's ``done.json`` content as it finishes.
+
+    With ``exp.jobs > 1`` and more than one run, up to ``exp.jobs`` run at a time in worker processes
+    (``spawn``; each with ``exp.threads`` torch threads, no progress bars, killed with this process); a
+    failing run stops the others and raises here.
+    """
+    jobs = min(exp.jobs, len(order))
+    if jobs <= 1:
+        for agent, seed in order:
+            yield train_run(agent, seed, exp, env_dir, encoder_paths.get(agent), codebooks.get(agent))
+        return
+    worker_exp = dataclasses.replace(exp, no_progress=True)
+    print(f"training {len(order)} runs, {jobs} at a time in worker processes (--jobs {exp.jobs}); one line per run "
+          "as it finishes", flush=True)
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                                                initargs=(exp.threads,)) as pool:
+        futures = [pool.submit(train_run, agent, seed, worker_exp, env_dir, encoder_paths.get(agent),
+                               codebooks.get(agent)) for agent, seed in order]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            for process in list(getattr(pool, "_processes", {}).values()):  # a running run stops now
+                process.kill()
+            raise
+
+
+def _worker_init(threads: int) -> None:
+    """A training worker: ``threads`` torch threads, one OpenCV thread; on Linux it dies with its parent, so a
+    killed experiment leaves no run writing into a folder whose lock is gone."""
+    torch.set_num_threads(threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def random_returns(exp: PPOExperiment, env_dir: Path) -> list[float]:
@@ -323,11 +375,12 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
         # 3. Random-policy reference on the held-out episodes.
         random = random_returns(exp, env_dir)
 
-        # 4. Training runs, interleaved by seed so that partial results cover every agent.
+        # 4. Training runs, interleaved by seed so that partial results cover every agent; up to `jobs` at a
+        # time, each in its own process (one run, or --jobs 1: in this process, with progress bars).
         extra: dict[str, Any] = {"pretrain_seconds_this_invocation": pretrain_seconds}
-        for agent, seed in sorted(todo, key=lambda a_s: (a_s[1], exp.agents.index(a_s[0]))):
-            done = train_run(agent, seed, exp, env_dir, encoder_paths.get(agent), codebooks.get(agent))
-            print(f"{done['label']:>14s} seed {seed}: final return {done['final_return']:.2f} ± "
+        order = sorted(todo, key=lambda a_s: (a_s[1], exp.agents.index(a_s[0])))
+        for done in _train_runs(order, exp, env_dir, encoder_paths, codebooks):
+            print(f"{done['label']:>14s} seed {done['seed']}: final return {done['final_return']:.2f} ± "
                   f"{done['final_return_std']:.2f} (sd over {exp.eval_episodes} episodes), "
                   f"{done['train_steps_per_s']:.0f} train steps/s, {done['learn_seconds']:.0f} s", flush=True)
             write_results(exp, env_dir, labels, random, extra)

@@ -169,6 +169,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "(default %(default)s; 0: never)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (PPO and encoders; default %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default %(default)s)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="training runs at a time, each in its own process with --threads torch threads (default: "
+                        "the number of CPU cores; 1: one after the other in this process, with progress bars). "
+                        "Runs are seeded and independent: results do not depend on it")
     p.add_argument("--out", default="runs/ppo_keypoints",
                    help="output folder, one subfolder per env (default %(default)s)")
     p.add_argument("--export", default=None, help="also copy the small result files (CSV, JSON, table, PNG) here")

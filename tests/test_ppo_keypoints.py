@@ -142,6 +142,26 @@ def assert_nothing_trained(out: Path) -> None:
     assert "model.zip" not in names and "encoders" not in names
 
 
+def test_parallel_runs_match_sequential_runs(run, tmp_path):
+    """The fixture ran its two runs in two worker processes (--jobs defaults to the cores); one after the other
+    in this process the evaluations are the same, timing aside."""
+    out, _ = run
+    torch.set_num_threads(1)
+    pk.main(tiny(tmp_path, "--agents", "mint", "pixels", "--jobs", "1"))
+    for label in (MINT, "pixels"):
+        rows = [list(csv.DictReader((o / "MintTasks_Catch-v0" / label / "seed0" / "evaluations.csv").open()))
+                for o in (out, tmp_path)]
+        strip = [[{k: v for k, v in r.items() if k not in ("train_seconds", "train_steps_per_s")} for r in rs]
+                 for rs in rows]
+        assert strip[0] == strip[1], label
+
+
+def test_rejects_zero_jobs(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        pk.main(tiny(tmp_path, "--jobs", "0"))
+    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
+
+
 def test_keypoint_stack_two_frames(tmp_path):
     """--keypoint-stack 2: the previous frame's keypoints beside the current ones; its own label and run folder."""
     torch.set_num_threads(1)
