@@ -42,6 +42,7 @@ EXTRACTORS: dict[str, tuple[type, dict[str, Any]]] = {
     "mlp": (KeypointMlpExtractor, {}),
     "set": (KeypointSetExtractor, {}),
     "attention": (KeypointSetExtractor, {"attention_heads": 4}),
+    "relation": (KeypointSetExtractor, {"relations": True}),
 }
 """``extractor`` choices: the features extractor class and its keyword arguments."""
 MAX_GLIMPSE_COVERAGE = 1 / 8  # the K glimpses of a frame together cover at most this fraction of it

@@ -17,8 +17,9 @@ Use through ``policy_kwargs``::
 
 ``KeypointMlpExtractor`` flattens everything (it knows keypoint identities by position);
 ``KeypointSetExtractor`` is permutation invariant: a shared per-keypoint MLP (optionally
-self-attention across keypoints), then a status-weighted mean and a masked max over the
-keypoints that are active in the most recent frame, so inactive keypoints contribute nothing.
+self-attention across keypoints, or a relation network over pairs of keypoints), then a
+status-weighted mean and a masked max over the keypoints that are active in the most recent
+frame, so inactive keypoints contribute nothing.
 """
 
 from __future__ import annotations
@@ -232,11 +233,17 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         glimpse in [0, 1] (``glimpse_size`` of the keypoint wrappers): a :class:`GlimpseEncoder`
         turns each into ``glimpse_dim`` values, trained with the policy.
     :param glimpse_dim: G, the glimpse code size.
+    :param relations: also a relation network (Santoro et al. 2017): a shared MLP over every ordered
+        pair (i, j) of present keypoints, fed both embeddings and the offset ``(x_j - x_i, y_j - y_i)``
+        in the newest frame, pooled like the keypoints (mean and max over pairs) and concatenated
+        with their pooled features. The offset between two entities, which a policy often needs
+        (where an object is relative to the agent), is then an input rather than something the
+        pooled per-keypoint features must encode.
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int = 128, embed_dim: int = 64,
                  attention_heads: int = 0, n_stack: int = 1, glimpse: tuple[int, int] | None = None,
-                 glimpse_dim: int = 32) -> None:
+                 glimpse_dim: int = 32, relations: bool = False) -> None:
         super().__init__(observation_space, features_dim)
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
@@ -245,11 +252,15 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         self.glimpse, d = _glimpse_encoder(type(self).__name__, observation_space, self.layout, glimpse, glimpse_dim)
         self.point = nn.Sequential(nn.Linear(s * d, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim), nn.ReLU())
         self.attention = KeypointAttention(embed_dim, attention_heads) if attention_heads > 0 else None
-        self.head = nn.Sequential(nn.Linear(2 * embed_dim, features_dim), nn.ReLU())
+        self.relations = KeypointRelations(embed_dim) if relations else None
+        pooled = 4 * embed_dim if relations else 2 * embed_dim
+        self.head = nn.Sequential(nn.Linear(pooled, features_dim), nn.ReLU())
 
     def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         x, status = split_keypoint_observation(observations, self.layout, self.vec_stack)
         present = status > 0.5  # (B, K)
+        d = self.layout[2]
+        xy = x[..., (self.layout[0] - 1) * d:(self.layout[0] - 1) * d + 2]  # (B, K, 2), newest frame
         if self.glimpse is not None:
             x = _encode_glimpses(x, self.layout, self.glimpse)
         h = self.point(x)  # (B, K, E)
@@ -257,8 +268,43 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
             # a row with no present keypoint would attend to nothing (NaN): let it attend to all
             pad = ~present & present.any(dim=1, keepdim=True)
             h = h + self.attention(h, ~pad)
-        weight = status * present
-        mean = (h * weight.unsqueeze(-1)).sum(1) / weight.sum(1, keepdim=True).clamp_min(1e-6)
-        maxed = h.masked_fill(~present.unsqueeze(-1), float("-inf")).amax(1)
-        maxed = torch.where(present.any(1, keepdim=True), maxed, torch.zeros_like(maxed))
-        return self.head(torch.cat([mean, maxed], dim=-1))
+        pooled = _pool(h, status * present, present)
+        if self.relations is not None:
+            pairs = present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(h.shape[1], dtype=torch.bool,
+                                                                              device=h.device)  # (B, K, K)
+            r = self.relations(h, xy).flatten(1, 2)  # (B, K·K, E)
+            pairs = pairs.flatten(1)
+            pooled = torch.cat([pooled, _pool(r, pairs.to(r.dtype), pairs)], dim=-1)
+        return self.head(pooled)
+
+
+def _pool(h: torch.Tensor, weight: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """``h (B, N, E)`` → ``(B, 2E)``: the ``weight``-weighted mean and the max over the ``present`` rows
+    (zeros where no row is present)."""
+    mean = (h * weight.unsqueeze(-1)).sum(1) / weight.sum(1, keepdim=True).clamp_min(1e-6)
+    maxed = h.masked_fill(~present.unsqueeze(-1), float("-inf")).amax(1)
+    maxed = torch.where(present.any(1, keepdim=True), maxed, torch.zeros_like(maxed))
+    return torch.cat([mean, maxed], dim=-1)
+
+
+class KeypointRelations(nn.Module):
+    """A relation network's pair MLP: ``g([h_i, h_j, p_j - p_i])`` for every ordered pair of keypoints.
+
+    The first layer is split into one linear map per input part, so the (B, K, K, ·) tensor is
+    formed only after it (K² sums of E-vectors instead of K² matrix products of width 2E + 2).
+
+    :param dim: E, the keypoint embedding size and the pair code size.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.first = nn.Linear(dim, dim)
+        self.second = nn.Linear(dim, dim, bias=False)
+        self.offset = nn.Linear(2, dim, bias=False)
+        self.out = nn.Sequential(nn.ReLU(), nn.Linear(dim, dim), nn.ReLU())
+
+    def forward(self, h: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+        """``h (B, K, E)``, ``xy (B, K, 2)`` (the module's coordinate convention) → ``(B, K, K, E)``,
+        entry (i, j) the code of the pair with keypoint i first."""
+        offset = self.offset(xy.unsqueeze(1) - xy.unsqueeze(2))  # (B, K, K, E): p_j - p_i at [i, j]
+        return self.out(self.first(h).unsqueeze(2) + self.second(h).unsqueeze(1) + offset)
