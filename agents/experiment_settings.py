@@ -115,6 +115,9 @@ class PPOExperiment:
     :param colour_codes: one-hot colour category among N colours instead of raw glimpses, 0 for none (None: 8,
         ALE 0; 0 without glimpses or when ``online`` starts from scratch).
     :param glimpse_at: where glimpses are cut, from :data:`GLIMPSE_AT`.
+    :param separate_critic: keypoint and ladder agents: the value function gets its own features extractor
+        instead of sharing the policy's (SB3's ``share_features_extractor=False``), as ``MlpPolicy`` on the true
+        state has separate policy and value networks; the value loss then does not shape the policy's features.
     :param track: persistent entity slots (``mint_rl.tracking``) instead of raw keypoints (None: off).
     :param keypoint_stack: frames of keypoints the keypoint agents see, newest last (None: 1 on object tasks,
         :data:`N_STACK` on ALE); pixel and object-ladder agents always see :data:`N_STACK`.
@@ -152,6 +155,7 @@ class PPOExperiment:
     glimpse_size: int | None = None
     colour_codes: int | None = None
     glimpse_at: str = "keypoints"
+    separate_critic: bool = False
     track: bool | None = None
     keypoint_stack: int | None = None
     object_properties: str | None = None
@@ -299,6 +303,8 @@ class PPOExperiment:
                       else f"-g{self.glimpse_size}") + ("" if self.glimpse_at == "keypoints" else f"{self.glimpse_at}")
         if agent in KEYPOINT_AGENTS and self.track:
             label += "-track"
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
+            label += "-sc"
         if agent in KEYPOINT_AGENTS and self.keypoint_stack != N_STACK:
             label += f"-n{self.keypoint_stack}"
         return label
@@ -327,6 +333,8 @@ class PPOExperiment:
                 settings["track"] = True
         if agent in OBJECT_AGENTS:
             settings.update(extractor=self.extractor, n_stack=N_STACK, objects=self.object_kwargs[agent])
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
+            settings["separate_critic"] = True
         return settings
 
     def protocol(self) -> dict[str, Any]:

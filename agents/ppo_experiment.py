@@ -101,8 +101,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
         train_env, eval_env = objects(n, 100 * seed), objects(ne, eval_seed(seed))
         extractor, extractor_kwargs = EXTRACTORS[exp.extractor]
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
-            features_extractor_class=extractor, features_extractor_kwargs=dict(extractor_kwargs, n_stack=N_STACK)),
-                    **common)
+            features_extractor_class=extractor, features_extractor_kwargs=dict(extractor_kwargs, n_stack=N_STACK),
+            share_features_extractor=not exp.separate_critic), **common)
     else:
         online = agent == "mint" and exp.online
         glimpses = dict(glimpse_size=exp.glimpse_size, glimpse_at=exp.glimpse_at, colour_codes=codebook)
@@ -131,7 +131,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
         if exp.glimpse_size and not exp.colour_codes:  # raw glimpses: the extractor's glimpse CNN reads them
             extractor_kwargs["glimpse"] = (kp_env.encoder.config.in_channels, exp.glimpse_size)
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
-            features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs), **common)
+            features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs,
+            share_features_extractor=not exp.separate_critic), **common)
         if exp.overlay_every > 0:
             callbacks.append(KeypointImageCallback(kp_env, exp.overlay_every))
     return model, eval_env, callbacks, kp_env

@@ -130,8 +130,8 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="--online: MINT steps after each rollout (default %(default)s)")
     p.add_argument("--extractor", choices=list(EXTRACTORS), default=None,
                    help="keypoint features extractor: KeypointMlpExtractor ('mlp'), KeypointSetExtractor ('set') or "
-                        "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention'); "
-                        "default: 'set' on object tasks, 'mlp' on ALE ids")
+                        "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention') or "
+                        "with a relation network over keypoint pairs ('relation'); default: 'set' on object tasks, 'mlp' on ALE ids")
     p.add_argument("--glimpse-size", type=int, default=None,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
                         "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "
@@ -141,6 +141,9 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="mint/transporter: instead of raw glimpses, each keypoint's one-hot colour category among N "
                         "colours fitted by k-means to the keypoint colours of the pretraining frames "
                         "(mint_rl.appearance; needs --glimpse-size). Default: 8 on object tasks, 0 (off) on ALE ids")
+    p.add_argument("--separate-critic", action="store_true",
+                   help="keypoint agents: the value function gets its own features extractor instead of sharing the "
+                        "policy's (SB3 share_features_extractor=False), as MlpPolicy on the true state has")
     p.add_argument("--glimpse-at", choices=["keypoints", "random"], default="keypoints",
                    help="where glimpses are cut: at the keypoints (default) or, as a control, at random positions")
     p.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
