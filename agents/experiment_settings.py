@@ -13,7 +13,7 @@ flags. Fields left None take the env's defaults when the object is made: object 
 Example::
 
     exp = PPOExperiment(env="MintTasks/Catch-v0", seeds=3)
-    exp.timesteps, exp.agents, exp.label("mint")     # 100000, ['mint', 'pixels', 'ground_truth'], 'mint-set-c8w5'
+    exp.timesteps, exp.agents, exp.label("mint")     # 50000, ['mint', 'pixels', 'ground_truth'], 'mint-set-c8w5-n1'
 """
 
 from __future__ import annotations
@@ -54,8 +54,10 @@ GLIMPSE_AT = ("keypoints", "random")
 # every agent, so that only the observation differs.
 SCENE_PPO: dict[str, Any] = dict(n_steps=128, batch_size=64, n_epochs=10, learning_rate=3e-4, gamma=0.95,
                                  ent_coef=0.01)
-# 100k steps: the whole default run (pretraining, three agents, evaluations) in ~15 min on 2 CPU cores.
-SCENE_DEFAULTS = dict(n_envs=4, timesteps=100_000, eval_episodes=10)
+# 50k steps: the whole default run (pretraining, three agents, evaluations) within 15 min on 2 CPU cores. At
+# 100k it took 23.6 min: the pixel agent alone trains ~1,100 s there (a NatureCNN update on 64 frames takes ~50 ms
+# on one core, 800 of them per 50k steps). The README's tables give --timesteps 100000.
+SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
 # The keypoint agents' representation. Object tasks: the set extractor over keypoints that carry their colour
 # code (8 colours, 5×5 window), the configuration that learned Catch best (docs/keypoint_ladder.md). ALE: the
 # flat extractor on plain keypoints, as the Atari study measured (colour codes are not measured on Atari yet).
@@ -101,7 +103,7 @@ class PPOExperiment:
     :param env: Gymnasium env id with image observations (``MintTasks/*``, ``ALE/*``).
     :param agents: agents to train, from :data:`AGENTS` (None: mint, pixels, plus ground_truth off ALE).
     :param seeds: training seeds ``0 .. seeds-1`` per agent (at most 10: the held-out seeds stay above them).
-    :param timesteps: env steps per run (None: 100k on object tasks, 1M on ALE).
+    :param timesteps: env steps per run (None: 50k on object tasks, 1M on ALE).
     :param n_envs: parallel training envs (None: 4, ALE 8).
     :param eval_freq: env steps between evaluations (None: about 15 evaluations per run, on rollout ends).
     :param eval_episodes: held-out episodes per evaluation (None: 10, ALE 5).

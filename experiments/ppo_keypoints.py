@@ -1,7 +1,7 @@
 """PPO on MINT keypoints vs PPO on pixels (and on Transporter keypoints, and on the true state).
 
-    python experiments/ppo_keypoints.py                                  # the default run (~15 min, 2 CPU cores)
-    python experiments/ppo_keypoints.py --seeds 3                        # the README table
+    python experiments/ppo_keypoints.py                                  # the default run (50k steps, <15 min, 2 cores)
+    python experiments/ppo_keypoints.py --seeds 3 --timesteps 100000     # the README table
     python experiments/ppo_keypoints.py --agents mint pixels transporter ground_truth
     python experiments/ppo_keypoints.py --online                         # encoder co-trained during PPO
     python experiments/ppo_keypoints.py --env ALE/Pong-v5 --timesteps 1000000 --device auto
@@ -10,8 +10,9 @@ Every agent trains on the same env id, with the same training seeds, timestep bu
 PPO hyperparameters; only what it observes differs:
 
 ``mint``          K = 8 MINT keypoints per frame (x, y, status; F features with ``--feature-dim``)
-                  from a frozen encoder, 2 frames stacked. On object tasks each keypoint also
-                  carries its colour code (below) and the policy reads them as a set
+                  from a frozen encoder; the current frame on object tasks, 2 stacked on ALE
+                  (``--keypoint-stack``). On object tasks each keypoint also carries its colour
+                  code (below) and the policy reads them as a set
                   (``agents.extractors.KeypointSetExtractor``): the configuration that learned
                   Catch best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
                   status-gated MLP (``KeypointMlpExtractor``), as the Atari study measured.

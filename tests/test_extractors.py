@@ -55,10 +55,11 @@ def test_dict_layout():
         torch.testing.assert_close(from_dict, from_box)
 
 
-@pytest.mark.parametrize("heads", [0, 2])
-def test_set_extractor_is_permutation_invariant_and_ignores_inactive(heads):
+@pytest.mark.parametrize("heads, relations", [(0, False), (2, False), (0, True)])
+def test_set_extractor_is_permutation_invariant_and_ignores_inactive(heads, relations):
     torch.manual_seed(0)
-    ext = KeypointSetExtractor(box((K, D)), features_dim=8, embed_dim=16, attention_heads=heads).eval()
+    ext = KeypointSetExtractor(box((K, D)), features_dim=8, embed_dim=16, attention_heads=heads,
+                               relations=relations).eval()
     x = sample((K, D))
     perm = torch.randperm(K)
     torch.testing.assert_close(ext(x), ext(x[:, perm]), rtol=1e-5, atol=1e-6)
@@ -75,6 +76,31 @@ def test_set_extractor_is_permutation_invariant_and_ignores_inactive(heads):
     # all inactive: finite output
     x[..., 2] = 0.0
     assert torch.isfinite(ext(x)).all()
+
+
+def test_relation_pairs_see_offsets_of_the_newest_frame():
+    """The pair code of (i, j) is g(h_i, h_j, p_j - p_i), computed from the newest frame's coordinates."""
+    from agents.extractors import KeypointRelations
+
+    torch.manual_seed(0)
+    rel = KeypointRelations(8)
+    h, xy = torch.randn(2, K, 8), torch.rand(2, K, 2) * 2 - 1
+    out = rel(h, xy)
+    first = rel.first(h[0, 1]) + rel.second(h[0, 3]) + rel.offset(xy[0, 3] - xy[0, 1])
+    torch.testing.assert_close(out[0, 1, 3], rel.out(first))
+    # a common shift of every keypoint leaves the pair codes unchanged
+    torch.testing.assert_close(rel(h, xy + 0.3), out)
+    # with two stacked frames (gymnasium's and SB3's layouts) the pairs get the newest frame's coordinates
+    for vec in (False, True):
+        shape = (K, 2 * D) if vec else (2, K, D)
+        ext = KeypointSetExtractor(box(shape), features_dim=8, embed_dim=16, relations=True, n_stack=2)
+        frames = sample((2, K, D))
+        frames[:, 1, :, 2] = 0.9
+        seen = []
+        original = ext.relations.forward
+        ext.relations.forward = lambda h_, xy_: seen.append(xy_) or original(h_, xy_)
+        ext(frames.permute(0, 2, 1, 3).reshape(4, K, 2 * D) if vec else frames)
+        torch.testing.assert_close(seen[0], frames[:, 1, :, :2])
 
 
 def test_mlp_gating_zeroes_inactive_keypoints():

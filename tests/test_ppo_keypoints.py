@@ -171,6 +171,24 @@ def test_keypoint_stack_two_frames(tmp_path):
     assert agent.info["n_stack"] == 2 and agent.model.observation_space.shape == (3, 2 * (3 + 8))
 
 
+def test_separate_critic_and_relation_extractor(tmp_path):
+    """--separate-critic --extractor relation: the value function has its own relation extractor; own label."""
+    torch.set_num_threads(1)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--extractor", "relation", "--separate-critic"))
+    agent = load_agent(report["out"] / "mint-relation-c8w5-sc-n1" / "seed0")
+    policy = agent.model.policy
+    assert not policy.share_features_extractor
+    assert policy.pi_features_extractor is not policy.vf_features_extractor
+    assert policy.pi_features_extractor.relations is not None
+    obs = torch.as_tensor(agent.model.observation_space.sample()[None])
+    before, probs = policy.predict_values(obs), policy.get_distribution(obs).distribution.probs
+    with torch.no_grad():  # the critic's extractor is not the actor's: changing it moves values, not actions
+        for p in policy.vf_features_extractor.parameters():
+            p.add_(1.0)
+    assert not torch.allclose(policy.predict_values(obs), before)
+    torch.testing.assert_close(policy.get_distribution(obs).distribution.probs, probs)
+
+
 def test_rejects_keypoint_stack_below_one(tmp_path, capsys):
     with pytest.raises(SystemExit):
         pk.main(tiny(tmp_path, "--agents", "mint", "--keypoint-stack", "0"))
