@@ -88,10 +88,11 @@ class MintKeypointVecEnv(VecEnvWrapper):
 
     def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict]]:
         obs, rewards, dones, infos = self.venv.step_wait()
-        done_idx = np.flatnonzero(dones)
-        terminal = [infos[i].get("terminal_observation") for i in done_idx]
-        if terminal and all(t is not None for t in terminal):
-            encoded = self.observer.encode(self.observer.frames(np.stack(terminal), "terminal_observation"))
+        # per index, as SB3 reads them: a finished env may come without one (then it stays without)
+        done_idx = [i for i in np.flatnonzero(dones) if infos[i].get("terminal_observation") is not None]
+        if done_idx:
+            terminal = np.stack([infos[i]["terminal_observation"] for i in done_idx])
+            encoded = self.observer.encode(self.observer.frames(terminal, "terminal_observation"))
             for j, i in enumerate(done_idx):
                 infos[i]["terminal_observation"] = _index(encoded, j)
         keypoints = self.observer.observe(obs, new_episode=np.asarray(dones, dtype=bool), env_steps=self.num_envs,

@@ -46,6 +46,32 @@ def test_observations_match_direct_encoding_and_terminal_observation_is_encoded(
     assert seen_terminal
 
 
+def test_terminal_observations_are_encoded_per_env_index():
+    """A finished env without a terminal observation does not stop the others' from being encoded."""
+    from stable_baselines3.common.vec_env import VecEnvWrapper
+
+    class DropFirstTerminal(VecEnvWrapper):  # env 0's finished episodes come without terminal_observation
+        def reset(self):
+            return self.venv.reset()
+
+        def step_wait(self):
+            obs, rewards, dones, infos = self.venv.step_wait()
+            if dones[0]:
+                infos[0].pop("terminal_observation", None)
+            return obs, rewards, dones, infos
+
+    torch.manual_seed(0)
+    enc = KeypointEncoder(CFG).eval()
+    venv = MintKeypointVecEnv(DropFirstTerminal(make_venv()), enc)
+    venv.seed(0)
+    venv.reset()
+    for _ in range(5):
+        _, _, dones, infos = venv.step(np.zeros(2, dtype=int))
+    assert dones.all()  # both envs end together (max_steps 5)
+    assert "terminal_observation" not in infos[0]
+    assert infos[1]["terminal_observation"].shape == (4, 5)  # encoded, not the raw frame
+
+
 def test_online_updates_only_at_rollout_end():
     from stable_baselines3 import PPO
 
