@@ -43,6 +43,8 @@ EXTRACTORS: dict[str, tuple[type, dict[str, Any]]] = {
     "set": (KeypointSetExtractor, {}),
     "attention": (KeypointSetExtractor, {"attention_heads": 4}),
     "relation": (KeypointSetExtractor, {"relations": True}),
+    "sort-y": (KeypointSetExtractor, {"sort": "y"}),
+    "sort-learned": (KeypointSetExtractor, {"sort": "learned"}),
 }
 """``extractor`` choices: the features extractor class and its keyword arguments."""
 MAX_GLIMPSE_COVERAGE = 1 / 8  # the K glimpses of a frame together cover at most this fraction of it

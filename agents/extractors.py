@@ -239,11 +239,18 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         with their pooled features. The offset between two entities, which a policy often needs
         (where an object is relative to the agent), is then an input rather than something the
         pooled per-keypoint features must encode.
+    :param sort: None: pool the keypoint embeddings (mean and max). ``"y"``: instead concatenate them in
+        a canonical order, lowest keypoint in the image first (largest newest y), inactive keypoints
+        last and zeroed, so an MLP reads the set the way ``MlpPolicy`` reads a state vector in a fixed
+        order; an order by image row, a prior (on tasks where things fall it is close to the order of
+        urgency). ``"learned"``: the same with a learned sort key, a linear score of each embedding
+        (SortPooling, Zhang et al. 2018), appended to the embeddings so that its gradient reaches it.
+        Ties keep the input order.
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int = 128, embed_dim: int = 64,
                  attention_heads: int = 0, n_stack: int = 1, glimpse: tuple[int, int] | None = None,
-                 glimpse_dim: int = 32, relations: bool = False) -> None:
+                 glimpse_dim: int = 32, relations: bool = False, sort: str | None = None) -> None:
         super().__init__(observation_space, features_dim)
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
@@ -253,7 +260,15 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         self.point = nn.Sequential(nn.Linear(s * d, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim), nn.ReLU())
         self.attention = KeypointAttention(embed_dim, attention_heads) if attention_heads > 0 else None
         self.relations = KeypointRelations(embed_dim) if relations else None
-        pooled = 4 * embed_dim if relations else 2 * embed_dim
+        if sort not in (None, "y", "learned"):
+            raise ValueError(f"sort must be None, 'y' or 'learned', got {sort!r}")
+        if sort is not None and (relations or attention_heads):
+            raise ValueError("sort replaces the pooling: use it without relations and attention_heads")
+        self.sort = sort
+        self.score = nn.Linear(embed_dim, 1) if sort == "learned" else None
+        k = self.layout[1]
+        pooled = (4 * embed_dim if relations else 2 * embed_dim) if sort is None \
+            else k * (embed_dim + (sort == "learned"))
         self.head = nn.Sequential(nn.Linear(pooled, features_dim), nn.ReLU())
 
     def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
@@ -268,6 +283,8 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
             # a row with no present keypoint would attend to nothing (NaN): let it attend to all
             pad = ~present & present.any(dim=1, keepdim=True)
             h = h + self.attention(h, ~pad)
+        if self.sort is not None:
+            return self.head(self._sorted(h, xy, present))
         pooled = _pool(h, status * present, present)
         if self.relations is not None:
             pairs = present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(h.shape[1], dtype=torch.bool,
@@ -276,6 +293,18 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
             pairs = pairs.flatten(1)
             pooled = torch.cat([pooled, _pool(r, pairs.to(r.dtype), pairs)], dim=-1)
         return self.head(pooled)
+
+
+    def _sorted(self, h: torch.Tensor, xy: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """``(B, K, E)`` → ``(B, K·E')``: the present keypoints' embeddings by decreasing key, then zeros."""
+        if self.score is not None:
+            score = self.score(h)  # (B, K, 1)
+            h, key = torch.cat([h, score], dim=-1), score.squeeze(-1)
+        else:
+            key = xy[..., 1]
+        order = key.masked_fill(~present, float("-inf")).argsort(dim=1, descending=True, stable=True)
+        h = (h * present.unsqueeze(-1)).gather(1, order.unsqueeze(-1).expand_as(h))
+        return h.flatten(1)
 
 
 def _pool(h: torch.Tensor, weight: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
