@@ -55,11 +55,12 @@ def test_dict_layout():
         torch.testing.assert_close(from_dict, from_box)
 
 
-@pytest.mark.parametrize("heads, relations", [(0, False), (2, False), (0, True)])
-def test_set_extractor_is_permutation_invariant_and_ignores_inactive(heads, relations):
+@pytest.mark.parametrize("heads, relations, sort", [(0, False, None), (2, False, None), (0, True, None),
+                                                    (0, False, "y"), (0, False, "learned")])
+def test_set_extractor_is_permutation_invariant_and_ignores_inactive(heads, relations, sort):
     torch.manual_seed(0)
     ext = KeypointSetExtractor(box((K, D)), features_dim=8, embed_dim=16, attention_heads=heads,
-                               relations=relations).eval()
+                               relations=relations, sort=sort).eval()
     x = sample((K, D))
     perm = torch.randperm(K)
     torch.testing.assert_close(ext(x), ext(x[:, perm]), rtol=1e-5, atol=1e-6)
@@ -101,6 +102,20 @@ def test_relation_pairs_see_offsets_of_the_newest_frame():
         ext.relations.forward = lambda h_, xy_: seen.append(xy_) or original(h_, xy_)
         ext(frames.permute(0, 2, 1, 3).reshape(4, K, 2 * D) if vec else frames)
         torch.testing.assert_close(seen[0], frames[:, 1, :, :2])
+
+
+def test_sorted_set_puts_the_lowest_present_keypoint_first():
+    ext = KeypointSetExtractor(box((K, D)), features_dim=8, embed_dim=4, sort="y")
+    h = torch.arange(K, dtype=torch.float32)[None, :, None].expand(1, K, 4).contiguous()  # row i reads i
+    xy = torch.zeros(1, K, 2)
+    xy[0, :, 1] = torch.tensor([0.1, 0.9, -0.5, 0.3, 0.7])
+    present = torch.tensor([[True, True, True, False, True]])
+    rows = ext._sorted(h, xy, present).reshape(K, 4)[:, 0]
+    assert rows.tolist() == [1.0, 4.0, 0.0, 2.0, 0.0]  # y 0.9, 0.7, 0.1, -0.5, then the absent row zeroed
+    with pytest.raises(ValueError, match="sort must be"):
+        KeypointSetExtractor(box((K, D)), sort="x")
+    with pytest.raises(ValueError, match="without relations"):
+        KeypointSetExtractor(box((K, D)), sort="y", relations=True)
 
 
 def test_mlp_gating_zeroes_inactive_keypoints():
