@@ -52,11 +52,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
-import gymnasium as gym  # noqa: E402
-
-from envs import SCENE_PRESETS  # noqa: E402  (also registers the MintScenes ids)
-from envs.collect import collect_frames  # noqa: E402
-from envs.scenes import SceneConfig, mean_object_area  # noqa: E402
+from envs.keypoint_evaluation import (  # noqa: E402  (also registers the MintScenes ids)
+    DEFAULT_BUDGET, DEFAULT_ENCODER, FULL_BUDGET, HELD_OUT_SEED, SCENES, encode, format_cell, held_out_episodes,
+    mean_area, training_frames)
 from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
@@ -67,9 +65,7 @@ from mint_rl.metrics import (  # noqa: E402
 from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
 from mint_rl.utils import resolve_device, write_json  # noqa: E402
 
-SCENES = {env_id.split("/")[1].removesuffix("-v0"): env_id for env_id in SCENE_PRESETS}
 TRAINERS = {"mint": MintTrainer, "transporter": TransporterTrainer}
-HELD_OUT_SEED = 10_000  # held-out episode i uses env seed HELD_OUT_SEED + i; training seeds stay below
 ENTER_WINDOW = 6  # enter analysis: frames 0 .. ENTER_WINDOW - 1 after an object becomes visible
 LEAVE_WINDOW = 6  # leave analysis: keypoints on the object in its last LEAVE_WINDOW frames before it left
 
@@ -83,9 +79,6 @@ ENTER_LEAVE_COLUMNS = [("active_pct", "active kp %", "{:.1f}"), ("on_object_pct"
                        ("leave_off_pct", "kp off after leave % ↑", "{:.1f}"),
                        ("leave_bg_pct", "kp on background after leave % ↓", "{:.1f}"),
                        ("leave_other_pct", "kp on another object after leave %", "{:.1f}")]
-
-DEFAULT_BUDGET = dict(seeds=3, steps=500, frames=3000, batch_size=32, eval_episodes=4, eval_frames=100)
-FULL_BUDGET = dict(seeds=5, steps=2000, frames=6000, batch_size=32, eval_episodes=8, eval_frames=200)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -102,11 +95,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"--full {FULL_BUDGET['frames']})")
     p.add_argument("--batch-size", type=int, default=None,
                    help=f"clips per step (default {DEFAULT_BUDGET['batch_size']}, --full {FULL_BUDGET['batch_size']})")
-    p.add_argument("--clip-length", type=int, default=3, help="frames per clip (the Transporter uses 2 of them)")
-    p.add_argument("--num-keypoints", "-k", type=int, default=10,
+    p.add_argument("--clip-length", type=int, default=DEFAULT_ENCODER["clip_length"],
+                   help="frames per clip (the Transporter uses 2 of them)")
+    p.add_argument("--num-keypoints", "-k", type=int, default=DEFAULT_ENCODER["num_keypoints"],
                    help="K, the same for both encoders (10: the most objects in a scene, 8 in Collisions, plus 2)")
-    p.add_argument("--hidden-channels", type=int, default=16, help="width of both encoders' conv stacks")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--hidden-channels", type=int, default=DEFAULT_ENCODER["hidden_channels"],
+                   help="width of both encoders' conv stacks")
+    p.add_argument("--lr", type=float, default=DEFAULT_ENCODER["lr"])
     p.add_argument("--eval-episodes", type=int, default=None,
                    help=f"held-out episodes per scene (default {DEFAULT_BUDGET['eval_episodes']}, "
                         f"--full {FULL_BUDGET['eval_episodes']})")
@@ -143,49 +138,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.eval_frames < 2 or args.frames < args.clip_length:
         p.error("--eval-frames must be >= 2 and --frames >= --clip-length")
     return args
-
-
-# --------------------------------------------------------------------------- data
-def training_frames(out: Path, scene: str, seed: int, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames ``(N, H, W, 3)`` and episode starts ``(N,)`` of one env stream, cached on disk."""
-    cache = out / "frames" / f"{scene}-s{seed}-n{num_frames}.npz"
-    if not cache.is_file():
-        frames, starts = collect_frames(SCENES[scene], num_frames, seed=seed, num_envs=1, progress=False)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, frames=frames[0], starts=starts[0])
-        os.replace(tmp, cache)
-    data = np.load(cache)
-    return data["frames"], data["starts"]
-
-
-def held_out_episodes(out: Path, scene: str, episodes: int, length: int) -> list[dict[str, np.ndarray]]:
-    """Held-out episodes with ground truth (env seeds ``HELD_OUT_SEED + i``), cached on disk."""
-    cache = out / "frames" / f"{scene}-heldout-e{episodes}-t{length}.npz"
-    if not cache.is_file():
-        env = gym.make(SCENES[scene])
-        arrays: dict[str, list[np.ndarray]] = {"frames": [], "masks": [], "visible": [], "static": []}
-        for i in range(episodes):
-            frame, info = env.reset(seed=HELD_OUT_SEED + i)
-            frames, masks, visible, static = [], [], [], []
-            for t in range(length):
-                if t > 0:
-                    frame, _, _, _, info = env.step(0)
-                frames.append(frame)
-                masks.append(info["objects"]["masks"])
-                visible.append(info["objects"]["visible"])
-                static.append(info["objects"]["static"])
-            arrays["frames"].append(np.stack(frames))
-            arrays["masks"].append(np.stack(masks))
-            arrays["visible"].append(np.stack(visible))
-            arrays["static"].append(np.stack(static).any(axis=0))  # static slots never change
-        env.close()
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, **{k: np.stack(v) for k, v in arrays.items()})
-        os.replace(tmp, cache)
-    data = np.load(cache)
-    return [{k: data[k][i] for k in data.files} for i in range(episodes)]
 
 
 # --------------------------------------------------------------------------- metrics
@@ -247,12 +199,6 @@ def enter_leave_metrics(coords: np.ndarray, status: np.ndarray, masks: np.ndarra
     }
 
 
-def encode(encoder: torch.nn.Module, frames: np.ndarray, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoint coords ``(T, K, 2)`` and status ``(T, K)`` of frames ``(T, H, W, 3)`` uint8."""
-    kp = encoder.encode(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous().to(device))
-    return kp.coords.cpu().numpy(), kp.status.cpu().numpy()
-
-
 # --------------------------------------------------------------------------- outputs
 def collect_results(out: Path, args: argparse.Namespace) -> dict[tuple[str, str, int], dict[str, Any]]:
     """Every finished run of this command's encoders, scenes and seeds: (encoder, scene, seed) → metrics.json."""
@@ -264,15 +210,6 @@ def collect_results(out: Path, args: argparse.Namespace) -> dict[tuple[str, str,
                 if path.is_file():
                     done[(encoder, scene, seed)] = json.loads(path.read_text())
     return done
-
-
-def format_cell(stats: dict[str, float] | None, fmt: str) -> str:
-    if stats is None or not np.isfinite(stats["mean"]):
-        return "–"
-    cell = fmt.format(stats["mean"])
-    if np.isfinite(stats["half_width"]):
-        cell += " ± " + fmt.replace("+", "").format(stats["half_width"])
-    return cell
 
 
 def markdown_table(summary: dict[str, Any], scenes: list[str], encoders: list[str],
@@ -388,16 +325,6 @@ def write_outputs(out: Path, args: argparse.Namespace, budget: dict[str, Any], w
     if summary and figure:
         metrics_figure(summary, args.scenes, args.encoders, out / "metrics.png")
     return {"summary": summary, "table": table, "rows": rows}
-
-
-_AREAS: dict[str, float] = {}
-
-
-def mean_area(scene: str) -> float:
-    """Ā of a scene family: mean visible object area in pixels (4 episodes of its preset)."""
-    if scene not in _AREAS:
-        _AREAS[scene] = float(mean_object_area(SceneConfig(**SCENE_PRESETS[SCENES[scene]])))
-    return _AREAS[scene]
 
 
 # --------------------------------------------------------------------------- main

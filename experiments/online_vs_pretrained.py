@@ -8,7 +8,7 @@ reach keypoint metrics (DOP, TOP) within 10 % of an encoder pretrained offline w
 same number of gradient steps? For every seed ``s`` (0 .. ``--seeds`` − 1), two arms:
 
 * **pretrained**: ``--frames`` frames of a random policy from env seed ``s`` (collected and
-  cached by ``evaluate_keypoints.training_frames``), a ``FrameBuffer`` of all of them, then
+  cached by ``envs.keypoint_evaluation.training_frames``), a ``FrameBuffer`` of all of them, then
   ``MintTrainer.fit`` for ``--steps`` optimiser steps (resumable checkpoint).
 * **online**: ``MintKeypointWrapper(gym.make(env), None, online=True, config=...,
   buffer_size=B, update_every=U, updates_per_round=M)`` stepped with random actions from
@@ -63,18 +63,19 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a plain checkout too
-sys.path.insert(0, str(ROOT / "experiments"))
 
-import evaluate_keypoints as ek  # noqa: E402  (also registers the MintScenes ids)
+from envs.keypoint_evaluation import (  # noqa: E402  (also registers the MintScenes ids)
+    DEFAULT_BUDGET, DEFAULT_ENCODER, HELD_OUT_SEED, SCENES, encode, format_cell, held_out_episodes, mean_area,
+    training_frames)
 from envs.wrappers import MintKeypointWrapper  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.metrics import aggregate, summarize, video_metrics  # noqa: E402
 from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
-from mint_rl.utils import resolve_device  # noqa: E402
+from mint_rl.utils import resolve_device, write_json  # noqa: E402
 
 ARMS = ("pretrained", "online")
-EK_DEFAULTS = ek.parse_args([])  # evaluate_keypoints' default budget and geometry
+DEFAULTS = argparse.Namespace(**DEFAULT_BUDGET, **DEFAULT_ENCODER)  # evaluate_keypoints' default budget and geometry
 HIGHER_IS_BETTER = ("DOP", "TOP")  # the metrics the question is about
 COLUMNS = [("DOP", "DOP % ↑", "{:.1f}"), ("TOP", "TOP % ↑", "{:.1f}"), ("UAK", "UAK ↓", "{:.2f}"),
            ("RAK", "RAK ↓", "{:.2f}"), ("DOP_static", "DOP static ↑", "{:.1f}"),
@@ -84,10 +85,10 @@ RELATIVE_METRICS = ("DOP", "TOP", "UAK", "RAK")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    d = EK_DEFAULTS
+    d = DEFAULTS
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="MintScenes/Collisions-v0",
-                   help=f"scene env id (ground truth needed): one of {', '.join(ek.SCENES.values())}")
+                   help=f"scene env id (ground truth needed): one of {', '.join(SCENES.values())}")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds 0..n-1 (default 3)")
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps of each arm (default {d.steps})")
     p.add_argument("--frames", type=int, default=d.frames,
@@ -117,11 +118,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results", default="results/online", help="folder of the small result files (csv, json, md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per run instead)")
     args = p.parse_args(argv)
-    if args.env not in ek.SCENES.values():
-        p.error(f"--env must be a scene env with ground truth, one of {list(ek.SCENES.values())}; got {args.env!r}")
+    if args.env not in SCENES.values():
+        p.error(f"--env must be a scene env with ground truth, one of {list(SCENES.values())}; got {args.env!r}")
     args.scene = args.env.split("/")[1].removesuffix("-v0")
-    if not 1 <= args.seeds <= ek.HELD_OUT_SEED:
-        p.error(f"--seeds must be in [1, {ek.HELD_OUT_SEED}] so training seeds stay disjoint from held-out seeds")
+    if not 1 <= args.seeds <= HELD_OUT_SEED:
+        p.error(f"--seeds must be in [1, {HELD_OUT_SEED}] so training seeds stay disjoint from held-out seeds")
     for name in ("steps", "frames", "updates_per_round", "buffer_size", "batch_size", "eval_episodes",
                  "num_keypoints", "threads"):
         if getattr(args, name) < 1:
@@ -194,7 +195,7 @@ def train_pretrained(args: argparse.Namespace, seed: int, run_dir: Path, device:
     """Random-policy frames → FrameBuffer → MintTrainer.fit for --steps steps (resumes)."""
     config = make_config(args, seed)
     t0 = time.time()
-    frames, starts = ek.training_frames(Path(args.out), args.scene, seed, args.frames)
+    frames, starts = training_frames(Path(args.out), args.scene, seed, args.frames)
     collect_seconds = time.time() - t0
     if frames.shape[1:] != (64, 64, 3):
         raise SystemExit(f"{args.env} renders {frames.shape[1:]} frames; this experiment needs 64×64 RGB")
@@ -265,9 +266,9 @@ def train_online(args: argparse.Namespace, seed: int, run_dir: Path, device: tor
 def evaluate(args: argparse.Namespace, encoder: torch.nn.Module, device: torch.device) -> list[dict[str, float]]:
     """video_metrics of the encoder on every held-out episode (evaluate_keypoints' episodes)."""
     results = []
-    for ep in ek.held_out_episodes(Path(args.out), args.scene, args.eval_episodes, args.eval_frames):
-        coords, status = ek.encode(encoder, ep["frames"], device)
-        results.append(video_metrics(coords, status, ep["masks"], ep["visible"], ek.mean_area(args.scene),
+    for ep in held_out_episodes(Path(args.out), args.scene, args.eval_episodes, args.eval_frames):
+        coords, status = encode(encoder, ep["frames"], device)
+        results.append(video_metrics(coords, status, ep["masks"], ep["visible"], mean_area(args.scene),
                                      static=ep["static"]))
     return results
 
@@ -384,11 +385,11 @@ def write_outputs(args: argparse.Namespace, wall: float) -> dict[str, Any]:
               "same_frame_stream": all(done[("online", s)]["run"]["same_frames_as_pretrained"] for s in pairs),
               "optimizer_steps": sorted({r["run"]["optimizer_steps"] for r in done.values()})}
     b = budgets(args)
-    ek.write_json(res / "summary.json", {
+    write_json(res / "summary.json", {
         "question": f"does MintKeypointWrapper(online=True) reach DOP/TOP within {100 * args.tolerance:.0f} % of a "
                     "pretrained encoder with the same number of optimiser steps?",
-        "budget": b, "held_out_env_seeds": [ek.HELD_OUT_SEED, ek.HELD_OUT_SEED + args.eval_episodes - 1],
-        "mean_object_area": ek.mean_area(args.scene),
+        "budget": b, "held_out_env_seeds": [HELD_OUT_SEED, HELD_OUT_SEED + args.eval_episodes - 1],
+        "mean_object_area": mean_area(args.scene),
         "aggregation": "episode metrics → mean per seed → mean ± 95% Student-t half-width over n seeds",
         "relative_difference": "online / pretrained − 1 (of the means over seeds; and per seed, paired)",
         "wall_seconds_this_invocation": wall,
@@ -401,7 +402,7 @@ def write_outputs(args: argparse.Namespace, wall: float) -> dict[str, Any]:
             f"K = {args.num_keypoints}, same initial weights per seed; pretrained: {args.frames} random-policy frames; "
             f"online: a round of {args.updates_per_round} steps every {args.update_every} env steps, buffer "
             f"{args.buffer_size} frames; held-out: {args.eval_episodes} episodes × {args.eval_frames} frames "
-            f"(env seeds {ek.HELD_OUT_SEED}+). Mean ± 95 % t-interval half-width over n seeds. Checks over the "
+            f"(env seeds {HELD_OUT_SEED}+). Mean ± 95 % t-interval half-width over n seeds. Checks over the "
             f"{len(pairs)} seed(s) with both arms: same initial weights {checks['same_initial_weights']}, "
             f"same frame stream (the first {args.frames} frames) {checks['same_frame_stream']}, optimiser steps "
             f"{checks['optimizer_steps']}.")
@@ -411,7 +412,7 @@ def write_outputs(args: argparse.Namespace, wall: float) -> dict[str, Any]:
         if arm in summary:
             n = int(max(s["n"] for s in summary[arm].values()))
             secs = [r["run"]["train_seconds"] for (a, _), r in done.items() if a == arm]
-            cells = [ek.format_cell(summary[arm].get(key), fmt) for key, _, fmt in COLUMNS]
+            cells = [format_cell(summary[arm].get(key), fmt) for key, _, fmt in COLUMNS]
             lines.append(f"| {arm} | {n} | " + " | ".join(cells) + f" | {np.mean(secs):.0f} |")
     table = [note, "\n".join(lines)]
     if rel:
@@ -421,7 +422,7 @@ def write_outputs(args: argparse.Namespace, wall: float) -> dict[str, Any]:
         for metric in RELATIVE_METRICS:
             r = rel[metric]
             paired = r["paired"]
-            cell = (ek.format_cell({k: 100 * paired[k] for k in ("mean", "half_width")}, "{:+.1f}") + " %"
+            cell = (format_cell({k: 100 * paired[k] for k in ("mean", "half_width")}, "{:+.1f}") + " %"
                     if paired else "–")
             seeds = ", ".join(f"{100 * v:+.1f}" for v in r["per_seed"])
             if metric in HIGHER_IS_BETTER:
@@ -475,15 +476,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if arm == "pretrained":
             encoder, info = train_pretrained(args, seed, run_dir, device)
         else:
-            frames, _ = ek.training_frames(out, args.scene, seed, args.frames)
+            frames, _ = training_frames(out, args.scene, seed, args.frames)
             encoder, info = train_online(args, seed, run_dir, device, frames)
         t0 = time.time()
         episodes = evaluate(args, encoder, device)
         info["eval_seconds"] = time.time() - t0
-        ek.write_json(metrics_path, {"arm": arm, "env": args.env, "seed": seed, "budget": b[arm],
-                                     "config": make_config(args, seed).to_dict(),
-                                     "held_out_env_seeds": [ek.HELD_OUT_SEED + i for i in range(len(episodes))],
-                                     "run": info, "metric_names": list(episodes[0]), "episodes": episodes})
+        write_json(metrics_path, {"arm": arm, "env": args.env, "seed": seed, "budget": b[arm],
+                                  "config": make_config(args, seed).to_dict(),
+                                  "held_out_env_seeds": [HELD_OUT_SEED + i for i in range(len(episodes))],
+                                  "run": info, "metric_names": list(episodes[0]), "episodes": episodes})
         ran.append((arm, seed))
         if args.no_progress:
             m = {k: seed_value({"episodes": episodes}, k) for k in ("DOP", "TOP", "UAK", "RAK")}

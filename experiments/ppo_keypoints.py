@@ -131,8 +131,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="--online: MINT steps after each rollout (default %(default)s)")
     p.add_argument("--extractor", choices=list(EXTRACTORS), default=None,
                    help="keypoint features extractor: KeypointMlpExtractor ('mlp'), KeypointSetExtractor ('set') or "
-                        "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention') or "
-                        "with a relation network over keypoint pairs ('relation'); default: 'set' on object tasks, 'mlp' on ALE ids")
+                        "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention'), "
+                        "with a relation network over keypoint pairs ('relation'), or reading the keypoints in a "
+                        "canonical order instead of pooling them: lowest in the image first ('sort-y') or by a learned "
+                        "score ('sort-learned'); default: 'set' on object tasks, 'mlp' on ALE ids")
     p.add_argument("--glimpse-size", type=int, default=None,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
                         "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "
