@@ -175,8 +175,10 @@ class MintConfig:
         movement terms.
     :param attach_status_factor: leave ``(1 − L_ME)`` attached to the graph in the status term.
     :param average_all_t: average the temporal terms over all t, including the empty t = 0.
-    :param authors_patch_area: |P| = area of keypoint 0's patch in frame 0 (not detached)
-        instead of the constant area of an unclipped patch.
+    :param authors_patch_area: |P| = area of keypoint 0's patch in frame 0 of the batch's
+        first clip, one value for every clip of the batch (not detached; it shrinks when that
+        patch is clipped by the border), as the authors' code, instead of the constant area of an
+        unclipped patch.
 
     Training (MINT_METHOD §4)
     :param lr, weight_decay, grad_clip, batch_size, clip_length: optimiser and batch.

@@ -243,7 +243,7 @@ class MintLoss(nn.Module):
 
     The switches of :class:`MintConfig` reproduce the authors' code instead: wrap-around at
     t = 0, the status factor left attached, temporal terms averaged over all t, and |P| as
-    the area of keypoint 0's first-frame patch.
+    the area of keypoint 0's first-frame patch in the batch's first clip.
 
     :param config: weights and constants.
     """
@@ -303,7 +303,9 @@ class MintLoss(nn.Module):
                           dim=1)
 
         if cfg.authors_patch_area:
-            area = patches[:, 0, 0].sum(dim=(-2, -1))[:, None, None]  # (B, 1, 1), attached, as the authors' code
+            # one value for the batch: keypoint 0's patch in frame 0 of the first clip, attached, as the
+            # authors' code (``heatmap_size = heatmaps[0, 0, 0].sum()``)
+            area = patches[0, 0, 0].sum()
         else:
             area = self.patch_area
         deficit = _transport_deficits(

@@ -246,8 +246,7 @@ class ReferenceMintLoss(nn.Module):
         flat = lambda x: x.reshape(b * t, *x.shape[2:])  # noqa: E731
         unflat = lambda x: x.reshape(b, t)  # noqa: E731
         if cfg.authors_patch_area:
-            area = patches[:, 0, 0].sum(dim=(-2, -1))  # (B,), attached, as the authors' code
-            area = area[:, None].expand(b, t).reshape(b * t)
+            area = patches[0, 0, 0].sum()  # the batch's first clip, for every clip, attached, as the authors' code
         else:
             area = self.patch_area
         l_rec = unflat(transport_reconstruction_loss(

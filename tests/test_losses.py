@@ -169,14 +169,16 @@ def test_rejects_short_clips_and_mismatched_shapes():
 # ---------------------------------------------------------------- authors' formulas, literally
 def authors_reference(coords, status, entropy, c: MintConfig):
     """MINT's total loss written out loop by loop with every quirk of the authors' code:
-    wrap-around at t = 0, |P| from keypoint 0's first-frame patch, the status factor
-    attached, temporal terms averaged over all t."""
+    wrap-around at t = 0, |P| from keypoint 0's first-frame patch in the batch's first clip
+    (``heatmaps[0, 0, 0].sum()``, one value for every clip), the status factor attached,
+    temporal terms averaged over all t."""
     b_, t_, k_, _ = coords.shape
     h, w = entropy.shape[-2:]
     xs, ys = pixel_centres(h, w, dtype=coords.dtype)
     px, py = torch.meshgrid(xs, ys, indexing="xy")  # (H, W)
     std = c.gaussian_std_px
     totals = []
+    area = None
     for b in range(b_):
         G = torch.zeros(t_, k_, h, w, dtype=coords.dtype)
         for t in range(t_):
@@ -187,7 +189,8 @@ def authors_reference(coords, status, entropy, c: MintConfig):
         P = torch.clamp(c.patch_lambda * torch.relu(G - c.patch_eta), 0, 1)
         A = status[b][:, :, None, None] * P
         M = torch.clamp(A.sum(1), 0, 1)
-        area = P[0, 0].sum()
+        if area is None:  # the first clip's, for the whole batch
+            area = P[0, 0].sum()
         for t in range(t_):
             p = (t - 1) % t_
             H, Hp = entropy[b, t], entropy[b, p]
@@ -225,6 +228,30 @@ def test_mint_loss_equals_authors_formulas_with_their_switches(seed):
     g_ref = torch.autograd.grad(ref, (coords, status))
     for a, b in zip(g_ours, g_ref):
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_authors_patch_area_is_the_first_clips_for_the_whole_batch():
+    """With authors_patch_area, |P| comes from clip 0 only, so the batch loss depends on the order of its clips
+    when clip 0's keypoint 0 sits at the border (its patch clipped) in one clip and not in the other; with the
+    constant area (our default) the order does not matter."""
+    g = torch.Generator().manual_seed(3)
+    coords = (torch.rand(2, 3, 2, 2, generator=g) * 1.0 - 0.5).double()
+    coords[0, 0, 0] = torch.tensor([-1.0, -1.0], dtype=torch.float64)  # a corner: a quarter of the patch
+    status = torch.ones(2, 3, 2, dtype=torch.float64)
+    entropy = (torch.rand(2, 3, 16, 16, generator=g) * 3).double()
+
+    def total(c, order):
+        cs = coords[order]
+        return MintLoss(c)(Keypoints(coords=cs, status=status, features=cs.new_zeros(2, 3, 2, 0)),
+                           entropy[order]).total.item()
+
+    for authors in (True, False):
+        c = cfg(num_keypoints=2, grid_size=(16, 16), gaussian_std=0.25, authors_patch_area=authors)
+        forward, backward = total(c, [0, 1]), total(c, [1, 0])
+        if authors:
+            assert forward != pytest.approx(backward, rel=1e-3)
+        else:
+            assert forward == pytest.approx(backward, rel=1e-12)
 
 
 def test_default_switches_drop_t0_from_temporal_terms():
