@@ -128,7 +128,7 @@ class KeypointImageCallback(BaseCallback):
         if (self.rollouts - 1) % self.every == 0:
             frame = self.keypoint_env.venv.env_method("render", indices=[0])[0]
             if frame is not None:
-                image = self.keypoint_env.observer.draw(frame, 0)
+                image = self.keypoint_env.draw(frame, 0)
                 self.logger.record("keypoints/overlay", Image(image, "HWC"), exclude=("stdout", "log", "json", "csv"))
 
 
@@ -173,9 +173,8 @@ class ResumeCheckpointCallback(BaseCallback):
         os.replace(tmp, self.dir / model_name)
         state = dict(self.record, step=step, model=model_name, train_seconds=self.evaluator.train_seconds(),
                      eval_seconds=self.evaluator.eval_seconds, encoder=None)
-        online = self.kp_env.observer.online if self.kp_env is not None else None
-        if online is not None:
-            state["encoder"] = Path(online.save(self.dir / f"encoder-{step}.pt")).name
+        if self.kp_env is not None and self.kp_env.online_trainer is not None:  # the co-trained encoder
+            state["encoder"] = self.kp_env.save_encoder(self.dir / f"encoder-{step}.pt").name
         previous = read_resume_state(self.dir.parent)
         write_json(self.dir / "state.json", state)
         if previous is not None:  # the older files, now unreferenced

@@ -57,6 +57,7 @@ from envs.object_keypoints import ObjectKeypoints
 from envs.pretraining import PretrainError
 from mint_rl.config import MintConfig
 from mint_rl.glimpses import check_glimpse_size
+from mint_rl.online import OnlineOptions
 from mint_rl.run_lock import locked_run_folder
 from mint_rl.utils import file_sha256, resolve_device, write_json
 
@@ -112,8 +113,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
             config = None if encoder is not None else MintConfig(  # from scratch, else the checkpoint's
                 num_keypoints=exp.num_keypoints, in_channels=c, image_size=(h, w), feature_dim=exp.feature_dim,
                 seed=seed)
-            kp_env = MintKeypointVecEnv(base, encoder, online=True, config=config, device=exp.device,
-                                        updates_per_round=exp.online_updates, **glimpses)
+            kp_env = MintKeypointVecEnv(base, encoder, online=OnlineOptions(updates_per_round=exp.online_updates),
+                                        config=config, device=exp.device, **glimpses)
             callbacks.append(OnlineEncoderCallback(kp_env, exp.online_updates))
         else:
             kp_env = MintKeypointVecEnv(base, encoder, device=exp.device, **glimpses)
@@ -262,8 +263,8 @@ def train_run(agent: str, seed: int, exp: PPOExperiment, env_dir: Path, encoder_
     encoder_file = None
     if kp_env is not None:
         encoder_file = encoder_path
-        if kp_env.observer.online is not None:  # the co-trained encoder, as it is at the end
-            encoder_file = Path(kp_env.observer.online.save(run_dir / "encoder.pt"))
+        if kp_env.online_trainer is not None:  # the co-trained encoder, as it is at the end
+            encoder_file = kp_env.save_encoder(run_dir / "encoder.pt")
     info = dict(agent=agent, label=label, env_id=exp.env, seed=seed, n_stack=exp.keypoint_stack if kp_env is not None else None,
                 policy=type(model.policy).__name__, settings=settings)
     if codebook is not None:  # the colour codebook the policy's codes index, beside the model

@@ -6,10 +6,15 @@ finished sub-env inside ``step`` and put the last observation of the old episode
 ``infos[i]["terminal_observation"]``; that observation is encoded too, so value
 bootstrapping on truncation sees keypoints, as ``VecTransposeImage`` does for images.
 
-Online co-training: frames enter per-sub-env buffers as they are observed (episode
-boundaries recorded at every reset), but the encoder is updated only when
-:meth:`MintKeypointVecEnv.update_encoder` is called — by :class:`agents.callbacks.OnlineEncoderCallback`
-at the end of each PPO rollout — so one rollout always sees one encoder.
+Online co-training (``online=True`` or ``online=OnlineOptions(...)``): frames enter
+per-sub-env buffers as they are observed (episode boundaries recorded at every reset), but the
+encoder is updated only when :meth:`~envs.wrappers.KeypointAdapterMixin.update_encoder` is
+called — by :class:`agents.callbacks.OnlineEncoderCallback` at the end of each PPO rollout — so
+one rollout always sees one encoder (``OnlineOptions.auto_update`` None means False here).
+The adapter has the public API of the gymnasium wrappers
+(:class:`envs.wrappers.KeypointAdapterMixin`): ``update_encoder``, ``save_encoder`` (the
+co-trained or frozen encoder as a checkpoint), ``draw`` (a frame with a sub-env's keypoints),
+``save_online_state`` / ``load_online_state``, ``encoder``, ``config``, ``online_trainer``.
 
 Frames are checked against the declared space at every reset and step
 (:class:`envs.wrappers.FrameCheck`). SB3's ``DummyVecEnv`` copies each sub-env's frame into
@@ -23,6 +28,7 @@ Example::
     venv = DummyVecEnv([lambda: gym.make("MintTasks/Catch-v0")] * 8)
     venv = MintKeypointVecEnv(venv, "runs/pretrain/encoder.pt")          # frozen
     venv = MintKeypointVecEnv(venv, online=True)  # co-trained, MintConfig built from the space: venv.config
+    venv = MintKeypointVecEnv(venv, online=OnlineOptions(buffer_size=4_000, updates_per_round=20))
     venv = VecFrameStack(venv, n_stack=2)                                 # keypoint velocity
     PPO("MlpPolicy", venv, policy_kwargs=dict(features_extractor_class=KeypointSetExtractor,
         features_extractor_kwargs=dict(n_stack=2)))
@@ -30,6 +36,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -37,50 +44,44 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from envs.wrappers import KeypointObserver, describe_env
-from mint_rl.config import MintConfig
+from envs.wrappers import KeypointAdapterMixin, KeypointObserver, describe_env
+from mint_rl.online import OnlineOptions, online_options
 
 __all__ = ["MintKeypointVecEnv"]
 
+ONLINE_FIELDS = tuple(field.name for field in dataclasses.fields(OnlineOptions))
+"""Keyword arguments that moved into :class:`~mint_rl.online.OnlineOptions` (named in the error)."""
 
-class MintKeypointVecEnv(VecEnvWrapper):
+
+class MintKeypointVecEnv(KeypointAdapterMixin, VecEnvWrapper):
     """Image observations in, keypoint observations out, for SB3 vec envs.
 
     :param venv: an SB3 VecEnv with image observations (uint8 ``(H, W, C)``, grey ``(H, W)``,
         or frame-stacked; any size, resized to the encoder's input).
-    :param encoder: a checkpoint path, an encoder module, or None with ``online=True`` (and
-        a ``config``, or one built from the observation space: see :attr:`config`).
-    :param online: co-train the encoder on the frames the agent sees (updates only on
-        :meth:`update_encoder`).
-    :param kwargs: the other keyword arguments of :class:`envs.wrappers.MintKeypointWrapper`
+    :param encoder: a checkpoint path, an encoder module, or None with ``online`` (and a
+        ``config``, or one built from the observation space: see :attr:`config`).
+    :param online: co-train the encoder on the frames the agent sees: True with the default
+        :class:`~mint_rl.online.OnlineOptions`, or an ``OnlineOptions`` (``buffer_size`` is the
+        total over sub-envs; ``auto_update`` None means False: the encoder changes only on
+        :meth:`update_encoder`). False (default): a frozen encoder.
+    :param kwargs: the observation keyword arguments of :class:`envs.wrappers.MintKeypointWrapper`
         (``config``, ``obs_format``, ``device``, ``feature_bound``, ``grey_to_rgb``, ``layout``,
-        ``buffer_size``, ``updates_per_round``, ``batch_size``).
+        ``glimpse_size``, ``glimpse_at``, ``colour_codes``).
     """
 
     def __init__(self, venv: VecEnv, encoder: str | os.PathLike | torch.nn.Module | None = None, *,
-                 online: bool = False, **kwargs: Any) -> None:
-        kwargs.setdefault("auto_update", False)
-        self.observer = KeypointObserver(venv.observation_space, encoder, online=online,
-                                         num_streams=venv.num_envs, owner=f"MintKeypointVecEnv({describe_env(venv)})",
-                                         **kwargs)
+                 online: bool | OnlineOptions = False, **kwargs: Any) -> None:
+        owner = f"MintKeypointVecEnv({describe_env(venv)})"
+        moved = [name for name in ONLINE_FIELDS if name in kwargs]
+        if moved:
+            raise TypeError(f"{owner}: {', '.join(moved)} {'is an' if len(moved) == 1 else 'are'} OnlineOptions "
+                            f"field{'s' * (len(moved) > 1)}: pass online=OnlineOptions({moved[0]}=...) "
+                            "(mint_rl.online)")
+        options = online_options(online, auto_update=False, owner=owner)  # updates between rollouts
+        self.observer = KeypointObserver(venv.observation_space, encoder, online=False if options is None else options,
+                                         num_streams=venv.num_envs, owner=owner, **kwargs)
         self.observer.check_sub_envs(venv.unwrapped, direct=venv.unwrapped is venv)
         super().__init__(venv, observation_space=self.observer.observation_space)
-
-    @property
-    def encoder(self) -> torch.nn.Module:
-        """The encoder producing the observations."""
-        return self.observer.encoder
-
-    @property
-    def config(self) -> MintConfig:
-        """The :class:`~mint_rl.config.MintConfig` in use (the encoder's, the online one, or
-        the one built from the observation space when ``online=True`` came without one)."""
-        return self.observer.config
-
-    @property
-    def mint_config(self) -> MintConfig:
-        """Same as :attr:`config`."""
-        return self.observer.config
 
     def reset(self) -> Any:
         obs = self.venv.reset()
@@ -99,15 +100,9 @@ class MintKeypointVecEnv(VecEnvWrapper):
                                           where="step")
         return keypoints, rewards, dones, infos
 
-    def update_encoder(self, n_steps: int | None = None) -> list[dict[str, float]]:
-        """Run a round of MINT optimiser steps on the buffered frames (online mode)."""
-        if self.observer.online is None:
-            raise RuntimeError("update_encoder needs online=True")
-        return self.observer.online.update(n_steps)
-
     def render(self, mode: str | None = None) -> np.ndarray | None:
         frame = self.venv.render(mode=mode) if mode else self.venv.render()
-        return None if frame is None else self.observer.draw(frame)
+        return None if frame is None else self.draw(frame)
 
 
 def _index(obs: Any, i: int) -> Any:

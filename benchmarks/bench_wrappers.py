@@ -72,6 +72,7 @@ def main() -> None:
     from envs.wrappers import MintKeypointWrapper
     from mint_rl.config import MintConfig
     from mint_rl.encoder import KeypointEncoder
+    from mint_rl.online import OnlineOptions
 
     config = MintConfig(num_keypoints=args.num_keypoints, image_size=(84, 84), status_threshold=0.5, batch_size=16)
 
@@ -80,8 +81,8 @@ def main() -> None:
         return
 
     if args.memory:
-        env = MintKeypointWrapper(make_atari_env(args.env, rgb=True), None, online=True, config=config,
-                                  buffer_size=10_000, update_every=5_000, updates_per_round=5)
+        env = MintKeypointWrapper(make_atari_env(args.env, rgb=True), None, config=config,
+                                  online=OnlineOptions(buffer_size=10_000, update_every=5_000, updates_per_round=5))
         env.reset(seed=0)
         env.action_space.seed(0)
         marks = {}
@@ -108,8 +109,8 @@ def main() -> None:
         wrapped = MintKeypointVectorWrapper(venv(), encoder)
         for threads in args.threads:
             setups[f"frozen MINT {size}×{size}, {threads} thread{'s' * (threads > 1)}"] = (wrapped, threads)
-    online = MintKeypointVectorWrapper(venv(), None, online=True, config=config, buffer_size=4_000,
-                                       update_every=2_000, updates_per_round=5)
+    online = MintKeypointVectorWrapper(venv(), None, config=config,
+                                       online=OnlineOptions(buffer_size=4_000, update_every=2_000, updates_per_round=5))
     setups[f"online MINT 84×84, {args.threads[0]} thread{'s' * (args.threads[0] > 1)}"] = (online, args.threads[0])
     envs = {id(env): env for env, _ in setups.values()}
     for env in envs.values():
@@ -174,13 +175,13 @@ def check_cost(args: argparse.Namespace, config) -> None:
         times: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.rounds):
             for on in (True, False):
-                env.observer.check_frames = on
+                env.check_frames = on
                 env.step(env.action_space.sample())
                 t = time.perf_counter()
                 for _ in range(args.chunk):
                     env.step(env.action_space.sample())
                 times[on].append((time.perf_counter() - t) / args.chunk)
-        env.observer.check_frames = True
+        env.check_frames = True
         step_on, step_off = float(np.median(times[True])), float(np.median(times[False]))
         batch = env.env.step(env.action_space.sample())[0]  # a real batch of frames, as the wrapper gets it
         space = env.env.single_observation_space

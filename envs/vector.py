@@ -31,10 +31,12 @@ starts a new episode in that sub-env's frame buffer. ``DISABLED`` is supported t
 adds no frame for the others). ``SAME_STEP`` is refused: it returns the final observation
 of an episode in ``infos``, which gymnasium's vector observation wrappers do not transform.
 
-Online co-training keeps one :class:`~mint_rl.data.FrameBuffer` per sub-env (``buffer_size``
-frames in total, split evenly), so no training clip mixes sub-envs or spans a reset;
-``update_every`` counts frames over all sub-envs (N per vector step), so a round runs after
-the same amount of experience as with one env.
+Online co-training (``online=True`` or ``online=OnlineOptions(...)``) keeps one
+:class:`~mint_rl.data.FrameBuffer` per sub-env (``OnlineOptions.buffer_size`` frames in total,
+split evenly), so no training clip mixes sub-envs or spans a reset; ``update_every`` counts
+frames over all sub-envs (N per vector step), so a round runs after the same amount of
+experience as with one env. ``update_encoder``, ``save_encoder``, ``draw`` and the rest of
+:class:`envs.wrappers.KeypointAdapterMixin` work as on the single-env wrapper.
 
 For velocities stack keypoint observations: SB3's ``VecFrameStack`` on the SB3 side, or
 stack frames before encoding (``make_atari_env(num_envs=N, frame_stack=S)``).
@@ -52,8 +54,9 @@ import torch.nn as nn
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorObservationWrapper
 from gymnasium.vector.utils import batch_space
 
-from envs.wrappers import KeypointObserver, OnlineEncoderMixin, describe_env
+from envs.wrappers import KeypointAdapterMixin, KeypointObserver, describe_env
 from mint_rl.config import MintConfig
+from mint_rl.online import OnlineOptions
 
 __all__ = ["MintKeypointVectorWrapper"]
 
@@ -74,16 +77,16 @@ def _autoreset_mode(env: VectorEnv) -> AutoresetMode:
     return mode
 
 
-class MintKeypointVectorWrapper(OnlineEncoderMixin, VectorObservationWrapper, gym.utils.RecordConstructorArgs):
+class MintKeypointVectorWrapper(KeypointAdapterMixin, VectorObservationWrapper, gym.utils.RecordConstructorArgs):
     """Image observations of a vector env → batched MINT keypoint observations.
 
     :param env: a ``gymnasium.vector.VectorEnv`` whose ``single_observation_space`` holds
         images (see :class:`envs.wrappers.MintKeypointWrapper` for the layouts), in
         ``NEXT_STEP`` or ``DISABLED`` autoreset mode.
 
-    The other parameters are those of :class:`envs.wrappers.MintKeypointWrapper`;
-    ``buffer_size`` is the total over sub-envs and ``update_every`` counts frames of all
-    sub-envs.
+    The other parameters are those of :class:`envs.wrappers.MintKeypointWrapper`; in
+    ``online=OnlineOptions(...)``, ``buffer_size`` is the total over sub-envs and
+    ``update_every`` counts frames of all sub-envs.
     """
 
     def __init__(
@@ -91,7 +94,7 @@ class MintKeypointVectorWrapper(OnlineEncoderMixin, VectorObservationWrapper, gy
         env: VectorEnv,
         encoder: str | os.PathLike | nn.Module | None = None,
         *,
-        online: bool = False,
+        online: bool | OnlineOptions = False,
         config: MintConfig | None = None,
         obs_format: str = "box",
         device: str | torch.device = "cpu",
@@ -101,12 +104,6 @@ class MintKeypointVectorWrapper(OnlineEncoderMixin, VectorObservationWrapper, gy
         glimpse_size: int = 0,
         glimpse_at: str = "keypoints",
         colour_codes: Any = None,
-        buffer_size: int = 10_000,
-        update_every: int = 1_000,
-        updates_per_round: int = 50,
-        batch_size: int | None = None,
-        auto_update: bool = True,
-        checkpoint_path: str | os.PathLike | None = None,
         render_scale: int | None = None,
     ) -> None:
         if not isinstance(env, VectorEnv):
@@ -116,17 +113,13 @@ class MintKeypointVectorWrapper(OnlineEncoderMixin, VectorObservationWrapper, gy
         gym.utils.RecordConstructorArgs.__init__(
             self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
             feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, colour_codes=colour_codes, buffer_size=buffer_size,
-            update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
-            auto_update=auto_update, checkpoint_path=checkpoint_path, render_scale=render_scale)
+            glimpse_at=glimpse_at, colour_codes=colour_codes, render_scale=render_scale)
         VectorObservationWrapper.__init__(self, env)
         self.observer = KeypointObserver(
             env.single_observation_space, encoder, online=online, config=config, obs_format=obs_format,
             device=device, feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
             glimpse_at=glimpse_at, colour_codes=colour_codes,
-            num_streams=env.num_envs, owner=f"{type(self).__name__}({describe_env(env)})", buffer_size=buffer_size,
-            update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
-            auto_update=auto_update, checkpoint_path=checkpoint_path)
+            num_streams=env.num_envs, owner=f"{type(self).__name__}({describe_env(env)})")
         self.observer.check_sub_envs(env.unwrapped, direct=env.unwrapped is env)
         self.single_observation_space = self.observer.observation_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -169,7 +162,7 @@ class MintKeypointVectorWrapper(OnlineEncoderMixin, VectorObservationWrapper, gy
         frames = self.env.render()
         if not isinstance(frames, (tuple, list)) or len(frames) != self.num_envs:
             return frames
-        out = [self.observer.draw(f, i, self.render_scale)
+        out = [self.draw(f, i)
                if isinstance(f, np.ndarray) and f.dtype == np.uint8 and f.ndim in (2, 3) else f
                for i, f in enumerate(frames)]
         return type(frames)(out)

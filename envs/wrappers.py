@@ -86,18 +86,25 @@ the S frames and gives the same ``(S, K, D)`` layout at S times the encoder cost
 
 Online co-training
 ------------------
-With ``online=True`` the wrapper also trains its encoder with the MINT losses on the frames
-the agent sees (:class:`OnlineEncoderTrainer`): every frame enters a bounded uint8
-:class:`~mint_rl.data.FrameBuffer` at the encoder's input size, with its local entropy
-computed once on entry; a reset starts a new episode, so no training clip spans a reset;
-with ``auto_update=True`` every ``update_every`` env steps the wrapper runs
-``updates_per_round`` :meth:`~mint_rl.trainer.MintTrainer.step` s on clips sampled from the
-buffer. Set ``auto_update=False`` and call :meth:`MintKeypointWrapper.update_encoder`
-between rollouts (e.g. from an SB3 callback's ``_on_rollout_end``) to keep the encoder fixed
-during a rollout. :meth:`~MintKeypointWrapper.save_online_state` /
-:meth:`~MintKeypointWrapper.load_online_state` save and restore encoder, optimiser, step,
-RNG and (optionally) the buffer in an atomic mint-rl checkpoint; the file also loads with
-:func:`mint_rl.baselines.load_encoder` to use the co-trained encoder frozen later.
+With ``online=True`` (or ``online=OnlineOptions(...)``, :class:`mint_rl.online.OnlineOptions`)
+the wrapper also trains its encoder with the MINT losses on the frames the agent sees
+(:class:`~mint_rl.online.OnlineEncoderTrainer`): every frame enters a bounded uint8
+:class:`~mint_rl.data.FrameBuffer` of ``buffer_size`` frames at the encoder's input size, with
+its local entropy computed once on entry; a reset starts a new episode, so no training clip
+spans a reset; with ``auto_update`` (the default) every ``update_every`` env steps the wrapper
+runs ``updates_per_round`` :meth:`~mint_rl.trainer.MintTrainer.step` s on clips sampled from
+the buffer. Pass ``online=OnlineOptions(auto_update=False)`` and call
+:meth:`~KeypointAdapterMixin.update_encoder` between rollouts (e.g. from an SB3 callback's
+``_on_rollout_end``) to keep the encoder fixed during a rollout::
+
+    env = MintKeypointWrapper(env, online=OnlineOptions(buffer_size=5_000, auto_update=False))
+
+:meth:`~KeypointAdapterMixin.save_encoder` writes the encoder (co-trained or frozen) as an
+atomic mint-rl checkpoint that :func:`mint_rl.baselines.load_encoder` reads;
+:meth:`~KeypointAdapterMixin.save_online_state` / :meth:`~KeypointAdapterMixin.load_online_state`
+save and restore encoder, optimiser, step, RNG and (optionally) the buffer.
+:meth:`~KeypointAdapterMixin.draw` draws the newest keypoints on a frame. The vector adapters
+(``envs.vector``, ``agents.vec_env``) have the same methods (:class:`KeypointAdapterMixin`).
 
 The encoder always runs in eval mode under ``torch.no_grad`` to produce observations (its
 previous train/eval mode is restored), so a frozen encoder is never changed by the wrapper.
@@ -106,9 +113,9 @@ previous train/eval mode is restored), so a frozen encoder is never changed by t
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import cv2
@@ -118,25 +125,23 @@ import torch
 import torch.nn as nn
 from gymnasium import spaces
 
-from mint_rl.baselines import load_encoder
-from mint_rl.checkpoint import save_checkpoint
-from mint_rl.config import MintConfig
-from mint_rl.data import FrameBuffer
-from mint_rl.draw import draw_keypoints
-from mint_rl.encoder import KeypointEncoder
 from mint_rl.appearance import colour_categories, glimpse_colours
+from mint_rl.baselines import load_encoder, save_encoder
+from mint_rl.config import MintConfig
+from mint_rl.draw import draw_keypoints
 from mint_rl.glimpses import check_glimpse_size, extract_glimpses
-from mint_rl.trainer import MintTrainer, make_entropy
+from mint_rl.online import OnlineEncoderTrainer, OnlineOptions, online_options
 from mint_rl.utils import resolve_device
 
 __all__ = [
     "MintKeypointWrapper",
+    "OnlineOptions",
     "OnlineEncoderTrainer",
     "KeypointObserver",
     "ImageLayout",
     "FrameCheck",
     "FrameCheckWrapper",
-    "OnlineEncoderMixin",
+    "KeypointAdapterMixin",
     "ObservationError",
     "default_mint_config",
     "describe_env",
@@ -506,173 +511,12 @@ def keypoint_space(num_keypoints: int, feature_dim: int, obs_format: str = "box"
     raise ValueError(f"obs_format must be one of {OBS_FORMATS}, got {obs_format!r}")
 
 
-# ---------------------------------------------------------------------------- online training
-class OnlineEncoderTrainer:
-    """Co-trains a MINT :class:`~mint_rl.encoder.KeypointEncoder` on the frames an agent sees.
-
-    Holds one bounded :class:`~mint_rl.data.FrameBuffer` per stream (sub-env), so no clip
-    mixes sub-envs or spans a reset, and a :class:`~mint_rl.trainer.MintTrainer` whose
-    optimiser updates the encoder in place. Shared by :class:`MintKeypointWrapper` (one
-    stream) and :class:`envs.vector.MintKeypointVectorWrapper` (one stream per sub-env).
-
-    :param config: hyperparameters (architecture, losses, optimiser, ``batch_size``,
-        ``clip_length``, ``seed``). Building the trainer seeds Python, NumPy and torch with
-        ``config.seed`` (:func:`mint_rl.utils.seed_everything`).
-    :param encoder: the encoder to train; None builds one from ``config`` (after seeding, so
-        its initialisation is reproducible).
-    :param device: where the encoder trains.
-    :param num_streams: number of independent frame streams (sub-envs).
-    :param buffer_size: total frames kept, split evenly over the streams (at least one clip
-        per stream).
-    :param update_every: with ``auto_update``, run a round of updates every this many env
-        steps (frames, summed over streams).
-    :param updates_per_round: optimiser steps per round.
-    :param batch_size: clips per optimiser step (None: ``config.batch_size``).
-    :param auto_update: run rounds automatically from :meth:`record_steps`.
-    :param checkpoint_path: if set, :meth:`save` the state here (without the buffer) after
-        every round.
-    """
-
-    def __init__(self, config: MintConfig, encoder: KeypointEncoder | None = None, *,
-                 device: str | torch.device = "cpu", num_streams: int = 1, buffer_size: int = 10_000,
-                 update_every: int = 1_000, updates_per_round: int = 50, batch_size: int | None = None,
-                 auto_update: bool = True, checkpoint_path: str | os.PathLike | None = None) -> None:
-        if encoder is not None and not isinstance(encoder, KeypointEncoder):
-            raise TypeError(f"online co-training trains a MINT KeypointEncoder with the MINT losses; got "
-                            f"{type(encoder).__name__}. Use a frozen encoder (online=False) for baselines.")
-        for name, value in (("num_streams", num_streams), ("buffer_size", buffer_size),
-                            ("update_every", update_every), ("updates_per_round", updates_per_round)):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1 or None (config.batch_size), got {batch_size}")
-        self.config = config
-        self.trainer = MintTrainer(config, device, encoder=encoder)
-        self.encoder: KeypointEncoder = self.trainer.encoder
-        self.num_streams = int(num_streams)
-        self.update_every = int(update_every)
-        self.updates_per_round = int(updates_per_round)
-        self.batch_size = int(batch_size or config.batch_size)
-        self.auto_update = bool(auto_update)
-        self.checkpoint_path = checkpoint_path
-        capacity = max(math.ceil(int(buffer_size) / self.num_streams), config.clip_length)
-        frame_shape = (config.in_channels, *config.image_size)
-        entropy = make_entropy(config)
-        self.buffers = [FrameBuffer(capacity, frame_shape, config.grid_size, entropy_fn=entropy)
-                        for _ in range(self.num_streams)]
-        self.env_steps = 0  # frames recorded by record_steps, over all streams
-        self.rounds = 0  # update rounds run
-        self.last_terms: list[dict[str, float]] = []  # loss terms of the last round
-        self._since_update = 0
-
-    # ------------------------------------------------------------------ data
-    def add(self, frames: torch.Tensor, new_episode: Sequence[bool] | np.ndarray,
-            include: Sequence[bool] | np.ndarray | None = None) -> None:
-        """Add one frame per stream.
-
-        :param frames: ``(N, C, H, W)`` uint8 at the encoder's input size, N = ``num_streams``.
-        :param new_episode: ``(N,)`` bool: frame i starts a new episode of stream i (a reset).
-        :param include: ``(N,)`` bool: add only these streams' frames (e.g. the sub-envs of a
-            masked vector reset); None adds all.
-        """
-        if frames.shape[0] != self.num_streams:
-            raise ValueError(f"expected one frame per stream ({self.num_streams}), got {frames.shape[0]}")
-        for i, buffer in enumerate(self.buffers):
-            if include is None or include[i]:
-                buffer.add(frames[i:i + 1], new_episode=bool(new_episode[i]))
-
-    def num_clips(self) -> int:
-        """Valid training clips (of ``config.clip_length`` frames) over all streams."""
-        return sum(b.num_clips(self.config.clip_length) for b in self.buffers)
-
-    @property
-    def ready(self) -> bool:
-        """Whether at least one clip can be sampled."""
-        return self.num_clips() > 0
-
-    def sample(self, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clips from the buffers, each stream chosen in proportion to its valid clips.
-
-        :return: frames ``(B, T, C, H, W)`` uint8 and entropy ``(B, T, H', W')`` float32.
-        """
-        b, t = batch_size or self.batch_size, self.config.clip_length
-        counts = np.array([buf.num_clips(t) for buf in self.buffers], dtype=np.float64)
-        if counts.sum() == 0:
-            raise ValueError(f"no clip of {t} frames in the buffers yet ({sum(len(x) for x in self.buffers)} frames)")
-        per_stream = self.trainer.rng.multinomial(b, counts / counts.sum())
-        parts = [buf.sample(int(n), t, self.trainer.rng) for buf, n in zip(self.buffers, per_stream) if n > 0]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-    # ------------------------------------------------------------------ training
-    def record_steps(self, n: int = 1) -> list[dict[str, float]]:
-        """Count ``n`` env steps; with ``auto_update``, run a round when ``update_every`` is reached.
-
-        :return: the loss terms of the round run now ([] if none).
-        """
-        self.env_steps += int(n)
-        self._since_update += int(n)
-        if self.auto_update and self._since_update >= self.update_every and self.ready:
-            return self.update()
-        return []
-
-    def update(self, n_steps: int | None = None) -> list[dict[str, float]]:
-        """Run ``n_steps`` optimiser steps now (default ``updates_per_round``).
-
-        :return: the loss terms of every step; [] (nothing run) while the buffers hold no clip.
-        """
-        if not self.ready:
-            return []
-        n = self.updates_per_round if n_steps is None else int(n_steps)
-        terms = []
-        for _ in range(n):
-            frames, entropy = self.sample()
-            terms.append(self.trainer.step(frames, entropy))
-        self._since_update = 0
-        self.rounds += 1
-        self.last_terms = terms
-        if self.checkpoint_path is not None and n > 0:
-            self.save(self.checkpoint_path, include_buffer=False)
-        return terms
-
-    # ------------------------------------------------------------------ state
-    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
-        """Counters and (optionally) the buffers; the trainer's state is saved by :meth:`save`."""
-        return {"env_steps": self.env_steps, "since_update": self._since_update, "rounds": self.rounds,
-                "num_streams": self.num_streams,
-                "buffers": [b.state_dict() for b in self.buffers] if include_buffer else None}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.env_steps = int(state["env_steps"])
-        self._since_update = int(state["since_update"])
-        self.rounds = int(state["rounds"])
-        if state.get("buffers") is not None:
-            if len(state["buffers"]) != self.num_streams:
-                raise ValueError(f"the saved state has {len(state['buffers'])} frame streams, this trainer "
-                                 f"{self.num_streams} (a different number of sub-envs)")
-            for buffer, saved in zip(self.buffers, state["buffers"]):
-                buffer.load_state_dict(saved)
-
-    def save(self, path: str | os.PathLike, include_buffer: bool = False) -> os.PathLike:
-        """Atomically write encoder, optimiser, step, RNG states, counters and (optionally) the
-        buffers to ``path``; loadable by :func:`mint_rl.baselines.load_encoder` too."""
-        payload = self.trainer.state()
-        payload["online"] = self.state_dict(include_buffer)
-        return save_checkpoint(path, payload)
-
-    def load(self, path: str | os.PathLike) -> dict[str, Any]:
-        """Restore what :meth:`save` wrote (the config must match on architecture fields).
-        The buffers are restored only if they were saved."""
-        data = self.trainer.load(path)
-        if "online" in data:
-            self.load_state_dict(data["online"])
-        return data
-
-
 # ---------------------------------------------------------------------------- encoding
-def _resolve_encoder(encoder: Any, online: bool, config: MintConfig | None, device: torch.device,
-                     trainer_kwargs: dict[str, Any], owner: str = "MintKeypointWrapper"
+def _resolve_encoder(encoder: Any, options: OnlineOptions | None, config: MintConfig | None, device: torch.device,
+                     num_streams: int = 1, owner: str = "MintKeypointWrapper"
                      ) -> tuple[nn.Module, MintConfig, OnlineEncoderTrainer | None]:
-    """The encoder module, its config and (online) its trainer from the wrapper's arguments."""
+    """The encoder module, its config and (online, ``options`` not None) its trainer from the
+    wrapper's arguments."""
     if config is not None and not isinstance(config, MintConfig):
         raise TypeError(f"config must be a MintConfig, got {type(config).__name__}")
     if isinstance(encoder, (str, os.PathLike)):
@@ -687,7 +531,7 @@ def _resolve_encoder(encoder: Any, online: bool, config: MintConfig | None, devi
                              + "; ".join(enc_config.architecture_mismatch(config)))
         module = encoder.to(device)
     elif encoder is None:
-        if not online:
+        if options is None:
             raise ValueError(f"{owner}: pass an encoder for frozen keypoints (a checkpoint path such as "
                              "'runs/pretrain/<run>/encoder.pt', or an encoder module), or online=True to co-train a "
                              "new encoder (with config=MintConfig(...), or a config built from the observation space)")
@@ -697,9 +541,9 @@ def _resolve_encoder(encoder: Any, online: bool, config: MintConfig | None, devi
     else:
         raise TypeError(f"encoder must be a checkpoint path, an nn.Module or None, got {type(encoder).__name__}")
     cfg = config if config is not None else module.config
-    if not online:
+    if options is None:
         return module, cfg, None
-    trainer = OnlineEncoderTrainer(cfg, module, device=device, **trainer_kwargs)
+    trainer = OnlineEncoderTrainer(cfg, module, device=device, num_streams=num_streams, options=options)
     return trainer.encoder, cfg, trainer
 
 
@@ -709,21 +553,24 @@ class KeypointObserver:
     config, resizing, one batched encoder forward, output format, online trainer).
 
     :param image_space: the (single) env's image observation space.
+    :param online: False (frozen), True or an :class:`~mint_rl.online.OnlineOptions` (co-trained;
+        ``auto_update`` None means True here: an adapter with another default resolves it
+        first, :meth:`~mint_rl.online.OnlineOptions.resolved`).
     :param num_streams: frames streams for online training (sub-envs).
     :param owner: who observes, in messages (e.g. ``"MintKeypointWrapper(ALE/Pong-v5)"``).
 
-    The other parameters are those of :class:`MintKeypointWrapper`. With ``online=True``,
-    no encoder and no ``config``, the config is :func:`default_mint_config` of the space,
-    logged at INFO level.
+    The other parameters are those of :class:`MintKeypointWrapper`. Online, with no encoder
+    and no ``config``, the config is :func:`default_mint_config` of the space, logged at INFO
+    level.
     """
 
-    def __init__(self, image_space: gym.Space, encoder: Any = None, *, online: bool = False,
+    def __init__(self, image_space: gym.Space, encoder: Any = None, *, online: bool | OnlineOptions = False,
                  config: MintConfig | None = None, obs_format: str = "box", device: str | torch.device = "cpu",
                  feature_bound: float | None = None, grey_to_rgb: bool = False, layout: str = "auto",
                  glimpse_size: int = 0, glimpse_at: str = "keypoints", colour_codes: Any = None,
-                 num_streams: int = 1,
-                 owner: str = "MintKeypointWrapper", **trainer_kwargs: Any) -> None:
+                 num_streams: int = 1, owner: str = "MintKeypointWrapper") -> None:
         self.owner = owner
+        options = online_options(online, owner=owner)
         self.layout = ImageLayout.from_space(image_space, owner, layout)
         self.frame_check = FrameCheck(image_space, owner)  # type: ignore[arg-type]
         self._sub_env_checks: list[FrameCheck] = []
@@ -733,7 +580,7 @@ class KeypointObserver:
             raise ValueError(f"feature_bound must be > 0 or None (unbounded), got {feature_bound}")
         self.device = resolve_device(device)
         self.config_built = False  # whether the config was built from the observation space
-        if encoder is None and online and config is None:
+        if encoder is None and options is not None and config is None:
             config = default_mint_config(self.layout, grey_to_rgb)
             self.config_built = True
             lay = self.layout
@@ -745,7 +592,7 @@ class KeypointObserver:
                         owner, config.num_keypoints, config.in_channels, config.image_size, config.grid_size,
                         config.feature_dim, config.hidden_channels, image_space, resize)
         self.encoder, self.config, self.online = _resolve_encoder(
-            encoder, online, config, self.device, dict(trainer_kwargs, num_streams=num_streams), owner)
+            encoder, options, config, self.device, num_streams, owner)
         enc_cfg: MintConfig = self.encoder.config
         c_in, c_enc = self.layout.channels, enc_cfg.in_channels
         self.repeat_grey = c_in == 1 and c_enc == 3 and grey_to_rgb
@@ -924,15 +771,25 @@ class KeypointObserver:
 
 
 # ---------------------------------------------------------------------------- the wrapper
-class OnlineEncoderMixin:
-    """Online co-training methods shared by the single-env and the vector wrapper
-    (:class:`MintKeypointWrapper`, :class:`envs.vector.MintKeypointVectorWrapper`).
+class KeypointAdapterMixin:
+    """The public API the three keypoint adapters share: :class:`MintKeypointWrapper`,
+    :class:`envs.vector.MintKeypointVectorWrapper` and :class:`agents.vec_env.MintKeypointVecEnv`.
 
-    The class using it sets ``self.observer``, a :class:`KeypointObserver`; every method
-    reaches the encoder and its :class:`OnlineEncoderTrainer` through it.
+    * :attr:`encoder`, :attr:`config`: the encoder producing the observations and its MintConfig;
+    * :attr:`online_trainer`: the :class:`OnlineEncoderTrainer` (None for a frozen encoder);
+    * :meth:`update_encoder` ``(n_steps=None)``: a round of MINT optimiser steps now (online);
+    * :meth:`save_encoder` ``(path)``: the encoder, co-trained or frozen, as a checkpoint;
+    * :meth:`save_online_state` / :meth:`load_online_state`: the whole co-training state (online);
+    * :meth:`draw` ``(frame, index=0)``: a frame with observation ``index``'s keypoints drawn;
+    * :attr:`auto_update`, :attr:`check_frames`: switches of the update schedule and the frame checks.
+
+    The class using it sets ``self.observer``, a :class:`KeypointObserver` (and may set
+    ``render_scale``); every method reaches the encoder and its trainer through it, so callers
+    need not.
     """
 
     observer: KeypointObserver
+    render_scale: int | None = None
 
     @property
     def encoder(self) -> nn.Module:
@@ -942,8 +799,8 @@ class OnlineEncoderMixin:
     @property
     def config(self) -> MintConfig:
         """The :class:`~mint_rl.config.MintConfig` in use: the encoder's (frozen), the one
-        driving co-training (online), or the one built from the observation space when
-        ``online=True`` came without one (:func:`default_mint_config`)."""
+        driving co-training (online), or the one built from the observation space when an
+        online adapter came without one (:func:`default_mint_config`)."""
         return self.observer.config
 
     @property
@@ -953,13 +810,14 @@ class OnlineEncoderMixin:
 
     @property
     def online_trainer(self) -> OnlineEncoderTrainer | None:
-        """The :class:`OnlineEncoderTrainer` (None for a frozen encoder)."""
+        """The :class:`OnlineEncoderTrainer` (None for a frozen encoder); its ``options`` are
+        the :class:`OnlineOptions` in use."""
         return self.observer.online
 
     def _need_online(self, what: str) -> OnlineEncoderTrainer:
         if self.observer.online is None:
-            raise RuntimeError(f"{what} needs online co-training; this wrapper's encoder is frozen "
-                               "(construct it with online=True)")
+            raise RuntimeError(f"{self.observer.owner}: {what} needs online co-training; the encoder is frozen "
+                               "(construct the adapter with online=True or online=OnlineOptions(...))")
         return self.observer.online
 
     @property
@@ -971,13 +829,40 @@ class OnlineEncoderMixin:
     def auto_update(self, value: bool) -> None:
         self._need_online("auto_update").auto_update = bool(value)
 
+    @property
+    def check_frames(self) -> bool:
+        """Whether frames are checked against the declared space at every reset and step
+        (:class:`FrameCheck`; default True)."""
+        return self.observer.check_frames
+
+    @check_frames.setter
+    def check_frames(self, value: bool) -> None:
+        self.observer.check_frames = value
+
     def update_encoder(self, n_steps: int | None = None) -> list[dict[str, float]]:
-        """Run ``n_steps`` MINT optimiser steps on clips from the frame buffer now.
+        """Run ``n_steps`` MINT optimiser steps on clips from the frame buffers now.
 
         :param n_steps: optimiser steps (None: ``updates_per_round``).
-        :return: every step's loss terms; [] while the buffer holds no full clip yet.
+        :return: every step's loss terms; [] while the buffers hold no full clip yet.
+        :raises RuntimeError: for a frozen encoder.
         """
         return self._need_online("update_encoder").update(n_steps)
+
+    def save_encoder(self, path: str | os.PathLike) -> Path:
+        """Atomically write the encoder as a mint-rl checkpoint that
+        :func:`mint_rl.baselines.load_encoder` reads (and a new adapter takes as ``encoder``).
+
+        Online: the co-trained encoder with its optimiser, step and RNG states
+        (:meth:`save_online_state` without the buffer). Frozen: its weights and config
+        (:func:`mint_rl.baselines.save_encoder`).
+
+        :param path: the checkpoint file (not a directory).
+        :return: the path written.
+        """
+        online = self.observer.online
+        if online is not None:
+            return Path(online.save(path, include_buffer=False))
+        return save_encoder(path, self.observer.encoder)
 
     def save_online_state(self, path: str | os.PathLike, include_buffer: bool = True) -> os.PathLike:
         """Atomically save the co-training state (encoder, optimiser, step, RNG, counters and,
@@ -988,8 +873,18 @@ class OnlineEncoderMixin:
         """Restore what :meth:`save_online_state` wrote (config must match on architecture)."""
         self._need_online("load_online_state").load(path)
 
+    def draw(self, frame: np.ndarray, index: int = 0, scale: int | None = None) -> np.ndarray:
+        """``frame`` (any size, RGB or grey uint8) with the newest keypoints of observation
+        ``index`` (sub-env ``index`` of a vector adapter) drawn; unchanged before the first
+        observation.
 
-class MintKeypointWrapper(OnlineEncoderMixin, gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+        :param scale: integer upscaling (None: ``render_scale``; when that is None too, small
+            frames are upscaled to at least ~256 px).
+        """
+        return self.observer.draw(frame, index, self.render_scale if scale is None else scale)
+
+
+class MintKeypointWrapper(KeypointAdapterMixin, gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Image observations → MINT keypoint observations (see the module docstring).
 
     :param env: an env with image observations (uint8 ``(H, W, C)``/``(H, W)``, float in
@@ -998,7 +893,10 @@ class MintKeypointWrapper(OnlineEncoderMixin, gym.ObservationWrapper, gym.utils.
         :func:`mint_rl.baselines.load_encoder`), an encoder module carrying its ``config``
         (moved to ``device``, shared, never trained unless ``online``), or None with
         ``online=True`` to co-train a new encoder.
-    :param online: co-train the encoder (a MINT ``KeypointEncoder``) on the frames seen.
+    :param online: co-train the encoder (a MINT ``KeypointEncoder``) on the frames seen: True
+        with the default :class:`~mint_rl.online.OnlineOptions`, or an ``OnlineOptions`` (buffer
+        size, update schedule, batch size, checkpointing; its ``auto_update`` None means True
+        here). False (default): a frozen encoder.
     :param config: a :class:`MintConfig`: the architecture of a new online encoder (None:
         :func:`default_mint_config` of the observation space, logged and exposed as
         :attr:`config`); otherwise checked against the encoder's architecture, and (online)
@@ -1023,13 +921,6 @@ class MintKeypointWrapper(OnlineEncoderMixin, gym.ObservationWrapper, gym.utils.
     :param colour_codes: an ``(n, C)`` colour codebook (:func:`mint_rl.appearance.fit_colour_codebook`):
         instead of the raw glimpse, each row gets the one-hot category (n values) of its glimpse's
         colour (the per-channel maximum over the ``glimpse_size`` window). None (default): raw glimpses.
-    :param buffer_size: online: frames kept in the buffer (uint8 at the encoder's input size).
-    :param update_every: online, ``auto_update``: env steps between update rounds.
-    :param updates_per_round: online: optimiser steps per round.
-    :param batch_size: online: clips per optimiser step (None: ``config.batch_size``).
-    :param auto_update: online: run rounds automatically during :meth:`step`; False leaves
-        them to :meth:`update_encoder`.
-    :param checkpoint_path: online: save the state (without buffer) here after each round.
     :param render_scale: integer upscaling of rendered frames (None: small frames are
         upscaled to at least ~256 px).
     """
@@ -1039,7 +930,7 @@ class MintKeypointWrapper(OnlineEncoderMixin, gym.ObservationWrapper, gym.utils.
         env: gym.Env,
         encoder: str | os.PathLike | nn.Module | None = None,
         *,
-        online: bool = False,
+        online: bool | OnlineOptions = False,
         config: MintConfig | None = None,
         obs_format: str = "box",
         device: str | torch.device = "cpu",
@@ -1049,28 +940,18 @@ class MintKeypointWrapper(OnlineEncoderMixin, gym.ObservationWrapper, gym.utils.
         glimpse_size: int = 0,
         glimpse_at: str = "keypoints",
         colour_codes: Any = None,
-        buffer_size: int = 10_000,
-        update_every: int = 1_000,
-        updates_per_round: int = 50,
-        batch_size: int | None = None,
-        auto_update: bool = True,
-        checkpoint_path: str | os.PathLike | None = None,
         render_scale: int | None = None,
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
             self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
             feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, colour_codes=colour_codes, buffer_size=buffer_size,
-            update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
-            auto_update=auto_update, checkpoint_path=checkpoint_path, render_scale=render_scale)
+            glimpse_at=glimpse_at, colour_codes=colour_codes, render_scale=render_scale)
         gym.ObservationWrapper.__init__(self, env)
         self.observer = KeypointObserver(
             env.observation_space, encoder, online=online, config=config, obs_format=obs_format, device=device,
             feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
             glimpse_at=glimpse_at, colour_codes=colour_codes, num_streams=1,
-            owner=f"{type(self).__name__}({describe_env(env)})", buffer_size=buffer_size,
-            update_every=update_every, updates_per_round=updates_per_round, batch_size=batch_size,
-            auto_update=auto_update, checkpoint_path=checkpoint_path)
+            owner=f"{type(self).__name__}({describe_env(env)})")
         self.observation_space = self.observer.observation_space
         self.render_scale = render_scale
 
@@ -1102,5 +983,5 @@ class MintKeypointWrapper(OnlineEncoderMixin, gym.ObservationWrapper, gym.utils.
         through."""
         frame = self.env.render()
         if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim in (2, 3):
-            return self.observer.draw(frame, 0, self.render_scale)
+            return self.draw(frame, 0)
         return frame

@@ -21,7 +21,7 @@ import envs  # noqa: F401  (registers the scene ids)
 from agents.vec_env import MintKeypointVecEnv
 from envs.vector import MintKeypointVectorWrapper
 from envs.wrappers import (DEFAULT_IMAGE_SIZE, FrameCheck, ImageLayout, MintKeypointWrapper, ObservationError,
-                           default_mint_config)
+                           OnlineOptions, default_mint_config)
 from mint_rl.checkpoint import save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
@@ -162,7 +162,7 @@ def test_check_costs_nothing_on_good_frames_and_can_be_switched_off(encoder):
     check = FrameCheck(RGB, "x")
     check(np.zeros((8, SIDE, SIDE, 3), np.uint8), "step")  # passes
     env = MintKeypointWrapper(FrameEnv(RGB, np.zeros((SIDE, SIDE, 3), np.int16)), encoder)
-    env.observer.check_frames = False  # the benchmark's switch: back to the unchecked cast
+    env.check_frames = False  # the benchmark's switch: back to the unchecked cast
     env.reset(seed=0)
     env.step(0)
 
@@ -279,7 +279,7 @@ def built_config_logged(caplog) -> str:
 def test_default_config_one_liner_single_env(caplog):
     caplog.set_level(logging.INFO, logger="envs.wrappers")
     grey = spaces.Box(0, 255, (48, 40), np.uint8)
-    env = MintKeypointWrapper(FrameEnv(grey), online=True, buffer_size=16)
+    env = MintKeypointWrapper(FrameEnv(grey), online=OnlineOptions(buffer_size=16))
     assert env.config.in_channels == 1 and env.config.image_size == (48, 40)
     assert env.config is env.mint_config is env.online_trainer.config
     line = built_config_logged(caplog)
@@ -305,7 +305,7 @@ def test_default_config_rules():
 def test_default_config_one_liner_vector_wrapper(caplog):
     caplog.set_level(logging.INFO, logger="envs.wrappers")
     venv = MintKeypointVectorWrapper(gym.make_vec("MintScenes/Bouncing-v0", 2, vectorization_mode="sync"),
-                                     online=True, buffer_size=16)
+                                     online=OnlineOptions(buffer_size=16))
     assert venv.config.image_size == (64, 64) and venv.config.in_channels == 3
     assert built_config_logged(caplog).startswith("MintKeypointVectorWrapper(MintScenes/Bouncing-v0 × 2)")
     obs, _ = venv.reset(seed=0)
@@ -314,8 +314,8 @@ def test_default_config_one_liner_vector_wrapper(caplog):
 
 def test_default_config_one_liner_sb3_adapter(caplog):
     caplog.set_level(logging.INFO, logger="envs.wrappers")
-    venv = MintKeypointVecEnv(DummyVecEnv([lambda: gym.make("MintScenes/Bouncing-v0")] * 2), online=True,
-                              buffer_size=16)
+    venv = MintKeypointVecEnv(DummyVecEnv([lambda: gym.make("MintScenes/Bouncing-v0")] * 2),
+                              online=OnlineOptions(buffer_size=16))
     assert venv.config.image_size == (64, 64) and venv.config.in_channels == 3 and venv.mint_config is venv.config
     assert built_config_logged(caplog).startswith("MintKeypointVecEnv(MintScenes/Bouncing-v0 × 2)")
     assert venv.reset().shape == (2, 16, 3 + 8)

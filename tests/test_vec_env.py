@@ -11,6 +11,7 @@ from agents.callbacks import OnlineEncoderCallback
 from agents.vec_env import MintKeypointVecEnv
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
+from mint_rl.online import OnlineOptions
 
 CFG = MintConfig(num_keypoints=4, image_size=(32, 32), hidden_channels=8, feature_dim=2, status_threshold=0.5,
                  batch_size=4)
@@ -77,7 +78,7 @@ def test_online_updates_only_at_rollout_end():
 
     from agents.extractors import KeypointSetExtractor
 
-    venv = MintKeypointVecEnv(make_venv(max_steps=20), None, online=True, config=CFG, updates_per_round=2)
+    venv = MintKeypointVecEnv(make_venv(max_steps=20), None, online=OnlineOptions(updates_per_round=2), config=CFG)
     stacked = VecFrameStack(venv, n_stack=2)
     before = {k: v.clone() for k, v in venv.encoder.state_dict().items()}
     model = PPO("MlpPolicy", stacked, n_steps=16, batch_size=16, n_epochs=1, device="cpu",

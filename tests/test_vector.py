@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 import envs  # noqa: F401  (registers the scene ids)
 from envs.atari import make_atari_env
 from envs.vector import MintKeypointVectorWrapper
-from envs.wrappers import MintKeypointWrapper
+from envs.wrappers import MintKeypointWrapper, OnlineOptions
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 
@@ -128,8 +128,8 @@ def test_async_atari_vector_env(encoder):
 
 
 def test_online_buffers_per_sub_env_and_updates(encoder):
-    venv = MintKeypointVectorWrapper(scene_vec(2, max_steps=3), encoder, online=True, buffer_size=40,
-                                     update_every=12, updates_per_round=2)
+    venv = MintKeypointVectorWrapper(scene_vec(2, max_steps=3), encoder,
+                                     online=OnlineOptions(buffer_size=40, update_every=12, updates_per_round=2))
     trainer = venv.online_trainer
     assert trainer.num_streams == 2 and all(b.capacity == 20 for b in trainer.buffers)
     venv.reset(seed=0)
@@ -148,8 +148,8 @@ def test_online_buffers_per_sub_env_and_updates(encoder):
 def test_online_state_round_trip(tmp_path):
     def make():
         torch.manual_seed(0)
-        return MintKeypointVectorWrapper(scene_vec(2), KeypointEncoder(CFG), online=True, buffer_size=40,
-                                         update_every=6, updates_per_round=1)
+        return MintKeypointVectorWrapper(scene_vec(2), KeypointEncoder(CFG),
+                                         online=OnlineOptions(buffer_size=40, update_every=6, updates_per_round=1))
 
     a = make()
     a.reset(seed=0)
@@ -163,7 +163,7 @@ def test_online_state_round_trip(tmp_path):
         torch.testing.assert_close(x.frames, y.frames, rtol=0, atol=0)
     assert a.update_encoder(1) == b.update_encoder(1)
     # a single-env wrapper cannot take a 2-stream buffer
-    single = MintKeypointWrapper(gym.make(SCENE), KeypointEncoder(CFG), online=True, buffer_size=40)
+    single = MintKeypointWrapper(gym.make(SCENE), KeypointEncoder(CFG), online=OnlineOptions(buffer_size=40))
     with pytest.raises(ValueError, match="sub-envs"):
         single.load_online_state(tmp_path / "v.pt")
 
@@ -171,7 +171,7 @@ def test_online_state_round_trip(tmp_path):
 def test_disabled_autoreset_with_reset_mask(encoder):
     venv = MintKeypointVectorWrapper(
         scene_vec(2, max_steps=2, vector_kwargs=dict(autoreset_mode=AutoresetMode.DISABLED)), encoder,
-        online=True, buffer_size=40)
+        online=OnlineOptions(buffer_size=40))
     venv.reset(seed=0)
     venv.step(np.zeros(2, dtype=np.int64))
     venv.step(np.zeros(2, dtype=np.int64))  # both truncate

@@ -17,7 +17,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs  # noqa: F401  (registers the scene ids)
 from envs.atari import make_atari_env
-from envs.wrappers import ImageLayout, MintKeypointWrapper, OnlineEncoderTrainer, keypoint_space
+from envs.wrappers import ImageLayout, MintKeypointWrapper, OnlineEncoderTrainer, OnlineOptions, keypoint_space
 from mint_rl.baselines.transporter import TransporterEncoder
 from mint_rl.baselines import load_encoder
 from mint_rl.checkpoint import save_checkpoint
@@ -212,7 +212,7 @@ def _quiet(fn, *args, **kwargs):
 @pytest.mark.parametrize("online", [False, True])
 @pytest.mark.parametrize("obs_format", ["box", "dict"])
 def test_env_checkers_scene(encoder, online, obs_format):
-    kwargs = dict(online=True, config=CFG, buffer_size=64) if online else dict(encoder=encoder)
+    kwargs = dict(online=OnlineOptions(buffer_size=64), config=CFG) if online else dict(encoder=encoder)
     env = MintKeypointWrapper(scene(), obs_format=obs_format, **kwargs)
     _quiet(check_env, env)
     _quiet(sb3_check_env, env)
@@ -222,7 +222,7 @@ def test_env_checkers_scene(encoder, online, obs_format):
 
 @pytest.mark.parametrize("online", [False, True])
 def test_env_checkers_atari(encoder, online):
-    kwargs = dict(online=True, config=CFG, buffer_size=64) if online else dict(encoder=encoder)
+    kwargs = dict(online=OnlineOptions(buffer_size=64), config=CFG) if online else dict(encoder=encoder)
     env = MintKeypointWrapper(make_atari_env(), **kwargs)
     _quiet(check_env, env, skip_render_check=True)  # the "human" mode would open a window
     _quiet(sb3_check_env, env)
@@ -230,7 +230,7 @@ def test_env_checkers_atari(encoder, online):
 
 @pytest.mark.parametrize("online", [False, True])
 def test_seeded_reset_is_reproducible(encoder, online):
-    kwargs = dict(online=True, config=CFG, buffer_size=64) if online else dict(encoder=encoder)
+    kwargs = dict(online=OnlineOptions(buffer_size=64), config=CFG) if online else dict(encoder=encoder)
     env = MintKeypointWrapper(make_atari_env(), **kwargs)
     a, b = rollout(env, 7, 5), rollout(env, 7, 5)
     assert data_equivalence(a, b)
@@ -270,15 +270,15 @@ def test_checkpoint_path_encoders(tmp_path, encoder):
 
 
 def test_online_encoder_from_config_is_seeded():
-    a = MintKeypointWrapper(scene(), online=True, config=CFG, buffer_size=32)
-    b = MintKeypointWrapper(scene(), online=True, config=CFG, buffer_size=32)
+    a = MintKeypointWrapper(scene(), online=OnlineOptions(buffer_size=32), config=CFG)
+    b = MintKeypointWrapper(scene(), online=OnlineOptions(buffer_size=32), config=CFG)
     assert data_equivalence(rollout(a, 0, 3), rollout(b, 0, 3))
     assert isinstance(a.encoder, KeypointEncoder) and a.mint_config is CFG
 
 
 def test_online_buffer_records_episodes_and_updates_run(encoder):
-    env = MintKeypointWrapper(scene(max_steps=4), encoder, online=True, buffer_size=100, update_every=10,
-                              updates_per_round=2)
+    env = MintKeypointWrapper(scene(max_steps=4), encoder,
+                              online=OnlineOptions(buffer_size=100, update_every=10, updates_per_round=2))
     trainer = env.online_trainer
     buffer = trainer.buffers[0]
     assert trainer.encoder is encoder and buffer.frame_shape == (3, 32, 32)
@@ -299,7 +299,8 @@ def test_online_buffer_records_episodes_and_updates_run(encoder):
 
 
 def test_manual_updates_between_rollouts(encoder):
-    env = MintKeypointWrapper(scene(), encoder, online=True, buffer_size=100, update_every=2, auto_update=False)
+    env = MintKeypointWrapper(scene(), encoder,
+                              online=OnlineOptions(buffer_size=100, update_every=2, auto_update=False))
     env.reset(seed=0)
     assert env.update_encoder(3) == []  # one frame: no clip yet
     for _ in range(5):
@@ -315,8 +316,8 @@ def test_manual_updates_between_rollouts(encoder):
 def test_online_state_round_trip(tmp_path, encoder):
     def make():
         torch.manual_seed(0)
-        return MintKeypointWrapper(scene(), KeypointEncoder(CFG), online=True, buffer_size=50, update_every=4,
-                                   updates_per_round=2)
+        return MintKeypointWrapper(scene(), KeypointEncoder(CFG),
+                                   online=OnlineOptions(buffer_size=50, update_every=4, updates_per_round=2))
 
     a = make()
     rollout(a, 0, 9)  # two rounds
@@ -343,8 +344,8 @@ def test_online_state_round_trip(tmp_path, encoder):
 
 def test_checkpoint_path_written_after_each_round(tmp_path, encoder):
     path = tmp_path / "co.pt"
-    env = MintKeypointWrapper(scene(), encoder, online=True, buffer_size=50, update_every=4, updates_per_round=1,
-                              checkpoint_path=path)
+    env = MintKeypointWrapper(scene(), encoder, online=OnlineOptions(buffer_size=50, update_every=4,
+                                                                      updates_per_round=1, checkpoint_path=path))
     rollout(env, 0, 3)
     assert not path.exists()
     env.step(0)
@@ -352,7 +353,7 @@ def test_checkpoint_path_written_after_each_round(tmp_path, encoder):
 
 
 def test_online_trainer_sampling_over_streams():
-    trainer = OnlineEncoderTrainer(CFG, num_streams=2, buffer_size=20, batch_size=8)
+    trainer = OnlineEncoderTrainer(CFG, num_streams=2, options=OnlineOptions(buffer_size=20, batch_size=8))
     assert all(b.capacity == 10 for b in trainer.buffers)
     frames = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     for t in range(4):
@@ -443,4 +444,4 @@ def test_rejects_bad_arguments(tmp_path, encoder):
     with pytest.raises(Exception, match="does not exist"):
         MintKeypointWrapper(scene(), tmp_path / "missing.pt")
     with pytest.raises(ValueError, match="update_every"):
-        MintKeypointWrapper(scene(), encoder, online=True, update_every=0)
+        MintKeypointWrapper(scene(), encoder, online=OnlineOptions(update_every=0))

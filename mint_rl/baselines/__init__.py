@@ -3,22 +3,24 @@
 Every encoder maps frames ``(B, C, H, W)`` (uint8 or float in [0, 1]) to the same
 :class:`~mint_rl.keypoints.Keypoints` record and is built from a :class:`MintConfig`
 (whose geometry fields it uses). :func:`build_encoder` makes a fresh one by name;
-:func:`load_encoder` rebuilds the one a checkpoint holds (its ``"encoder_type"``).
+:func:`load_encoder` rebuilds the one a checkpoint holds (its ``"encoder_type"``);
+:func:`save_encoder` writes an encoder as such a checkpoint (weights and config only).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from mint_rl.baselines.transporter import TransporterEncoder
-from mint_rl.checkpoint import CheckpointError, load_checkpoint
+from mint_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 
-__all__ = ["ENCODER_TYPES", "build_encoder", "load_encoder"]
+__all__ = ["ENCODER_TYPES", "build_encoder", "encoder_type_of", "load_encoder", "save_encoder"]
 
 ENCODER_TYPES = ("mint", "transporter")
 
@@ -30,6 +32,20 @@ def build_encoder(encoder_type: str, config: MintConfig) -> nn.Module:
     if encoder_type == "transporter":
         return TransporterEncoder(config)
     raise ValueError(f"unknown encoder type {encoder_type!r}; choose one of {', '.join(ENCODER_TYPES)}")
+
+
+def encoder_type_of(encoder: nn.Module) -> str:
+    """The registered name of an encoder module (``"mint"`` or ``"transporter"``), the
+    ``"encoder_type"`` of its checkpoints.
+
+    :raises TypeError: for a module of no registered type.
+    """
+    if isinstance(encoder, KeypointEncoder):
+        return "mint"
+    if isinstance(encoder, TransporterEncoder):
+        return "transporter"
+    raise TypeError(f"{type(encoder).__name__} is not a registered keypoint encoder ({', '.join(ENCODER_TYPES)}: "
+                    "KeypointEncoder, TransporterEncoder)")
 
 
 def load_encoder(path: str | os.PathLike, expected_config: MintConfig | None = None,
@@ -48,3 +64,19 @@ def load_encoder(path: str | os.PathLike, expected_config: MintConfig | None = N
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path}: encoder weights do not fit the stored config: {exc}") from exc
     return encoder.eval()
+
+
+def save_encoder(path: str | os.PathLike, encoder: nn.Module, step: int = 0) -> Path:
+    """Atomically write ``encoder`` (weights, its ``config``, its type) as a checkpoint that
+    :func:`load_encoder` reads; no optimiser or RNG state (a trainer's ``save`` writes those).
+
+    :param path: the checkpoint file (not a directory).
+    :param encoder: a registered encoder carrying its :class:`MintConfig` as ``.config``.
+    :param step: the training step recorded with it.
+    :return: the final path.
+    """
+    config = getattr(encoder, "config", None)
+    if not isinstance(config, MintConfig):
+        raise TypeError(f"an encoder to save must carry its MintConfig as `.config`; {type(encoder).__name__} has none")
+    return save_checkpoint(path, {"config": config.to_dict(), "encoder": encoder.state_dict(),
+                                  "encoder_type": encoder_type_of(encoder), "step": int(step)})
