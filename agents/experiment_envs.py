@@ -30,7 +30,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents.experiment_settings import ExperimentError
 from envs.collect import make_env
-from envs.wrappers import ImageLayout
+from envs.keypoint_observation import ImageLayout
 
 __all__ = ["env_factory", "frame_shape", "has_ground_truth", "make_vec"]
 

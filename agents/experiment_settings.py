@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor
+from envs.keypoint_observation import GLIMPSE_AT  # glimpses at the keypoints, or (a control) at random positions
 from envs.object_keypoints import LADDER_RUNGS, ladder_rung_kwargs
 
 __all__ = ["AGENTS", "ATARI_DEFAULTS", "ATARI_PPO", "ATARI_REPRESENTATION", "EXTRACTORS", "ExperimentError",
@@ -48,8 +49,6 @@ EXTRACTORS: dict[str, tuple[type, dict[str, Any]]] = {
 }
 """``extractor`` choices: the features extractor class and its keyword arguments."""
 MAX_GLIMPSE_COVERAGE = 1 / 8  # the K glimpses of a frame together cover at most this fraction of it
-GLIMPSE_AT = ("keypoints", "random")
-"""``glimpse_at`` choices: glimpses cut at the keypoints, or (a control) at random positions."""
 
 # Object tasks: the settings of benchmarks/bench_tasks.py (which learn Catch and Reach from the true state in
 # ~30k steps) except the learning rate: SB3's default 3e-4, as 1e-3 was unstable on keypoints. The same for

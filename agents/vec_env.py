@@ -1,7 +1,7 @@
 """SB3 ``VecEnvWrapper`` that turns image observations into MINT keypoint observations.
 
 One batched encoder forward per step for all sub-envs (the work is shared with the
-Gymnasium wrappers through :class:`envs.wrappers.KeypointObserver`). SB3 vec envs reset a
+Gymnasium wrappers through :class:`envs.keypoint_observation.KeypointObserver`). SB3 vec envs reset a
 finished sub-env inside ``step`` and put the last observation of the old episode in
 ``infos[i]["terminal_observation"]``; that observation is encoded too, so value
 bootstrapping on truncation sees keypoints, as ``VecTransposeImage`` does for images.
@@ -17,7 +17,7 @@ co-trained or frozen encoder as a checkpoint), ``draw`` (a frame with a sub-env'
 ``save_online_state`` / ``load_online_state``, ``encoder``, ``config``, ``online_trainer``.
 
 Frames are checked against the declared space at every reset and step
-(:class:`envs.wrappers.FrameCheck`). SB3's ``DummyVecEnv`` copies each sub-env's frame into
+(:class:`envs.keypoint_observation.FrameCheck`). SB3's ``DummyVecEnv`` copies each sub-env's frame into
 a buffer of the space's dtype, which casts silently (float frames in [0, 1] become black
 uint8 frames, int16 300 becomes 44), so for a ``DummyVecEnv`` the adapter also wraps its
 sub-envs (``venv.envs``, in place) to check their frames before that copy; a
@@ -44,7 +44,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from envs.wrappers import KeypointAdapterMixin, KeypointObserver, describe_env
+from envs.keypoint_observation import KeypointObserver
+from envs.wrappers import KeypointAdapterMixin, describe_env
 from mint_rl.online import OnlineOptions, online_options
 
 __all__ = ["MintKeypointVecEnv"]

@@ -138,14 +138,14 @@ def main() -> None:
 
 
 def check_cost(args: argparse.Namespace, config) -> None:
-    """Cost of the step-time frame checks (``envs.wrappers.FrameCheck``) in a wrapped step."""
+    """Cost of the step-time frame checks (``envs.keypoint_observation.FrameCheck``) in a wrapped step."""
     import gymnasium as gym
     from gymnasium import spaces
     from gymnasium.wrappers import TransformObservation
 
     from envs.atari import make_atari_env
     from envs.vector import MintKeypointVectorWrapper
-    from envs.wrappers import FrameCheck, FrameCheckWrapper
+    from envs.keypoint_observation import FrameCheck, FrameCheckWrapper
     from mint_rl.encoder import KeypointEncoder
 
     def scaled(env: gym.Env) -> gym.Env:  # float32 frames in [0, 1] with a float Box

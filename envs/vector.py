@@ -6,7 +6,7 @@ encoded in **one** forward pass per ``step`` / ``reset``, and the keypoint obser
 back batched, ``(N, K, 2 + 1 + F)`` (or ``(N, S, K, 2 + 1 + F)`` for frame-stacked input, or
 a ``Dict`` of batched arrays). Everything else (input layouts, output formats and bounds,
 frozen or online encoders, errors) is the single-env wrapper's, shared through
-:class:`envs.wrappers.KeypointObserver`::
+:class:`envs.keypoint_observation.KeypointObserver`::
 
     from envs.atari import make_atari_env
     from envs.vector import MintKeypointVectorWrapper
@@ -18,7 +18,7 @@ frozen or online encoders, errors) is the single-env wrapper's, shared through
     venv = MintKeypointVectorWrapper(venv, online=True)   # MintConfig built from the space: venv.config
 
 Frames are checked against the declared space at every reset and step
-(:class:`envs.wrappers.FrameCheck`): the batch as it arrives and, for a ``SyncVectorEnv``
+(:class:`envs.keypoint_observation.FrameCheck`): the batch as it arrives and, for a ``SyncVectorEnv``
 (whose ``envs`` list the wrapper wraps in place), each sub-env's frames before they are
 batched, so the error names the sub-env.
 
@@ -54,7 +54,8 @@ import torch.nn as nn
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorObservationWrapper
 from gymnasium.vector.utils import batch_space
 
-from envs.wrappers import KeypointAdapterMixin, KeypointObserver, describe_env
+from envs.keypoint_observation import KeypointObserver
+from envs.wrappers import KeypointAdapterMixin, describe_env
 from mint_rl.config import MintConfig
 from mint_rl.online import OnlineOptions
 
