@@ -82,6 +82,7 @@ import torch.nn as nn
 from envs.keypoint_observation import (DEFAULT_IMAGE_SIZE, DEFAULT_MAX_SIDE, GLIMPSE_AT, LAYOUTS, OBS_FORMATS,
                                        FrameCheck, FrameCheckWrapper, ImageLayout, KeypointObserver,
                                        ObservationError, default_mint_config, keypoint_space)
+from envs import keypoint_observation as _observation
 from mint_rl.baselines import save_encoder
 from mint_rl.config import MintConfig
 from mint_rl.online import OnlineEncoderTrainer, OnlineOptions
@@ -94,18 +95,7 @@ __all__ = [
     "OnlineOptions",
     "OnlineEncoderTrainer",
     # re-exported from envs.keypoint_observation
-    "KeypointObserver",
-    "ImageLayout",
-    "FrameCheck",
-    "FrameCheckWrapper",
-    "ObservationError",
-    "default_mint_config",
-    "keypoint_space",
-    "OBS_FORMATS",
-    "GLIMPSE_AT",
-    "LAYOUTS",
-    "DEFAULT_MAX_SIDE",
-    "DEFAULT_IMAGE_SIZE",
+    *_observation.__all__,
 ]
 
 
