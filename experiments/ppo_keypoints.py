@@ -92,7 +92,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
-from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, EXTRACTORS, SCENE_DEFAULTS,  # noqa: E402
+from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, EXTRACTORS, GLIMPSE_AT, SCENE_DEFAULTS,  # noqa: E402
                                         ExperimentError, PPOExperiment)
 from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment  # noqa: E402
 
@@ -147,7 +147,7 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--separate-critic", action="store_true",
                    help="keypoint agents: the value function gets its own features extractor instead of sharing the "
                         "policy's (SB3 share_features_extractor=False), as MlpPolicy on the true state has")
-    p.add_argument("--glimpse-at", choices=["keypoints", "random"], default="keypoints",
+    p.add_argument("--glimpse-at", choices=list(GLIMPSE_AT), default="keypoints",
                    help="where glimpses are cut: at the keypoints (default) or, as a control, at random positions")
     p.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter: persistent entity slots instead of raw keypoints (mint_rl.tracking: "
