@@ -1,11 +1,12 @@
 """Throughput of the local entropy (MINT_METHOD §1): ours vs the numpy reference vs skimage.
 
-Frames/s on batches of RGB frames (gradient background, flat shapes, noise: the
-``scene_frames`` generator of ``tests/test_entropy.py``) at 64×64 and 84×84, window 3×3:
+Frames/s on batches of RGB frames (gradient background, flat shapes, noise:
+``mint_rl.entropy_reference.scene_frames``) at 64×64 and 84×84, window 3×3:
 
 * ours, ``backend="numba"`` and ``backend="torch"``, local-contrast preprocessing included;
-* the numpy reference of ``tests/test_entropy.py`` (dense one-hot histograms), same work,
-  timed on a subset of the batch because it is slow;
+* the numpy reference ``mint_rl.entropy_reference.reference_local_entropy`` (dense one-hot
+  histograms; the one ``tests/test_entropy.py`` checks against), same work, timed on a subset
+  of the batch because it is slow;
 * ``skimage.filters.rank.entropy`` with a 3×3 footprint on the grey versions of the same
   frames, one frame at a time (one channel, no preprocessing: a third of the samples).
 
@@ -18,7 +19,6 @@ every method runs once before timing (numba JIT, caches). Example::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -33,14 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
 from mint_rl.entropy import local_entropy  # noqa: E402
-
-
-def load_reference():
-    """The numpy reference and frame generator of ``tests/test_entropy.py``."""
-    spec = importlib.util.spec_from_file_location("_entropy_reference", ROOT / "tests" / "test_entropy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mint_rl.entropy_reference import reference_local_entropy, scene_frames  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,13 +58,12 @@ def main() -> None:
     args = parse_args()
     if args.threads is not None:
         numba.set_num_threads(args.threads)
-    ref = load_reference()
     from skimage.filters.rank import entropy as sk_entropy
 
     footprint = np.ones((args.window, args.window), dtype=bool)
     rows: dict[str, dict[int, float]] = {}
     for size in args.sizes:
-        frames_np = ref.scene_frames(args.batch, 3, size, size, seed=size)
+        frames_np = scene_frames(args.batch, 3, size, size, seed=size)
         frames = torch.from_numpy(frames_np)
         # ITU-R 601 luma, as skimage.color.rgb2gray, rounded back to uint8
         grey = np.round(np.tensordot(np.array([0.2125, 0.7154, 0.0721]), frames_np, axes=([0], [1])))
@@ -82,7 +74,7 @@ def main() -> None:
             "ours numba (RGB, contrast)": (lambda: local_entropy(frames, args.window, backend="numba"), args.batch),
             "ours torch (RGB, contrast)": (lambda: local_entropy(frames, args.window, backend="torch"), args.batch),
             "numpy reference (RGB, contrast)": (
-                lambda: ref.ref_local_entropy(ref_frames, args.window, preprocess=True),
+                lambda: reference_local_entropy(ref_frames, args.window, preprocess=True),
                 len(ref_frames),
             ),
             "skimage rank.entropy (grey)": (lambda: [sk_entropy(g, footprint) for g in grey], args.batch),

@@ -24,14 +24,14 @@ Encoder pretraining frames are NOT part of the 100k: the ``mint`` agent's encode
 Summary (``results/atari/summary.md`` and ``summary.json``): per game and agent the mean final
 return with its 95 % t-interval over seeds (read from ppo_keypoints' per-game ``summary.json``),
 the human-normalised score HNS = (score − random) / (human − random) with the reference scores of
-:data:`REFERENCE_SCORES`, and over games the IQM and median of HNS with stratified-bootstrap 95 %
-percentile intervals (seeds resampled with replacement within each game, :func:`stratified_bootstrap`,
-2000 resamples, seeded), as in Agarwal et al. 2021 ("Deep RL at the edge of the statistical
-precipice"), implemented here with numpy (no ``rliable`` dependency). Next to it: ``evaluations.csv`` (every
-evaluation of every game, agent and seed, as the runs appended them) and ``learning_curves.png`` (one panel per
-game: mean held-out return over seeds against agent steps, 95 % t-band). The summary table also gives, per agent,
-the encoder's pretraining frames (their own column, 0 for pixels), agent steps/s while training and wall seconds
-per run.
+``agents.aggregates.REFERENCE_SCORES``, and over games the IQM and median of HNS with stratified-bootstrap
+95 % percentile intervals (seeds resampled with replacement within each game, 2000 resamples, seeded), as
+in Agarwal et al. 2021 ("Deep RL at the edge of the statistical precipice"), computed with their
+``rliable`` by ``agents.aggregates``. Next to it: ``evaluations.csv`` (every evaluation of every game,
+agent and seed, as the runs appended them) and ``learning_curves.png`` (one panel per game: mean
+held-out return over seeds against agent steps, 95 % t-band). The summary table also gives, per agent,
+the encoder's pretraining frames (their own column, 0 for pixels), agent steps/s while training and
+wall seconds per run.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +48,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
+from agents.aggregates import (  # noqa: E402
+    AGGREGATES,
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    REFERENCE_SCORES,
+    game_name,
+    human_normalised,
+    stratified_bootstrap,
+)
 from agents.run_folders import env_slug  # noqa: E402
 from mint_rl.utils import write_json  # noqa: E402
 
@@ -64,113 +72,6 @@ DEFAULT_PRETRAIN_STEPS = 1000  # MINT optimiser steps on those frames (ppo_keypo
 DEFAULT_KEYPOINTS = 16  # Atari frames hold more objects than Catch (K=8 there)
 DEFAULT_EVAL_EPISODES = 10  # Atari-100k protocol: 10 held-out episodes (each capped by the ALE at 108k frames)
 DEFAULT_EVAL_FREQ = 20_480  # env steps between evaluations: 5 per 100k run (20 rollouts of 8 envs × 128)
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0
-
-# Random-policy and human reference scores per game: those of the DQN Nature paper (Mnih et al. 2015,
-# "Human-level control through deep reinforcement learning", Extended Data Table 2), as tabulated in the
-# Atari-100k literature (e.g. Kaiser et al. 2020 "SimPLe"; Schwarzer et al. 2021 "SPR", Table 6;
-# Agarwal et al. 2021). Keys are game names without the "ALE/" prefix and "-vN" suffix.
-REFERENCE_SCORES: dict[str, dict[str, float]] = {
-    "Alien": {"random": 227.8, "human": 7127.7},
-    "Amidar": {"random": 5.8, "human": 1719.5},
-    "Assault": {"random": 222.4, "human": 742.0},
-    "Asterix": {"random": 210.0, "human": 8503.3},
-    "BankHeist": {"random": 14.2, "human": 753.1},
-    "BattleZone": {"random": 2360.0, "human": 37187.5},
-    "Boxing": {"random": 0.1, "human": 12.1},
-    "Breakout": {"random": 1.7, "human": 30.5},
-    "ChopperCommand": {"random": 811.0, "human": 7387.8},
-    "CrazyClimber": {"random": 10780.5, "human": 35829.4},
-    "DemonAttack": {"random": 152.1, "human": 1971.0},
-    "Freeway": {"random": 0.0, "human": 29.6},
-    "Frostbite": {"random": 65.2, "human": 4334.7},
-    "Gopher": {"random": 257.6, "human": 2412.5},
-    "Hero": {"random": 1027.0, "human": 30826.4},
-    "Jamesbond": {"random": 29.0, "human": 302.8},
-    "Kangaroo": {"random": 52.0, "human": 3035.0},
-    "Krull": {"random": 1598.0, "human": 2665.5},
-    "KungFuMaster": {"random": 258.5, "human": 22736.3},
-    "MsPacman": {"random": 307.3, "human": 6951.6},
-    "Pong": {"random": -20.7, "human": 14.6},
-    "PrivateEye": {"random": 24.9, "human": 69571.3},
-    "Qbert": {"random": 163.9, "human": 13455.0},
-    "RoadRunner": {"random": 11.5, "human": 7845.0},
-    "Seaquest": {"random": 68.4, "human": 42054.7},
-    "UpNDown": {"random": 533.4, "human": 11693.2},
-}
-
-
-# --------------------------------------------------------------------------- scores
-def game_name(env_id: str) -> str:
-    """``ALE/MsPacman-v5`` → ``MsPacman`` (the key of :data:`REFERENCE_SCORES`)."""
-    name = env_id.split("/")[-1]
-    return name.rsplit("-v", 1)[0] if "-v" in name else name
-
-
-def human_normalised(score: float | np.ndarray, game: str) -> float | np.ndarray:
-    """(score − random) / (human − random) with the references of :data:`REFERENCE_SCORES` (``KeyError`` if the
-    game has none). ``game``: a name (``Breakout``) or env id (``ALE/Breakout-v5``)."""
-    ref = REFERENCE_SCORES[game_name(game)]
-    value = np.asarray(score, dtype=np.float64) if isinstance(score, np.ndarray) else float(score)
-    return (value - ref["random"]) / (ref["human"] - ref["random"])
-
-
-def iqm(values: Sequence[float] | np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle 50 % of the values (scipy's ``trim_mean(x, 0.25)``: a quarter
-    of the sorted values cut at each end, rounded down)."""
-    x = np.sort(np.asarray(values, dtype=np.float64).ravel())
-    n = len(x)
-    if n == 0:
-        return float("nan")
-    cut = int(0.25 * n)
-    return float(x[cut:n - cut].mean())
-
-
-def median(values: Sequence[float] | np.ndarray) -> float:
-    x = np.asarray(values, dtype=np.float64).ravel()
-    return float(np.median(x)) if x.size else float("nan")
-
-
-def _median_of_game_means(per_game: list[np.ndarray]) -> float:
-    return median([g.mean() for g in per_game])
-
-
-def _iqm_of_runs(per_game: list[np.ndarray]) -> float:
-    return iqm(np.concatenate(per_game))
-
-
-# Aggregates over games: IQM over all (game, seed) runs, as rliable does; median over games of the per-game mean.
-AGGREGATES: dict[str, Callable[[list[np.ndarray]], float]] = {"iqm": _iqm_of_runs, "median": _median_of_game_means}
-
-
-def stratified_bootstrap(per_game: Sequence[Sequence[float]], statistic: Callable[[list[np.ndarray]], float],
-                         resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
-                         confidence: float = 0.95) -> dict[str, float]:
-    """Point estimate and percentile confidence interval of ``statistic(per_game)`` by the stratified bootstrap:
-    each resample draws, independently for every game, as many seeds as it has, with replacement, from that
-    game's seeds (the games themselves are kept). Deterministic for a given ``seed``.
-
-    :param per_game: one sequence of per-seed scores per game (games with no score are dropped).
-    :param statistic: list of per-game arrays → float (see :data:`AGGREGATES`).
-    :return: ``estimate``, ``ci_low``, ``ci_high``, ``n_games``, ``n_runs``, ``resamples``.
-    """
-    games = [np.asarray(g, dtype=np.float64) for g in per_game]
-    games = [g[np.isfinite(g)] for g in games]
-    games = [g for g in games if g.size]
-    if not games:
-        nan = float("nan")
-        return {"estimate": nan, "ci_low": nan, "ci_high": nan, "n_games": 0, "n_runs": 0, "resamples": resamples}
-    rng = np.random.default_rng(seed)
-    estimate = float(statistic(games))
-    stats = np.empty(resamples)
-    for b in range(resamples):
-        stats[b] = statistic([g[rng.integers(0, g.size, g.size)] for g in games])
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
-    return {"estimate": estimate, "ci_low": float(low), "ci_high": float(high), "n_games": len(games),
-            "n_runs": int(sum(g.size for g in games)), "resamples": resamples}
-
 
 # --------------------------------------------------------------------------- study
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -46,6 +46,10 @@ Backends of :func:`local_entropy`
   every window, sort them, and telescope ``Σ n ln n`` over each run of equal values.
 * ``"auto"``: numba for CPU tensors, torch otherwise.
 
+:func:`local_contrast` and :func:`prepare_frames` take the same ``backend`` argument (a numba
+kernel or torch ops, the same bytes either way). :mod:`mint_rl.entropy_reference` holds a slow
+numpy reference of every step, written independently, for tests and benchmarks.
+
 Example::
 
     >>> frames = torch.randint(0, 256, (2, 3, 84, 84), dtype=torch.uint8)
@@ -130,6 +134,15 @@ def _check_size(size: int) -> None:
         raise ValueError(f"`size` must be odd and >= 3 (the window is centred on the pixel), got {size}.")
 
 
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    """``"numba"`` or ``"torch"`` for ``backend`` (``"auto"``: numba for CPU tensors, torch otherwise)."""
+    if backend not in _BACKENDS:
+        raise ValueError(f"`backend` must be one of {_BACKENDS}, got {backend!r}.")
+    if backend == "auto":
+        return "numba" if device.type == "cpu" else "torch"
+    return backend
+
+
 def _to_uint8(frames: torch.Tensor) -> torch.Tensor:
     """Integer-valued 0–255 frames as uint8 (no copy for uint8)."""
     if frames.dtype == torch.uint8:
@@ -208,7 +221,7 @@ def _local_contrast_numba(x: np.ndarray, lut: np.ndarray, out: np.ndarray) -> No
                 out[b, c, i, j] = lut[img[i, j], (2 * vsum[j] + 25) // 50]
 
 
-def local_contrast(frames: torch.Tensor) -> torch.Tensor:
+def local_contrast(frames: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     r"""MINT's local-contrast normalisation, computed exactly in integer arithmetic.
 
     Per channel, on integer values ``x`` in 0..255 (every step rounded half-to-even, as
@@ -229,14 +242,23 @@ def local_contrast(frames: torch.Tensor) -> torch.Tensor:
     ``x = 0``), so it carries zero entropy.
 
     :param frames: integer-valued frames ``(B, C, H, W)`` on the 0–255 scale, uint8 or float.
-    :return: uint8 ``(B, C, H, W)``, the histogram input of :func:`local_entropy`.
+    :param backend: ``"numba"`` (CPU kernel; other devices go through the CPU), ``"torch"`` (torch ops,
+        any device) or ``"auto"`` (numba for CPU tensors, torch otherwise). Both give the same bytes.
+    :return: uint8 ``(B, C, H, W)`` on the input's device, the histogram input of :func:`local_entropy`.
+
+    Example::
+
+        >>> frames = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+        >>> torch.equal(local_contrast(frames, backend="torch"), local_contrast(frames, backend="numba"))
+        True
     """
+    backend = _resolve_backend(backend, frames.device if isinstance(frames, torch.Tensor) else torch.device("cpu"))
     _check_byte_scale_frames(frames)
-    x = _to_uint8(frames)
-    if x.device.type == "cpu":
+    x = _to_uint8(frames.detach())
+    if backend == "numba":
         out = np.empty(tuple(x.shape), np.uint8)
-        _local_contrast_numba(np.ascontiguousarray(x.numpy()), _contrast_lut(), out)
-        return torch.from_numpy(out)
+        _local_contrast_numba(np.ascontiguousarray(x.cpu().numpy()), _contrast_lut(), out)
+        return torch.from_numpy(out).to(x.device)
     return _local_contrast_torch(x)
 
 
@@ -388,7 +410,7 @@ def _taps_table(n_in: int, n_out: int) -> tuple[np.ndarray, int]:
 
 
 def prepare_frames(
-    frames: torch.Tensor, grid_size: tuple[int, int], sharpen_small: bool = True
+    frames: torch.Tensor, grid_size: tuple[int, int], sharpen_small: bool = True, backend: str = "auto"
 ) -> torch.Tensor:
     r"""Bring raw frames to the heatmap grid as MINT does before the entropy.
 
@@ -401,16 +423,26 @@ def prepare_frames(
        applied to the unrounded resized frame, as the authors do; then round half-to-even
        (exactly: every step is a rational with a known denominator).
 
-    On CPU the three steps are one numba kernel in int64 arithmetic; elsewhere torch ops in
-    float64 holding the same integers. Both give the same bytes (tested).
+    The ``"numba"`` backend runs the three steps as one numba kernel in int64 arithmetic, the
+    ``"torch"`` backend as torch ops in float64 holding the same integers. Both give the same
+    bytes (tested).
 
     :param frames: ``(B, C, H, W)``, uint8 on 0–255 or float in [0, 1].
     :param grid_size: ``(height, width)`` of the heatmap grid.
     :param sharpen_small: apply MINT's sharpening to inputs narrower than 100 px.
-    :return: uint8 ``(B, C, height, width)``.
+    :param backend: ``"numba"`` (CPU kernel; other devices go through the CPU), ``"torch"``
+        (torch ops, any device) or ``"auto"`` (numba for CPU tensors, torch otherwise).
+    :return: uint8 ``(B, C, height, width)`` on the input's device.
+
+    Example::
+
+        >>> frames = torch.randint(0, 256, (2, 3, 84, 84), dtype=torch.uint8)
+        >>> prepare_frames(frames, (64, 64)).shape
+        torch.Size([2, 3, 64, 64])
     """
     if not isinstance(frames, torch.Tensor):
         raise TypeError(f"`frames` must be a torch.Tensor, got {type(frames).__name__}.")
+    backend = _resolve_backend(backend, frames.device)
     if frames.ndim != 4:
         raise ValueError(f"`frames` must have shape (B, C, H, W) (rank 4), got shape {tuple(frames.shape)}.")
     if len(grid_size) != 2 or min(int(grid_size[0]), int(grid_size[1])) < 1:
@@ -431,12 +463,12 @@ def prepare_frames(
         raise TypeError(f"`frames` must be uint8 (0–255) or float in [0, 1], got {frames.dtype}.")
     grid = (int(grid_size[0]), int(grid_size[1]))
     sharpened = sharpen_small and frames.shape[-1] < SHARPEN_WIDTH_THRESHOLD
-    if x.device.type == "cpu" and x.numel():  # the same integer arithmetic in one numba pass
+    if backend == "numba" and x.numel():  # the same integer arithmetic in one numba pass
         rows, den_h = _taps_table(x.shape[-2], grid[0])
         cols, den_w = _taps_table(x.shape[-1], grid[1])
         out = np.empty((*x.shape[:2], *grid), np.uint8)
-        _prepare_numba(np.ascontiguousarray(x.numpy()), rows, cols, den_h * den_w, 10 if sharpened else -1, out)
-        return torch.from_numpy(out)
+        _prepare_numba(np.ascontiguousarray(x.cpu().numpy()), rows, cols, den_h * den_w, 10 if sharpened else -1, out)
+        return torch.from_numpy(out).to(x.device)
     x = x.to(torch.float64)
     num, den = (x, 1) if tuple(x.shape[-2:]) == grid else _resize_bilinear_fraction(x, grid)
     if sharpened:

@@ -1,4 +1,5 @@
-"""experiments/atari_study.py without any ALE training: HNS, the stratified bootstrap, --summary-only, --help."""
+"""experiments/atari_study.py through its entry point, without any ALE training: --summary-only (HNS and the
+aggregates over games, whose statistics tests/test_aggregates.py checks), one PPO experiment per game, --help."""
 
 import json
 import subprocess
@@ -10,46 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
-import atari_study as st  # noqa: E402
+from atari_study import main  # noqa: E402  (the script's entry point)
 
 from agents.run_folders import env_slug  # noqa: E402
-
-
-def test_hns_known_values():
-    assert st.human_normalised(30.5, "Breakout") == pytest.approx(1.0)
-    assert st.human_normalised(1.7, "ALE/Breakout-v5") == pytest.approx(0.0)
-    assert st.human_normalised(6.1, "ALE/Boxing-v5") == pytest.approx(0.5)
-    assert st.human_normalised(-20.7, "Pong") == pytest.approx(0.0)
-    assert st.human_normalised(14.6, "ALE/Pong-v5") == pytest.approx(1.0)
-    np.testing.assert_allclose(st.human_normalised(np.array([68.4, 42054.7]), "Seaquest"), [0.0, 1.0])
-    for game in ("Breakout", "Boxing", "MsPacman", "Seaquest", "Pong", "Frostbite", "BattleZone"):
-        assert game in st.REFERENCE_SCORES
-    assert st.game_name("ALE/MsPacman-v5") == "MsPacman"
-
-
-def test_iqm_and_median():
-    assert st.iqm(np.arange(8.0)) == pytest.approx(np.mean([2, 3, 4, 5]))
-    assert st.iqm([1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.5)
-    assert st.median([3.0, 1.0, 2.0]) == 2.0
-
-
-def test_stratified_bootstrap():
-    rng = np.random.default_rng(1)
-    per_game = [rng.normal(mu, 0.1, 3) for mu in (0.1, 0.5, 1.0, 2.0)]
-    for fn in st.AGGREGATES.values():
-        a = st.stratified_bootstrap(per_game, fn, resamples=500, seed=3)
-        b = st.stratified_bootstrap(per_game, fn, resamples=500, seed=3)
-        assert a == b
-        assert a["ci_low"] <= a["estimate"] <= a["ci_high"]
-        assert a["n_games"] == 4 and a["n_runs"] == 12
-    assert st.stratified_bootstrap(per_game, st.AGGREGATES["iqm"])["estimate"] == pytest.approx(
-        st.iqm(np.concatenate(per_game)))
-    assert st.stratified_bootstrap(per_game, st.AGGREGATES["median"])["estimate"] == pytest.approx(
-        np.median([g.mean() for g in per_game]))
-    # constant seeds: a zero-width interval
-    c = st.stratified_bootstrap([[1.0, 1.0], [2.0, 2.0]], st.AGGREGATES["median"], resamples=100)
-    assert c["ci_low"] == c["ci_high"] == c["estimate"] == pytest.approx(1.5)
-    assert np.isnan(st.stratified_bootstrap([], st.AGGREGATES["iqm"])["estimate"])
 
 
 def fake_summary(env: str, finals: dict[str, list[float]]) -> dict:
@@ -78,7 +42,7 @@ def test_summary_only(tmp_path, capsys):
                                                        for label, vals in finals.items()
                                                        for seed, v in enumerate(vals) for step in (1024, 2048)]
         (d / "evaluations.csv").write_text("\n".join(lines) + "\n")
-    out = st.main(["--games", "ALE/Breakout-v5", "ALE/Boxing-v5", "ALE/Seaquest-v5", "--summary-only",
+    out = main(["--games", "ALE/Breakout-v5", "ALE/Boxing-v5", "ALE/Seaquest-v5", "--summary-only",
                    "--results", str(results), "--out", str(tmp_path / "runs"), "--resamples", "200"])
     md = (results / "summary.md").read_text()
     assert "| ALE/Breakout-v5 | pixels | 3 | 16.10 ± 1.00 | 0.500 | 1.7 | 30.5 |" in md
@@ -100,6 +64,15 @@ def test_summary_only(tmp_path, capsys):
     assert data["aggregates"]["pixels"]["median"]["estimate"] == pytest.approx(0.75)
     assert data["aggregates"]["mint"]["median"]["estimate"] == pytest.approx(0.25)
     assert data["aggregates"]["mint"]["iqm"]["n_runs"] == 6
+    # IQM over all runs: pixels' HNS per seed are Breakout (0, 1, 0.5) and Boxing (1, 1, 1)
+    assert data["aggregates"]["pixels"]["iqm"]["estimate"] == pytest.approx((0.5 + 1 + 1 + 1) / 4)
+    for label in ("pixels", "mint"):
+        assert set(data["aggregates"][label]) == {"iqm", "median"}
+        for agg in data["aggregates"][label].values():
+            assert set(agg) == {"estimate", "ci_low", "ci_high", "n_games", "n_runs", "resamples"}
+            assert agg["ci_low"] <= agg["estimate"] <= agg["ci_high"] and agg["resamples"] == 200
+    assert data["bootstrap"] == {"method": "stratified (seeds within each game), percentile 95% CI",
+                                 "resamples": 200, "seed": 0}
     assert "IQM HNS" in capsys.readouterr().out
     assert out["table"] == md.strip()
 
@@ -111,7 +84,7 @@ def test_one_ppo_experiment_per_game(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(ppo_experiment, "run_ppo_experiment", seen.append)
     results = tmp_path / "results"
-    st.main(["--games", "ALE/Pong-v5", "ALE/Breakout-v5", "--seeds", "2", "--no-progress", "--results", str(results),
+    main(["--games", "ALE/Pong-v5", "ALE/Breakout-v5", "--seeds", "2", "--no-progress", "--results", str(results),
              "--out", str(tmp_path / "runs")])
     assert [e.env for e in seen] == ["ALE/Pong-v5", "ALE/Breakout-v5"]
     for exp in seen:
@@ -121,12 +94,12 @@ def test_one_ppo_experiment_per_game(tmp_path, monkeypatch):
         assert exp.eval_episodes == 10 and exp.eval_freq == 20_480 and exp.n_envs == 8 and exp.no_progress
         assert exp.label("mint") == "mint" and not exp.online
     with pytest.raises(SystemExit):
-        st.main(["--games", "MintTasks/Catch-v0"])
+        main(["--games", "MintTasks/Catch-v0"])
 
 
 def test_bad_ppo_settings_are_refused_before_any_game_trains(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        st.main(["--games", "ALE/Pong-v5", "--timesteps", "100", "--results", str(tmp_path), "--out", str(tmp_path)])
+        main(["--games", "ALE/Pong-v5", "--timesteps", "100", "--results", str(tmp_path), "--out", str(tmp_path)])
     assert info.value.code == 2
     assert "--timesteps 100 is smaller than one PPO rollout" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

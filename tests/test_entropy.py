@@ -1,19 +1,15 @@
-"""Tests of mint_rl.entropy against a plain numpy reference and skimage.
+"""Tests of mint_rl.entropy against the slow numpy reference of mint_rl.entropy_reference and skimage.
 
-The reference below is written independently of the implementation: the local contrast
-in float64 with ``np.round`` (exact here: every intermediate is a dyadic or correctly
-rounded rational), and the entropy from a dense 256-bin histogram per pixel (one-hot
-counts summed over the window offsets), neither the sliding histogram of the numba
-backend nor the sort-and-count of the torch backend. ``benchmarks/bench_entropy.py``
-times these reference functions too.
+The reference is written independently of the implementation (see its module docstring);
+``benchmarks/bench_entropy.py`` times it too. The numba and torch paths of ``local_entropy``,
+``local_contrast`` and ``prepare_frames`` are checked against each other through their ``backend``
+argument.
 """
 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -27,115 +23,13 @@ from mint_rl.entropy import (
     prepare_frames,
     sharpen,
 )
-
-# ---------------------------------------------------------------------------------------
-# numpy reference
-# ---------------------------------------------------------------------------------------
-
-
-def ref_local_contrast(frames: np.ndarray) -> np.ndarray:
-    """MINT local contrast of integer frames ``(B, C, H, W)`` in float64; returns uint8."""
-    x = frames.astype(np.float64)
-    h, w = x.shape[-2:]
-    padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))
-    window_sum = sum(padded[..., di : di + h, dj : dj + w] for di in range(5) for dj in range(5))
-    smooth = np.round(window_sum / 25.0)
-    sharp = np.clip(np.round(2.5 * x - 1.25 * smooth), 0, 255)
-    safe = np.where(smooth > 0, smooth, 1.0)
-    # the authors' + 1e-8 vanishes in float32 for smooth >= 1; smooth = 0 forces sharp = 0
-    ratio = np.where(smooth > 0, np.clip(np.round(255.0 * sharp / safe), 0, 255), 0.0)
-    return ratio.astype(np.uint8)
-
-
-def ref_local_entropy(frames: np.ndarray, size: int, preprocess: bool) -> np.ndarray:
-    """Local entropy (nats) of integer frames ``(B, C, H, W)``, channels pooled; ``(B, H, W)``."""
-    x = ref_local_contrast(frames) if preprocess else frames.astype(np.uint8)
-    b, c, h, w = x.shape
-    r = size // 2
-    n = size * size * c
-    out = np.zeros((b, h, w), np.float64)
-    eye = np.eye(256, dtype=np.int16)
-    for k in range(b):
-        onehot = eye[x[k]]  # (C, H, W, 256)
-        counts = np.zeros((h - 2 * r, w - 2 * r, 256), np.int16)
-        for ch in range(c):
-            for di in range(size):
-                for dj in range(size):
-                    counts += onehot[ch, di : di + h - 2 * r, dj : dj + w - 2 * r]
-        p = counts / n
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(p > 0, -p * np.log(p), 0.0)
-        out[k, r : h - r, r : w - r] = terms.sum(-1)
-    return out
-
-
-def round_fraction(num: np.ndarray, den: int) -> np.ndarray:
-    """uint8 ``clamp(round(num / den), 0, 255)`` via Python's exact ``round(Fraction)`` (ties to even)."""
-    rounded = np.vectorize(lambda n: round(Fraction(int(n), den)), otypes=[np.int64])(num)
-    return np.clip(rounded, 0, 255).astype(np.uint8)
-
-
-def ref_sharpen_fraction(num: np.ndarray, den: int, factor: int) -> np.ndarray:
-    """torchvision float-path adjust_sharpness of the frames ``num / den`` (integer ``num``)."""
-    h, w = num.shape[-2:]
-    out = 13 * num.astype(np.int64)  # everything over the common denominator 13·den
-    if h > 2 and w > 2:
-        blurred = np.zeros_like(num[..., 1:-1, 1:-1], dtype=np.int64)  # 13·den·blurred
-        for di in range(3):
-            for dj in range(3):
-                weight = 5 if (di, dj) == (1, 1) else 1
-                blurred += weight * num[..., di : di + h - 2, dj : dj + w - 2].astype(np.int64)
-        out[..., 1:-1, 1:-1] = factor * out[..., 1:-1, 1:-1] + (1 - factor) * blurred
-    return round_fraction(out, 13 * den)
-
-
-def ref_sharpen(frames: np.ndarray, factor: float) -> np.ndarray:
-    """Float-factor version on 0–255 values, float64, rounded half-to-even; uint8."""
-    x = frames.astype(np.float64)
-    out = x.copy()
-    h, w = x.shape[-2:]
-    if h > 2 and w > 2:
-        kernel = np.ones((3, 3))
-        kernel[1, 1] = 5.0
-        blurred = sum(kernel[di, dj] * x[..., di : di + h - 2, dj : dj + w - 2] for di in range(3) for dj in range(3))
-        out[..., 1:-1, 1:-1] = factor * x[..., 1:-1, 1:-1] + (1.0 - factor) * blurred / 13.0
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
-
-
-def ref_resize_bilinear(frames: np.ndarray, out_h: int, out_w: int) -> tuple[np.ndarray, int]:
-    """Bilinear resize with half-pixel centres (``align_corners=False``), no antialiasing.
-
-    Returns integer numerators over the denominator ``4·out_h·out_w``: the source position
-    of output index d is ``(d + 1/2)·n_in/n_out − 1/2 = ((2d + 1)·n_in − n_out) / (2·n_out)``,
-    clamped at 0; the right neighbour is clamped to the last pixel.
-    """
-    h, w = frames.shape[-2:]
-    x = frames.astype(np.int64)
-    out = np.zeros(frames.shape[:-2] + (out_h, out_w), np.int64)
-    for d in range(out_h):
-        sy = max((2 * d + 1) * h - out_h, 0)  # over 2·out_h
-        y0 = sy // (2 * out_h)
-        fy = sy - y0 * 2 * out_h
-        y1 = min(y0 + 1, h - 1)
-        for e in range(out_w):
-            sx = max((2 * e + 1) * w - out_w, 0)
-            x0 = sx // (2 * out_w)
-            fx = sx - x0 * 2 * out_w
-            x1 = min(x0 + 1, w - 1)
-            out[..., d, e] = (
-                (2 * out_h - fy) * ((2 * out_w - fx) * x[..., y0, x0] + fx * x[..., y0, x1])
-                + fy * ((2 * out_w - fx) * x[..., y1, x0] + fx * x[..., y1, x1])
-            )
-    return out, 4 * out_h * out_w
-
-
-def ref_prepare_frames(frames: np.ndarray, grid: tuple[int, int], sharpen_small: bool = True) -> np.ndarray:
-    """Resize uint8 frames to ``grid`` and sharpen inputs narrower than 100 px; uint8."""
-    num, den = (frames.astype(np.int64), 1) if frames.shape[-2:] == grid else ref_resize_bilinear(frames, *grid)
-    if sharpen_small and frames.shape[-1] < 100:
-        return ref_sharpen_fraction(num, den, 10)
-    return round_fraction(num, den)
-
+from mint_rl.entropy_reference import (
+    reference_local_contrast,
+    reference_local_entropy,
+    reference_prepare_frames,
+    reference_sharpen,
+    scene_frames,
+)
 
 # ---------------------------------------------------------------------------------------
 # test frames
@@ -148,28 +42,6 @@ def random_frames(b: int, c: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     x = rng.integers(0, 256, (b, c, h, w), dtype=np.uint8)
     x[: b // 2] = rng.choice(np.array([0, 1, 2, 127, 128, 255], np.uint8), (b // 2, c, h, w))
     return x
-
-
-def scene_frames(b: int, c: int, h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Real-looking frames: a smooth gradient background, flat shapes, mild sensor noise."""
-    rng = np.random.default_rng(seed)
-    frames = np.empty((b, c, h, w), np.uint8)
-    yy, xx = np.mgrid[0:h, 0:w]
-    for k in range(b):
-        img = np.empty((h, w, c), np.float64)
-        for ch in range(c):
-            img[..., ch] = 40 + 60 * ch + 50 * xx / w + 30 * yy / h
-        for _ in range(3):
-            colour = tuple(float(v) for v in rng.integers(0, 256, c))
-            cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
-            if rng.random() < 0.5:
-                cv2.circle(img, (cx, cy), int(rng.integers(2, max(3, h // 3))), colour, -1)
-            else:
-                cv2.rectangle(img, (cx, cy), (cx + int(rng.integers(2, 8)), cy + int(rng.integers(2, 8))), colour, -1)
-        if k % 2:
-            img += rng.normal(0, 2.0, img.shape)
-        frames[k] = np.clip(np.round(img), 0, 255).astype(np.uint8).transpose(2, 0, 1)
-    return frames
 
 
 SHAPES = [(17, 22), (20, 15)]  # odd and even heights and widths
@@ -188,7 +60,7 @@ def test_local_entropy_matches_reference(size: int, channels: int, preprocess: b
     for seed, (h, w) in enumerate(SHAPES):
         for make in (random_frames, scene_frames):
             frames = make(3, channels, h, w, seed=seed)
-            expected = ref_local_entropy(frames, size, preprocess)
+            expected = reference_local_entropy(frames, size, preprocess)
             got = local_entropy(torch.from_numpy(frames), size, preprocess=preprocess, backend=backend)
             assert got.dtype == torch.float32 and got.shape == (3, h, w)
             np.testing.assert_allclose(got.numpy(), expected, atol=1e-5, rtol=0)
@@ -253,7 +125,7 @@ def test_local_contrast_matches_reference(make) -> None:
     frames = np.concatenate([make(3, 3, 21, 26, seed=1), blocky])
     got = local_contrast(torch.from_numpy(frames))
     assert got.dtype == torch.uint8
-    np.testing.assert_array_equal(got.numpy(), ref_local_contrast(frames))
+    np.testing.assert_array_equal(got.numpy(), reference_local_contrast(frames))
 
 
 def test_local_contrast_reproduces_authors_float32_formula() -> None:
@@ -266,13 +138,14 @@ def test_local_contrast_reproduces_authors_float32_formula() -> None:
 
 
 def test_local_contrast_torch_path_equals_numba_path() -> None:
-    from mint_rl.entropy import _local_contrast_torch
-
     frames = torch.from_numpy(np.concatenate([random_frames(4, 3, 33, 40), scene_frames(4, 1, 33, 40).repeat(3, 1)]))
-    assert torch.equal(_local_contrast_torch(frames), local_contrast(frames))
+    numba_path = local_contrast(frames, backend="numba")
+    assert torch.equal(local_contrast(frames, backend="torch"), numba_path)
+    assert torch.equal(local_contrast(frames), numba_path)  # auto = numba on CPU
+    assert torch.equal(local_contrast(frames.to(torch.float32), backend="torch"), numba_path)
     tiny = torch.from_numpy(random_frames(2, 2, 3, 4))  # smaller than the 5×5 window
-    assert torch.equal(_local_contrast_torch(tiny), local_contrast(tiny))
-    np.testing.assert_array_equal(local_contrast(tiny).numpy(), ref_local_contrast(tiny.numpy()))
+    assert torch.equal(local_contrast(tiny, backend="torch"), local_contrast(tiny, backend="numba"))
+    np.testing.assert_array_equal(local_contrast(tiny).numpy(), reference_local_contrast(tiny.numpy()))
 
 
 @pytest.mark.parametrize("value", [0, 1, 3, 7, 100, 128, 200, 255])
@@ -328,7 +201,7 @@ def test_sharpen_matches_reference_and_limits() -> None:
     frames = np.concatenate([scene_frames(2, 3, 20, 23), random_frames(2, 3, 20, 23)])
     x = torch.from_numpy(frames)
     for factor in (0.0, 0.5, 1.0, 2.0, 10.0):
-        np.testing.assert_array_equal(sharpen(x, factor).numpy(), ref_sharpen(frames, factor))
+        np.testing.assert_array_equal(sharpen(x, factor).numpy(), reference_sharpen(frames, factor))
     assert torch.equal(sharpen(x, 1.0), x)
     small = torch.from_numpy(random_frames(1, 3, 2, 9))
     assert torch.equal(sharpen(small), small)  # frames of height <= 2 are unchanged
@@ -344,28 +217,19 @@ def test_prepare_frames_matches_reference(in_shape: tuple[int, int], grid: tuple
     frames = np.concatenate([scene_frames(2, 3, *in_shape), random_frames(2, 3, *in_shape)])
     got = prepare_frames(torch.from_numpy(frames), grid)
     assert got.dtype == torch.uint8 and got.shape == (4, 3, *grid)
-    np.testing.assert_array_equal(got.numpy(), ref_prepare_frames(frames, grid))
+    np.testing.assert_array_equal(got.numpy(), reference_prepare_frames(frames, grid))
     # float frames in [0, 1] give the same result as uint8 frames
     as_float = torch.from_numpy(frames).to(torch.float32) / 255.0
     assert torch.equal(prepare_frames(as_float, grid), got)
     # without sharpening
     np.testing.assert_array_equal(
         prepare_frames(torch.from_numpy(frames), grid, sharpen_small=False).numpy(),
-        ref_prepare_frames(frames, grid, sharpen_small=False),
+        reference_prepare_frames(frames, grid, sharpen_small=False),
     )
 
 
 def test_prepare_frames_numba_path_equals_torch_path() -> None:
     """On CPU prepare_frames runs one numba kernel; other devices run the torch ops. Bit for bit the same."""
-    from mint_rl.entropy import _resize_bilinear_fraction, _round_fraction, _sharpen_fraction
-
-    def torch_path(x: torch.Tensor, grid, sharpen_small: bool) -> torch.Tensor:
-        num = x.to(torch.float64)
-        num, den = (num, 1) if tuple(num.shape[-2:]) == tuple(grid) else _resize_bilinear_fraction(num, grid)
-        if sharpen_small and x.shape[-1] < 100:
-            return _sharpen_fraction(num, den, 10.0)
-        return _round_fraction(num, den)
-
     shapes = [((84, 84), (42, 42)), ((64, 64), (32, 32)), ((84, 84), (84, 84)), ((96, 96), (135, 135)),
               ((60, 90), (45, 70)), ((40, 120), (21, 50)), ((9, 11), (20, 17)), ((3, 5), (2, 7)), ((1, 1), (3, 3))]
     for seed, (in_shape, grid) in enumerate(shapes):
@@ -374,7 +238,9 @@ def test_prepare_frames_numba_path_equals_torch_path() -> None:
         for f in frames:
             x = torch.from_numpy(f.astype(np.uint8))
             for sharpen_small in (True, False):
-                assert torch.equal(prepare_frames(x, grid, sharpen_small), torch_path(x, grid, sharpen_small))
+                numba_path = prepare_frames(x, grid, sharpen_small, backend="numba")
+                assert torch.equal(prepare_frames(x, grid, sharpen_small, backend="torch"), numba_path)
+                assert torch.equal(prepare_frames(x, grid, sharpen_small), numba_path)  # auto = numba on CPU
 
 
 def test_prepare_frames_identity_without_resize_or_sharpening() -> None:
@@ -463,6 +329,10 @@ def test_bad_inputs_raise_clear_errors() -> None:
         local_entropy(good, size=9)
     with pytest.raises(ValueError, match="backend"):
         local_entropy(good, backend="cuda")
+    with pytest.raises(ValueError, match="backend"):
+        local_contrast(good, backend="cuda")
+    with pytest.raises(ValueError, match="backend"):
+        prepare_frames(good, (4, 4), backend="cuda")
     with pytest.raises(TypeError, match="bool"):
         local_entropy(good.bool())
     with pytest.raises(TypeError, match="torch.Tensor"):
