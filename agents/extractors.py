@@ -136,7 +136,7 @@ def _glimpse_encoder(owner: str, observation_space: gym.Space, layout: tuple[int
         raise ValueError(f"{owner}(glimpse={tuple(glimpse)}) expects {encoder.pixels} glimpse values per keypoint "
                          f"({glimpse[0]} channels × {glimpse[1]}×{glimpse[1]} px) after x, y, status, but the "
                          f"observation {observation_space} carries {d - 3} features per keypoint. Give the wrapper "
-                         "the same glimpse size (MintKeypointVecEnv(..., glimpse_size=...)) and no other features, "
+                         "the same glimpse size (ObservationOptions(glimpse_size=...)) and no other features, "
                          "or leave glimpse out.")
     return encoder, 3 + glimpse_dim
 

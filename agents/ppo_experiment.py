@@ -53,6 +53,7 @@ from agents.saved_agent import save_agent
 from agents.tracked_vec_env import TrackedKeypointVecEnv
 from agents.vec_env import MintKeypointVecEnv
 from envs.collect import make_env
+from envs.keypoint_observation import ObservationOptions
 from envs.object_keypoints import ObjectKeypoints
 from envs.pretraining import PretrainError
 from mint_rl.config import MintConfig
@@ -106,7 +107,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
             share_features_extractor=not exp.separate_critic), **common)
     else:
         online = agent == "mint" and exp.online
-        glimpses = dict(glimpse_size=exp.glimpse_size, glimpse_at=exp.glimpse_at, colour_codes=codebook)
+        view = ObservationOptions(device=exp.device, glimpse_size=exp.glimpse_size, glimpse_at=exp.glimpse_at,
+                                  colour_codes=codebook)
         base = make_vec(env_id, "rgb", n, True, render=exp.overlay_every > 0)
         if online:
             h, w, c = frame_shape(env_id)
@@ -114,10 +116,10 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
                 num_keypoints=exp.num_keypoints, in_channels=c, image_size=(h, w), feature_dim=exp.feature_dim,
                 seed=seed)
             kp_env = MintKeypointVecEnv(base, encoder, online=OnlineOptions(updates_per_round=exp.online_updates),
-                                        config=config, device=exp.device, **glimpses)
+                                        options=view.replace(config=config))
             callbacks.append(OnlineEncoderCallback(kp_env, exp.online_updates))
         else:
-            kp_env = MintKeypointVecEnv(base, encoder, device=exp.device, **glimpses)
+            kp_env = MintKeypointVecEnv(base, encoder, options=view)
 
         def tracked(venv: VecEnv) -> VecEnv:  # track: persistent entity slots (mint_rl.tracking)
             return TrackedKeypointVecEnv(venv, exp.colour_codes, kp_env.encoder.config.image_size) \
@@ -126,7 +128,7 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
         train_env = VecFrameStack(tracked(kp_env), exp.keypoint_stack)
         # the eval env shares the (possibly co-trained) encoder module, frozen
         eval_env = VecFrameStack(tracked(MintKeypointVecEnv(make_vec(env_id, "rgb", ne, False), kp_env.encoder,
-                                                            device=exp.device, **glimpses)), exp.keypoint_stack)
+                                                            options=view)), exp.keypoint_stack)
         extractor, kwargs = EXTRACTORS[exp.extractor]
         extractor_kwargs: dict[str, Any] = dict(kwargs, n_stack=exp.keypoint_stack)
         if exp.glimpse_size and not exp.colour_codes:  # raw glimpses: the extractor's glimpse CNN reads them

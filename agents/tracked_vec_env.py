@@ -13,7 +13,8 @@ finished sub-env's tracks once more before its tracks are freed for the new epis
 
 Example::
 
-    venv = MintKeypointVecEnv(DummyVecEnv([...]), "encoder.pt", glimpse_size=5, colour_codes=codebook)
+    venv = MintKeypointVecEnv(DummyVecEnv([...]), "encoder.pt",
+                              options=ObservationOptions(glimpse_size=5, colour_codes=codebook))
     venv = TrackedKeypointVecEnv(venv, n_codes=len(codebook), image_size=(64, 64))
     venv = VecFrameStack(venv, n_stack=2)
 """

@@ -29,6 +29,8 @@ Example::
     venv = MintKeypointVecEnv(venv, "runs/pretrain/encoder.pt")          # frozen
     venv = MintKeypointVecEnv(venv, online=True)  # co-trained, MintConfig built from the space: venv.config
     venv = MintKeypointVecEnv(venv, online=OnlineOptions(buffer_size=4_000, updates_per_round=20))
+    venv = MintKeypointVecEnv(venv, "runs/pretrain/encoder.pt",                # 5×5 colour-coded glimpses
+                              options=ObservationOptions(glimpse_size=5, colour_codes=codebook, device="cuda"))
     venv = VecFrameStack(venv, n_stack=2)                                 # keypoint velocity
     PPO("MlpPolicy", venv, policy_kwargs=dict(features_extractor_class=KeypointSetExtractor,
         features_extractor_kwargs=dict(n_stack=2)))
@@ -36,7 +38,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
@@ -44,14 +45,11 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from envs.keypoint_observation import KeypointObserver
+from envs.keypoint_observation import KeypointObserver, ObservationOptions, refuse_moved_arguments
 from envs.wrappers import KeypointAdapterMixin, describe_env
 from mint_rl.online import OnlineOptions, online_options
 
 __all__ = ["MintKeypointVecEnv"]
-
-ONLINE_FIELDS = tuple(field.name for field in dataclasses.fields(OnlineOptions))
-"""Keyword arguments that moved into :class:`~mint_rl.online.OnlineOptions` (named in the error)."""
 
 
 class MintKeypointVecEnv(KeypointAdapterMixin, VecEnvWrapper):
@@ -65,22 +63,23 @@ class MintKeypointVecEnv(KeypointAdapterMixin, VecEnvWrapper):
         :class:`~mint_rl.online.OnlineOptions`, or an ``OnlineOptions`` (``buffer_size`` is the
         total over sub-envs; ``auto_update`` None means False: the encoder changes only on
         :meth:`update_encoder`). False (default): a frozen encoder.
-    :param kwargs: the observation keyword arguments of :class:`envs.wrappers.MintKeypointWrapper`
-        (``config``, ``obs_format``, ``device``, ``feature_bound``, ``grey_to_rgb``, ``layout``,
-        ``glimpse_size``, ``glimpse_at``, ``colour_codes``).
+    :param options: how frames become keypoints, an :class:`~envs.keypoint_observation.ObservationOptions`
+        (the encoder's ``config`` and ``device``, ``obs_format``, ``feature_bound``, ``layout``,
+        ``grey_to_rgb``, ``glimpse_size``, ``glimpse_at``, ``colour_codes``; None: the defaults), as
+        for :class:`envs.wrappers.MintKeypointWrapper`.
+    :param kwargs: refused with a ``TypeError`` that says where they went (``obs_format=...``:
+        an ``ObservationOptions`` field; ``buffer_size=...``: an ``OnlineOptions`` field).
     """
 
     def __init__(self, venv: VecEnv, encoder: str | os.PathLike | torch.nn.Module | None = None, *,
-                 online: bool | OnlineOptions = False, **kwargs: Any) -> None:
+                 online: bool | OnlineOptions = False, options: ObservationOptions | None = None,
+                 **kwargs: Any) -> None:
         owner = f"MintKeypointVecEnv({describe_env(venv)})"
-        moved = [name for name in ONLINE_FIELDS if name in kwargs]
-        if moved:
-            raise TypeError(f"{owner}: {', '.join(moved)} {'is an' if len(moved) == 1 else 'are'} OnlineOptions "
-                            f"field{'s' * (len(moved) > 1)}: pass online=OnlineOptions({moved[0]}=...) "
-                            "(mint_rl.online)")
-        options = online_options(online, auto_update=False, owner=owner)  # updates between rollouts
-        self.observer = KeypointObserver(venv.observation_space, encoder, online=False if options is None else options,
-                                         num_streams=venv.num_envs, owner=owner, **kwargs)
+        refuse_moved_arguments(owner, kwargs)
+        online_opts = online_options(online, auto_update=False, owner=owner)  # updates between rollouts
+        self.observer = KeypointObserver(venv.observation_space, encoder,
+                                         online=False if online_opts is None else online_opts, options=options,
+                                         num_streams=venv.num_envs, owner=owner)
         self.observer.check_sub_envs(venv.unwrapped, direct=venv.unwrapped is venv)
         super().__init__(venv, observation_space=self.observer.observation_space)
 

@@ -69,7 +69,7 @@ def main() -> None:
 
     from envs.atari import make_atari_env
     from envs.vector import MintKeypointVectorWrapper
-    from envs.wrappers import MintKeypointWrapper
+    from envs.wrappers import MintKeypointWrapper, ObservationOptions
     from mint_rl.config import MintConfig
     from mint_rl.encoder import KeypointEncoder
     from mint_rl.online import OnlineOptions
@@ -81,7 +81,7 @@ def main() -> None:
         return
 
     if args.memory:
-        env = MintKeypointWrapper(make_atari_env(args.env, rgb=True), None, config=config,
+        env = MintKeypointWrapper(make_atari_env(args.env, rgb=True), None, options=ObservationOptions(config=config),
                                   online=OnlineOptions(buffer_size=10_000, update_every=5_000, updates_per_round=5))
         env.reset(seed=0)
         env.action_space.seed(0)
@@ -109,7 +109,7 @@ def main() -> None:
         wrapped = MintKeypointVectorWrapper(venv(), encoder)
         for threads in args.threads:
             setups[f"frozen MINT {size}×{size}, {threads} thread{'s' * (threads > 1)}"] = (wrapped, threads)
-    online = MintKeypointVectorWrapper(venv(), None, config=config,
+    online = MintKeypointVectorWrapper(venv(), None, options=ObservationOptions(config=config),
                                        online=OnlineOptions(buffer_size=4_000, update_every=2_000, updates_per_round=5))
     setups[f"online MINT 84×84, {args.threads[0]} thread{'s' * (args.threads[0] > 1)}"] = (online, args.threads[0])
     envs = {id(env): env for env, _ in setups.values()}

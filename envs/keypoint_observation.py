@@ -1,13 +1,26 @@
-"""Keypoint observations from image frames: their format, their space, and the observer that makes them.
+"""Keypoint observations from image frames: their options, format and space, and the observer that makes them.
 
 One image observation (a frame, or a stack of S frames) becomes one keypoint observation::
 
     import numpy as np
     from gymnasium import spaces
-    from envs.keypoint_observation import ImageLayout, keypoint_space
+    from envs.keypoint_observation import ImageLayout, ObservationOptions, keypoint_space
 
     layout = ImageLayout.from_space(spaces.Box(0, 255, (84, 84, 3), np.uint8))  # one RGB frame
     space = keypoint_space(num_keypoints=8, feature_dim=4)  # Box((8, 2 + 1 + 4), float32)
+    options = ObservationOptions(obs_format="dict", feature_bound=5.0)  # the adapters' options=
+
+Options (:class:`ObservationOptions`)
+-------------------------------------
+How frames become keypoint observations is one frozen, validated :class:`ObservationOptions`,
+the ``options`` argument of :class:`KeypointObserver` and of the three adapters (next to the
+``encoder`` and the ``online`` co-training options, :class:`~mint_rl.online.OnlineOptions`):
+the encoder's ``config`` and ``device``, the output (``obs_format``, ``feature_bound``), the input
+(``layout``, ``grey_to_rgb``) and the appearance columns (``glimpse_size``, ``glimpse_at``,
+``colour_codes``). A bad value raises ``ValueError`` / ``TypeError`` naming the field when the
+options are built; what depends on the env or the encoder (the layout against the space, a
+glimpse against the encoder's input size, the codebook's channels, the device on this machine)
+is checked when an adapter is built.
 
 Observation format
 ------------------
@@ -45,17 +58,19 @@ Input observations (:class:`ImageLayout`)
   with OpenCV (``INTER_AREA`` when shrinking, ``INTER_LINEAR`` otherwise).
 * Frame-stacked input (gymnasium's ``FrameStackObservation``): ``(S, H, W, C)`` or
   ``(S, H, W)``. Each frame is encoded and the output is stacked along the first axis.
-* ``layout`` says how to read the space; ``"auto"`` (default) reads ``(H, W)`` as grey,
-  a rank-3 shape whose last axis is 1, 3 or 4 as one channels-last frame ``(H, W, C)``,
-  any other rank-3 shape whose first axis is not 1, 3 or 4 as a grey stack ``(S, H, W)``,
-  and ``(S, H, W, C)`` as a stack of channels-last frames. A shape such as ``(3, H, W)``
-  is **ambiguous** (channels-first RGB frames, or a stack of 3 grey frames, which is what
-  ``FrameStackObservation`` of a grey env gives; both have the same space), so ``"auto"``
-  refuses it with an error naming both readings; pass ``layout="channels_first"``
-  (``(C, H, W)`` / ``(S, C, H, W)``, transposed on entry) or ``layout="grey_stack"``
-  (``(S, H, W)``). ``layout="channels_last"`` accepts only channels-last frames.
+* ``ObservationOptions.layout`` says how to read the space; ``"auto"`` (default) reads
+  ``(H, W)`` as grey, a rank-3 shape whose last axis is 1, 3 or 4 as one channels-last frame
+  ``(H, W, C)``, any other rank-3 shape whose first axis is not 1, 3 or 4 as a grey stack
+  ``(S, H, W)``, and ``(S, H, W, C)`` as a stack of channels-last frames. A shape such as
+  ``(3, H, W)`` is **ambiguous** (channels-first RGB frames, or a stack of 3 grey frames,
+  which is what ``FrameStackObservation`` of a grey env gives; both have the same space), so
+  ``"auto"`` refuses it with an error naming both readings; pass
+  ``ObservationOptions(layout="channels_first")`` (``(C, H, W)`` / ``(S, C, H, W)``,
+  transposed on entry) or ``layout="grey_stack"`` (``(S, H, W)``). ``layout="channels_last"``
+  accepts only channels-last frames.
 * The channel count must equal the encoder's ``config.in_channels``; with
-  ``grey_to_rgb=True`` a grey input feeds an RGB encoder by repeating the channel.
+  ``ObservationOptions(grey_to_rgb=True)`` a grey input feeds an RGB encoder by repeating
+  the channel.
 * Anything else (``Discrete``, 1-D or tiny ``Box``, ``Dict``, int16 frames, float frames
   with bounds outside [0, 1]) is rejected at construction with an error naming the space.
 
@@ -76,7 +91,7 @@ silently, so float frames in [0, 1] would arrive as black uint8 frames):
 
 Default config (:func:`default_mint_config`)
 --------------------------------------------
-An online adapter without an encoder and without a ``config`` builds one from the
+An online adapter without an encoder and without ``ObservationOptions.config`` builds one from the
 observation space: ``in_channels`` from the frames, and ``image_size`` the frame size when
 both sides are at most :data:`DEFAULT_MAX_SIDE` (96) px (Atari's preprocessed 84×84, the
 64×64 scenes) or :data:`DEFAULT_IMAGE_SIZE` (64×64) for larger frames (a raw 210×160 ALE
@@ -109,10 +124,11 @@ over it, so their outputs agree, and share one public API
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import cv2
 import gymnasium as gym
@@ -130,6 +146,7 @@ from mint_rl.online import OnlineEncoderTrainer, OnlineOptions, online_options
 from mint_rl.utils import resolve_device
 
 __all__ = [
+    "ObservationOptions",
     "KeypointObserver",
     "ImageLayout",
     "FrameCheck",
@@ -142,6 +159,7 @@ __all__ = [
     "LAYOUTS",
     "DEFAULT_MAX_SIDE",
     "DEFAULT_IMAGE_SIZE",
+    "refuse_moved_arguments",
 ]
 
 # The adapters' messages (the config built from the space) have always been logged under
@@ -172,6 +190,149 @@ DEFAULT_MAX_SIDE = 96
 """Frames up to this many pixels a side keep their size in :func:`default_mint_config`."""
 DEFAULT_IMAGE_SIZE = (64, 64)
 """The encoder input size :func:`default_mint_config` picks for larger frames."""
+
+
+# ---------------------------------------------------------------------------- the options
+@dataclass(frozen=True, kw_only=True)
+class ObservationOptions:
+    """How image frames become keypoint observations: the ``options`` argument of the three
+    keypoint adapters (:class:`envs.wrappers.MintKeypointWrapper`,
+    :class:`envs.vector.MintKeypointVectorWrapper`, :class:`agents.vec_env.MintKeypointVecEnv`)
+    and of :class:`KeypointObserver`::
+
+        options = ObservationOptions(glimpse_size=5, colour_codes=codebook, device="cuda")
+        env = MintKeypointWrapper(env, "runs/pretrain/encoder.pt", options=options)
+        venv = MintKeypointVecEnv(venv, env.encoder, options=options)  # same observations
+
+    Keyword-only, frozen, compared and copied by value (``colour_codes`` is kept as a tuple of
+    float32 values). Checked on construction: a bad value raises ``ValueError`` (``TypeError``
+    for a wrong type) naming the field and the fix. What depends on the env or the encoder is
+    checked when an adapter is built (the layout against the observation space, the glimpse
+    against the encoder's input size, the codebook's channels against the encoder's, the
+    device on this machine).
+
+    The encoder
+    :param config: a :class:`~mint_rl.config.MintConfig`: the architecture of a new online
+        encoder (None: :func:`default_mint_config` of the observation space, logged and exposed
+        as the adapter's ``config``); with an ``encoder``, checked against its architecture, and
+        (online) its loss / optimiser / ``batch_size`` / ``clip_length`` / ``seed`` fields drive
+        training. Kept as given (a ``MintConfig`` is mutable: do not change it afterwards) and
+        left out of the hash.
+    :param device: where the encoder runs (and trains): ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
+        ``"mps"`` or ``"auto"``; resolved when an adapter is built
+        (:func:`mint_rl.utils.resolve_device`), so options stay portable between machines.
+
+    The output
+    :param obs_format: one of :data:`OBS_FORMATS`: ``"box"`` (``(K, 2 + 1 + F + G)`` float32)
+        or ``"dict"`` (coords, status, features; no glimpses).
+    :param feature_bound: clip features to ``[-feature_bound, feature_bound]`` and declare those
+        bounds (None: unbounded ``[-inf, inf]``).
+
+    The input
+    :param layout: how to read the observation space, one of :data:`LAYOUTS`: ``"auto"``
+        (default), ``"channels_last"``, ``"channels_first"`` or ``"grey_stack"``. ``"auto"``
+        refuses ``(C, H, W)``-like spaces with C in {1, 3, 4} (channels-first frames and a
+        stack of C grey frames have the same space); say which with this field.
+    :param grey_to_rgb: feed grey frames to a 3-channel encoder by repeating the channel.
+
+    Appearance (``"box"`` only)
+    :param glimpse_size: p > 0 appends to each keypoint's row its glimpse, the ``C × p × p``
+        pixels of the encoder's input frame around it (:func:`mint_rl.glimpses.extract_glimpses`),
+        flattened and scaled to [0, 1]: appearance the policy can learn from
+        (``agents.extractors.KeypointSetExtractor(glimpse=(C, p))`` encodes it with a small CNN).
+        0 (default): no glimpses.
+    :param glimpse_at: one of :data:`GLIMPSE_AT`: ``"keypoints"`` (default), or ``"random"``, a
+        control that cuts the glimpses at uniformly random positions instead (the keypoints'
+        coordinates are unchanged).
+    :param colour_codes: an ``(n, C)`` colour codebook (:func:`mint_rl.appearance.fit_colour_codebook`;
+        any array-like, kept as a tuple of float32 values): instead of the raw glimpse, each row
+        gets the one-hot category (n values) of its glimpse's colour (the per-channel maximum over
+        the ``glimpse_size`` window). None (default): raw glimpses.
+    """
+
+    config: MintConfig | None = field(default=None, hash=False)
+    device: str | torch.device = "cpu"
+    obs_format: str = "box"
+    feature_bound: float | None = None
+    layout: str = "auto"
+    grey_to_rgb: bool = False
+    glimpse_size: int = 0
+    glimpse_at: str = "keypoints"
+    colour_codes: np.ndarray | Sequence[Sequence[float]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.config is not None and not isinstance(self.config, MintConfig):
+            raise TypeError(f"config must be a MintConfig (mint_rl.config) or None (built from the observation "
+                            f"space when online), got {type(self.config).__name__}")
+        if not isinstance(self.device, (str, torch.device)):
+            raise TypeError(f"device must be a str ('cpu', 'cuda', 'cuda:N', 'mps', 'auto') or a torch.device, got "
+                            f"{self.device!r} ({type(self.device).__name__})")
+        if self.obs_format not in OBS_FORMATS:
+            raise ValueError(f"obs_format must be one of {OBS_FORMATS}, got {self.obs_format!r}: 'box' for one "
+                             "(x, y, status, features...) row per keypoint, 'dict' for coords, status and features")
+        if self.feature_bound is not None and not self.feature_bound > 0:
+            raise ValueError(f"feature_bound must be > 0 or None (unbounded), got {self.feature_bound}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r} (see envs.keypoint_observation: "
+                             "'channels_first' for (C, H, W) frames, 'grey_stack' for (S, H, W) grey stacks)")
+        if not isinstance(self.grey_to_rgb, (bool, np.bool_)):
+            raise TypeError(f"grey_to_rgb must be True or False, got {self.grey_to_rgb!r}")
+        object.__setattr__(self, "grey_to_rgb", bool(self.grey_to_rgb))
+        size = self.glimpse_size
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"glimpse_size must be an int >= 0 (the glimpse side in pixels; 0: no glimpses), "
+                             f"got {size!r}")
+        if self.glimpse_at not in GLIMPSE_AT:
+            raise ValueError(f"glimpse_at must be one of {GLIMPSE_AT}, got {self.glimpse_at!r}")
+        if size and self.obs_format != "box":
+            raise ValueError(f"glimpse_size needs obs_format='box' (glimpses are appended to each keypoint's row), "
+                             f"got obs_format={self.obs_format!r}")
+        if self.colour_codes is not None:
+            try:
+                codes = np.asarray(self.colour_codes, np.float32)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"colour_codes must be an (n, C) array of finite colours in [0, 1] "
+                                 f"(mint_rl.appearance.fit_colour_codebook): {exc}") from exc
+            if codes.ndim != 2 or codes.shape[0] < 1 or codes.shape[1] < 1 or not np.isfinite(codes).all():
+                raise ValueError("colour_codes must be an (n, C) array of finite colours in [0, 1] with n >= 1 "
+                                 f"(mint_rl.appearance.fit_colour_codebook), got shape {codes.shape}")
+            if not size:
+                raise ValueError("colour_codes need glimpse_size > 0 (the window whose colour is coded)")
+            object.__setattr__(self, "colour_codes", tuple(tuple(row) for row in codes.tolist()))
+
+    def replace(self, **changes: Any) -> "ObservationOptions":
+        """A copy with ``changes`` (checked again), as :func:`dataclasses.replace`."""
+        return dataclasses.replace(self, **changes)
+
+
+OBSERVATION_FIELDS = tuple(f.name for f in dataclasses.fields(ObservationOptions))
+"""The fields of :class:`ObservationOptions` (once keyword arguments of the adapters)."""
+_ONLINE_FIELDS = tuple(f.name for f in dataclasses.fields(OnlineOptions))
+
+
+def refuse_moved_arguments(owner: str, kwargs: Mapping[str, Any]) -> None:
+    """Refuse the keyword arguments a keypoint adapter was given beyond its own, saying where
+    the observation and online options went (:class:`ObservationOptions`,
+    :class:`~mint_rl.online.OnlineOptions`).
+
+    :param owner: the adapter, for the message (e.g. ``"MintKeypointWrapper(ALE/Pong-v5)"``).
+    :param kwargs: the extra keyword arguments (nothing happens when empty).
+    :raises TypeError: naming each argument and what to pass instead.
+    """
+    if not kwargs:
+        return
+    parts = []
+    for names, cls, arg, module in (([n for n in kwargs if n in OBSERVATION_FIELDS], "ObservationOptions", "options",
+                                     "envs.keypoint_observation"),
+                                    ([n for n in kwargs if n in _ONLINE_FIELDS], "OnlineOptions", "online",
+                                     "mint_rl.online")):
+        if names:
+            parts.append(f"{', '.join(names)} {'is an' if len(names) == 1 else 'are'} {cls} "
+                         f"field{'s' * (len(names) > 1)}: pass {arg}={cls}({names[0]}=...) ({module})")
+    unknown = [n for n in kwargs if n not in OBSERVATION_FIELDS and n not in _ONLINE_FIELDS]
+    if unknown:
+        parts.append(f"unexpected keyword argument{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}")
+    raise TypeError(f"{owner}: {'; '.join(parts)}")
 
 
 # ---------------------------------------------------------------------------- input layout
@@ -490,9 +651,7 @@ def _resolve_encoder(encoder: Any, options: OnlineOptions | None, config: MintCo
                      num_streams: int = 1, owner: str = "MintKeypointWrapper"
                      ) -> tuple[nn.Module, MintConfig, OnlineEncoderTrainer | None]:
     """The encoder module, its config and (online, ``options`` not None) its trainer from the
-    wrapper's arguments."""
-    if config is not None and not isinstance(config, MintConfig):
-        raise TypeError(f"config must be a MintConfig, got {type(config).__name__}")
+    wrapper's arguments (``config`` is checked to be a MintConfig by :class:`ObservationOptions`)."""
     if isinstance(encoder, (str, os.PathLike)):
         module = load_encoder(encoder, expected_config=config, device=device)
     elif isinstance(encoder, nn.Module):
@@ -508,9 +667,11 @@ def _resolve_encoder(encoder: Any, options: OnlineOptions | None, config: MintCo
         if options is None:
             raise ValueError(f"{owner}: pass an encoder for frozen keypoints (a checkpoint path such as "
                              "'runs/pretrain/<run>/encoder.pt', or an encoder module), or online=True to co-train a "
-                             "new encoder (with config=MintConfig(...), or a config built from the observation space)")
+                             "new encoder (with options=ObservationOptions(config=MintConfig(...)), or a config built "
+                             "from the observation space)")
         if config is None:
-            raise ValueError(f"{owner}: online=True without an encoder needs a MintConfig (config=...) to build one")
+            raise ValueError(f"{owner}: online=True without an encoder needs a MintConfig "
+                             "(options=ObservationOptions(config=...)) to build one")
         module = None
     else:
         raise TypeError(f"encoder must be a checkpoint path, an nn.Module or None, got {type(encoder).__name__}")
@@ -527,35 +688,39 @@ class KeypointObserver:
     config, resizing, one batched encoder forward, output format, online trainer).
 
     :param image_space: the (single) env's image observation space.
+    :param encoder: a checkpoint path, an encoder module carrying its ``config``, or None with
+        ``online`` (see :class:`envs.wrappers.MintKeypointWrapper`).
     :param online: False (frozen), True or an :class:`~mint_rl.online.OnlineOptions` (co-trained;
         ``auto_update`` None means True here: an adapter with another default resolves it
         first, :meth:`~mint_rl.online.OnlineOptions.resolved`).
+    :param options: the :class:`ObservationOptions` (None: the defaults), kept as :attr:`options`.
     :param num_streams: frames streams for online training (sub-envs).
     :param owner: who observes, in messages (e.g. ``"MintKeypointWrapper(ALE/Pong-v5)"``).
 
-    The other parameters are those of :class:`envs.wrappers.MintKeypointWrapper`. Online, with
-    no encoder and no ``config``, the config is :func:`default_mint_config` of the space, logged
-    at INFO level.
+    Online, with no encoder and no ``options.config``, the config is :func:`default_mint_config`
+    of the space, logged at INFO level.
     """
 
     def __init__(self, image_space: gym.Space, encoder: Any = None, *, online: bool | OnlineOptions = False,
-                 config: MintConfig | None = None, obs_format: str = "box", device: str | torch.device = "cpu",
-                 feature_bound: float | None = None, grey_to_rgb: bool = False, layout: str = "auto",
-                 glimpse_size: int = 0, glimpse_at: str = "keypoints", colour_codes: Any = None,
-                 num_streams: int = 1, owner: str = "MintKeypointWrapper") -> None:
+                 options: ObservationOptions | None = None, num_streams: int = 1,
+                 owner: str = "MintKeypointWrapper") -> None:
         self.owner = owner
-        options = online_options(online, owner=owner)
-        self.layout = ImageLayout.from_space(image_space, owner, layout)
+        online_opts = online_options(online, owner=owner)
+        if options is None:
+            options = ObservationOptions()
+        elif not isinstance(options, ObservationOptions):
+            hint = " (ObservationOptions(**kwargs) builds one from a dict)" if isinstance(options, Mapping) else ""
+            raise TypeError(f"{owner}: options must be an ObservationOptions (envs.keypoint_observation) or None, "
+                            f"got {type(options).__name__}{hint}")
+        self.options = options
+        config = options.config
+        self.layout = ImageLayout.from_space(image_space, owner, options.layout)
         self.frame_check = FrameCheck(image_space, owner)  # type: ignore[arg-type]
         self._sub_env_checks: list[FrameCheck] = []
-        if obs_format not in OBS_FORMATS:
-            raise ValueError(f"obs_format must be one of {OBS_FORMATS}, got {obs_format!r}")
-        if feature_bound is not None and not feature_bound > 0:
-            raise ValueError(f"feature_bound must be > 0 or None (unbounded), got {feature_bound}")
-        self.device = resolve_device(device)
+        self.device = resolve_device(options.device)
         self.config_built = False  # whether the config was built from the observation space
-        if encoder is None and options is not None and config is None:
-            config = default_mint_config(self.layout, grey_to_rgb)
+        if encoder is None and online_opts is not None and config is None:
+            config = default_mint_config(self.layout, options.grey_to_rgb)
             self.config_built = True
             lay = self.layout
             resize = ("encoded at their own size" if (lay.height, lay.width) == config.image_size else
@@ -566,48 +731,42 @@ class KeypointObserver:
                         owner, config.num_keypoints, config.in_channels, config.image_size, config.grid_size,
                         config.feature_dim, config.hidden_channels, image_space, resize)
         self.encoder, self.config, self.online = _resolve_encoder(
-            encoder, options, config, self.device, num_streams, owner)
+            encoder, online_opts, config, self.device, num_streams, owner)
         enc_cfg: MintConfig = self.encoder.config
         c_in, c_enc = self.layout.channels, enc_cfg.in_channels
-        self.repeat_grey = c_in == 1 and c_enc == 3 and grey_to_rgb
+        self.repeat_grey = c_in == 1 and c_enc == 3 and options.grey_to_rgb
         if c_in != c_enc and not self.repeat_grey:
             source = f"the checkpoint {encoder}" if isinstance(encoder, (str, os.PathLike)) else "the encoder"
-            hint = (" Pass grey_to_rgb=True to repeat the grey channel." if c_in == 1 and c_enc == 3 else
+            hint = (" Pass ObservationOptions(grey_to_rgb=True) to repeat the grey channel."
+                    if c_in == 1 and c_enc == 3 else
                     " Use an encoder trained on this kind of frame (MintConfig.in_channels) or change the env's "
                     "observations (e.g. make_atari_env(rgb=...)).")
             raise ValueError(f"{owner}: {source} expects {c_enc}-channel frames (in_channels={c_enc}) but the "
                              f"observation space {image_space} has {c_in}-channel frames.{hint}")
         self.image_size: tuple[int, int] = tuple(enc_cfg.image_size)  # type: ignore[assignment]
-        self.obs_format = obs_format
-        self.feature_bound = feature_bound
+        self.obs_format = options.obs_format
+        self.feature_bound = options.feature_bound
         self.num_keypoints = enc_cfg.num_keypoints
         self.feature_dim = enc_cfg.feature_dim
-        if glimpse_at not in GLIMPSE_AT:
-            raise ValueError(f"{owner}: glimpse_at must be one of {GLIMPSE_AT}, got {glimpse_at!r}")
-        if glimpse_size:
-            if obs_format != "box":
-                raise ValueError(f"{owner}: glimpse_size needs obs_format='box' (glimpses are appended to each "
-                                 f"keypoint's row), got obs_format={obs_format!r}")
+        if options.glimpse_size:
             try:
-                check_glimpse_size(glimpse_size, *self.image_size)
+                check_glimpse_size(options.glimpse_size, *self.image_size)
             except ValueError as exc:
                 raise ValueError(f"{owner}: {exc} (the encoder's input, config.image_size)") from exc
-        self.glimpse_size, self.glimpse_at = int(glimpse_size), glimpse_at
+        self.glimpse_size, self.glimpse_at = int(options.glimpse_size), options.glimpse_at
         self.glimpse_dim = enc_cfg.in_channels * self.glimpse_size ** 2
         self.colour_codes = None
-        if colour_codes is not None:
-            codes = torch.as_tensor(np.asarray(colour_codes, np.float32))
-            if codes.dim() != 2 or codes.shape[1] != enc_cfg.in_channels or not torch.isfinite(codes).all():
+        if options.colour_codes is not None:
+            codes = torch.as_tensor(np.asarray(options.colour_codes, np.float32))
+            if codes.shape[1] != enc_cfg.in_channels:
                 raise ValueError(f"{owner}: colour_codes must be an (n, {enc_cfg.in_channels}) array of finite "
                                  "colours in [0, 1] (mint_rl.appearance.fit_colour_codebook), got shape "
                                  f"{tuple(codes.shape)}")
-            if not glimpse_size:
-                raise ValueError(f"{owner}: colour_codes need glimpse_size > 0 (the window whose colour is coded)")
             self.colour_codes = codes
             self.glimpse_dim = codes.shape[0]  # one-hot categories instead of the raw glimpse
         self._glimpse_rng = np.random.default_rng(0)
-        self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, obs_format,
-                                                self.layout.stack, feature_bound, self.glimpse_dim)
+        self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, self.obs_format,
+                                                self.layout.stack, self.feature_bound, self.glimpse_dim)
         self.last_coords: np.ndarray | None = None  # (N, K, 2) of the newest frame of each obs
         self.last_status: np.ndarray | None = None  # (N, K)
 

@@ -9,10 +9,13 @@ frozen or online encoders, errors) is the single-env wrapper's, shared through
 :class:`envs.keypoint_observation.KeypointObserver`::
 
     from envs.atari import make_atari_env
+    from envs.keypoint_observation import ObservationOptions
     from envs.vector import MintKeypointVectorWrapper
 
     venv = MintKeypointVectorWrapper(make_atari_env("ALE/Pong-v5", num_envs=8), "encoder.pt")
     obs, infos = venv.reset(seed=0)          # (8, K, 2 + 1 + F) float32
+    venv = MintKeypointVectorWrapper(make_atari_env("ALE/Pong-v5", num_envs=8), "encoder.pt",
+                                     options=ObservationOptions(obs_format="dict"))  # Dict of (8, K, ...)
 
     venv = gym.make_vec("MintScenes/Bouncing-v0", 4, vectorization_mode="sync")
     venv = MintKeypointVectorWrapper(venv, online=True)   # MintConfig built from the space: venv.config
@@ -49,14 +52,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 import torch.nn as nn
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorObservationWrapper
 from gymnasium.vector.utils import batch_space
 
-from envs.keypoint_observation import KeypointObserver
+from envs.keypoint_observation import KeypointObserver, ObservationOptions, refuse_moved_arguments
 from envs.wrappers import KeypointAdapterMixin, describe_env
-from mint_rl.config import MintConfig
 from mint_rl.online import OnlineOptions
 
 __all__ = ["MintKeypointVectorWrapper"]
@@ -85,9 +86,10 @@ class MintKeypointVectorWrapper(KeypointAdapterMixin, VectorObservationWrapper, 
         images (see :class:`envs.wrappers.MintKeypointWrapper` for the layouts), in
         ``NEXT_STEP`` or ``DISABLED`` autoreset mode.
 
-    The other parameters are those of :class:`envs.wrappers.MintKeypointWrapper`; in
-    ``online=OnlineOptions(...)``, ``buffer_size`` is the total over sub-envs and
-    ``update_every`` counts frames of all sub-envs.
+    The other parameters (``encoder``, ``online``, ``options``: an
+    :class:`~envs.keypoint_observation.ObservationOptions`, ``render_scale``) are those of
+    :class:`envs.wrappers.MintKeypointWrapper`; in ``online=OnlineOptions(...)``, ``buffer_size``
+    is the total over sub-envs and ``update_every`` counts frames of all sub-envs.
     """
 
     def __init__(
@@ -96,31 +98,21 @@ class MintKeypointVectorWrapper(KeypointAdapterMixin, VectorObservationWrapper, 
         encoder: str | os.PathLike | nn.Module | None = None,
         *,
         online: bool | OnlineOptions = False,
-        config: MintConfig | None = None,
-        obs_format: str = "box",
-        device: str | torch.device = "cpu",
-        feature_bound: float | None = None,
-        grey_to_rgb: bool = False,
-        layout: str = "auto",
-        glimpse_size: int = 0,
-        glimpse_at: str = "keypoints",
-        colour_codes: Any = None,
+        options: ObservationOptions | None = None,
         render_scale: int | None = None,
+        **kwargs: Any,
     ) -> None:
         if not isinstance(env, VectorEnv):
             raise TypeError(f"MintKeypointVectorWrapper wraps a gymnasium.vector.VectorEnv, got {type(env).__name__}; "
                             "use envs.wrappers.MintKeypointWrapper for a single env")
+        owner = f"{type(self).__name__}({describe_env(env)})"
+        refuse_moved_arguments(owner, kwargs)
         mode = _autoreset_mode(env)
-        gym.utils.RecordConstructorArgs.__init__(
-            self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
-            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, colour_codes=colour_codes, render_scale=render_scale)
+        gym.utils.RecordConstructorArgs.__init__(self, encoder=encoder, online=online, options=options,
+                                                 render_scale=render_scale)
         VectorObservationWrapper.__init__(self, env)
-        self.observer = KeypointObserver(
-            env.single_observation_space, encoder, online=online, config=config, obs_format=obs_format,
-            device=device, feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, colour_codes=colour_codes,
-            num_streams=env.num_envs, owner=f"{type(self).__name__}({describe_env(env)})")
+        self.observer = KeypointObserver(env.single_observation_space, encoder, online=online, options=options,
+                                         num_streams=env.num_envs, owner=owner)
         self.observer.check_sub_envs(env.unwrapped, direct=env.unwrapped is env)
         self.single_observation_space = self.observer.observation_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)

@@ -13,6 +13,14 @@ shares with the vector adapters (``envs.vector``, ``agents.vec_env``).
 
 Observations
 ------------
+How frames become keypoints is one :class:`~envs.keypoint_observation.ObservationOptions`, the
+``options`` argument (the encoder's ``config`` and ``device``, ``obs_format``, ``feature_bound``,
+``layout``, ``grey_to_rgb``, the glimpse options), shared by the three adapters::
+
+    from envs.wrappers import ObservationOptions
+
+    env = MintKeypointWrapper(env, ckpt, options=ObservationOptions(obs_format="dict", device="cuda"))
+
 What the wrapper accepts and returns is described in :mod:`envs.keypoint_observation`, which
 produces it (:class:`~envs.keypoint_observation.KeypointObserver`): the observation format,
 one row ``(x, y, status, features...)`` per keypoint with ``x, y`` in [-1, 1], y down,
@@ -23,8 +31,8 @@ pixel-centre aligned (``mint_rl/coords.py``); the ``"box"`` and ``"dict"`` space
 and the config built from the space (:func:`~envs.keypoint_observation.default_mint_config`).
 Those names are re-exported here, so ``from envs.wrappers import ImageLayout`` keeps working.
 
-``MintKeypointWrapper(env, online=True)`` without a ``config`` builds one from the observation
-space, logs it (logger ``envs.wrappers``, level INFO) and exposes the config in use as
+``MintKeypointWrapper(env, online=True)`` without ``ObservationOptions.config`` builds one from the
+observation space, logs it (logger ``envs.wrappers``, level INFO) and exposes the config in use as
 ``wrapper.config`` (frozen or online). The one-liners::
 
     import ale_py, gymnasium as gym
@@ -76,12 +84,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 import torch.nn as nn
 
 from envs.keypoint_observation import (DEFAULT_IMAGE_SIZE, DEFAULT_MAX_SIDE, GLIMPSE_AT, LAYOUTS, OBS_FORMATS,
                                        FrameCheck, FrameCheckWrapper, ImageLayout, KeypointObserver,
-                                       ObservationError, default_mint_config, keypoint_space)
+                                       ObservationError, ObservationOptions, default_mint_config, keypoint_space,
+                                       refuse_moved_arguments)
 from envs import keypoint_observation as _observation
 from mint_rl.baselines import save_encoder
 from mint_rl.config import MintConfig
@@ -127,6 +135,7 @@ class KeypointAdapterMixin:
     :class:`envs.vector.MintKeypointVectorWrapper` and :class:`agents.vec_env.MintKeypointVecEnv`.
 
     * :attr:`encoder`, :attr:`config`: the encoder producing the observations and its MintConfig;
+    * :attr:`observation_options`: the :class:`ObservationOptions` in use;
     * :attr:`online_trainer`: the :class:`OnlineEncoderTrainer` (None for a frozen encoder);
     * :meth:`update_encoder` ``(n_steps=None)``: a round of MINT optimiser steps now (online);
     * :meth:`save_encoder` ``(path)``: the encoder, co-trained or frozen, as a checkpoint;
@@ -158,6 +167,12 @@ class KeypointAdapterMixin:
     def mint_config(self) -> MintConfig:
         """Same as :attr:`config` (kept for compatibility)."""
         return self.observer.config
+
+    @property
+    def observation_options(self) -> ObservationOptions:
+        """The :class:`ObservationOptions` in use (the defaults when the adapter got none): pass
+        them to another adapter for the same observations of the same encoder."""
+        return self.observer.options
 
     @property
     def online_trainer(self) -> OnlineEncoderTrainer | None:
@@ -239,41 +254,24 @@ class MintKeypointWrapper(KeypointAdapterMixin, gym.ObservationWrapper, gym.util
     """Image observations → MINT keypoint observations (see the module docstring).
 
     :param env: an env with image observations (uint8 ``(H, W, C)``/``(H, W)``, float in
-        [0, 1], or frame-stacked ``(S, H, W[, C])``; see ``layout``).
+        [0, 1], or frame-stacked ``(S, H, W[, C])``; see ``ObservationOptions.layout``).
     :param encoder: a checkpoint path (``"mint"`` or ``"transporter"`` encoder, via
         :func:`mint_rl.baselines.load_encoder`), an encoder module carrying its ``config``
-        (moved to ``device``, shared, never trained unless ``online``), or None with
+        (moved to ``options.device``, shared, never trained unless ``online``), or None with
         ``online=True`` to co-train a new encoder.
     :param online: co-train the encoder (a MINT ``KeypointEncoder``) on the frames seen: True
         with the default :class:`~mint_rl.online.OnlineOptions`, or an ``OnlineOptions`` (buffer
         size, update schedule, batch size, checkpointing; its ``auto_update`` None means True
         here). False (default): a frozen encoder.
-    :param config: a :class:`MintConfig`: the architecture of a new online encoder (None:
-        :func:`default_mint_config` of the observation space, logged and exposed as
-        :attr:`config`); otherwise checked against the encoder's architecture, and (online)
-        its loss / optimiser / ``batch_size`` / ``clip_length`` / ``seed`` fields drive
-        training.
-    :param obs_format: ``"box"`` (``(K, 2 + 1 + F)`` float32) or ``"dict"``.
-    :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``.
-    :param feature_bound: clip features to ``[-feature_bound, feature_bound]`` and declare
-        those bounds (None: unbounded ``[-inf, inf]``).
-    :param grey_to_rgb: feed grey frames to a 3-channel encoder by repeating the channel.
-    :param layout: how to read the observation space, one of :data:`LAYOUTS`: ``"auto"``
-        (default), ``"channels_last"``, ``"channels_first"`` or ``"grey_stack"``. ``"auto"``
-        refuses ``(C, H, W)``-like spaces with C in {1, 3, 4} (channels-first frames and a
-        stack of C grey frames have the same space); say which with this argument.
-    :param glimpse_size: p > 0 appends to each keypoint's row its glimpse, the ``C × p × p``
-        pixels of the encoder's input frame around it (:func:`mint_rl.glimpses.extract_glimpses`),
-        flattened and scaled to [0, 1]: appearance the policy can learn from
-        (``agents.extractors.KeypointSetExtractor(glimpse=(C, p))`` encodes it with a small CNN).
-        0 (default): no glimpses. ``"box"`` format only.
-    :param glimpse_at: ``"keypoints"`` (default) or ``"random"``: a control that cuts the glimpses
-        at uniformly random positions instead (the keypoints' coordinates are unchanged).
-    :param colour_codes: an ``(n, C)`` colour codebook (:func:`mint_rl.appearance.fit_colour_codebook`):
-        instead of the raw glimpse, each row gets the one-hot category (n values) of its glimpse's
-        colour (the per-channel maximum over the ``glimpse_size`` window). None (default): raw glimpses.
+    :param options: how frames become keypoints, an :class:`ObservationOptions` (the encoder's
+        ``config`` and ``device``, ``obs_format``, ``feature_bound``, ``layout``, ``grey_to_rgb``,
+        ``glimpse_size``, ``glimpse_at``, ``colour_codes``); None: the defaults (``"box"``
+        observations on the CPU, the config of the encoder or, online, built from the space).
     :param render_scale: integer upscaling of rendered frames (None: small frames are
         upscaled to at least ~256 px).
+    :param kwargs: refused with a ``TypeError`` that says where they went: the observation keyword
+        arguments of earlier versions (``obs_format=...``) are :class:`ObservationOptions` fields, the
+        online ones (``buffer_size=...``) :class:`OnlineOptions` fields.
     """
 
     def __init__(
@@ -282,27 +280,17 @@ class MintKeypointWrapper(KeypointAdapterMixin, gym.ObservationWrapper, gym.util
         encoder: str | os.PathLike | nn.Module | None = None,
         *,
         online: bool | OnlineOptions = False,
-        config: MintConfig | None = None,
-        obs_format: str = "box",
-        device: str | torch.device = "cpu",
-        feature_bound: float | None = None,
-        grey_to_rgb: bool = False,
-        layout: str = "auto",
-        glimpse_size: int = 0,
-        glimpse_at: str = "keypoints",
-        colour_codes: Any = None,
+        options: ObservationOptions | None = None,
         render_scale: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        gym.utils.RecordConstructorArgs.__init__(
-            self, encoder=encoder, online=online, config=config, obs_format=obs_format, device=device,
-            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, colour_codes=colour_codes, render_scale=render_scale)
+        owner = f"{type(self).__name__}({describe_env(env)})"
+        refuse_moved_arguments(owner, kwargs)
+        gym.utils.RecordConstructorArgs.__init__(self, encoder=encoder, online=online, options=options,
+                                                 render_scale=render_scale)
         gym.ObservationWrapper.__init__(self, env)
-        self.observer = KeypointObserver(
-            env.observation_space, encoder, online=online, config=config, obs_format=obs_format, device=device,
-            feature_bound=feature_bound, grey_to_rgb=grey_to_rgb, layout=layout, glimpse_size=glimpse_size,
-            glimpse_at=glimpse_at, colour_codes=colour_codes, num_streams=1,
-            owner=f"{type(self).__name__}({describe_env(env)})")
+        self.observer = KeypointObserver(env.observation_space, encoder, online=online, options=options,
+                                         num_streams=1, owner=owner)
         self.observation_space = self.observer.observation_space
         self.render_scale = render_scale
 

@@ -10,8 +10,8 @@ same number of gradient steps? For every seed ``s`` (0 .. ``--seeds`` − 1), tw
 * **pretrained**: ``--frames`` frames of a random policy from env seed ``s`` (collected and
   cached by ``envs.keypoint_evaluation.training_frames``), a ``FrameBuffer`` of all of them, then
   ``MintTrainer.fit`` for ``--steps`` optimiser steps (resumable checkpoint).
-* **online**: ``MintKeypointWrapper(gym.make(env), None, config=..., online=OnlineOptions(
-  buffer_size=B, update_every=U, updates_per_round=M))`` stepped with random actions from
+* **online**: ``MintKeypointWrapper(gym.make(env), None, options=ObservationOptions(config=...),
+  online=OnlineOptions(buffer_size=B, update_every=U, updates_per_round=M))`` stepped with random actions from
   env seed ``s`` (``reset()`` again after each episode end), until its encoder has done
   exactly ``--steps`` optimiser steps (the last round is shortened if ``--steps`` is not a
   multiple of M). The default U = frames × M / steps makes the online run step the env
@@ -67,7 +67,7 @@ sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 from envs.keypoint_evaluation import (  # noqa: E402  (also registers the MintScenes ids)
     DEFAULT_BUDGET, DEFAULT_ENCODER, HELD_OUT_SEED, SCENES, encode, format_cell, held_out_episodes, mean_area,
     training_frames)
-from envs.wrappers import MintKeypointWrapper  # noqa: E402
+from envs.wrappers import MintKeypointWrapper, ObservationOptions  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.metrics import aggregate, summarize, video_metrics  # noqa: E402
@@ -223,8 +223,9 @@ def train_online(args: argparse.Namespace, seed: int, run_dir: Path, device: tor
 
     config = make_config(args, seed)
     hashed = FrameHash(gym.make(args.env), prefix=len(pretrain_frames))
-    env = MintKeypointWrapper(hashed, None, config=config, device=device, online=OnlineOptions(
-        buffer_size=args.buffer_size, update_every=args.update_every, updates_per_round=args.updates_per_round))
+    env = MintKeypointWrapper(hashed, None, options=ObservationOptions(config=config, device=device),
+                              online=OnlineOptions(buffer_size=args.buffer_size, update_every=args.update_every,
+                                                   updates_per_round=args.updates_per_round))
     online = env.online_trainer
     init = weight_checksum(env.encoder)
     rounds_needed = math.ceil(args.steps / args.updates_per_round)

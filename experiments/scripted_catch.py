@@ -48,6 +48,7 @@ from agents.experiment_settings import eval_seed  # noqa: E402
 from agents.saved_agent import load_agent  # noqa: E402
 from agents.tracked_vec_env import TrackedKeypointVecEnv  # noqa: E402
 from agents.vec_env import MintKeypointVecEnv  # noqa: E402
+from envs.keypoint_observation import ObservationOptions  # noqa: E402
 from envs.tasks import AGENT_COLOUR, BAD_COLOUR  # noqa: E402
 from mint_rl.baselines import load_encoder  # noqa: E402
 from mint_rl.checkpoint import CheckpointError  # noqa: E402
@@ -156,8 +157,9 @@ def agent_env(run_dir: Path) -> tuple[Any, VecEnv]:
         saved = run_dir / "colour_codes.npy"  # older runs: the codebook cached beside the encoder they copied
         codebook = np.load(saved if saved.is_file() else next(Path(info["encoder"]["source"]).parent.glob(
             f"colour_codes-n{settings['colour_codes']}-w{settings['glimpse_size']}-*.npy")))
-    venv = MintKeypointVecEnv(make_vec(ENV, "rgb", 1, False), loaded.encoder, glimpse_size=settings.get("glimpse_size", 0),
-                              glimpse_at=settings.get("glimpse_at", "keypoints"), colour_codes=codebook)
+    venv = MintKeypointVecEnv(make_vec(ENV, "rgb", 1, False), loaded.encoder, options=ObservationOptions(
+        glimpse_size=settings.get("glimpse_size", 0), glimpse_at=settings.get("glimpse_at", "keypoints"),
+        colour_codes=codebook))
     if settings.get("track"):
         venv = TrackedKeypointVecEnv(venv, settings["colour_codes"], loaded.encoder.config.image_size)
     return loaded.model, VecFrameStack(venv, info["n_stack"])
@@ -187,7 +189,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def base() -> VecEnv:
         return DummyVecEnv([lambda: gym.make(ENV)])
 
-    keypoints = MintKeypointVecEnv(base(), encoder, glimpse_size=GLIMPSE, colour_codes=codebook)
+    keypoints = MintKeypointVecEnv(base(), encoder, options=ObservationOptions(glimpse_size=GLIMPSE,
+                                                                               colour_codes=codebook))
     if args.track:
         keypoints = TrackedKeypointVecEnv(keypoints, len(codebook), encoder.config.image_size)
     results = {

@@ -21,7 +21,7 @@ import envs  # noqa: F401  (registers the scene ids)
 from agents.vec_env import MintKeypointVecEnv
 from envs.vector import MintKeypointVectorWrapper
 from envs.wrappers import (DEFAULT_IMAGE_SIZE, FrameCheck, ImageLayout, MintKeypointWrapper, ObservationError,
-                           OnlineOptions, default_mint_config)
+                           ObservationOptions, OnlineOptions, default_mint_config)
 from mint_rl.checkpoint import save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
@@ -238,13 +238,13 @@ def test_explicit_layout_accepts_both_readings(encoder):
     # channels-first RGB: transposed on entry, same keypoints as the channels-last frame
     chw_space = spaces.Box(0, 255, (3, SIDE, SIDE), np.uint8)
     chw = MintKeypointWrapper(FrameEnv(chw_space, reset_frame=np.ascontiguousarray(rgb.transpose(2, 0, 1))),
-                              encoder, layout="channels_first")
+                              encoder, options=ObservationOptions(layout="channels_first"))
     assert chw.observation_space.shape == hwc.shape
     np.testing.assert_array_equal(chw.reset(seed=0)[0], hwc)
     # a stack of 3 grey frames: one keypoint set per frame
     grey_enc = KeypointEncoder(CFG.replace(in_channels=1))
     stack = MintKeypointWrapper(FrameStackObservation(FrameEnv(spaces.Box(0, 255, (SIDE, SIDE), np.uint8)), 3),
-                                grey_enc, layout="grey_stack")
+                                grey_enc, options=ObservationOptions(layout="grey_stack"))
     assert stack.observation_space.shape == (3, 4, 5)
     obs, _ = stack.reset(seed=0)
     assert obs in stack.observation_space
@@ -254,11 +254,12 @@ def test_explicit_layout_accepts_both_readings(encoder):
 def test_layout_that_does_not_fit_the_space(encoder):
     chw_space = spaces.Box(0, 255, (3, SIDE, SIDE), np.uint8)
     with pytest.raises(ValueError, match=r"layout='channels_last' needs \(H, W, C\)"):
-        MintKeypointWrapper(FrameEnv(chw_space), encoder, layout="channels_last")
+        MintKeypointWrapper(FrameEnv(chw_space), encoder, options=ObservationOptions(layout="channels_last"))
     with pytest.raises(ValueError, match=r"layout='grey_stack' needs a stack of grey frames \(S, H, W\)"):
-        MintKeypointWrapper(FrameEnv(spaces.Box(0, 255, (SIDE, SIDE), np.uint8)), encoder, layout="grey_stack")
+        MintKeypointWrapper(FrameEnv(spaces.Box(0, 255, (SIDE, SIDE), np.uint8)), encoder,
+                            options=ObservationOptions(layout="grey_stack"))
     with pytest.raises(ValueError, match="layout must be one of"):
-        MintKeypointWrapper(FrameEnv(RGB), encoder, layout="chw")
+        MintKeypointWrapper(FrameEnv(RGB), encoder, options=ObservationOptions(layout="chw"))
     stack_first = spaces.Box(0, 255, (2, 3, SIDE, SIDE), np.uint8)
     with pytest.raises(ValueError, match=r"channels-first frames \(S, C, H, W\): pass layout='channels_first'"):
         MintKeypointWrapper(FrameEnv(stack_first), encoder)

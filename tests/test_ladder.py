@@ -162,10 +162,10 @@ def _tiny_encoder(k: int = 4):
 
 
 def test_wrapper_glimpses_match_extract_glimpses() -> None:
-    from envs.wrappers import MintKeypointWrapper
+    from envs.wrappers import MintKeypointWrapper, ObservationOptions
 
     base = gym.make("MintTasks/Catch-v0")
-    env = MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=4)
+    env = MintKeypointWrapper(base, _tiny_encoder(), options=ObservationOptions(glimpse_size=4))
     frame, _ = base.reset(seed=1)
     obs = env.observation(frame)
     expected = extract_glimpses(torch.from_numpy(frame).permute(2, 0, 1)[None], torch.from_numpy(obs[None, :, :2]), 4)
@@ -173,20 +173,21 @@ def test_wrapper_glimpses_match_extract_glimpses() -> None:
 
 
 def test_random_glimpses_are_a_control_and_bad_glimpse_settings_are_refused() -> None:
-    from envs.wrappers import MintKeypointWrapper
+    from envs.wrappers import MintKeypointWrapper, ObservationOptions
 
     base = gym.make("MintTasks/Catch-v0")
     frame = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    at_kp = MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=4).observation(frame)
-    rand = MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=4, glimpse_at="random").observation(frame)
+    at_kp = MintKeypointWrapper(base, _tiny_encoder(), options=ObservationOptions(glimpse_size=4)).observation(frame)
+    rand = MintKeypointWrapper(base, _tiny_encoder(),
+                               options=ObservationOptions(glimpse_size=4, glimpse_at="random")).observation(frame)
     np.testing.assert_array_equal(at_kp[:, :3], rand[:, :3])
     assert not np.array_equal(at_kp[:, 3:], rand[:, 3:])
     with pytest.raises(ValueError, match=r"glimpse size 65 px is larger than the 64×64 frames"):
-        MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=65)
+        MintKeypointWrapper(base, _tiny_encoder(), options=ObservationOptions(glimpse_size=65))
     with pytest.raises(ValueError, match="glimpse_at must be one of"):
-        MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=4, glimpse_at="grid")
+        MintKeypointWrapper(base, _tiny_encoder(), options=ObservationOptions(glimpse_size=4, glimpse_at="grid"))
     with pytest.raises(ValueError, match="glimpse_size needs obs_format='box'"):
-        MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=4, obs_format="dict")
+        MintKeypointWrapper(base, _tiny_encoder(), options=ObservationOptions(glimpse_size=4, obs_format="dict"))
 
 
 def test_mlp_extractor_with_glimpses() -> None:
@@ -318,19 +319,20 @@ def test_fitted_codebook_finds_the_task_palette() -> None:
 
 
 def test_wrapper_colour_codes_give_one_hot_categories() -> None:
-    from envs.wrappers import MintKeypointWrapper
+    from envs.wrappers import MintKeypointWrapper, ObservationOptions
 
     base = gym.make("MintTasks/Catch-v0")
     codes = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 1]], np.float32)
-    env = MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=3, colour_codes=codes)
+    env = MintKeypointWrapper(base, _tiny_encoder(), options=ObservationOptions(glimpse_size=3, colour_codes=codes))
     assert env.observation_space.shape == (4, 3 + 3)
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     np.testing.assert_array_equal(obs[:, 3:].sum(1), np.ones(4))
     with pytest.raises(ValueError, match="colour_codes need glimpse_size > 0"):
-        MintKeypointWrapper(base, _tiny_encoder(), colour_codes=codes)
+        MintKeypointWrapper(base, _tiny_encoder(), options=ObservationOptions(colour_codes=codes))
     with pytest.raises(ValueError, match=r"colour_codes must be an \(n, 3\) array"):
-        MintKeypointWrapper(base, _tiny_encoder(), glimpse_size=3, colour_codes=codes[:, :2])
+        MintKeypointWrapper(base, _tiny_encoder(),
+                            options=ObservationOptions(glimpse_size=3, colour_codes=codes[:, :2]))
 
 
 def test_report_only_trains_nothing_and_tables_the_finished_runs(tmp_path) -> None:

@@ -16,6 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import envs  # noqa: F401  (registers the scene ids)
 from agents.vec_env import MintKeypointVecEnv
 from envs.vector import MintKeypointVectorWrapper
+from envs.keypoint_observation import ObservationOptions
 from envs.wrappers import KeypointAdapterMixin, MintKeypointWrapper
 from mint_rl.baselines import load_encoder
 from mint_rl.baselines.transporter import TransporterEncoder
@@ -26,6 +27,7 @@ from mint_rl.online import OnlineEncoderTrainer, OnlineOptions, online_options
 SCENE = "MintScenes/Bouncing-v0"
 CFG = MintConfig(num_keypoints=4, image_size=(32, 32), hidden_channels=8, feature_dim=2, status_threshold=0.5,
                  batch_size=2)
+OPTIONS = ObservationOptions(config=CFG)
 N = 2  # sub-envs of the vector adapters
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: torch and numba on one thread
@@ -52,7 +54,7 @@ def test_bad_values_are_refused_with_the_field_named(field, value, message):
     with pytest.raises(ValueError, match=message):
         OnlineOptions(**{field: value})
     with pytest.raises(ValueError, match=message):  # before anything is built
-        MintKeypointWrapper(gym.make(SCENE), online=OnlineOptions(**{field: value}), config=CFG)
+        MintKeypointWrapper(gym.make(SCENE), online=OnlineOptions(**{field: value}), options=OPTIONS)
 
 
 def test_options_are_frozen_and_copy_by_value(tmp_path):
@@ -69,14 +71,15 @@ def test_online_argument_forms():
     assert online_options(True) == OnlineOptions(auto_update=True)
     assert online_options(np.bool_(True), auto_update=False) == OnlineOptions(auto_update=False)
     with pytest.raises(TypeError, match=r"MintKeypointWrapper\(.*online must be False .*OnlineOptions.*got 'yes'"):
-        MintKeypointWrapper(gym.make(SCENE), online="yes", config=CFG)
+        MintKeypointWrapper(gym.make(SCENE), online="yes", options=OPTIONS)
     with pytest.raises(TypeError, match="online must be"):
-        MintKeypointWrapper(gym.make(SCENE), online={"buffer_size": 64}, config=CFG)
-    with pytest.raises(TypeError, match="unexpected keyword argument 'buffer_size'"):  # moved into OnlineOptions
-        MintKeypointWrapper(gym.make(SCENE), online=True, config=CFG, buffer_size=64)
+        MintKeypointWrapper(gym.make(SCENE), online={"buffer_size": 64}, options=OPTIONS)
+    with pytest.raises(TypeError, match=r"MintKeypointWrapper\(MintScenes/Bouncing-v0\): buffer_size is an "
+                                        r"OnlineOptions field: pass online=OnlineOptions\(buffer_size=...\)"):
+        MintKeypointWrapper(gym.make(SCENE), online=True, options=OPTIONS, buffer_size=64)
     with pytest.raises(TypeError, match=r"buffer_size, updates_per_round are OnlineOptions fields: pass "
                                         r"online=OnlineOptions\(buffer_size=...\)"):
-        MintKeypointVecEnv(sb3_venv(), online=True, config=CFG, buffer_size=64, updates_per_round=2)
+        MintKeypointVecEnv(sb3_venv(), online=True, options=OPTIONS, buffer_size=64, updates_per_round=2)
     with pytest.raises(ValueError, match="num_streams must be >= 1, got 0"):
         OnlineEncoderTrainer(CFG, num_streams=0)
 
@@ -87,16 +90,16 @@ def sb3_venv() -> DummyVecEnv:
 
 
 def single(encoder, online):
-    return MintKeypointWrapper(gym.make(SCENE), encoder, online=online, config=CFG)
+    return MintKeypointWrapper(gym.make(SCENE), encoder, online=online, options=OPTIONS)
 
 
 def vector(encoder, online):
     return MintKeypointVectorWrapper(gym.make_vec(SCENE, N, vectorization_mode="sync"), encoder, online=online,
-                                     config=CFG)
+                                     options=OPTIONS)
 
 
 def sb3(encoder, online):
-    return MintKeypointVecEnv(sb3_venv(), encoder, online=online, config=CFG)
+    return MintKeypointVecEnv(sb3_venv(), encoder, online=online, options=OPTIONS)
 
 
 ADAPTERS = {"MintKeypointWrapper": single, "MintKeypointVectorWrapper": vector, "MintKeypointVecEnv": sb3}
@@ -184,27 +187,30 @@ def test_frozen_baseline_encoder_saves_with_its_type(tmp_path):
 
 
 def test_sb3_adapter_auto_update_follows_the_options():
-    assert MintKeypointVecEnv(sb3_venv(), online=True, config=CFG).auto_update is False
-    assert MintKeypointVecEnv(sb3_venv(), online=OnlineOptions(), config=CFG).auto_update is False
-    assert MintKeypointVecEnv(sb3_venv(), online=OnlineOptions(auto_update=True), config=CFG).auto_update is True
+    assert MintKeypointVecEnv(sb3_venv(), online=True, options=OPTIONS).auto_update is False
+    assert MintKeypointVecEnv(sb3_venv(), online=OnlineOptions(), options=OPTIONS).auto_update is False
+    assert MintKeypointVecEnv(sb3_venv(), online=OnlineOptions(auto_update=True), options=OPTIONS).auto_update is True
     assert MintKeypointVectorWrapper(gym.make_vec(SCENE, N, vectorization_mode="sync"), online=OnlineOptions(),
-                                     config=CFG).auto_update is True
+                                     options=OPTIONS).auto_update is True
 
 
 # ---------------------------------------------------------------------------- env spec
 def test_env_spec_round_trips_the_options(tmp_path):
     options = OnlineOptions(buffer_size=64, update_every=8, updates_per_round=2, auto_update=False,
                             checkpoint_path=tmp_path / "co.pt")
-    env = MintKeypointWrapper(gym.make(SCENE, max_steps=7), online=options, config=CFG, render_scale=2)
+    view = OPTIONS.replace(feature_bound=3.0, glimpse_size=3, colour_codes=np.eye(3, dtype=np.float32))
+    env = MintKeypointWrapper(gym.make(SCENE, max_steps=7), online=options, options=view, render_scale=2)
     spec = env.spec
     recorded = spec.additional_wrappers[-1]
     assert recorded.name == "MintKeypointWrapper" and recorded.kwargs["online"] == options
-    assert recorded.kwargs["config"] == CFG and recorded.kwargs["render_scale"] == 2
-    assert "buffer_size" not in recorded.kwargs  # one options object, not the fields
+    assert recorded.kwargs["options"] == view and recorded.kwargs["render_scale"] == 2
+    assert sorted(recorded.kwargs) == ["encoder", "online", "options", "render_scale"]  # each options object once
 
     again = gym.make(spec)
     assert isinstance(again, MintKeypointWrapper) and again.spec == spec
     assert again.online_trainer.options == options and again.render_scale == 2
+    assert again.observation_options == view and again.config == CFG
+    assert again.observation_space == env.observation_space
     assert again.unwrapped.spec.kwargs["max_steps"] == 7
     assert gym.make(copy.deepcopy(spec)).online_trainer.options == options  # gym.make deep-copies kwargs
     # the default, online=True, stays a plain JSON value

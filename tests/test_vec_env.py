@@ -9,6 +9,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 import envs  # noqa: F401
 from agents.callbacks import OnlineEncoderCallback
 from agents.vec_env import MintKeypointVecEnv
+from envs.keypoint_observation import ObservationOptions
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 from mint_rl.online import OnlineOptions
@@ -78,7 +79,8 @@ def test_online_updates_only_at_rollout_end():
 
     from agents.extractors import KeypointSetExtractor
 
-    venv = MintKeypointVecEnv(make_venv(max_steps=20), None, online=OnlineOptions(updates_per_round=2), config=CFG)
+    venv = MintKeypointVecEnv(make_venv(max_steps=20), None, online=OnlineOptions(updates_per_round=2),
+                              options=ObservationOptions(config=CFG))
     stacked = VecFrameStack(venv, n_stack=2)
     before = {k: v.clone() for k, v in venv.encoder.state_dict().items()}
     model = PPO("MlpPolicy", stacked, n_steps=16, batch_size=16, n_epochs=1, device="cpu",

@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 import envs  # noqa: F401  (registers the scene ids)
 from envs.atari import make_atari_env
 from envs.vector import MintKeypointVectorWrapper
-from envs.wrappers import MintKeypointWrapper, OnlineOptions
+from envs.wrappers import MintKeypointWrapper, ObservationOptions, OnlineOptions
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 
@@ -89,8 +89,8 @@ def test_one_batched_forward_per_step(encoder):
 
 def test_dict_format_and_frame_stacked_input(encoder):
     grey = KeypointEncoder(CFG.replace(in_channels=1))
-    venv = MintKeypointVectorWrapper(make_atari_env(num_envs=2, rgb=False, frame_stack=3), grey, obs_format="dict",
-                                     layout="grey_stack")  # (3, 84, 84) is ambiguous: say it is a stack
+    grey_dict = ObservationOptions(obs_format="dict", layout="grey_stack")  # (3, 84, 84) is ambiguous: a stack
+    venv = MintKeypointVectorWrapper(make_atari_env(num_envs=2, rgb=False, frame_stack=3), grey, options=grey_dict)
     space = venv.observation_space
     assert isinstance(space, spaces.Dict)
     assert space["coords"].shape == (2, 3, K, 2) and space["features"].shape == (2, 3, K, 2)
@@ -98,7 +98,7 @@ def test_dict_format_and_frame_stacked_input(encoder):
     assert obs in space
     obs, *_ = venv.step(np.zeros(2, dtype=np.int64))
     assert obs in space
-    single = MintKeypointWrapper(make_atari_env(rgb=False, frame_stack=3), grey, obs_format="dict", layout="grey_stack")
+    single = MintKeypointWrapper(make_atari_env(rgb=False, frame_stack=3), grey, options=grey_dict)
     ref, _ = single.reset(seed=1)
     obs, _ = venv.reset(seed=0)
     for key in ("coords", "status", "features"):
@@ -203,4 +203,4 @@ def test_errors(encoder):
     with pytest.raises(TypeError, match="VectorEnv"):
         MintKeypointVectorWrapper(gym.make(SCENE), encoder)
     with pytest.raises(ValueError, match="device"):
-        MintKeypointVectorWrapper(scene_vec(2), encoder, device="nope")
+        MintKeypointVectorWrapper(scene_vec(2), encoder, options=ObservationOptions(device="nope"))

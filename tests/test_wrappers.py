@@ -17,7 +17,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs  # noqa: F401  (registers the scene ids)
 from envs.atari import make_atari_env
-from envs.wrappers import ImageLayout, MintKeypointWrapper, OnlineEncoderTrainer, OnlineOptions, keypoint_space
+from envs.wrappers import (ImageLayout, MintKeypointWrapper, ObservationOptions, OnlineEncoderTrainer, OnlineOptions,
+                           keypoint_space)
 from mint_rl.baselines.transporter import TransporterEncoder
 from mint_rl.baselines import load_encoder
 from mint_rl.checkpoint import save_checkpoint
@@ -82,7 +83,7 @@ def test_box_observations_match_the_encoder_and_lie_in_the_space(encoder):
 
 
 def test_dict_format(encoder):
-    env = MintKeypointWrapper(scene(), encoder, obs_format="dict")
+    env = MintKeypointWrapper(scene(), encoder, options=ObservationOptions(obs_format="dict"))
     space = env.observation_space
     assert isinstance(space, spaces.Dict)
     assert space["coords"].shape == (K, 2) and space["status"].shape == (K,) and space["features"].shape == (K, 2)
@@ -96,7 +97,7 @@ def test_dict_format(encoder):
 
 def test_dict_without_features_has_no_features_key():
     enc = KeypointEncoder(CFG.replace(feature_dim=0))
-    env = MintKeypointWrapper(scene(), enc, obs_format="dict")
+    env = MintKeypointWrapper(scene(), enc, options=ObservationOptions(obs_format="dict"))
     assert set(env.observation_space.spaces) == {"coords", "status"}
     obs, _ = env.reset(seed=0)
     assert obs in env.observation_space
@@ -106,12 +107,12 @@ def test_dict_without_features_has_no_features_key():
 def test_feature_bound_clips_and_is_declared(encoder):
     with torch.no_grad():
         encoder.feature_head.weight.mul_(100.0)  # make features large
-    env = MintKeypointWrapper(scene(), encoder, feature_bound=0.5)
+    env = MintKeypointWrapper(scene(), encoder, options=ObservationOptions(feature_bound=0.5))
     assert np.all(env.observation_space.high[:, 3:] == 0.5)
     for obs in rollout(env, 0, 3):
         assert obs in env.observation_space and np.abs(obs[:, 3:]).max() <= 0.5
     with pytest.raises(ValueError, match="feature_bound"):
-        MintKeypointWrapper(scene(), encoder, feature_bound=0)
+        MintKeypointWrapper(scene(), encoder, options=ObservationOptions(feature_bound=0))
 
 
 def test_keypoint_space_helper():
@@ -145,7 +146,7 @@ def test_grey_input(encoder):
     # grey → RGB encoder only on request
     with pytest.raises(ValueError, match="grey_to_rgb"):
         MintKeypointWrapper(make_atari_env(rgb=False), encoder)
-    env = MintKeypointWrapper(make_atari_env(rgb=False), encoder, grey_to_rgb=True)
+    env = MintKeypointWrapper(make_atari_env(rgb=False), encoder, options=ObservationOptions(grey_to_rgb=True))
     np.testing.assert_allclose(env.reset(seed=0)[0], reference(encoder, np.repeat(frame[..., None], 3, -1)),
                                atol=1e-5)
 
@@ -168,8 +169,9 @@ def test_frame_stacked_input_is_encoded_frame_by_frame(encoder):
         # batched forwards differ from single ones in the last float bits
         np.testing.assert_allclose(obs[-1], single[t], atol=1e-5)  # newest frame last
         np.testing.assert_allclose(obs[0], single[max(t - 2, 0)], atol=1e-5)  # reset padding at the start
+    grey_dict = ObservationOptions(obs_format="dict", layout="grey_stack")  # (4, 84, 84) is ambiguous: a stack
     grey = MintKeypointWrapper(make_atari_env(rgb=False, frame_stack=4), KeypointEncoder(CFG.replace(in_channels=1)),
-                               obs_format="dict", layout="grey_stack")  # (4, 84, 84) is ambiguous: say it is a stack
+                               options=grey_dict)
     assert grey.observation_space["coords"].shape == (4, K, 2)
     assert grey.reset(seed=0)[0] in grey.observation_space
 
@@ -212,8 +214,9 @@ def _quiet(fn, *args, **kwargs):
 @pytest.mark.parametrize("online", [False, True])
 @pytest.mark.parametrize("obs_format", ["box", "dict"])
 def test_env_checkers_scene(encoder, online, obs_format):
-    kwargs = dict(online=OnlineOptions(buffer_size=64), config=CFG) if online else dict(encoder=encoder)
-    env = MintKeypointWrapper(scene(), obs_format=obs_format, **kwargs)
+    kwargs = dict(online=OnlineOptions(buffer_size=64)) if online else dict(encoder=encoder)
+    options = ObservationOptions(config=CFG if online else None, obs_format=obs_format)
+    env = MintKeypointWrapper(scene(), options=options, **kwargs)
     _quiet(check_env, env)
     _quiet(sb3_check_env, env)
     if online:
@@ -222,7 +225,8 @@ def test_env_checkers_scene(encoder, online, obs_format):
 
 @pytest.mark.parametrize("online", [False, True])
 def test_env_checkers_atari(encoder, online):
-    kwargs = dict(online=OnlineOptions(buffer_size=64), config=CFG) if online else dict(encoder=encoder)
+    kwargs = dict(online=OnlineOptions(buffer_size=64), options=ObservationOptions(config=CFG)) if online else \
+        dict(encoder=encoder)
     env = MintKeypointWrapper(make_atari_env(), **kwargs)
     _quiet(check_env, env, skip_render_check=True)  # the "human" mode would open a window
     _quiet(sb3_check_env, env)
@@ -230,7 +234,8 @@ def test_env_checkers_atari(encoder, online):
 
 @pytest.mark.parametrize("online", [False, True])
 def test_seeded_reset_is_reproducible(encoder, online):
-    kwargs = dict(online=OnlineOptions(buffer_size=64), config=CFG) if online else dict(encoder=encoder)
+    kwargs = dict(online=OnlineOptions(buffer_size=64), options=ObservationOptions(config=CFG)) if online else \
+        dict(encoder=encoder)
     env = MintKeypointWrapper(make_atari_env(), **kwargs)
     a, b = rollout(env, 7, 5), rollout(env, 7, 5)
     assert data_equivalence(a, b)
@@ -263,15 +268,15 @@ def test_checkpoint_path_encoders(tmp_path, encoder):
     transporter = TransporterEncoder(CFG)
     path = save_checkpoint(tmp_path / "tr.pt", {"config": CFG.to_dict(), "encoder": transporter.state_dict(),
                                                 "encoder_type": "transporter"})
-    env = MintKeypointWrapper(scene(), str(path), obs_format="dict")
+    env = MintKeypointWrapper(scene(), str(path), options=ObservationOptions(obs_format="dict"))
     obs, _ = env.reset(seed=0)
     assert obs in env.observation_space and np.all(obs["status"] == 1.0)
     assert isinstance(env.encoder, TransporterEncoder)
 
 
 def test_online_encoder_from_config_is_seeded():
-    a = MintKeypointWrapper(scene(), online=OnlineOptions(buffer_size=32), config=CFG)
-    b = MintKeypointWrapper(scene(), online=OnlineOptions(buffer_size=32), config=CFG)
+    a = MintKeypointWrapper(scene(), online=OnlineOptions(buffer_size=32), options=ObservationOptions(config=CFG))
+    b = MintKeypointWrapper(scene(), online=OnlineOptions(buffer_size=32), options=ObservationOptions(config=CFG))
     assert data_equivalence(rollout(a, 0, 3), rollout(b, 0, 3))
     assert isinstance(a.encoder, KeypointEncoder) and a.mint_config is CFG
 
@@ -426,21 +431,22 @@ def test_rejects_checkpoint_for_another_channel_count(tmp_path):
 
 def test_rejects_bad_arguments(tmp_path, encoder):
     with pytest.raises(ValueError, match="device"):
-        MintKeypointWrapper(scene(), encoder, device="cuda:7" if torch.cuda.is_available() else "cuda")
+        MintKeypointWrapper(scene(), encoder,
+                            options=ObservationOptions(device="cuda:7" if torch.cuda.is_available() else "cuda"))
     with pytest.raises(ValueError, match="device"):
-        MintKeypointWrapper(scene(), encoder, device="tpu")
+        MintKeypointWrapper(scene(), encoder, options=ObservationOptions(device="tpu"))
     with pytest.raises(ValueError, match="obs_format"):
-        MintKeypointWrapper(scene(), encoder, obs_format="flat")
+        MintKeypointWrapper(scene(), encoder, options=ObservationOptions(obs_format="flat"))
     with pytest.raises(ValueError, match="online=True"):
         MintKeypointWrapper(scene())
     with pytest.raises(ValueError, match="layout"):
-        MintKeypointWrapper(scene(), encoder, layout="chw")
+        MintKeypointWrapper(scene(), encoder, options=ObservationOptions(layout="chw"))
     with pytest.raises(TypeError, match="KeypointEncoder"):
         MintKeypointWrapper(scene(), TransporterEncoder(CFG), online=True)
     with pytest.raises(TypeError, match="config"):
         MintKeypointWrapper(scene(), torch.nn.Conv2d(3, 3, 1))
     with pytest.raises(ValueError, match="num_keypoints"):
-        MintKeypointWrapper(scene(), encoder, config=CFG.replace(num_keypoints=5))
+        MintKeypointWrapper(scene(), encoder, options=ObservationOptions(config=CFG.replace(num_keypoints=5)))
     with pytest.raises(Exception, match="does not exist"):
         MintKeypointWrapper(scene(), tmp_path / "missing.pt")
     with pytest.raises(ValueError, match="update_every"):
