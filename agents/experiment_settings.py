@@ -65,8 +65,10 @@ SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
 # keypoint_stack: frames of keypoints per observation. One on object tasks: MINT's keypoints change object from
 # frame to frame often enough that the previous frame's row of a keypoint is as often noise as velocity
 # (docs/keypoint_ladder.md, "The stacked frame").
-SCENE_REPRESENTATION = dict(extractor="set", glimpse_size=5, colour_codes=8, track=False, keypoint_stack=1)
-ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, track=False, keypoint_stack=N_STACK)
+SCENE_REPRESENTATION = dict(extractor="set", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
+                            keypoint_stack=1)
+ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, drop_background=False, track=False,
+                            keypoint_stack=N_STACK)
 
 
 def linear(start: float) -> Callable[[float], float]:
@@ -121,6 +123,9 @@ class PPOExperiment:
     :param separate_critic: keypoint and ladder agents: the value function gets its own features extractor
         instead of sharing the policy's (SB3's ``share_features_extractor=False``), as ``MlpPolicy`` on the true
         state has separate policy and value networks; the value loss then does not shape the policy's features.
+    :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
+        (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
+        policy reads only keypoints on something (None: off).
     :param track: persistent entity slots (``mint_rl.tracking``) instead of raw keypoints (None: off).
     :param keypoint_stack: frames of keypoints the keypoint agents see, newest last (None: 1 on object tasks,
         :data:`N_STACK` on ALE); pixel and object-ladder agents always see :data:`N_STACK`.
@@ -159,6 +164,7 @@ class PPOExperiment:
     colour_codes: int | None = None
     glimpse_at: str = "keypoints"
     separate_critic: bool = False
+    drop_background: bool | None = None
     track: bool | None = None
     keypoint_stack: int | None = None
     object_properties: str | None = None
@@ -265,6 +271,9 @@ class PPOExperiment:
             raise ExperimentError("--track keeps (x, y, status, colour code) per entity: raw glimpses (--glimpse-size "
                                   "without --colour-codes) would be dropped; add --colour-codes N or leave out "
                                   "--glimpse-size")
+        if self.drop_background and not self.colour_codes:
+            raise ExperimentError("--drop-background drops the keypoints whose colour code is the background's: give "
+                                  "--colour-codes N (and --glimpse-size p), or leave it out")
         if self.keypoint_stack < 1:
             raise ExperimentError(f"--keypoint-stack must be >= 1 frame, got {self.keypoint_stack}")
         if self.track and self.feature_dim:
@@ -304,6 +313,8 @@ class PPOExperiment:
         if agent in KEYPOINT_AGENTS and self.glimpse_size:
             label += (f"-c{self.colour_codes}w{self.glimpse_size}" if self.colour_codes
                       else f"-g{self.glimpse_size}") + ("" if self.glimpse_at == "keypoints" else f"{self.glimpse_at}")
+        if agent in KEYPOINT_AGENTS and self.drop_background:
+            label += "-nobg"
         if agent in KEYPOINT_AGENTS and self.track:
             label += "-track"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
@@ -332,6 +343,8 @@ class PPOExperiment:
                 settings.update(glimpse_size=self.glimpse_size, glimpse_at=self.glimpse_at)
             if self.colour_codes:
                 settings["colour_codes"] = self.colour_codes
+            if self.drop_background:
+                settings["drop_background"] = True
             if self.track:
                 settings["track"] = True
         if agent in OBJECT_AGENTS:

@@ -56,7 +56,9 @@ from envs.collect import make_env
 from envs.keypoint_observation import ObservationOptions
 from envs.object_keypoints import ObjectKeypoints
 from envs.pretraining import PretrainError
+from mint_rl.appearance import background_code
 from mint_rl.config import MintConfig
+from mint_rl.frame_cache import load_frames
 from mint_rl.glimpses import check_glimpse_size
 from mint_rl.online import OnlineOptions
 from mint_rl.run_lock import locked_run_folder
@@ -71,7 +73,7 @@ do); scripts turn them into ``SystemExit``."""
 
 # --------------------------------------------------------------------------- agents
 def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch.nn.Module | None,
-                tb_dir: Path | None, codebook: np.ndarray | None = None
+                tb_dir: Path | None, codebook: np.ndarray | None = None, background: int | None = None
                 ) -> tuple[PPO, VecEnv, list[BaseCallback], MintKeypointVecEnv | None]:
     """The PPO model of one agent, its eval env, its extra callbacks and (keypoint agents) its keypoint VecEnv.
 
@@ -80,6 +82,7 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
     :param encoder: keypoint agents: a checkpoint or an encoder module (None: co-trained from scratch).
     :param tb_dir: TensorBoard folder (None: no TensorBoard).
     :param codebook: keypoint agents with colour codes: the ``(n, C)`` colour codebook.
+    :param background: with ``exp.drop_background``, the index of the background's code in ``codebook``.
     """
     n, ne, env_id = exp.n_envs, exp.eval_envs, exp.env
     callbacks: list[BaseCallback] = []
@@ -108,7 +111,7 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
     else:
         online = agent == "mint" and exp.online
         view = ObservationOptions(device=exp.device, glimpse_size=exp.glimpse_size, glimpse_at=exp.glimpse_at,
-                                  colour_codes=codebook)
+                                  colour_codes=codebook, drop_code=background if exp.drop_background else None)
         base = make_vec(env_id, "rgb", n, True, render=exp.overlay_every > 0)
         if online:
             h, w, c = frame_shape(env_id)
@@ -154,7 +157,8 @@ class RandomPolicy:
 
 
 def _train_runs(order: list[tuple[str, int]], exp: PPOExperiment, env_dir: Path,
-                encoder_paths: dict[str, Path | None], codebooks: dict[str, np.ndarray]) -> Any:
+                encoder_paths: dict[str, Path | None], codebooks: dict[str, np.ndarray],
+                backgrounds: dict[str, int]) -> Any:
     """Train the runs of ``order``; yields each run's ``done.json`` content as it finishes.
 
     With ``exp.jobs > 1`` and more than one run, up to ``exp.jobs`` run at a time in worker processes
@@ -164,7 +168,8 @@ def _train_runs(order: list[tuple[str, int]], exp: PPOExperiment, env_dir: Path,
     jobs = min(exp.jobs, len(order))
     if jobs <= 1:
         for agent, seed in order:
-            yield train_run(agent, seed, exp, env_dir, encoder_paths.get(agent), codebooks.get(agent))
+            yield train_run(agent, seed, exp, env_dir, encoder_paths.get(agent), codebooks.get(agent),
+                            backgrounds.get(agent))
         return
     worker_exp = dataclasses.replace(exp, no_progress=True)
     print(f"training {len(order)} runs, {jobs} at a time in worker processes (--jobs {exp.jobs}); one line per run "
@@ -173,7 +178,7 @@ def _train_runs(order: list[tuple[str, int]], exp: PPOExperiment, env_dir: Path,
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
                                                 initargs=(exp.threads,)) as pool:
         futures = [pool.submit(train_run, agent, seed, worker_exp, env_dir, encoder_paths.get(agent),
-                               codebooks.get(agent)) for agent, seed in order]
+                               codebooks.get(agent), backgrounds.get(agent)) for agent, seed in order]
         try:
             for future in concurrent.futures.as_completed(futures):
                 yield future.result()
@@ -220,7 +225,7 @@ def random_returns(exp: PPOExperiment, env_dir: Path) -> list[float]:
 
 # --------------------------------------------------------------------------- one run
 def train_run(agent: str, seed: int, exp: PPOExperiment, env_dir: Path, encoder_path: Path | None,
-              codebook: np.ndarray | None = None) -> dict[str, Any]:
+              codebook: np.ndarray | None = None, background: int | None = None) -> dict[str, Any]:
     """Train one (agent, seed) and write its folder; returns ``done.json``'s content.
 
     A run killed mid-way resumes from its last checkpoint in ``<run>/resume/`` (every ``checkpoint_every``
@@ -228,10 +233,13 @@ def train_run(agent: str, seed: int, exp: PPOExperiment, env_dir: Path, encoder_
 
     :param encoder_path: keypoint agents: the encoder checkpoint (None: co-trained from scratch).
     :param codebook: keypoint agents with colour codes: the colour codebook (saved beside the model).
+    :param background: with ``exp.drop_background``, the background's code (recorded in ``settings.json``).
     """
     label = exp.label(agent)
     run_dir = run_folder(env_dir, label, seed)
     settings = exp.run_settings(agent)
+    if settings.get("drop_background"):
+        settings["drop_background"] = background
     state = resume_state(run_dir, settings)  # run_ppo_experiment checked its encoder (check_resume_encoder)
     if state is None:
         if run_dir.exists():  # an interrupted run without a usable checkpoint starts over
@@ -239,7 +247,8 @@ def train_run(agent: str, seed: int, exp: PPOExperiment, env_dir: Path, encoder_
         run_dir.mkdir(parents=True)
         write_json(run_dir / "settings.json", settings)
     resume_encoder = run_dir / "resume" / state["encoder"] if state and state.get("encoder") else encoder_path
-    model, eval_env, callbacks, kp_env = build_agent(agent, exp, seed, resume_encoder, env_dir / "tb", codebook)
+    model, eval_env, callbacks, kp_env = build_agent(agent, exp, seed, resume_encoder, env_dir / "tb", codebook,
+                                                     background)
     evaluator = CsvEvalCallback(eval_env, run_dir / "evaluations.csv", eval_seed(seed),
                                 dict(env=exp.env, agent=label, seed=seed), exp.eval_freq, exp.n_envs,
                                 exp.eval_episodes)
@@ -364,11 +373,15 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
             encoder_paths["transporter"], pretrain_seconds["transporter"] = pretrain_transporter(exp, encoders_dir,
                                                                                                  frames)
         codebooks: dict[str, np.ndarray] = {}
+        backgrounds: dict[str, int] = {}
         if exp.colour_codes:  # colour categories fitted to the keypoints of the pretraining frames, cached
             frames_path = pretraining_frames(exp, encoders_dir)
             for name, path in encoder_paths.items():
                 if path is not None:
                     codebooks[name] = colour_codebook(path, frames_path, exp)
+                    if exp.drop_background:
+                        backgrounds[name] = background_code(codebooks[name], load_frames(frames_path)[0].reshape(
+                            -1, *frame_shape(exp.env)))
         for name, seconds in pretrain_seconds.items():
             if seconds > 0:
                 print(f"pretrained the {name} encoder in {seconds:.0f} s: {encoder_paths[name]}", flush=True)
@@ -383,7 +396,7 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
         # time, each in its own process (one run, or --jobs 1: in this process, with progress bars).
         extra: dict[str, Any] = {"pretrain_seconds_this_invocation": pretrain_seconds}
         order = sorted(todo, key=lambda a_s: (a_s[1], exp.agents.index(a_s[0])))
-        for done in _train_runs(order, exp, env_dir, encoder_paths, codebooks):
+        for done in _train_runs(order, exp, env_dir, encoder_paths, codebooks, backgrounds):
             print(f"{done['label']:>14s} seed {done['seed']}: final return {done['final_return']:.2f} ± "
                   f"{done['final_return_std']:.2f} (sd over {exp.eval_episodes} episodes), "
                   f"{done['train_steps_per_s']:.0f} train steps/s, {done['learn_seconds']:.0f} s", flush=True)

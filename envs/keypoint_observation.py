@@ -248,6 +248,10 @@ class ObservationOptions:
         any array-like, kept as a tuple of float32 values): instead of the raw glimpse, each row
         gets the one-hot category (n values) of its glimpse's colour (the per-channel maximum over
         the ``glimpse_size`` window). None (default): raw glimpses.
+    :param drop_code: with ``colour_codes``, the index of a code whose keypoints are reported inactive
+        (status 0; their rows are otherwise unchanged), e.g. the background's code
+        (:func:`mint_rl.appearance.background_code`), so that keypoints on no object leave the set the
+        policy reads. None (default): keep every keypoint.
     """
 
     config: MintConfig | None = field(default=None, hash=False)
@@ -259,6 +263,7 @@ class ObservationOptions:
     glimpse_size: int = 0
     glimpse_at: str = "keypoints"
     colour_codes: np.ndarray | Sequence[Sequence[float]] | None = None
+    drop_code: int | None = None
 
     def __post_init__(self) -> None:
         if self.config is not None and not isinstance(self.config, MintConfig):
@@ -299,6 +304,13 @@ class ObservationOptions:
             if not size:
                 raise ValueError("colour_codes need glimpse_size > 0 (the window whose colour is coded)")
             object.__setattr__(self, "colour_codes", tuple(tuple(row) for row in codes.tolist()))
+        if self.drop_code is not None:
+            n = len(self.colour_codes) if self.colour_codes is not None else 0
+            if isinstance(self.drop_code, (bool, np.bool_)) or not isinstance(self.drop_code, (int, np.integer)) \
+                    or not 0 <= self.drop_code < max(n, 1) or not n:
+                raise ValueError(f"drop_code must be the index of one of the colour_codes (0 .. n-1, n = {n}), "
+                                 f"got {self.drop_code!r}; give colour_codes with it, or None to keep every keypoint")
+            object.__setattr__(self, "drop_code", int(self.drop_code))
 
     def replace(self, **changes: Any) -> "ObservationOptions":
         """A copy with ``changes`` (checked again), as :func:`dataclasses.replace`."""
@@ -764,6 +776,7 @@ class KeypointObserver:
                                  f"{tuple(codes.shape)}")
             self.colour_codes = codes
             self.glimpse_dim = codes.shape[0]  # one-hot categories instead of the raw glimpse
+        self.drop_code = options.drop_code
         self._glimpse_rng = np.random.default_rng(0)
         self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, self.obs_format,
                                                 self.layout.stack, self.feature_bound, self.glimpse_dim)
@@ -866,6 +879,8 @@ class KeypointObserver:
             if self.colour_codes is not None:  # (N·S, K, n) one-hot colour categories
                 look = colour_categories(glimpse_colours(frames.flatten(0, 1), where.cpu(), self.glimpse_size),
                                          self.colour_codes)
+                if self.drop_code is not None:  # keypoints of the dropped category read as inactive
+                    status = status * (1.0 - look[..., self.drop_code].numpy().reshape(n, s, k))
             else:  # (N·S, K, C·p·p) raw glimpses in [0, 1]
                 look = extract_glimpses(frames.flatten(0, 1), where.cpu(), self.glimpse_size).flatten(2) / 255.0
             features = np.concatenate([features, look.float().numpy().reshape(n, s, k, -1)], axis=-1)

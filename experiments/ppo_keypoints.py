@@ -147,6 +147,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--separate-critic", action="store_true",
                    help="keypoint agents: the value function gets its own features extractor instead of sharing the "
                         "policy's (SB3 share_features_extractor=False), as MlpPolicy on the true state has")
+    p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
+                   help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
+                        "code nearest the median colour of the pretraining frames) are reported inactive (label "
+                        "suffix -nobg); default: off")
     p.add_argument("--glimpse-at", choices=list(GLIMPSE_AT), default="keypoints",
                    help="where glimpses are cut: at the keypoints (default) or, as a control, at random positions")
     p.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,

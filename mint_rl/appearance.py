@@ -32,7 +32,7 @@ import torch
 from mint_rl.glimpses import extract_glimpses
 from mint_rl.keypoints import encode_in_chunks
 
-__all__ = ["glimpse_colours", "colour_categories", "fit_colour_codebook"]
+__all__ = ["glimpse_colours", "colour_categories", "fit_colour_codebook", "background_code"]
 
 
 def glimpse_colours(frames: torch.Tensor, coords: torch.Tensor, size: int) -> torch.Tensor:
@@ -101,3 +101,23 @@ def fit_colour_codebook(encoder: torch.nn.Module, frames: np.ndarray, size: int,
             codebook, _ = kmeans2(data, n_codes, seed=seed, minit="++")
     order = np.argsort(codebook.sum(1), kind="stable")
     return codebook[order].astype(np.float32)
+
+
+def background_code(codebook: np.ndarray, frames: np.ndarray, max_frames: int = 500) -> int:
+    """The code of the scene's background: the one nearest the median colour of the frames' pixels.
+
+    On scenes with a plain background (most pixels one colour) the per-channel median over all
+    pixels is that colour; no labels are used.
+
+    :param codebook: ``(n, C)`` colours in [0, 1] (:func:`fit_colour_codebook`).
+    :param frames: ``(N, H, W, C)`` uint8 frames of the scene.
+    :param max_frames: at most this many frames (evenly spaced) are read.
+    :return: the index of the background code in ``codebook``.
+    """
+    codebook = np.asarray(codebook, np.float64)
+    if frames.ndim != 4 or frames.shape[-1] != codebook.shape[-1]:
+        raise ValueError(f"frames must be (N, H, W, {codebook.shape[-1]}) for a codebook of {codebook.shape[-1]} "
+                         f"channels, got {frames.shape}")
+    pick = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)
+    median = np.median(frames[pick].reshape(-1, frames.shape[-1]), axis=0) / 255.0
+    return int(np.argmin(np.linalg.norm(codebook - median, axis=1)))

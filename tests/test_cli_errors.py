@@ -72,6 +72,9 @@ def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
     # the case: this used to train the pixel agent to the end, then crash on the mint agent
     (["--agents", "pixels", "mint", "--online", "--online-updates", "0"], "--online-updates must be >= 1"),
     (["--agents", "mint", "--online", "--colour-codes", "8"], "--online without --encoder co-trains one from scratch"),
+    (["--agents", "mint", "--drop-background", "--colour-codes", "0"], "--drop-background drops the keypoints whose "
+                                                                        "colour code is the background's: give "
+                                                                        "--colour-codes N"),
     (["--online-updates", "-3"], "--online-updates must be >= 1 (MINT steps after each rollout), got -3"),
     (["--overlay-every", "-1"], "--overlay-every must be >= 0, got -1"),
 ])

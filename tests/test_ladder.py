@@ -367,3 +367,16 @@ def test_all_degradations_rung_with_and_without_the_flag() -> None:
     env = ObjectKeypoints(gym.make("MintTasks/Catch-v0"), **flagged, seed=0)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (8, 4)  # (x, y, status, flag) in 8 rows
+
+
+def test_background_code_is_the_code_nearest_the_median_colour():
+    from mint_rl.appearance import background_code
+
+    frames = np.full((6, 16, 16, 3), 20, np.uint8)  # a dark grey background with a red square
+    frames[:, 2:6, 2:6] = (250, 0, 0)
+    codebook = np.array([[1.0, 0.0, 0.0], [0.1, 0.1, 0.1], [1.0, 1.0, 1.0]])
+    assert background_code(codebook, frames) == 1
+    frames[:, :, :] = (250, 0, 0)  # now red covers the frame
+    assert background_code(codebook, frames) == 0
+    with pytest.raises(ValueError, match=r"frames must be \(N, H, W, 3\)"):
+        background_code(codebook, frames[..., :2])

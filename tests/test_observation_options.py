@@ -43,7 +43,7 @@ def test_defaults_are_the_former_keyword_defaults():
     options = ObservationOptions()
     assert dataclasses.asdict(options) == dict(
         config=None, device="cpu", obs_format="box", feature_bound=None, layout="auto", grey_to_rgb=False,
-        glimpse_size=0, glimpse_at="keypoints", colour_codes=None)
+        glimpse_size=0, glimpse_at="keypoints", colour_codes=None, drop_code=None)
 
 
 @pytest.mark.parametrize(("fields", "error", "message"), [
@@ -68,6 +68,10 @@ def test_defaults_are_the_former_keyword_defaults():
                                                                       "finite colours"),
     (dict(glimpse_size=3, colour_codes=[[0, 0, 0], [1, 1]]), ValueError, "colour_codes must be an \\(n, C\\) array"),
     (dict(colour_codes=CODES), ValueError, r"colour_codes need glimpse_size > 0 \(the window whose colour is coded\)"),
+    (dict(drop_code=0), ValueError, r"drop_code must be the index of one of the colour_codes \(0 .. n-1, n = 0\)"),
+    (dict(glimpse_size=3, colour_codes=CODES, drop_code=4), ValueError, r"drop_code must be .*n = 4\), got 4"),
+    (dict(glimpse_size=3, colour_codes=CODES, drop_code=-1), ValueError, "drop_code must be the index"),
+    (dict(glimpse_size=3, colour_codes=CODES, drop_code=True), ValueError, "drop_code must be the index"),
     (dict(config={"num_keypoints": 4}), TypeError, "config must be a MintConfig .*got dict"),
     (dict(device=0), TypeError, r"device must be a str \('cpu', 'cuda', 'cuda:N', 'mps', 'auto'\) or a torch.device"),
 ])
@@ -214,3 +218,20 @@ def test_the_space_follows_the_options(encoder, options, columns):
     assert MintKeypointVecEnv(sb3_venv(), encoder, options=options).observation_space == expected
     obs, _ = single.reset(seed=0)
     assert obs in expected and single.step(0)[0] in expected
+
+
+def test_drop_code_reports_the_keypoints_of_that_code_inactive_and_nothing_else(encoder):
+    """Same frames, with and without ``drop_code``: the status of exactly the keypoints whose one-hot code is the
+    dropped one becomes 0; coordinates, codes and every other status are unchanged."""
+    # glimpses at random positions (seeded per adapter, so the same in both): the untrained encoder's keypoints sit
+    # together, the random windows see both background and objects
+    keep = ObservationOptions(glimpse_size=9, glimpse_at="random", colour_codes=CODES)
+    plain = np.stack(rollout_sb3(MintKeypointVecEnv(sb3_venv(), encoder, options=keep), 5, 8))  # (T, N, K, 3+F+4)
+    codes = plain[..., -len(CODES):]
+    code = int(codes.sum(axis=(0, 1, 2)).argmax())  # the most frequent code
+    dropped = np.stack(rollout_sb3(MintKeypointVecEnv(sb3_venv(), encoder, options=keep.replace(drop_code=code)), 5, 8))
+    coded = codes[..., code] == 1.0
+    assert coded.any() and (~coded).any() and (plain[..., 2][coded] > 0).any()  # so the check below can fail
+    np.testing.assert_array_equal(dropped[..., 2], np.where(coded, 0.0, plain[..., 2]))
+    others = [i for i in range(plain.shape[-1]) if i != 2]
+    np.testing.assert_array_equal(dropped[..., others], plain[..., others])
