@@ -11,6 +11,10 @@ From the run folders of one env (:mod:`agents.run_folders`), :func:`write_result
 Mean ± interval over seeds is :func:`mint_rl.metrics.aggregate` (Student t). The plotting helper
 :func:`plot_mean_band` and the CSV writer :func:`write_rows` serve other reports too (``experiments/atari_study.py``).
 
+``summary.json`` is also a file contract: other programs (the Atari study) read it back with
+:func:`read_summary`, which checks the keys they use (:class:`ExperimentSummary`, :class:`AgentSummary`) and
+raises :class:`SummaryError` naming the file and the missing key.
+
 Example::
 
     summary, table = write_results(exp, env_dir, ["mint-set-c8w5", "pixels"], random=[-2.9], extra={})
@@ -22,6 +26,7 @@ import csv
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +37,9 @@ from agents.run_folders import EVALUATION_FIELDS, run_folder
 from mint_rl.metrics import aggregate
 from mint_rl.utils import write_json
 
-__all__ = ["RESUMED", "SMOOTH", "learning_curves", "markdown_table", "per_seed_curves", "plot_mean_band",
-           "read_curves", "result_labels", "steps_to_threshold", "summarise", "write_results", "write_rows"]
+__all__ = ["RESUMED", "SMOOTH", "AgentSummary", "ExperimentSummary", "SummaryError", "learning_curves",
+           "markdown_table", "per_seed_curves", "plot_mean_band", "read_curves", "read_summary", "result_labels",
+           "steps_to_threshold", "summarise", "write_results", "write_rows"]
 
 SMOOTH = 3  # steps-to-threshold reads a trailing mean over this many evaluations (one lucky evaluation is not enough)
 RESUMED = "†"  # marks, in table.md, an agent whose n includes resumed seeds
@@ -235,3 +241,89 @@ def write_results(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], rand
     if summary["agents"]:
         learning_curves(summary, rows, env_dir / "learning_curves.png")
     return summary, table
+
+
+# --------------------------------------------------------------------------- reading summary.json back
+class SummaryError(ValueError):
+    """A ``summary.json`` of :func:`write_results` is unreadable or lacks a key its readers use."""
+
+
+@dataclass(frozen=True)
+class AgentSummary:
+    """One agent of a ``summary.json``: the keys of :func:`summarise`'s ``agents[label]`` that other programs read.
+
+    :param final_return: :func:`mint_rl.metrics.aggregate` of the final held-out return over finished seeds
+        (``mean``, ``half_width``, ``ci_low``, ``ci_high``, ``n``).
+    :param final_return_per_seed: the final return of each finished seed.
+    :param n: finished seeds.
+    :param train_steps_per_s: aggregate of the training env steps per second.
+    :param learn_seconds: aggregate of the seconds in ``PPO.learn``.
+    """
+
+    final_return: Mapping[str, float]
+    final_return_per_seed: tuple[float, ...]
+    n: int
+    train_steps_per_s: Mapping[str, float]
+    learn_seconds: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """The ``<env_dir>/summary.json`` of one env of the PPO experiment, as other programs read it back.
+
+    Written by :func:`write_results` (what ``experiments/ppo_keypoints.py`` and
+    :func:`agents.ppo_experiment.run_ppo_experiment` run; ``--export`` copies it); read by
+    ``experiments/atari_study.py`` through :func:`read_summary`. Only the keys those readers use are here; a
+    summary has more (thresholds, steps to them, ...).
+
+    :param path: the file it was read from.
+    :param timesteps: env steps per run.
+    :param random_return: aggregate of the random policy's mean held-out return over seeds.
+    :param agents: per agent label (``pixels``, ``mint``, ``mint-set-c8w5``, ...) its :class:`AgentSummary`.
+    """
+
+    path: Path
+    timesteps: int
+    random_return: Mapping[str, float]
+    agents: Mapping[str, AgentSummary]
+
+
+SUMMARY_KEYS = ("timesteps", "random_return", "agents")
+AGENT_KEYS = ("final_return", "final_return_per_seed", "n", "train_steps_per_s", "learn_seconds")
+AGGREGATE_KEYS = ("final_return", "train_steps_per_s", "learn_seconds")  # aggregates: need at least a mean
+
+
+def read_summary(path: str | os.PathLike) -> ExperimentSummary:
+    """Read a ``summary.json`` written by :func:`write_results` and check the keys its readers use.
+
+    :raises SummaryError: the file is missing or not JSON, or lacks a key (the message names the file and the
+        key, e.g. ``agents.mint.final_return``).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SummaryError(f"{path}: cannot read the PPO experiment's summary.json ({exc})") from exc
+
+    def need(mapping: Any, key: str, where: str) -> Any:
+        if not isinstance(mapping, Mapping) or key not in mapping:
+            raise SummaryError(f"{path} lacks '{where}{key}': not a summary.json of the PPO experiment's "
+                               "write_results (agents/report.py), or written by an older version; rerun "
+                               "experiments/ppo_keypoints.py --report-only on its run folder to rewrite it")
+        return mapping[key]
+
+    for key in SUMMARY_KEYS:
+        need(data, key, "")
+    need(data["random_return"], "mean", "random_return.")
+    agents = {}
+    for label, entry in need(data, "agents", "").items():
+        for key in AGENT_KEYS:
+            need(entry, key, f"agents.{label}.")
+        for key in AGGREGATE_KEYS:
+            need(entry[key], "mean", f"agents.{label}.{key}.")
+        agents[label] = AgentSummary(
+            final_return=entry["final_return"], final_return_per_seed=tuple(float(v) for v in
+                                                                            entry["final_return_per_seed"]),
+            n=int(entry["n"]), train_steps_per_s=entry["train_steps_per_s"], learn_seconds=entry["learn_seconds"])
+    return ExperimentSummary(path=path, timesteps=data["timesteps"], random_return=data["random_return"],
+                             agents=agents)

@@ -22,7 +22,8 @@ Encoder pretraining frames are NOT part of the 100k: the ``mint`` agent's encode
 (``pretrain_frames``) and never added to the agent-step budget.
 
 Summary (``results/atari/summary.md`` and ``summary.json``): per game and agent the mean final
-return with its 95 % t-interval over seeds (read from ppo_keypoints' per-game ``summary.json``),
+return with its 95 % t-interval over seeds (read from ppo_keypoints' per-game ``summary.json`` by
+its contract, ``agents.report.read_summary``),
 the human-normalised score HNS = (score − random) / (human − random) with the reference scores of
 ``agents.aggregates.REFERENCE_SCORES``, and over games the IQM and median of HNS with stratified-bootstrap
 95 % percentile intervals (seeds resampled with replacement within each game, 2000 resamples, seeded), as
@@ -38,9 +39,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,7 @@ from mint_rl.utils import write_json  # noqa: E402
 
 if TYPE_CHECKING:
     from agents.experiment_settings import PPOExperiment
+    from agents.report import ExperimentSummary
 
 DEFAULT_GAMES = ("ALE/Breakout-v5", "ALE/Boxing-v5", "ALE/MsPacman-v5", "ALE/Seaquest-v5")
 DEFAULT_AGENTS = ("pixels", "mint")
@@ -150,16 +152,23 @@ def train(args: argparse.Namespace) -> None:
             raise SystemExit(str(exc)) from exc
 
 
-def read_game_summary(args: argparse.Namespace, game: str) -> dict[str, Any] | None:
-    """The PPO experiment's summary.json of a game: the exported copy, else the one in the training folder."""
+def read_game_summary(args: argparse.Namespace, game: str) -> ExperimentSummary | None:
+    """The PPO experiment's summary.json of a game (the exported copy, else the one in the training folder), read
+    by its contract ``agents.report.read_summary``; None if the game has none. A summary without the keys the
+    study reads is refused, naming the file and the key."""
+    from agents.report import SummaryError, read_summary  # heavy (torch, SB3)
+
     for folder in (Path(args.results), Path(args.out)):
         path = folder / env_slug(game) / "summary.json"
         if path.is_file():
-            return json.loads(path.read_text())
+            try:
+                return read_summary(path)
+            except SummaryError as exc:
+                raise SystemExit(str(exc)) from exc
     return None
 
 
-def _labels_of(agent: str, agents: dict[str, Any]) -> list[str]:
+def _labels_of(agent: str, agents: Mapping[str, Any]) -> list[str]:
     """The PPO experiment's labels of an agent (``mint``, ``mint-online``, ``mint-set``, ...)."""
     return [label for label in agents if label == agent or label.startswith(agent + "-")]
 
@@ -174,19 +183,19 @@ def summarise_study(args: argparse.Namespace) -> dict[str, Any]:
         ref = REFERENCE_SCORES.get(name)
         entry["reference"] = ref
         if summary is not None:
-            entry["timesteps"] = summary.get("timesteps")
-            entry["random_return_measured"] = summary.get("random_return", {}).get("mean")
+            entry["timesteps"] = summary.timesteps
+            entry["random_return_measured"] = summary.random_return["mean"]
             for agent in args.agents:
-                for label in _labels_of(agent, summary.get("agents", {})):
-                    s = summary["agents"][label]
-                    per_seed = [float(v) for v in s.get("final_return_per_seed", [])]
-                    final = s["final_return"]
+                for label in _labels_of(agent, summary.agents):
+                    s = summary.agents[label]
+                    per_seed = list(s.final_return_per_seed)
+                    final = s.final_return
                     hns_seed = [human_normalised(v, name) for v in per_seed] if ref else []
                     entry["agents"][label] = {
-                        "n": int(s.get("n", len(per_seed))), "final_return": final,
+                        "n": s.n, "final_return": final,
                         "pretrain_frames": 0 if label == "pixels" else args.pretrain_frames,
-                        "train_steps_per_s": s.get("train_steps_per_s", {}).get("mean"),
-                        "learn_seconds": s.get("learn_seconds", {}).get("mean"),
+                        "train_steps_per_s": s.train_steps_per_s["mean"],
+                        "learn_seconds": s.learn_seconds["mean"],
                         "final_return_per_seed": per_seed,
                         "hns": human_normalised(final["mean"], name) if ref else None,
                         "hns_per_seed": hns_seed,

@@ -16,14 +16,15 @@ Top to bottom, for every scene family, seed and encoder:
    from every training seed), with ground-truth masks, visibility and static flags from
    ``info["objects"]``. Per episode: ``mint_rl.metrics.video_metrics`` (DOP, TOP, UAK, RAK,
    DOP on static / moving objects, Hungarian keypoint-centre distance, identity switches)
-   with Ā = ``envs.scenes.mean_object_area`` of the scene, plus the enter/leave analysis:
+   with Ā = ``envs.scenes.mean_object_area`` of the scene, plus the enter/leave analysis
+   (``mint_rl.metrics.enter_leave_metrics``):
    share of active keypoints on visible objects, DOP over frames 0-5 after an object
    becomes visible, and what the keypoints that were on an object do in the first frame
    after it has left (switched off / left on the background).
    Object centres for the distance and identity metrics are the centroids of the visible
    masks (an entering object's centre of mass can lie outside the frame).
-4. Results: the episode metrics are averaged per seed, then over seeds with
-   ``mint_rl.metrics.summarize`` (mean ± 95 % Student-t interval, n seeds). Written as they
+4. Results (``agents.keypoint_quality_report``): the episode metrics are averaged per seed,
+   then over seeds with ``mint_rl.metrics.summarize`` (mean ± 95 % Student-t interval, n seeds). Written as they
    arrive: ``<out>/results.csv`` (one row per encoder/scene/seed/metric), ``summary.json``,
    ``table.md``, ``metrics.png``; per encoder and scene (first seed) a keypoint-overlay video
    ``videos/<encoder>_<scene>.mp4`` and an entropy / coverage figure
@@ -38,9 +39,7 @@ written with another budget is refused (use another ``--out``).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import shutil
 import sys
 import time
@@ -52,35 +51,23 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
+from agents.keypoint_quality_report import run_folder, write_keypoint_quality_results  # noqa: E402
 from envs.keypoint_evaluation import (  # noqa: E402  (also registers the MintScenes ids)
-    DEFAULT_BUDGET, DEFAULT_ENCODER, FULL_BUDGET, HELD_OUT_SEED, SCENES, encode, format_cell, held_out_episodes,
-    mean_area, training_frames)
+    DEFAULT_BUDGET, DEFAULT_ENCODER, FULL_BUDGET, HELD_OUT_SEED, SCENES, encode, held_out_episodes, mean_area,
+    training_frames)
 from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
 from mint_rl.draw import draw_keypoints_batch, entropy_figure, write_video  # noqa: E402
 from mint_rl.keypoints import gaussian_maps, information_patches  # noqa: E402
-from mint_rl.metrics import (  # noqa: E402
-    ACTIVE_THRESHOLD, BACKGROUND, aggregate, keypoint_assignments, summarize, video_metrics)
+from mint_rl.metrics import enter_leave_metrics, video_metrics  # noqa: E402
 from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
 from mint_rl.utils import resolve_device, write_json  # noqa: E402
 
 TRAINERS = {"mint": MintTrainer, "transporter": TransporterTrainer}
-ENTER_WINDOW = 6  # enter analysis: frames 0 .. ENTER_WINDOW - 1 after an object becomes visible
-LEAVE_WINDOW = 6  # leave analysis: keypoints on the object in its last LEAVE_WINDOW frames before it left
-
-# (key, column title, format) of the printed tables; ↑ higher is better, ↓ lower is better.
-MAIN_COLUMNS = [("DOP", "DOP % ↑", "{:.1f}"), ("TOP", "TOP % ↑", "{:.1f}"), ("UAK", "UAK ↓", "{:.2f}"),
-                ("RAK", "RAK ↓", "{:.2f}"), ("DOP_static", "DOP static ↑", "{:.1f}"),
-                ("DOP_moving", "DOP moving ↑", "{:.1f}"), ("match_dist_px", "match dist px ↓", "{:.2f}"),
-                ("id_switches", "id switches ↓", "{:.1f}")]
-ENTER_LEAVE_COLUMNS = [("active_pct", "active kp %", "{:.1f}"), ("on_object_pct", "active kp on objects % ↑", "{:.1f}"),
-                       ("DOP", "DOP % ↑", "{:.1f}"), ("DOP_enter", f"DOP 0-{ENTER_WINDOW - 1} after enter % ↑", "{:.1f}"),
-                       ("leave_off_pct", "kp off after leave % ↑", "{:.1f}"),
-                       ("leave_bg_pct", "kp on background after leave % ↓", "{:.1f}"),
-                       ("leave_other_pct", "kp on another object after leave %", "{:.1f}")]
 
 
+# --------------------------------------------------------------------------- 1. arguments
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenes", nargs="+", default=list(SCENES), metavar="SCENE",
@@ -140,194 +127,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# --------------------------------------------------------------------------- metrics
-def enter_leave_metrics(coords: np.ndarray, status: np.ndarray, masks: np.ndarray, visible: np.ndarray
-                        ) -> dict[str, float]:
-    """How keypoints behave as objects enter and leave the frame (one episode).
-
-    - ``active_pct``: mean % of the K keypoints that are active;
-    - ``on_object_pct``: per frame, % of the active keypoints that lie on a visible object
-      (mean over frames with an active keypoint);
-    - ``DOP_enter``: % of (entry, frame) pairs, over the frames 0 .. ENTER_WINDOW − 1 after an
-      object becomes visible (while it stays visible), where it has ≥ 1 keypoint on it;
-      objects visible in the first frame do not count as entering;
-    - ``leave_off_pct`` / ``leave_bg_pct`` / ``leave_other_pct``: for an object that leaves
-      (visible at t − 1, not at t), take the keypoints on it in the last of its frames
-      t − LEAVE_WINDOW .. t − 1 where it had any (an object leaving is a sliver for its last
-      frames, often with no keypoint on it); of those, % that are inactive / active on the
-      background / on another object at frame t. Objects with no keypoint in those frames
-      give no event.
-
-    Each is ``nan`` where it has no event (e.g. no object enters).
-    """
-    masks = masks & visible[:, :, None, None]
-    assign = keypoint_assignments(coords, status, masks)  # (T, K)
-    active = status > ACTIVE_THRESHOLD
-    length, n = visible.shape
-    n_active = active.sum(axis=1)
-    on_object = (assign >= 0).sum(axis=1)
-    detected = (assign[:, :, None] == np.arange(n)).any(axis=1)  # (T, N)
-    enter_hits, leave_off, leave_bg, leave_other = [], [], [], []
-    for t in range(1, length):
-        for o in np.flatnonzero(visible[t] & ~visible[t - 1]):  # o enters at t
-            for dt in range(ENTER_WINDOW):
-                if t + dt >= length or not visible[t + dt, o]:
-                    break
-                enter_hits.append(detected[t + dt, o])
-        for o in np.flatnonzero(visible[t - 1] & ~visible[t]):  # o has left at t
-            last = t - 1  # walk back through its last visible frames to one with a keypoint on it
-            while last > t - 1 - LEAVE_WINDOW and last >= 0 and visible[last, o] and not detected[last, o]:
-                last -= 1
-            if last <= t - 1 - LEAVE_WINDOW or last < 0 or not detected[last, o]:
-                continue
-            for k in np.flatnonzero(assign[last] == o):
-                leave_off.append(not active[t, k])
-                leave_bg.append(assign[t, k] == BACKGROUND)
-                leave_other.append(assign[t, k] >= 0)
-
-    def pct(values: list) -> float:
-        return 100.0 * float(np.mean(values)) if values else float("nan")
-
-    keep = n_active > 0
-    return {
-        "active_pct": 100.0 * float(active.mean()),
-        "on_object_pct": 100.0 * float(np.mean(on_object[keep] / n_active[keep])) if keep.any() else float("nan"),
-        "DOP_enter": pct(enter_hits),
-        "leave_off_pct": pct(leave_off),
-        "leave_bg_pct": pct(leave_bg),
-        "leave_other_pct": pct(leave_other),
-    }
-
-
-# --------------------------------------------------------------------------- outputs
-def collect_results(out: Path, args: argparse.Namespace) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Every finished run of this command's encoders, scenes and seeds: (encoder, scene, seed) → metrics.json."""
-    done = {}
-    for encoder in args.encoders:
-        for scene in args.scenes:
-            for seed in range(args.seeds):
-                path = out / encoder / scene / f"seed{seed}" / "metrics.json"
-                if path.is_file():
-                    done[(encoder, scene, seed)] = json.loads(path.read_text())
-    return done
-
-
-def markdown_table(summary: dict[str, Any], scenes: list[str], encoders: list[str],
-                   columns: list[tuple[str, str, str]]) -> str:
-    lines = ["| scene | encoder | n | " + " | ".join(c[1] for c in columns) + " |",
-             "|---|---|---|" + "---|" * len(columns)]
-    for scene in scenes:
-        for encoder in encoders:
-            stats = summary.get(scene, {}).get(encoder)
-            if stats is None:
-                continue
-            n = int(max(s["n"] for s in stats.values()))
-            cells = [format_cell(stats.get(key), fmt) for key, _, fmt in columns]
-            lines.append(f"| {scene} | {encoder} | {n} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-PAIRED_NOTE = ("Paired difference MINT − Transporter (per seed: same training frames and held-out episodes; "
-               "mean ± 95% t-interval over n seeds; > 0 favours MINT for ↑ metrics, < 0 for ↓ metrics):")
-PAIRED_COLUMNS = [("DOP", "Δ DOP % (↑)", "{:+.1f}"), ("TOP", "Δ TOP % (↑)", "{:+.1f}"), ("UAK", "Δ UAK (↓)", "{:+.2f}"),
-                  ("RAK", "Δ RAK (↓)", "{:+.2f}"), ("DOP_static", "Δ DOP static % (↑)", "{:+.1f}"),
-                  ("DOP_enter", "Δ DOP 0-5 after enter % (↑)", "{:+.1f}")]
-
-
-def paired_table(paired: dict[str, Any], scenes: list[str]) -> str:
-    lines = ["| scene | n | " + " | ".join(c[1] for c in PAIRED_COLUMNS) + " |", "|---|---|" + "---|" * len(PAIRED_COLUMNS)]
-    for scene in scenes:
-        if scene in paired:
-            n = int(max(s["n"] for s in paired[scene].values()))
-            cells = [format_cell(paired[scene].get(key), fmt) for key, _, fmt in PAIRED_COLUMNS]
-            lines.append(f"| {scene} | {n} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def metrics_figure(summary: dict[str, Any], scenes: list[str], encoders: list[str], path: Path) -> None:
-    """Bar chart of DOP, TOP, UAK and RAK per scene and encoder, with 95 % t-intervals."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12, 3.0), dpi=100, layout="constrained")
-    axes = fig.subplots(1, 4)
-    width = 0.8 / max(len(encoders), 1)
-    for ax, key in zip(axes, ("DOP", "TOP", "UAK", "RAK")):
-        for j, encoder in enumerate(encoders):
-            means, errs = [], []
-            for scene in scenes:
-                s = summary.get(scene, {}).get(encoder, {}).get(key)
-                means.append(s["mean"] if s else np.nan)
-                errs.append(s["half_width"] if s and np.isfinite(s["half_width"]) else 0.0)
-            ax.bar(np.arange(len(scenes)) + j * width, means, width, yerr=errs, capsize=2, label=encoder)
-        ax.set_xticks(np.arange(len(scenes)) + width * (len(encoders) - 1) / 2, scenes, fontsize=8)
-        ax.set_title(key + (" ↑" if key in ("DOP", "TOP") else " ↓"), fontsize=10)
-    axes[0].legend(fontsize=8)
-    fig.savefig(path, format="png")
-
-
-def write_outputs(out: Path, args: argparse.Namespace, budget: dict[str, Any], wall: float,
-                  figure: bool = True) -> dict[str, Any]:
-    """Rewrite results.csv, summary.json, table.md (and metrics.png if ``figure``) from every finished run."""
-    done = collect_results(out, args)
-    names = list(dict.fromkeys(name for r in done.values() for name in r["metric_names"]))
-    for result in done.values():  # runs evaluated before a metric was added: nan for it
-        result["episodes"] = [{name: ep.get(name, float("nan")) for name in names} for ep in result["episodes"]]
-        result["metric_names"] = names
-    rows = []
-    for (encoder, scene, seed), result in sorted(done.items()):
-        for metric in result["metric_names"]:
-            values = np.array([ep[metric] for ep in result["episodes"]], dtype=np.float64)
-            finite = values[np.isfinite(values)]
-            rows.append({"encoder": encoder, "scene": scene, "seed": seed, "metric": metric,
-                         "value": float(finite.mean()) if finite.size else float("nan"),
-                         "n_episodes": int(finite.size)})
-    tmp = out / "results.csv.tmp"
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["encoder", "scene", "seed", "metric", "value", "n_episodes"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, out / "results.csv")
-
-    summary: dict[str, Any] = {}
-    for scene in args.scenes:
-        for encoder in args.encoders:
-            per_seed = {seed: r["episodes"] for (e, s, seed), r in done.items() if e == encoder and s == scene}
-            if per_seed:
-                summary.setdefault(scene, {})[encoder] = summarize(per_seed)
-    # Paired over seeds: for each seed both encoders saw the same frames and held-out episodes.
-    paired: dict[str, Any] = {}
-    if {"mint", "transporter"} <= set(args.encoders):
-        seed_value = {(r["encoder"], r["scene"], r["seed"], r["metric"]): r["value"] for r in rows}
-        for scene in args.scenes:
-            for metric in (names if done else []):
-                diffs = [seed_value[("mint", scene, seed, metric)] - seed_value[("transporter", scene, seed, metric)]
-                         for seed in range(args.seeds)
-                         if ("mint", scene, seed, metric) in seed_value and ("transporter", scene, seed, metric) in seed_value]
-                if diffs:
-                    paired.setdefault(scene, {})[metric] = aggregate(diffs)
-    runs = {f"{e}/{s}/seed{seed}": {k: r[k] for k in ("train_seconds", "eval_seconds", "final_loss")}
-            for (e, s, seed), r in sorted(done.items())}
-    write_json(out / "summary.json", {
-        "budget": budget, "mean_object_area": {s: mean_area(s) for s in args.scenes},
-        "held_out_env_seeds": [HELD_OUT_SEED, HELD_OUT_SEED + args.eval_episodes - 1],
-        "aggregation": "episode metrics → mean per seed → mean ± 95% Student-t half-width over n seeds",
-        "wall_seconds_this_invocation": wall, "runs": runs, "summary": summary,
-        "paired_difference_mint_minus_transporter": paired,
-    })
-    note = (f"mean ± 95% t-interval half-width over n seeds; {budget['steps']} steps × {budget['batch_size']} clips "
-            f"of {budget['clip_length']} frames, {budget['frames']} training frames, K = {budget['num_keypoints']}, "
-            f"{budget['eval_episodes']} held-out episodes × {budget['eval_frames']} frames per scene")
-    table = "\n\n".join([note, markdown_table(summary, args.scenes, args.encoders, MAIN_COLUMNS),
-                         "Enter / leave analysis (EnterLeave is the scene where objects enter and leave):",
-                         markdown_table(summary, args.scenes, args.encoders, ENTER_LEAVE_COLUMNS)]
-                        + ([PAIRED_NOTE, paired_table(paired, args.scenes)] if paired else []))
-    (out / "table.md").write_text(table + "\n")
-    if summary and figure:
-        metrics_figure(summary, args.scenes, args.encoders, out / "metrics.png")
-    return {"summary": summary, "table": table, "rows": rows}
-
-
-# --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- 2. the experiment
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -351,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bar = tqdm(combos, desc="runs", unit="run", disable=args.no_progress, dynamic_ncols=True)
     for scene, seed, encoder in bar:
         bar.set_postfix_str(f"{encoder} {scene} seed {seed}")
-        run_dir = out / encoder / scene / f"seed{seed}"
+        run_dir = run_folder(out, encoder, scene, seed)
         metrics_path = run_dir / "metrics.json"
         previous = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
         if previous is not None:
@@ -430,10 +230,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.no_progress:
             print(f"{encoder:11s} {scene:10s} seed {seed}: train {train_seconds:.0f}s, eval {eval_seconds:.0f}s, "
                   + ", ".join(f"{k}={per_metric[k]:.2f}" for k in ("DOP", "TOP", "UAK", "RAK")), flush=True)
-        write_outputs(out, args, budget, time.time() - t_start, figure=False)  # results as they arrive
+        write_keypoint_quality_results(out, args.scenes, args.encoders, args.seeds, budget, time.time() - t_start,
+                                       figure=False)  # results as they arrive
 
     bar.close()
-    report = write_outputs(out, args, budget, time.time() - t_start)
+    # 4. Report: tables, paired differences and the figure over every finished run (agents.keypoint_quality_report).
+    report = write_keypoint_quality_results(out, args.scenes, args.encoders, args.seeds, budget, time.time() - t_start)
     wall = time.time() - t_start
     print()
     print(report["table"])

@@ -24,8 +24,9 @@ initial-weight checksums are stored) and, the scene's random policy being passiv
 see the same frame stream (its hash is compared and stored): the only difference is
 *when* each frame becomes available for training and which clips are sampled.
 
-Both encoders are then scored on the same held-out episodes (``evaluate_keypoints.
-held_out_episodes``: env seeds 10000, 10001, ..., disjoint from the training seeds) with
+Both encoders are then scored on the same held-out episodes as ``evaluate_keypoints.py``
+(``envs.keypoint_evaluation.held_out_episodes``: env seeds 10000, 10001, ..., disjoint from
+the training seeds) with
 ``mint_rl.metrics.video_metrics`` (DOP, TOP, UAK, RAK, ...), episode metrics → mean per
 seed → mean ± 95 % Student-t interval over seeds (``mint_rl.metrics.summarize``).
 The relative difference online / pretrained − 1 is given two ways: of the means over seeds,
@@ -38,20 +39,18 @@ Outputs: ``--out`` (default ``runs/online_vs_pretrained``, git-ignored) holds th
 caches and, per run, ``<arm>/seed<s>/encoder.pt`` and ``metrics.json`` (every held-out
 episode's metrics); ``--results`` (default ``results/online``) the small files
 ``results.csv`` (one row per arm/seed/metric), ``summary.json`` and ``table.md``, rewritten
-after every run. Resuming: a finished (arm, seed) is skipped when the command runs again; an
-interrupted pretrained run resumes from its checkpoint, an interrupted online run starts
-that seed's online run again (the env cannot be restored mid-episode). A folder written with
-another budget is refused (use another ``--out``).
+after every run (``agents.online_report``). Resuming: a finished (arm, seed) is skipped when
+the command runs again; an interrupted pretrained run resumes from its checkpoint, an
+interrupted online run starts that seed's online run again (the env cannot be restored
+mid-episode). A folder written with another budget is refused (use another ``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -61,30 +60,24 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a plain checkout too
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
+from agents.online_report import ARMS, seed_value, write_online_results  # noqa: E402
+from envs.frame_hash import FrameHash  # noqa: E402
 from envs.keypoint_evaluation import (  # noqa: E402  (also registers the MintScenes ids)
-    DEFAULT_BUDGET, DEFAULT_ENCODER, HELD_OUT_SEED, SCENES, encode, format_cell, held_out_episodes, mean_area,
-    training_frames)
+    DEFAULT_BUDGET, DEFAULT_ENCODER, HELD_OUT_SEED, SCENES, encode, held_out_episodes, mean_area, training_frames)
 from envs.wrappers import MintKeypointWrapper, ObservationOptions  # noqa: E402
 from mint_rl.config import MintConfig  # noqa: E402
 from mint_rl.data import FrameBuffer  # noqa: E402
-from mint_rl.metrics import aggregate, summarize, video_metrics  # noqa: E402
+from mint_rl.metrics import video_metrics  # noqa: E402
 from mint_rl.online import OnlineOptions  # noqa: E402
 from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
-from mint_rl.utils import resolve_device, write_json  # noqa: E402
+from mint_rl.utils import resolve_device, weight_checksum, write_json  # noqa: E402
 
-ARMS = ("pretrained", "online")
 DEFAULTS = argparse.Namespace(**DEFAULT_BUDGET, **DEFAULT_ENCODER)  # evaluate_keypoints' default budget and geometry
-HIGHER_IS_BETTER = ("DOP", "TOP")  # the metrics the question is about
-COLUMNS = [("DOP", "DOP % ↑", "{:.1f}"), ("TOP", "TOP % ↑", "{:.1f}"), ("UAK", "UAK ↓", "{:.2f}"),
-           ("RAK", "RAK ↓", "{:.2f}"), ("DOP_static", "DOP static ↑", "{:.1f}"),
-           ("DOP_moving", "DOP moving ↑", "{:.1f}"), ("match_dist_px", "match dist px ↓", "{:.2f}"),
-           ("id_switches", "id switches ↓", "{:.1f}")]
-RELATIVE_METRICS = ("DOP", "TOP", "UAK", "RAK")
 
 
+# --------------------------------------------------------------------------- 1. arguments
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = DEFAULTS
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -154,44 +147,7 @@ def budgets(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                            buffer_size=args.buffer_size)}
 
 
-def weight_checksum(module: torch.nn.Module) -> float:
-    """Sum of every parameter and buffer (float64): equal initial weights give equal sums."""
-    return float(sum(t.double().sum() for t in module.state_dict().values() if t.is_floating_point()))
-
-
-class FrameHash(gym.Wrapper):
-    """Hashes the frames an env returns (reset and step), to compare frame streams."""
-
-    def __init__(self, env: gym.Env, prefix: int) -> None:
-        super().__init__(env)
-        self.prefix = prefix
-        self.count = 0
-        self._hash = hashlib.sha1()
-        self.prefix_digest: str | None = None
-
-    def _see(self, frame: np.ndarray) -> None:
-        if self.count < self.prefix:
-            self._hash.update(np.ascontiguousarray(frame).tobytes())
-            self.count += 1
-            if self.count == self.prefix:
-                self.prefix_digest = self._hash.hexdigest()
-
-    def digest(self) -> str:
-        """sha1 of the first min(prefix, frames seen) frames."""
-        return self.prefix_digest or self._hash.hexdigest()
-
-    def reset(self, **kwargs: Any) -> Any:
-        obs, info = self.env.reset(**kwargs)
-        self._see(obs)
-        return obs, info
-
-    def step(self, action: Any) -> Any:
-        obs, *rest = self.env.step(action)
-        self._see(obs)
-        return (obs, *rest)
-
-
-# --------------------------------------------------------------------------- arms
+# --------------------------------------------------------------------------- 2. the two arms and their evaluation
 def train_pretrained(args: argparse.Namespace, seed: int, run_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
     """Random-policy frames → FrameBuffer → MintTrainer.fit for --steps steps (resumes)."""
     config = make_config(args, seed)
@@ -275,175 +231,7 @@ def evaluate(args: argparse.Namespace, encoder: torch.nn.Module, device: torch.d
     return results
 
 
-# --------------------------------------------------------------------------- outputs
-def finished_runs(args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
-    done = {}
-    for arm in ARMS:
-        for seed in range(args.seeds):
-            path = Path(args.out) / arm / f"seed{seed}" / "metrics.json"
-            if path.is_file():
-                done[(arm, seed)] = json.loads(path.read_text())
-    return done
-
-
-def seed_value(result: dict[str, Any], metric: str) -> float:
-    values = np.array([ep[metric] for ep in result["episodes"]], dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
-
-
-def relative_differences(done: dict[tuple[str, int], dict[str, Any]], summary: dict[str, Any], seeds: int,
-                         tolerance: float) -> dict[str, Any]:
-    """online / pretrained − 1 per metric: of the means over seeds, and paired per seed (mean ± 95 % CI)."""
-    out: dict[str, Any] = {}
-    if not all(arm in summary for arm in ARMS):
-        return out
-    for metric in RELATIVE_METRICS:
-        pre, onl = summary["pretrained"][metric]["mean"], summary["online"][metric]["mean"]
-        per_seed = []
-        for s in range(seeds):
-            if ("online", s) in done and ("pretrained", s) in done:
-                p_s, o_s = seed_value(done[("pretrained", s)], metric), seed_value(done[("online", s)], metric)
-                if math.isfinite(p_s) and math.isfinite(o_s) and p_s != 0:
-                    per_seed.append(o_s / p_s - 1.0)
-        of_means = onl / pre - 1.0 if math.isfinite(pre) and math.isfinite(onl) and pre != 0 else float("nan")
-        entry = {"of_means": of_means, "per_seed": per_seed, "paired": aggregate(per_seed) if per_seed else None}
-        if metric in HIGHER_IS_BETTER:
-            paired = entry["paired"]
-            entry["within_tolerance"] = bool(of_means >= -tolerance) if math.isfinite(of_means) else None
-            entry["within_tolerance_both_ways"] = bool(abs(of_means) <= tolerance) if math.isfinite(of_means) else None
-            entry["ci_low_within_tolerance"] = (bool(paired["ci_low"] >= -tolerance)
-                                                if paired and math.isfinite(paired["ci_low"]) else None)
-        out[metric] = entry
-    return out
-
-
-def verdict(rel: dict[str, Any], tolerance: float, complete: bool) -> str:
-    if not rel:
-        return "no verdict yet: both arms need at least one finished seed"
-    pct = f"{100 * tolerance:.0f} %"
-    parts = []
-    for metric in HIGHER_IS_BETTER:
-        r = rel[metric]
-        paired = r["paired"]
-        ci = (f"paired per-seed {100 * paired['mean']:+.1f} % [{100 * paired['ci_low']:+.1f}, "
-              f"{100 * paired['ci_high']:+.1f}]" if paired and math.isfinite(paired["ci_low"])
-              else "no paired interval" if paired is None else "no interval with n = 1")
-        parts.append(f"{metric} {100 * r['of_means']:+.1f} % ({ci})")
-    if any(rel[m]["within_tolerance"] is None for m in HIGHER_IS_BETTER):
-        return ("no verdict: the relative difference is undefined (a pretrained DOP or TOP of 0, or no finite value): "
-                + "; ".join(parts))
-    ok = all(rel[m]["within_tolerance"] for m in HIGHER_IS_BETTER)
-    paired = [rel[m]["paired"] for m in HIGHER_IS_BETTER]
-    has_ci = all(p is not None and math.isfinite(p["ci_low"]) for p in paired)
-    text = ("online vs pretrained, relative difference of the means: " + "; ".join(parts) + ". "
-            + (f"WITHIN {pct}: the online encoder is at most {pct} worse on DOP and TOP at the point estimate"
-               if ok else f"NOT within {pct}: the online encoder is more than {pct} worse on DOP or TOP at the "
-                          "point estimate"))
-    if not has_ci:
-        text += " (no paired 95 % interval: fewer than 2 seeds)."
-    elif ok and all(p["ci_low"] >= -tolerance for p in paired):
-        text += f"; the lower ends of the paired 95 % intervals are also above −{pct}."
-    elif ok:
-        text += f"; but a paired 95 % interval reaches below −{pct}, so these seeds cannot rule a larger shortfall out."
-    elif any(p["ci_high"] < -tolerance for p in paired):
-        text += f"; a paired 95 % interval lies wholly below −{pct}, so the shortfall is beyond the seed-to-seed noise."
-    else:
-        text += (f"; the paired 95 % intervals also reach above −{pct}, so with these seeds the shortfall is not "
-                 "distinguishable from seed-to-seed noise either.")
-    if not complete:
-        text += " (partial: not every seed has finished)"
-    return text
-
-
-def write_outputs(args: argparse.Namespace, wall: float) -> dict[str, Any]:
-    """Rewrite results.csv, summary.json and table.md from every finished run."""
-    res = Path(args.results)
-    res.mkdir(parents=True, exist_ok=True)
-    done = finished_runs(args)
-    rows = [{"arm": arm, "env": args.env, "seed": seed, "metric": metric, "value": seed_value(result, metric),
-             "n_episodes": len(result["episodes"])}
-            for (arm, seed), result in sorted(done.items()) for metric in result["metric_names"]]
-    tmp = res / "results.csv.tmp"
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["arm", "env", "seed", "metric", "value", "n_episodes"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, res / "results.csv")
-
-    summary = {}
-    for arm in ARMS:
-        per_seed = {seed: r["episodes"] for (a, seed), r in done.items() if a == arm}
-        if per_seed:
-            summary[arm] = summarize(per_seed)
-    rel = relative_differences(done, summary, args.seeds, args.tolerance)
-    complete = len(done) == len(ARMS) * args.seeds
-    text = verdict(rel, args.tolerance, complete)
-    runs = {f"{arm}/seed{seed}": r["run"] for (arm, seed), r in sorted(done.items())}
-    pairs = [s for s in range(args.seeds) if ("online", s) in done and ("pretrained", s) in done]
-    checks = {"seeds_with_both_arms": pairs,
-              "same_initial_weights": all(done[("online", s)]["run"]["init_checksum"]
-                                          == done[("pretrained", s)]["run"]["init_checksum"] for s in pairs),
-              "same_frame_stream": all(done[("online", s)]["run"]["same_frames_as_pretrained"] for s in pairs),
-              "optimizer_steps": sorted({r["run"]["optimizer_steps"] for r in done.values()})}
-    b = budgets(args)
-    write_json(res / "summary.json", {
-        "question": f"does MintKeypointWrapper(online=True) reach DOP/TOP within {100 * args.tolerance:.0f} % of a "
-                    "pretrained encoder with the same number of optimiser steps?",
-        "budget": b, "held_out_env_seeds": [HELD_OUT_SEED, HELD_OUT_SEED + args.eval_episodes - 1],
-        "mean_object_area": mean_area(args.scene),
-        "aggregation": "episode metrics → mean per seed → mean ± 95% Student-t half-width over n seeds",
-        "relative_difference": "online / pretrained − 1 (of the means over seeds; and per seed, paired)",
-        "wall_seconds_this_invocation": wall,
-        "seconds_in_finished_runs": sum(r["run"].get("collect_seconds", 0.0) + r["run"]["train_seconds"]
-                                        + r["run"]["eval_seconds"] for r in done.values()),
-        "complete": complete, "checks": checks, "runs": runs, "summary": summary,
-        "relative_difference_online_vs_pretrained": rel, "verdict": text})
-
-    note = (f"{args.env}; both arms: {args.steps} Adam steps × {args.batch_size} clips of {args.clip_length} frames, "
-            f"K = {args.num_keypoints}, same initial weights per seed; pretrained: {args.frames} random-policy frames; "
-            f"online: a round of {args.updates_per_round} steps every {args.update_every} env steps, buffer "
-            f"{args.buffer_size} frames; held-out: {args.eval_episodes} episodes × {args.eval_frames} frames "
-            f"(env seeds {HELD_OUT_SEED}+). Mean ± 95 % t-interval half-width over n seeds. Checks over the "
-            f"{len(pairs)} seed(s) with both arms: same initial weights {checks['same_initial_weights']}, "
-            f"same frame stream (the first {args.frames} frames) {checks['same_frame_stream']}, optimiser steps "
-            f"{checks['optimizer_steps']}.")
-    lines = ["| arm | n | " + " | ".join(c[1] for c in COLUMNS) + " | train s |",
-             "|---|---|" + "---|" * (len(COLUMNS) + 1)]
-    for arm in ARMS:
-        if arm in summary:
-            n = int(max(s["n"] for s in summary[arm].values()))
-            secs = [r["run"]["train_seconds"] for (a, _), r in done.items() if a == arm]
-            cells = [format_cell(summary[arm].get(key), fmt) for key, _, fmt in COLUMNS]
-            lines.append(f"| {arm} | {n} | " + " | ".join(cells) + f" | {np.mean(secs):.0f} |")
-    table = [note, "\n".join(lines)]
-    if rel:
-        header = ("| metric | online / pretrained − 1 (of means) | paired per seed, mean ± 95 % CI | per seed | "
-                  f"within {100 * args.tolerance:.0f} %? |")
-        rl = [header, "|---|---|---|---|---|"]
-        for metric in RELATIVE_METRICS:
-            r = rel[metric]
-            paired = r["paired"]
-            cell = (format_cell({k: 100 * paired[k] for k in ("mean", "half_width")}, "{:+.1f}") + " %"
-                    if paired else "–")
-            seeds = ", ".join(f"{100 * v:+.1f}" for v in r["per_seed"])
-            if metric in HIGHER_IS_BETTER:
-                ok = {True: "yes", False: "no", None: "undefined"}[r["within_tolerance"]]
-                strict = {True: "yes", False: "no", None: "n/a"}[r["ci_low_within_tolerance"]]
-                within = f"{ok} (CI low end: {strict})"
-            else:
-                within = "(lower is better; not part of the criterion)"
-            of_means = f"{100 * r['of_means']:+.1f} %" if math.isfinite(r["of_means"]) else "–"
-            rl.append(f"| {metric} | {of_means} | {cell} | {seeds or '–'} | {within} |")
-        table += ["Relative difference online vs pretrained (> 0: online higher):", "\n".join(rl)]
-    table.append("Verdict: " + text)
-    table_text = "\n\n".join(table)
-    (res / "table.md").write_text(table_text + "\n")
-    return {"summary": summary, "relative": rel, "verdict": text, "table": table_text, "rows": rows,
-            "complete": complete, "checks": checks}
-
-
-# --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- 3. the experiment
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -492,9 +280,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             m = {k: seed_value({"episodes": episodes}, k) for k in ("DOP", "TOP", "UAK", "RAK")}
             print(f"{arm:10s} seed {seed}: {info['optimizer_steps']} steps, {info['frames']} frames, "
                   f"train {info['train_seconds']:.0f}s, " + ", ".join(f"{k}={v:.2f}" for k, v in m.items()), flush=True)
-        write_outputs(args, time.time() - t_start)  # results as they arrive
+        write_online_results(out, Path(args.results), b, args.seeds, args.tolerance,
+                             time.time() - t_start)  # results as they arrive
     bar.close()
-    report = write_outputs(args, time.time() - t_start)
+    # Report: results.csv, summary.json and table.md over every finished run (agents.online_report).
+    report = write_online_results(out, Path(args.results), b, args.seeds, args.tolerance, time.time() - t_start)
     wall = time.time() - t_start
     print()
     print(report["table"])

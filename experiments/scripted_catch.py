@@ -6,8 +6,8 @@
 
 An instrument of the observation ladder (docs/keypoint_ladder.md), not an agent: it uses what
 we know about Catch to read the observation the way a perfect policy would, so its return is
-what the observation allows, whatever PPO makes of it. The controller, the same for both
-observations:
+what the observation allows, whatever PPO makes of it. The controller (``envs.catch_controller``),
+the same for both observations:
 
 * the paddle: the mean x of the keypoints coded white (the paddle's colour);
 * the target: among the active keypoints above the paddle whose code is neither the background
@@ -48,15 +48,14 @@ from agents.experiment_settings import eval_seed  # noqa: E402
 from agents.saved_agent import load_agent  # noqa: E402
 from agents.tracked_vec_env import TrackedKeypointVecEnv  # noqa: E402
 from agents.vec_env import MintKeypointVecEnv  # noqa: E402
+from envs.catch_controller import code_roles, keypoint_action, object_action  # noqa: E402
 from envs.keypoint_observation import ObservationOptions  # noqa: E402
-from envs.tasks import AGENT_COLOUR, BAD_COLOUR  # noqa: E402
 from mint_rl.baselines import load_encoder  # noqa: E402
 from mint_rl.checkpoint import CheckpointError  # noqa: E402
 from mint_rl.utils import write_json  # noqa: E402
 
 ENV = "MintTasks/Catch-v0"
 GLIMPSE = 5  # the main job's window (agents.experiment_settings.SCENE_REPRESENTATION)
-DEAD_ZONE = 2 * 2 / 64  # 2 px in normalised units on the 64-px-wide frame
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -86,44 +85,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "main job on that encoder once (it caches the codebook) or give --codebook")
         args.codebook = str(found[0])
     return args
-
-
-def code_roles(codebook: np.ndarray) -> dict[str, int]:
-    """Which code is the background (darkest), the paddle (nearest white) and red (nearest the bad colour)."""
-    def nearest(colour: np.ndarray) -> int:
-        return int(np.argmin(np.linalg.norm(codebook - colour / 255.0, axis=1)))
-
-    return {"background": int(np.argmin(codebook.sum(1))), "paddle": nearest(AGENT_COLOUR), "red": nearest(BAD_COLOUR)}
-
-
-def action_towards(paddle_x: float, target_x: float | None) -> int:
-    """Catch's actions: 0 stay, 1 left, 2 right."""
-    if target_x is None or abs(target_x - paddle_x) < DEAD_ZONE:
-        return 0
-    return 1 if target_x < paddle_x else 2
-
-
-def keypoint_action(obs: np.ndarray, roles: dict[str, int]) -> int:
-    """``obs (K, 3 + N)``: x, y, status, one-hot colour code of each keypoint (one frame)."""
-    xy, active, code = obs[:, :2], obs[:, 2] > 0.5, obs[:, 3:].argmax(1)
-    paddle = active & (code == roles["paddle"])
-    paddle_x = float(xy[paddle, 0].mean()) if paddle.any() else 0.0
-    paddle_y = float(xy[paddle, 1].mean()) if paddle.any() else 0.9
-    wanted = active & ~np.isin(code, list(roles.values())) & (xy[:, 1] < paddle_y - 0.05)
-    target = float(xy[wanted][xy[wanted, 1].argmax(), 0]) if wanted.any() else None
-    return action_towards(paddle_x, target)
-
-
-def object_action(objects: dict[str, Any] | None) -> int:
-    """The same rule on ``info["objects"]`` (slot 0 is the paddle)."""
-    if objects is None:
-        return 0
-    centres = np.asarray(objects["centres"])
-    paddle_x, paddle_y = centres[0]
-    wanted = np.asarray(objects["visible"]) & np.asarray(objects["good"]) & (centres[:, 1] < paddle_y - 0.05)
-    wanted[0] = False
-    return action_towards(float(paddle_x), float(centres[wanted][centres[wanted, 1].argmax(), 0]) if wanted.any()
-                          else None)
 
 
 def play(venv: VecEnv, act: Any, episodes: int, seed: int) -> np.ndarray:

@@ -57,7 +57,11 @@ __all__ = [
     "matched_distances",
     "dynamics_success_rate",
     "video_metrics",
+    "ENTER_WINDOW",
+    "LEAVE_WINDOW",
+    "enter_leave_metrics",
     "aggregate",
+    "finite_mean",
     "summarize",
 ]
 
@@ -493,6 +497,84 @@ def video_metrics(
     }
 
 
+# --------------------------------------------------------------------------- objects entering and leaving
+
+
+ENTER_WINDOW = 6
+"""Enter analysis of :func:`enter_leave_metrics`: frames 0 .. ENTER_WINDOW − 1 after an object becomes visible."""
+LEAVE_WINDOW = 6
+"""Leave analysis of :func:`enter_leave_metrics`: keypoints on the object in its last LEAVE_WINDOW frames before it
+left."""
+
+
+def enter_leave_metrics(coords: ArrayLike, status: ArrayLike, masks: ArrayLike, visible: ArrayLike,
+                        enter_window: int = ENTER_WINDOW, leave_window: int = LEAVE_WINDOW) -> dict[str, float]:
+    """How keypoints behave as objects enter and leave the frame (one video).
+
+    :param coords: ``(T, K, 2)`` (x, y) in [-1, 1], y down, pixel-centre aligned.
+    :param status: ``(T, K)``; active when ``status > 0.5``.
+    :param masks: ``(T, N, H, W)`` bool visible pixels per object slot.
+    :param visible: ``(T, N)`` bool.
+    :param enter_window: frames after an object becomes visible that ``DOP_enter`` looks at.
+    :param leave_window: frames before an object left in which its keypoints are looked for.
+    :return: the percentages below, each a float:
+
+    - ``active_pct``: mean % of the K keypoints that are active;
+    - ``on_object_pct``: per frame, % of the active keypoints that lie on a visible object
+      (mean over frames with an active keypoint);
+    - ``DOP_enter``: % of (entry, frame) pairs, over the frames 0 .. enter_window − 1 after an
+      object becomes visible (while it stays visible), where it has ≥ 1 keypoint on it;
+      objects visible in the first frame do not count as entering;
+    - ``leave_off_pct`` / ``leave_bg_pct`` / ``leave_other_pct``: for an object that leaves
+      (visible at t − 1, not at t), take the keypoints on it in the last of its frames
+      t − leave_window .. t − 1 where it had any (an object leaving is a sliver for its last
+      frames, often with no keypoint on it); of those, % that are inactive / active on the
+      background / on another object at frame t. Objects with no keypoint in those frames
+      give no event.
+
+    Each is ``nan`` where it has no event (e.g. no object enters).
+    """
+    coords, status, masks = _check_inputs(coords, status, masks)
+    visible = _check_visible(visible, masks)
+    masks = masks & visible[:, :, None, None]
+    assign = keypoint_assignments(coords, status, masks)  # (T, K)
+    active = status > ACTIVE_THRESHOLD
+    length, n = visible.shape
+    n_active = active.sum(axis=1)
+    on_object = (assign >= 0).sum(axis=1)
+    detected = (assign[:, :, None] == np.arange(n)).any(axis=1)  # (T, N)
+    enter_hits, leave_off, leave_bg, leave_other = [], [], [], []
+    for t in range(1, length):
+        for o in np.flatnonzero(visible[t] & ~visible[t - 1]):  # o enters at t
+            for dt in range(enter_window):
+                if t + dt >= length or not visible[t + dt, o]:
+                    break
+                enter_hits.append(detected[t + dt, o])
+        for o in np.flatnonzero(visible[t - 1] & ~visible[t]):  # o has left at t
+            last = t - 1  # walk back through its last visible frames to one with a keypoint on it
+            while last > t - 1 - leave_window and last >= 0 and visible[last, o] and not detected[last, o]:
+                last -= 1
+            if last <= t - 1 - leave_window or last < 0 or not detected[last, o]:
+                continue
+            for k in np.flatnonzero(assign[last] == o):
+                leave_off.append(not active[t, k])
+                leave_bg.append(assign[t, k] == BACKGROUND)
+                leave_other.append(assign[t, k] >= 0)
+
+    def pct(values: list) -> float:
+        return 100.0 * float(np.mean(values)) if values else float("nan")
+
+    keep = n_active > 0
+    return {
+        "active_pct": 100.0 * float(active.mean()),
+        "on_object_pct": 100.0 * float(np.mean(on_object[keep] / n_active[keep])) if keep.any() else float("nan"),
+        "DOP_enter": pct(enter_hits),
+        "leave_off_pct": pct(leave_off),
+        "leave_bg_pct": pct(leave_bg),
+        "leave_other_pct": pct(leave_other),
+    }
+
+
 # --------------------------------------------------------------------------- over seeds
 
 
@@ -519,6 +601,18 @@ def aggregate(values_per_seed: Sequence[float], confidence: float = 0.95) -> dic
     else:
         half = float("nan")
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "half_width": half, "n": float(n)}
+
+
+def finite_mean(values: Sequence[float]) -> float:
+    """Mean of the finite values (float64), ``nan`` when none is finite: a seed's mean of one metric over its
+    videos, as :func:`summarize` takes it.
+
+    >>> finite_mean([1.0, float("nan"), 3.0]), finite_mean([float("nan")])
+    (2.0, nan)
+    """
+    array = np.asarray(values, dtype=np.float64)
+    finite = array[np.isfinite(array)]
+    return float(finite.mean()) if finite.size else float("nan")
 
 
 def summarize(

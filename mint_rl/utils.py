@@ -1,4 +1,5 @@
-"""Small shared helpers: devices, seeding, comparing recorded settings, atomic text files, file digests."""
+"""Small shared helpers: devices, seeding, comparing recorded settings, atomic text files, file and weight
+digests."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["atomic_write_text", "differences", "file_sha256", "resolve_device", "seed_everything", "write_json"]
+__all__ = ["atomic_write_text", "differences", "file_sha256", "resolve_device", "seed_everything", "weight_checksum",
+           "write_json"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -81,3 +83,9 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def weight_checksum(module: torch.nn.Module) -> float:
+    """Sum of every floating-point parameter and buffer of ``module`` (float64): equal initial weights give equal
+    sums, so two runs can check they started from the same weights."""
+    return float(sum(t.double().sum() for t in module.state_dict().values() if t.is_floating_point()))

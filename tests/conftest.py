@@ -1,7 +1,43 @@
-"""Shared test fixtures."""
+"""Shared test fixtures, and :func:`load_script`: the one way tests reach an experiment script."""
+
+import functools
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@functools.cache
+def load_script(name: str) -> ModuleType:
+    """``experiments/<name>.py`` imported by file location (``importlib.util``), without touching ``sys.path``.
+
+    Tests call only the script's entry point, ``load_script(name).main(argv)`` (or run the file in a
+    subprocess); what a script is made of lives in the library and is tested there. The module is loaded once
+    per session and registered in ``sys.modules`` as ``script_<name>`` (a top-level name, so pickling and
+    dataclasses work without an ``experiments`` package).
+
+    :param name: the script's file name without ``.py``, e.g. ``"object_dynamics"``.
+    :raises FileNotFoundError: no such script.
+    """
+    path = EXPERIMENTS / f"{name}.py"
+    if not path.is_file():
+        scripts = sorted(p.stem for p in EXPERIMENTS.glob("*.py"))
+        raise FileNotFoundError(f"no experiment script {path}; the scripts are {scripts}")
+    module_name = f"script_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import functools
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,9 @@ from envs.atari_objects import SUPPORTED_GAMES
 from mint_rl.config import MintConfig
 from mint_rl.keypoints import Keypoints
 from mint_rl.trainer import MintTrainer
+from tests.conftest import load_script
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-
-import atari_objects_detection as aod  # noqa: E402
+aod = load_script("atari_objects_detection")  # the script: only its main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

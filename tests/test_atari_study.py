@@ -1,7 +1,11 @@
 """experiments/atari_study.py through its entry point, without any ALE training: --summary-only (HNS and the
-aggregates over games, whose statistics tests/test_aggregates.py checks), one PPO experiment per game, --help."""
+aggregates over games, whose statistics tests/test_aggregates.py checks), one PPO experiment per game, --help;
+and the file contract between the PPO experiment and the study: a summary.json written by
+agents.report.write_results is read back by agents.report.read_summary, and one without a key the study reads is
+refused, naming the file and the key."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from agents.experiment_settings import PPOExperiment
+from agents.report import SummaryError, read_summary, write_results, write_rows
+from agents.run_folders import EVALUATION_FIELDS, env_slug, run_folder
+from tests.conftest import load_script
 
-from atari_study import main  # noqa: E402  (the script's entry point)
-
-from agents.run_folders import env_slug  # noqa: E402
+main = load_script("atari_study").main  # the script's entry point
 
 
 def fake_summary(env: str, finals: dict[str, list[float]]) -> dict:
@@ -110,3 +115,75 @@ def test_help():
     r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0
     assert "--summary-only" in r.stdout and "Atari 100k" in r.stdout
+
+
+# --------------------------------------------------------------------------- the summary.json contract
+def written_summary(tmp_path: Path) -> tuple[Path, dict]:
+    """A summary.json written by the PPO experiment's report writer over two agents × two finished seeds."""
+    exp = PPOExperiment(env="MintTasks/Catch-v0", agents=["pixels", "mint"], seeds=2, timesteps=2048,
+                        out=str(tmp_path), no_progress=True)
+    env_dir = tmp_path / env_slug(exp.env)
+    labels = [exp.label(agent) for agent in exp.agents]
+    for i, label in enumerate(labels):
+        for seed in range(exp.seeds):
+            run = run_folder(env_dir, label, seed)
+            run.mkdir(parents=True)
+            final = 1.0 + i + 0.5 * seed
+            rows = [{"env": exp.env, "agent": label, "seed": seed, "step": step, "mean_return": final * step / 2048,
+                     "std_return": 0.1, "episodes": 2, "mean_length": 50, "train_seconds": step / 1000,
+                     "train_steps_per_s": 1000.0} for step in (1024, 2048)]
+            write_rows(run / "evaluations.csv", rows, EVALUATION_FIELDS)
+            (run / "done.json").write_text(json.dumps({"seed": seed, "final_return": final, "learn_seconds": 2.0 + seed,
+                                                       "train_steps_per_s": 1000.0 + seed}))
+    summary, _ = write_results(exp, env_dir, labels, random=[-1.0, -2.0], extra={"pretrain_seconds": {}})
+    return env_dir / "summary.json", summary
+
+
+def test_summary_written_by_the_ppo_report_is_read_back(tmp_path):
+    path, written = written_summary(tmp_path)
+    read = read_summary(path)
+    assert read.path == path and read.timesteps == written["timesteps"] == 2048
+    assert read.random_return["mean"] == pytest.approx(-1.5)
+    assert list(read.agents) == list(written["agents"]) == ["pixels", "mint-set-c8w5-n1"]
+    for label, agent in read.agents.items():
+        entry = written["agents"][label]
+        assert agent.n == entry["n"] == 2
+        assert agent.final_return == entry["final_return"] and agent.final_return["mean"] == pytest.approx(
+            np.mean(entry["final_return_per_seed"]))
+        assert agent.final_return_per_seed == tuple(entry["final_return_per_seed"])
+        assert agent.train_steps_per_s["mean"] == pytest.approx(1000.5)
+        assert agent.learn_seconds["mean"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("drop, named", [
+    (("timesteps",), "'timesteps'"),
+    (("random_return", "mean"), "'random_return.mean'"),
+    (("agents", "pixels", "final_return_per_seed"), "'agents.pixels.final_return_per_seed'"),
+    (("agents", "pixels", "learn_seconds", "mean"), "'agents.pixels.learn_seconds.mean'"),
+])
+def test_summary_missing_a_key_is_refused_naming_file_and_key(tmp_path, drop, named):
+    path, _ = written_summary(tmp_path)
+    data = json.loads(path.read_text())
+    where = data
+    for key in drop[:-1]:
+        where = where[key]
+    del where[drop[-1]]
+    path.write_text(json.dumps(data))
+    with pytest.raises(SummaryError, match="lacks " + re.escape(named)) as exc:
+        read_summary(path)
+    assert str(path) in str(exc.value)
+    path.write_text("{not json")
+    with pytest.raises(SummaryError, match="cannot read"):
+        read_summary(path)
+
+
+def test_study_refuses_a_summary_without_a_key_it_reads(tmp_path):
+    results = tmp_path / "results"
+    d = results / env_slug("ALE/Breakout-v5")
+    d.mkdir(parents=True)
+    summary = fake_summary("ALE/Breakout-v5", {"pixels": [1.7, 30.5, 16.1]})
+    del summary["agents"]["pixels"]["final_return"]
+    (d / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(SystemExit, match="lacks 'agents.pixels.final_return'") as exc:
+        main(["--games", "ALE/Breakout-v5", "--summary-only", "--results", str(results), "--out", str(tmp_path)])
+    assert str(d / "summary.json") in str(exc.value)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
+from tests.conftest import load_script
 
-import ppo_keypoints as pk  # noqa: E402
-import pretrain  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+pk = load_script("ppo_keypoints")  # the scripts: only their main
+pretrain = load_script("pretrain")
 
 
 def pretrain_argv(out: Path, *extra: str) -> list[str]:

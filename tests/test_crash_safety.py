@@ -18,15 +18,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from agents.run_folders import read_resume_state
+from mint_rl.checkpoint import load_checkpoint
+from mint_rl.run_lock import LOCK_NAME
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
-
-import ppo_keypoints as pk  # noqa: E402  (the scripts: only their main)
-import pretrain  # noqa: E402
-
-from agents.run_folders import read_resume_state  # noqa: E402
-from mint_rl.checkpoint import load_checkpoint  # noqa: E402
-from mint_rl.run_lock import LOCK_NAME  # noqa: E402
+pk = load_script("ppo_keypoints")  # the scripts: only their main
+pretrain = load_script("pretrain")
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,5 @@
 """DistributedDataParallel pretraining: 2 CPU processes (gloo) equal 1 process with the same global batch."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -13,7 +10,6 @@ STEPS = 4
 
 
 def _setup(size=32):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
     from mint_rl.config import MintConfig
     from mint_rl.data import FrameBuffer
     from mint_rl.trainer import make_entropy

@@ -1,21 +1,21 @@
-"""agents/dynamics.py (keypoint dynamics models, windows, loss, trainer, checkpoints) and
-experiments/object_dynamics.py (ground-truth events, metrics, a tiny end-to-end run)."""
+"""agents/dynamics.py (keypoint dynamics models, windows, loss, trainer, checkpoints),
+envs/dynamics_evaluation.py (ground-truth events, metrics) and experiments/object_dynamics.py through its
+entry point (a tiny end-to-end run)."""
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-
-from agents.dynamics import (  # noqa: E402
+from agents.dynamics import (
     ConstantVelocity, DynamicsCheckpointError, DynamicsPrediction, KeypointInteractionNetwork, PerKeypointGRU,
     build_dynamics, dynamics_loss, encoder_identifier, load_dynamics, make_windows, predict_sequence, save_dynamics,
     train_dynamics)
+from envs.dynamics_evaluation import collision_events, crossing_border, episode_metrics, windows_of
+from tests.conftest import load_script
 
 LEARNED = (KeypointInteractionNetwork, PerKeypointGRU)
 
@@ -282,7 +282,7 @@ def test_save_load_round_trip_and_refusals(tmp_path):
     assert encoder_identifier(encoder_ckpt) == encoder_identifier(str(encoder_ckpt)) != encoder_identifier(other_ckpt)
 
 
-# --------------------------------------------------------------------------- experiment pieces
+# --------------------------------------------------------------------------- the evaluation protocol
 def hand_made_gt(length: int = 12) -> dict:
     """Objects 0 and 1 (size 8 px) approach along x and bounce at frame 6; object 2 bounces off the left wall."""
     n = 3
@@ -303,34 +303,34 @@ def hand_made_gt(length: int = 12) -> dict:
 
 
 def test_collision_events_and_windows():
-    import object_dynamics as od
-
     gt = hand_made_gt()
-    events = od.collision_events(gt, 64, 64)
+    events = collision_events(gt, 64, 64)
     assert events[:, 0].nonzero()[0].tolist() == [6] and events[:, 1].nonzero()[0].tolist() == [6]
     assert not events[:, 2].any()  # a wall bounce is no collision
-    win = od.windows_of(events, gt["ids"], horizon=2)
+    win = windows_of(events, gt["ids"], horizon=2)
     assert win[:, 0].nonzero()[0].tolist() == [4, 5, 6]
-    assert not od.crossing_border(gt, n_walled=3, height=64, width=64).any()
+    assert not crossing_border(gt, n_walled=3, height=64, width=64).any()
     entering = dict(gt, centres=gt["centres"].copy())
     entering["centres"][:, 2, 0] = -1.0  # centre on the left edge: half outside
-    assert od.crossing_border(entering, n_walled=2, height=64, width=64)[:, 2].all()
+    assert crossing_border(entering, n_walled=2, height=64, width=64)[:, 2].all()
 
 
 def test_episode_metrics_perfect_predictions():
-    import object_dynamics as od
-
     gt = hand_made_gt()
     yy, xx = np.mgrid[0:64, 0:64]
     px = (gt["centres"] + 1) * 32 - 0.5
     gt["masks"] = (np.hypot(xx[None, None] - px[..., 0, None, None], yy[None, None] - px[..., 1, None, None]) <= 3.5)
     coords, status = gt["centres"].astype(np.float32), np.ones((12, 3), np.float32)
     pred = np.stack([np.roll(coords, -h, axis=0) for h in (1, 2, 3)], axis=1)  # the true future
-    m = od.episode_metrics(pred, np.ones((12, 3, 3)), coords, status, gt, history=4, n_walled=3)
+    m = episode_metrics(pred, np.ones((12, 3, 3)), coords, status, gt, history=4, n_walled=3)
     for h in (1, 2, 3):
         assert m[f"success@{h}"] == 1.0 and m[f"success_coll@{h}"] == 1.0
         assert m[f"err_px@{h}"] < 1e-5 and m[f"motion_err_px@{h}"] < 1e-5 and m[f"status_acc@{h}"] == 1.0
         assert np.isnan(m[f"success_border@{h}"])
+
+
+# --------------------------------------------------------------------------- the script, through main
+ENCODERS = ("mint", "transporter", "ground_truth")
 
 
 def tiny(out: Path) -> list[str]:
@@ -340,14 +340,13 @@ def tiny(out: Path) -> list[str]:
 
 
 def test_main_end_to_end_tiny(tmp_path):
-    import object_dynamics as od
-
+    od = load_script("object_dynamics")
     out = tmp_path / "run"
     report = od.main(tiny(out) + ["--export", str(tmp_path / "export")])
     for name in ("results.csv", "summary.json", "table.md", "success_vs_horizon_Collisions.png",
                  "rollouts_Collisions.png"):
         assert (out / name).is_file() and (tmp_path / "export" / name).is_file(), name
-    for encoder in od.ENCODERS:
+    for encoder in ENCODERS:
         for model in ("interaction", "gru", "constant_velocity"):
             run = out / "Collisions" / "seed0" / encoder / model
             assert (run / "metrics.json").is_file() and (run / "dynamics.pt").is_file()
@@ -359,7 +358,7 @@ def test_main_end_to_end_tiny(tmp_path):
                                 expected_encoder=out / "Collisions/seed0/mint/encoder.pt")
     assert meta["encoder"] == "mint"
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert {r["encoder"] for r in rows} == set(od.ENCODERS)
+    assert {r["encoder"] for r in rows} == set(ENCODERS)
     for r in rows:
         v = float(r["value"])
         if r["metric"].startswith(("success", "status_acc")) and np.isfinite(v):
@@ -376,12 +375,11 @@ def test_main_end_to_end_tiny(tmp_path):
 
 
 def test_help_lists_every_option(capsys):
-    import object_dynamics as od
-
+    od = load_script("object_dynamics")
     with pytest.raises(SystemExit):
-        od.parse_args(["--help"])
+        od.main(["--help"])
     text = capsys.readouterr().out
     for flag in ("--scenes", "--encoders", "--models", "--seeds", "--mint-checkpoint", "--device", "--dyn-steps"):
         assert flag in text
     with pytest.raises(SystemExit):
-        od.parse_args(["--scenes", "Pong"])
+        od.main(["--scenes", "Pong"])

@@ -1,19 +1,22 @@
-"""experiments/evaluate_keypoints.py end to end with a tiny budget: files, table rows, metric
-ranges, resume/skip, and the enter/leave analysis on hand-made cases."""
+"""experiments/evaluate_keypoints.py end to end (its main) with a tiny budget: files, table rows, metric
+ranges, resume/skip, --full; and the enter/leave analysis (mint_rl.metrics.enter_leave_metrics) on hand-made
+cases."""
 
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from envs.keypoint_evaluation import FULL_BUDGET
+from mint_rl.metrics import enter_leave_metrics
+from tests.conftest import load_script
 
-import evaluate_keypoints as ek  # noqa: E402
 
+def main(argv: list[str]) -> dict:
+    return load_script("evaluate_keypoints").main(argv)
 
 
 def tiny(steps: int = 4) -> list[str]:
@@ -67,22 +70,30 @@ def check_run(out: Path, report: dict, encoders: list[str], scene: str, k: int =
 def test_tiny_run_writes_results_and_second_run_skips(tmp_path, capsys):
     out = tmp_path / "eval"
     args = ["--scenes", "EnterLeave", "--encoders", "mint", "--out", str(out)]
-    report = ek.main(args + tiny())
+    report = main(args + tiny())
     check_run(out, report, ["mint"], "EnterLeave")
     assert "seed 0: train" in capsys.readouterr().out
     metrics = out / "mint" / "EnterLeave" / "seed0" / "metrics.json"
     stamp = metrics.stat().st_mtime_ns
 
-    again = ek.main(args + tiny())
+    # the scene given by its env id is the same scene (its short name names the folder)
+    again = main(["--scenes", "MintScenes/EnterLeave-v0"] + args[2:] + tiny())
     assert metrics.stat().st_mtime_ns == stamp, "a finished run must be skipped, not redone"
     assert "seed 0: train" not in capsys.readouterr().out
     assert again["table"] == report["table"]
 
     with pytest.raises(SystemExit, match="another budget"):  # a different budget in the same folder is refused
-        ek.main(args + tiny(steps=5))
+        main(args + tiny(steps=5))
+    # --full: the larger budget, flags given explicitly still win (refused here before any work, naming it)
+    with pytest.raises(SystemExit, match="another budget") as exc:
+        main(args + ["--full", "--steps", "7", "--no-progress"])
+    asked = str(exc.value.code).split("this command asks for")[1]
+    assert "'steps': 7," in asked
+    for key in ("frames", "batch_size", "eval_episodes", "eval_frames"):
+        assert f"'{key}': {FULL_BUDGET[key]}" in asked, key
 
     before = json.loads(metrics.read_text())
-    ek.main(args + tiny() + ["--reevaluate"])  # evaluation again from the checkpoint, no training
+    main(args + tiny() + ["--reevaluate"])  # evaluation again from the checkpoint, no training
     after = json.loads(metrics.read_text())
     assert metrics.stat().st_mtime_ns != stamp
     assert after["episodes"] == before["episodes"] and after["train_seconds"] == before["train_seconds"]
@@ -90,16 +101,15 @@ def test_tiny_run_writes_results_and_second_run_skips(tmp_path, capsys):
 
 def test_help_lists_the_flags(capsys):
     with pytest.raises(SystemExit):
-        ek.parse_args(["--help"])
+        main(["--help"])
     text = capsys.readouterr().out
     for flag in ("--scenes", "--encoders", "--seeds", "--steps", "--frames", "--num-keypoints", "--device",
                  "--out", "--full", "--no-progress"):
         assert flag in text
-    full = ek.parse_args(["--full", "--steps", "7"])
-    assert full.steps == 7 and full.seeds == ek.FULL_BUDGET["seeds"]
-    assert ek.parse_args(["--scenes", "MintScenes/Bouncing-v0"]).scenes == ["Bouncing"]
-    with pytest.raises(SystemExit):
-        ek.parse_args(["--scenes", "Nope"])
+    assert f"--full {FULL_BUDGET['seeds']})" in " ".join(text.split())  # --seeds' default under --full
+    with pytest.raises(SystemExit) as exc:
+        main(["--scenes", "Nope"])
+    assert exc.value.code == 2
 
 
 def test_enter_leave_metrics_on_a_hand_made_episode():
@@ -113,7 +123,7 @@ def test_enter_leave_metrics_on_a_hand_made_episode():
     coords[:, 1] = 0.75  # keypoint 1 on the background
     status = np.ones((t, k))
     status[4:, 0] = 0.0  # keypoint 0 switches off once the object has left
-    m = ek.enter_leave_metrics(coords, status, masks, visible)
+    m = enter_leave_metrics(coords, status, masks, visible)
     assert m["DOP_enter"] == 100.0  # detected in all 3 visible frames after entering
     assert m["leave_off_pct"] == 100.0 and m["leave_bg_pct"] == 0.0
     # frames 0..3: 1 of 2 active on the object at frames 1-3, 0 of 2 at frame 0; frames 4-5: 0 of 1
@@ -121,7 +131,7 @@ def test_enter_leave_metrics_on_a_hand_made_episode():
     assert m["active_pct"] == pytest.approx(100.0 * (12 - 2) / 12)
 
     status[:, 0] = 1.0  # if it stays on, it is left on the background
-    m = ek.enter_leave_metrics(coords, status, masks, visible)
+    m = enter_leave_metrics(coords, status, masks, visible)
     assert m["leave_off_pct"] == 0.0 and m["leave_bg_pct"] == 100.0 and m["leave_other_pct"] == 0.0
 
     # the object's last visible frame is a sliver with no keypoint on it: the keypoints of its
@@ -129,11 +139,11 @@ def test_enter_leave_metrics_on_a_hand_made_episode():
     sliver = masks.copy()
     sliver[3, 0] = False
     sliver[3, 0, 0, 3] = True  # a pixel no keypoint is on
-    m = ek.enter_leave_metrics(coords, status, sliver, visible)
+    m = enter_leave_metrics(coords, status, sliver, visible)
     assert m["leave_bg_pct"] == 100.0
     assert m["DOP_enter"] == pytest.approx(100.0 * 2 / 3)
 
-    no_events = ek.enter_leave_metrics(coords, status, np.ones((t, 1, 4, 4), bool), np.ones((t, 1), bool))
+    no_events = enter_leave_metrics(coords, status, np.ones((t, 1, 4, 4), bool), np.ones((t, 1), bool))
     assert math.isnan(no_events["DOP_enter"]) and math.isnan(no_events["leave_off_pct"])
 
 
@@ -141,7 +151,7 @@ def test_enter_leave_metrics_on_a_hand_made_episode():
 def test_both_encoders_and_resume_from_checkpoint(tmp_path):
     out = tmp_path / "eval"
     args = ["--scenes", "Collisions", "--out", str(out)]
-    report = ek.main(args + tiny())
+    report = main(args + tiny())
     check_run(out, report, ["mint", "transporter"], "Collisions")
     summary = json.loads((out / "summary.json").read_text())["summary"]["Collisions"]
     assert math.isfinite(summary["mint"]["DOP_static"]["mean"])  # Collisions has static objects
@@ -151,7 +161,7 @@ def test_both_encoders_and_resume_from_checkpoint(tmp_path):
     # an interrupted run (checkpoint written, no metrics.json) resumes from its checkpoint
     metrics = out / "mint" / "Collisions" / "seed0" / "metrics.json"
     metrics.unlink()
-    ek.main(args + tiny() + ["--encoders", "mint"])
+    main(args + tiny() + ["--encoders", "mint"])
     again = json.loads(metrics.read_text())
     assert again["resumed_from_step"] == 4 and again["final_loss"] is None  # no step was re-run
     assert again["episodes"] == first["episodes"]  # the same weights give the same metrics

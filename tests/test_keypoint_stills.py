@@ -1,18 +1,16 @@
 """experiments/keypoint_stills.py: a still from a checkpoint, and its input errors."""
 
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from mint_rl.checkpoint import save_checkpoint
+from mint_rl.config import MintConfig
+from mint_rl.encoder import KeypointEncoder
+from tests.conftest import load_script
 
-import keypoint_stills  # noqa: E402
-
-from mint_rl.checkpoint import save_checkpoint  # noqa: E402
-from mint_rl.config import MintConfig  # noqa: E402
-from mint_rl.encoder import KeypointEncoder  # noqa: E402
+keypoint_stills = load_script("keypoint_stills")  # the script: only its main
 
 
 def checkpoint(path: Path, size: int) -> Path:

@@ -12,6 +12,7 @@ from agents.extractors import KeypointSetExtractor
 from envs.keypoint_audit import Episode, keypoint_properties, record_episodes
 from envs.object_keypoints import ObjectKeypoints
 from mint_rl.glimpses import check_glimpse_size, extract_glimpses, glimpse_coverage
+from tests.conftest import load_script
 
 
 # --------------------------------------------------------------------------- glimpses
@@ -207,12 +208,7 @@ def test_mlp_extractor_with_glimpses() -> None:
 
 # --------------------------------------------------------------------------- the main job's ladder and glimpse flags
 def _refused_by_parser(argv: list[str], capsys) -> str:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    import ppo_keypoints as pk
-
+    pk = load_script("ppo_keypoints")
     with pytest.raises(SystemExit) as info:
         pk.main(argv + ["--out", "/nonexistent/never-written"])  # refused by the parser: no folder is made
     assert info.value.code == 2
@@ -235,12 +231,7 @@ def test_ladder_and_glimpse_flags_are_checked(tmp_path, capsys) -> None:
 
 
 def test_glimpses_covering_more_than_an_eighth_of_the_frame_are_refused(tmp_path) -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    import ppo_keypoints as pk
-
+    pk = load_script("ppo_keypoints")
     with pytest.raises(SystemExit, match=r"--glimpse-size: 8 glimpses of 16×16 px cover 50.0% of a 64×64 frame"):
         pk.main(["--glimpse-size", "16", "-k", "8", "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
@@ -337,12 +328,8 @@ def test_wrapper_colour_codes_give_one_hot_categories() -> None:
 
 def test_report_only_trains_nothing_and_tables_the_finished_runs(tmp_path) -> None:
     import json
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    import ppo_keypoints as pk
-
+    pk = load_script("ppo_keypoints")
     argv = ["--agents", "objects", "--extractor", "set", "--timesteps", "512", "--eval-episodes", "1",
             "--out", str(tmp_path), "--no-progress", "--overlay-every", "0"]
     pk.main(argv)

@@ -12,6 +12,7 @@ from mint_rl.metrics import (
     INACTIVE,
     aggregate,
     dynamics_success_rate,
+    finite_mean,
     keypoint_assignments,
     mask_centroids,
     matched_distances,
@@ -293,3 +294,10 @@ def test_errors_name_the_problem():
         keypoint_assignments(np.full_like(coords, np.nan), status, masks)
     with pytest.raises(ValueError, match="confidence"):
         aggregate([1.0, 2.0], confidence=95)
+
+
+def test_finite_mean_skips_non_finite_values_like_summarize():
+    assert finite_mean([1.0, float("nan"), 3.0, float("inf")]) == 2.0
+    assert math.isnan(finite_mean([float("nan")])) and math.isnan(finite_mean([]))
+    videos = [{"DOP": 1.0}, {"DOP": float("nan")}, {"DOP": 3.0}]
+    assert summarize([videos])["DOP"]["mean"] == finite_mean([v["DOP"] for v in videos])

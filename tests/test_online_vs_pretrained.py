@@ -1,17 +1,21 @@
-"""experiments/online_vs_pretrained.py end to end with a tiny budget: files, exact step counts,
-same initial weights and frames in both arms, resume/skip, budget check, and the verdict logic."""
+"""experiments/online_vs_pretrained.py end to end (its main) with a tiny budget: files, exact step counts,
+same initial weights and frames in both arms, resume/skip, budget check; and the verdict logic of its report
+(agents/online_report.py)."""
 
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from agents.online_report import ARMS, RELATIVE_METRICS, relative_differences, verdict
+from mint_rl.metrics import summarize
+from tests.conftest import load_script
 
-import online_vs_pretrained as ovp  # noqa: E402
+
+def main(argv: list[str]) -> dict:
+    return load_script("online_vs_pretrained").main(argv)
 
 
 def tiny(tmp_path: Path, steps: int = 5, seeds: int = 2) -> list[str]:
@@ -23,14 +27,14 @@ def tiny(tmp_path: Path, steps: int = 5, seeds: int = 2) -> list[str]:
 
 
 def test_end_to_end_and_resume(tmp_path):
-    report = ovp.main(tiny(tmp_path))
+    report = main(tiny(tmp_path))
     out, res = tmp_path / "out", tmp_path / "results"
     for name in ("results.csv", "summary.json", "table.md"):
         assert (res / name).is_file(), name
     assert len(report["ran"]) == 4 and not report["skipped"] and report["complete"]
 
     for seed in range(2):
-        runs = {arm: json.loads((out / arm / f"seed{seed}" / "metrics.json").read_text())["run"] for arm in ovp.ARMS}
+        runs = {arm: json.loads((out / arm / f"seed{seed}" / "metrics.json").read_text())["run"] for arm in ARMS}
         assert (out / "pretrained" / f"seed{seed}" / "encoder.pt").is_file()
         assert (out / "online" / f"seed{seed}" / "encoder.pt").is_file()
         assert runs["pretrained"]["optimizer_steps"] == runs["online"]["optimizer_steps"] == 5
@@ -40,37 +44,38 @@ def test_end_to_end_and_resume(tmp_path):
         assert runs["online"]["same_frames_as_pretrained"] and runs["online"]["frames_compared"] == 24
 
     rows = list(csv.DictReader((res / "results.csv").open()))
-    assert {(r["arm"], r["seed"]) for r in rows} == {(a, str(s)) for a in ovp.ARMS for s in range(2)}
+    assert {(r["arm"], r["seed"]) for r in rows} == {(a, str(s)) for a in ARMS for s in range(2)}
     values = {(r["arm"], r["seed"], r["metric"]): float(r["value"]) for r in rows}
-    for arm in ovp.ARMS:
+    for arm in ARMS:
         for metric in ("DOP", "TOP"):
             assert 0.0 <= values[(arm, "0", metric)] <= 100.0
         assert 0.0 <= values[(arm, "0", "UAK")] <= 3
 
     summary = json.loads((res / "summary.json").read_text())
-    assert set(summary["summary"]) == set(ovp.ARMS)
+    assert set(summary["summary"]) == set(ARMS)
     assert summary["summary"]["online"]["DOP"]["n"] == 2.0
     assert summary["checks"]["same_initial_weights"] and summary["checks"]["same_frame_stream"]
     assert summary["checks"]["optimizer_steps"] == [5]
-    assert summary["budget"]["online"]["update_every"] == 10
-    assert set(summary["relative_difference_online_vs_pretrained"]) == set(ovp.RELATIVE_METRICS)
+    assert summary["budget"]["online"]["update_every"] == 10  # the default U = frames × M / steps, rounded
+    assert summary["budget"]["pretrained"]["env"] == "MintScenes/Collisions-v0"  # the default env
+    assert set(summary["relative_difference_online_vs_pretrained"]) == set(RELATIVE_METRICS)
     assert summary["verdict"]
     table = (res / "table.md").read_text()
     assert "| pretrained | 2 |" in table and "| online | 2 |" in table and "Verdict:" in table
 
     # rerun: every (arm, seed) is finished and skipped, nothing retrained
     stamp = (out / "online" / "seed0" / "metrics.json").stat().st_mtime_ns
-    again = ovp.main(tiny(tmp_path))
+    again = main(tiny(tmp_path))
     assert not again["ran"] and len(again["skipped"]) == 4
     assert (out / "online" / "seed0" / "metrics.json").stat().st_mtime_ns == stamp
     # another budget in the same folder is refused
     with pytest.raises(SystemExit, match="another budget"):
-        ovp.main(tiny(tmp_path, steps=6))
+        main(tiny(tmp_path, steps=6))
 
 
 def test_partial_results_are_written(tmp_path):
     """With one seed, results exist after the first run and the interval is undefined (n = 1)."""
-    report = ovp.main(tiny(tmp_path, steps=2, seeds=1))
+    report = main(tiny(tmp_path, steps=2, seeds=1))
     assert report["complete"]
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert math.isnan(summary["summary"]["pretrained"]["DOP"]["half_width"])
@@ -89,32 +94,36 @@ def fake_runs(pretrained: list[float], online: list[float]) -> dict:
 def test_relative_difference_and_verdict(online, within):
     pretrained = [80.0, 84.0, 82.0]
     done = fake_runs(pretrained, online)
-    summary = {arm: ovp.summarize({s: done[(arm, s)]["episodes"] for s in range(3)}) for arm in ovp.ARMS}
-    rel = ovp.relative_differences(done, summary, 3, 0.10)
+    summary = {arm: summarize({s: done[(arm, s)]["episodes"] for s in range(3)}) for arm in ARMS}
+    rel = relative_differences(done, summary, 3, 0.10)
     expected = sum(online) / sum(pretrained) - 1
     assert rel["DOP"]["of_means"] == pytest.approx(expected)
     assert rel["DOP"]["per_seed"] == pytest.approx([o / p - 1 for o, p in zip(online, pretrained)])
     assert rel["DOP"]["within_tolerance"] is within and rel["TOP"]["within_tolerance"] is within
     assert rel["UAK"]["of_means"] == 0.0 and "within_tolerance" not in rel["UAK"]
-    text = ovp.verdict(rel, 0.10, complete=True)
+    text = verdict(rel, 0.10, complete=True)
     assert text.startswith("online vs pretrained") and (("WITHIN 10 %" in text) == within)
 
 
 def test_undefined_relative_difference():
     done = fake_runs([0.0], [10.0])
-    summary = {arm: ovp.summarize({0: done[(arm, 0)]["episodes"]}) for arm in ovp.ARMS}
-    rel = ovp.relative_differences(done, summary, 1, 0.10)
+    summary = {arm: summarize({0: done[(arm, 0)]["episodes"]}) for arm in ARMS}
+    rel = relative_differences(done, summary, 1, 0.10)
     assert math.isnan(rel["DOP"]["of_means"]) and rel["DOP"]["within_tolerance"] is None
-    assert ovp.verdict(rel, 0.10, complete=True).startswith("no verdict")
+    assert verdict(rel, 0.10, complete=True).startswith("no verdict")
 
 
 def test_arguments(capsys):
-    args = ovp.parse_args([])
-    assert (args.env, args.seeds, args.steps, args.frames, args.num_keypoints) == (
-        "MintScenes/Collisions-v0", 3, 500, 3000, 10)
-    assert args.update_every == 300 and args.updates_per_round == 50  # ≈ 3000 env steps for 500 steps
-    with pytest.raises(SystemExit):
-        ovp.parse_args(["--env", "CartPole-v1"])
+    """The defaults as --help states them (the default env and U are checked by the end-to-end run); a bad
+    --env is refused with argparse's status 2 before any work."""
     with pytest.raises(SystemExit) as exc:
-        ovp.parse_args(["--help"])
-    assert exc.value.code == 0 and "--update-every" in capsys.readouterr().out
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert exc.value.code == 0 and "--update-every" in text
+    for default in ("number of seeds 0..n-1 (default 3)", "optimiser steps of each arm (default 500)",
+                    "random-policy frames collected (default 3000)", "K (default 10)",
+                    "optimiser steps per round M (default 50)", "default: frames × M / steps"):
+        assert default in text, default
+    with pytest.raises(SystemExit) as exc:
+        main(["--env", "CartPole-v1"])
+    assert exc.value.code == 2

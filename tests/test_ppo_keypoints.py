@@ -3,25 +3,23 @@ saved keypoint agents, and the input errors raised before any training."""
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+import agents.ppo_experiment as ppo_experiment
+from agents.callbacks import ResumeCheckpointCallback
+from agents.run_folders import read_resume_state
+from agents.saved_agent import AgentEncoderMismatch, load_agent
+from mint_rl.checkpoint import save_checkpoint
+from mint_rl.config import MintConfig
+from mint_rl.encoder import KeypointEncoder
+from mint_rl.utils import file_sha256
+from tests.conftest import load_script
 
-import ppo_keypoints as pk  # noqa: E402  (the script: only its main)
-
-import agents.ppo_experiment as ppo_experiment  # noqa: E402
-from agents.callbacks import ResumeCheckpointCallback  # noqa: E402
-from agents.run_folders import read_resume_state  # noqa: E402
-from agents.saved_agent import AgentEncoderMismatch, load_agent  # noqa: E402
-from mint_rl.checkpoint import save_checkpoint  # noqa: E402
-from mint_rl.config import MintConfig  # noqa: E402
-from mint_rl.encoder import KeypointEncoder  # noqa: E402
-from mint_rl.utils import file_sha256  # noqa: E402
+pk = load_script("ppo_keypoints")  # the script: only its main
 
 ENV = "MintTasks/Catch-v0"
 

@@ -2,18 +2,16 @@
 after an interruption, and the error for a size the env cannot give."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from mint_rl.checkpoint import load_checkpoint
+from mint_rl.trainer import MintTrainer
+from tests.conftest import load_script
 
-import pretrain  # noqa: E402
-
-from mint_rl.checkpoint import load_checkpoint  # noqa: E402
-from mint_rl.trainer import MintTrainer  # noqa: E402
+pretrain = load_script("pretrain")  # the script: only its main
 
 
 def tiny(out: Path, *extra: str) -> list[str]:

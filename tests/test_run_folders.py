@@ -12,20 +12,18 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from agents.callbacks import ResumeCheckpointCallback
+from agents.run_folders import read_resume_state
+from mint_rl.checkpoint import load_checkpoint, save_checkpoint
+from mint_rl.config import MintConfig
+from mint_rl.encoder import KeypointEncoder
+from mint_rl.run_lock import LOCK_NAME
+from mint_rl.utils import file_sha256
+from tests.conftest import load_script
+from tests.test_run_lock import hold_lock
 
-import ppo_keypoints as pk  # noqa: E402  (the scripts: only their main)
-import pretrain  # noqa: E402
-
-from agents.callbacks import ResumeCheckpointCallback  # noqa: E402
-from agents.run_folders import read_resume_state  # noqa: E402
-
-from mint_rl.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from mint_rl.config import MintConfig  # noqa: E402
-from mint_rl.encoder import KeypointEncoder  # noqa: E402
-from mint_rl.run_lock import LOCK_NAME  # noqa: E402
-from mint_rl.utils import file_sha256  # noqa: E402
-from tests.test_run_lock import hold_lock  # noqa: E402
+pk = load_script("ppo_keypoints")  # the scripts: only their main
+pretrain = load_script("pretrain")
 
 ENV = "MintScenes/Collisions-v0"
 OUTPUTS = ("config.json", "summary.json", "encoder.pt", "frames.npz")

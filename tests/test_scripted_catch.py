@@ -1,21 +1,20 @@
-"""experiments/scripted_catch.py: the scripted Catch controller reads keypoints and objects as documented."""
+"""The scripted Catch controller (envs/catch_controller.py) reads keypoints and objects as documented;
+experiments/scripted_catch.py plays it through its main."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from envs.catch_controller import code_roles, keypoint_action
+from envs.tasks import AGENT_COLOUR, BAD_COLOUR, GOOD_COLOURS
+from mint_rl.checkpoint import save_checkpoint
+from mint_rl.config import MintConfig
+from mint_rl.encoder import KeypointEncoder
+from tests.conftest import load_script
 
-import scripted_catch as sc  # noqa: E402  (the script's documented controller)
-
-from envs.tasks import AGENT_COLOUR, BAD_COLOUR, GOOD_COLOURS  # noqa: E402
-from mint_rl.checkpoint import save_checkpoint  # noqa: E402
-from mint_rl.config import MintConfig  # noqa: E402
-from mint_rl.encoder import KeypointEncoder  # noqa: E402
+sc = load_script("scripted_catch")  # the script: only its main
 
 PALETTE = np.concatenate([np.zeros((1, 3)), np.asarray(GOOD_COLOURS[:2]), BAD_COLOUR[None], AGENT_COLOUR[None]]) / 255.0
 
@@ -27,18 +26,18 @@ def row(x: float, y: float, code: int, active: bool = True) -> list[float]:
 
 
 def test_code_roles_find_background_paddle_and_red():
-    assert sc.code_roles(PALETTE.astype(np.float32)) == {"background": 0, "paddle": 4, "red": 3}
+    assert code_roles(PALETTE.astype(np.float32)) == {"background": 0, "paddle": 4, "red": 3}
 
 
 def test_keypoint_controller_chases_the_lowest_good_keypoint():
-    roles = sc.code_roles(PALETTE)
+    roles = code_roles(PALETTE)
     paddle = [row(0.0, 0.9, 4), row(0.1, 0.9, 4)]
     # a good object low on the left, a red one lower on the right, a good one high on the right
     obs = np.array(paddle + [row(-0.5, 0.5, 1), row(0.6, 0.7, 3), row(0.6, -0.5, 2), row(0.6, 0.6, 1, active=False)])
-    assert sc.keypoint_action(obs, roles) == 1  # left, toward the good one; red and inactive ignored
+    assert keypoint_action(obs, roles) == 1  # left, toward the good one; red and inactive ignored
     obs[2, 0] = 0.05  # the good object above the paddle's centre: stay
-    assert sc.keypoint_action(obs, roles) == 0
-    assert sc.keypoint_action(np.array(paddle), roles) == 0  # nothing to chase
+    assert keypoint_action(obs, roles) == 0
+    assert keypoint_action(np.array(paddle), roles) == 0  # nothing to chase
 
 
 def test_main_writes_both_rows(tmp_path):
@@ -67,12 +66,10 @@ def test_rejects_missing_codebook(tmp_path, capsys):
 
 def test_plays_saved_agents_on_the_same_episodes(tmp_path):
     """A tiny saved keypoint agent and pixel agent of the main job are played and counted."""
-    import ppo_keypoints
-
     torch.set_num_threads(1)
-    report = ppo_keypoints.main(["--agents", "mint", "pixels", "--timesteps", "512", "--pretrain-steps", "2",
-                                 "--pretrain-frames", "48", "-k", "3", "--eval-episodes", "1", "--overlay-every", "0",
-                                 "--out", str(tmp_path / "ppo"), "--no-progress"])
+    report = load_script("ppo_keypoints").main([
+        "--agents", "mint", "pixels", "--timesteps", "512", "--pretrain-steps", "2", "--pretrain-frames", "48", "-k",
+        "3", "--eval-episodes", "1", "--overlay-every", "0", "--out", str(tmp_path / "ppo"), "--no-progress"])
     env_dir = report["out"]
     enc = env_dir / "encoders" / "mint-k3-F0-f48-s2" / "encoder.pt"
     runs = [str(env_dir / "mint-set-c8w5-n1" / "seed0"), str(env_dir / "pixels" / "seed0")]
