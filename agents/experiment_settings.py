@@ -123,6 +123,9 @@ class PPOExperiment:
     :param separate_critic: keypoint and ladder agents: the value function gets its own features extractor
         instead of sharing the policy's (SB3's ``share_features_extractor=False``), as ``MlpPolicy`` on the true
         state has separate policy and value networks; the value loss then does not shape the policy's features.
+    :param lr_decay: keypoint agents only: their learning rate decays linearly from the shared PPO learning rate to 0
+        over the run (rl-zoo's ``lin_``), where the other agents keep it constant; the other PPO settings and the
+        protocol stay shared (the run records ``learning_rate_schedule``).
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -164,6 +167,7 @@ class PPOExperiment:
     colour_codes: int | None = None
     glimpse_at: str = "keypoints"
     separate_critic: bool = False
+    lr_decay: bool = False
     drop_background: bool | None = None
     track: bool | None = None
     keypoint_stack: int | None = None
@@ -319,6 +323,8 @@ class PPOExperiment:
             label += "-track"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             label += "-sc"
+        if agent in KEYPOINT_AGENTS and self.lr_decay:
+            label += "-lrlin"
         if agent in KEYPOINT_AGENTS and self.keypoint_stack != N_STACK:
             label += f"-n{self.keypoint_stack}"
         return label
@@ -351,7 +357,17 @@ class PPOExperiment:
             settings.update(extractor=self.extractor, n_stack=N_STACK, objects=self.object_kwargs[agent])
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             settings["separate_critic"] = True
+        if agent in KEYPOINT_AGENTS and self.lr_decay:
+            settings["learning_rate_schedule"] = "linear"
         return settings
+
+    def ppo_kwargs(self, agent: str) -> dict[str, Any]:
+        """PPO keyword arguments of ``agent``: :attr:`ppo`, with ``lr_decay``'s linear schedule for keypoint agents."""
+        ppo = dict(self.ppo)
+        if agent in KEYPOINT_AGENTS and self.lr_decay:
+            lr = ppo["learning_rate"]
+            ppo["learning_rate"] = lr if isinstance(lr, functools.partial) else linear(lr)
+        return ppo
 
     def protocol(self) -> dict[str, Any]:
         """The run settings every agent shares (:data:`PROTOCOL_KEYS`): runs under the same protocol share a table."""

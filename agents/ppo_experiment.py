@@ -87,7 +87,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
     n, ne, env_id = exp.n_envs, exp.eval_envs, exp.env
     callbacks: list[BaseCallback] = []
     kp_env = None
-    common = dict(seed=seed, device=exp.device, verbose=0, tensorboard_log=tb_dir and str(tb_dir), **exp.ppo)
+    common = dict(seed=seed, device=exp.device, verbose=0, tensorboard_log=tb_dir and str(tb_dir),
+                  **exp.ppo_kwargs(agent))
     if agent == "pixels":
         train_env, eval_env = make_vec(env_id, "pixels", n, True), make_vec(env_id, "pixels", ne, False)
         if not exp.atari:  # RGB (H, W, 3) → 2 stacked (H, W, 6) → channels first, as SB3 would do

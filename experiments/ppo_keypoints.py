@@ -86,15 +86,11 @@ writes a killed run left are removed when the next one starts.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, EXTRACTORS, GLIMPSE_AT, SCENE_DEFAULTS,  # noqa: E402
+from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, EXTRACTORS, GLIMPSE_AT, SCENE_DEFAULTS,
                                         ExperimentError, PPOExperiment)
-from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment  # noqa: E402
+from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment
 
 
 # --------------------------------------------------------------------------- 1. arguments
@@ -147,6 +143,9 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--separate-critic", action="store_true",
                    help="keypoint agents: the value function gets its own features extractor instead of sharing the "
                         "policy's (SB3 share_features_extractor=False), as MlpPolicy on the true state has")
+    p.add_argument("--lr-decay", action="store_true",
+                   help="mint/transporter: their learning rate decays linearly to 0 over the run (label suffix "
+                        "-lrlin); every other agent keeps the shared constant rate (default: off)")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

@@ -315,3 +315,23 @@ def test_resume_checkpoint_ignored_when_settings_changed(tmp_path, monkeypatch):
     pk.main(tiny(tmp_path, "--agents", "ground_truth", "--timesteps", "1536", "--checkpoint-every", "512"))
     done = json.loads((run_dir / "done.json").read_text())
     assert done["timesteps"] == 1536 and done["resumed_at"] is None  # another budget: started over
+
+
+def test_lr_decay_is_the_keypoint_agents_own_and_keeps_the_protocol(tmp_path):
+    """--lr-decay: the keypoint agent's learning rate decays linearly (its optimiser ends below the shared rate),
+    the true-state agent keeps the shared constant rate, and both stay in one table (same protocol)."""
+    from agents.experiment_settings import SCENE_PPO, PPOExperiment
+
+    exp = PPOExperiment(agents=["mint", "ground_truth"], lr_decay=True, out=str(tmp_path / "x"))
+    lr = exp.ppo_kwargs("mint")["learning_rate"]
+    assert lr(1.0) == SCENE_PPO["learning_rate"] and lr(0.5) == SCENE_PPO["learning_rate"] / 2
+    assert exp.ppo_kwargs("ground_truth")["learning_rate"] == SCENE_PPO["learning_rate"]
+    assert exp.run_settings("mint")["ppo"] == exp.run_settings("ground_truth")["ppo"]
+    torch.set_num_threads(1)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "ground_truth", "--lr-decay"))
+    rates = {label: load_agent(report["out"] / label / "seed0").model.policy.optimizer.param_groups[0]["lr"]
+             for label in ("mint-set-c8w5-lrlin-n1", "ground_truth")}
+    assert rates["mint-set-c8w5-lrlin-n1"] < SCENE_PPO["learning_rate"] / 2
+    assert rates["ground_truth"] == SCENE_PPO["learning_rate"]
+    table = (report["out"] / "table.md").read_text()
+    assert "mint-set-c8w5-lrlin-n1" in table and "ground_truth" in table
