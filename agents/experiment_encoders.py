@@ -22,12 +22,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from agents.experiment_settings import ExperimentError, PPOExperiment
 from envs.collect import collect_frames
 from envs.pretraining import PretrainSettings, pretrain_encoder
-from mint_rl.baselines import load_encoder
+from mint_rl.baselines import build_trainer, load_encoder
 from mint_rl.checkpoint import CheckpointError, load_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch
@@ -102,9 +101,6 @@ def pretrain_mint(exp: PPOExperiment, encoders_dir: Path) -> tuple[Path, float]:
 def pretrain_transporter(exp: PPOExperiment, encoders_dir: Path, frames: tuple[int, int, int]) -> tuple[Path, float]:
     """A Transporter encoder on the same frames, for the same steps, batch and geometry as the MINT one (cached);
     its checkpoint and this call's seconds (0 when cached)."""
-    from mint_rl.baselines.transporter import TransporterTrainer
-    from mint_rl.data import FrameBuffer
-
     out = encoders_dir / (f"transporter-k{exp.num_keypoints}-F{exp.feature_dim}-f{exp.pretrain_frames}"
                           f"-s{exp.pretrain_steps}")
     path = out / "encoder.pt"
@@ -115,13 +111,10 @@ def pretrain_transporter(exp: PPOExperiment, encoders_dir: Path, frames: tuple[i
     h, w, c = frames
     config = MintConfig(num_keypoints=exp.num_keypoints, in_channels=c, image_size=(h, w),  # pretraining's defaults
                         feature_dim=exp.feature_dim)
-    buffer = FrameBuffer(clips.shape[0] * clips.shape[1], (c, h, w), config.grid_size,
-                         lambda x: torch.zeros(x.shape[0], *config.grid_size))  # the Transporter needs no entropy
-    for stream, stream_starts in zip(clips, starts, strict=True):
-        buffer.add_stream(stream, stream_starts)
-    trainer = TransporterTrainer(config, device=exp.device, log_dir=str(out / "tb"), checkpoint_path=path)
+    trainer = build_trainer("transporter", config, device=exp.device, log_dir=out / "tb", checkpoint_path=path)
     trainer.maybe_resume()
-    trainer.fit(buffer, exp.pretrain_steps, checkpoint_every=100, progress=not exp.no_progress,
+    trainer.fit(trainer.frame_buffer(clips, starts), exp.pretrain_steps, checkpoint_every=100,
+                progress=not exp.no_progress,
                 extra_state={"env_id": exp.env, "frames": exp.pretrain_frames, "collect_seed": 0})
     trainer.close()
     return path, time.perf_counter() - t0

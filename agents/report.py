@@ -9,7 +9,8 @@ From the run folders of one env (:mod:`agents.run_folders`), :func:`write_result
     learning_curves.png   mean and 95 % band over seeds against env steps (:func:`learning_curves`)
 
 Mean ± interval over seeds is :func:`mint_rl.metrics.aggregate` (Student t). The plotting helper
-:func:`plot_mean_band` and the CSV writer :func:`write_rows` serve other reports too (``experiments/atari_study.py``).
+:func:`plot_mean_band` and the CSV writer :func:`write_rows` serve other reports too
+(:mod:`agents.atari_study_report`, :mod:`agents.atari_detection_report`).
 
 ``summary.json`` is also a file contract: other programs (the Atari study) read it back with
 :func:`read_summary`, which checks the keys they use (:class:`ExperimentSummary`, :class:`AgentSummary`) and
@@ -272,8 +273,8 @@ class ExperimentSummary:
     """The ``<env_dir>/summary.json`` of one env of the PPO experiment, as other programs read it back.
 
     Written by :func:`write_results` (what ``experiments/ppo_keypoints.py`` and
-    :func:`agents.ppo_experiment.run_ppo_experiment` run; ``--export`` copies it); read by
-    ``experiments/atari_study.py`` through :func:`read_summary`. Only the keys those readers use are here; a
+    :func:`agents.ppo_experiment.run_ppo_experiment` run; ``--export`` copies it); read by the Atari study
+    (:mod:`agents.atari_study_report`) through :func:`read_summary`. Only the keys those readers use are here; a
     summary has more (thresholds, steps to them, ...).
 
     :param path: the file it was read from.

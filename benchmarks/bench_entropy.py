@@ -20,20 +20,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import numba
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
-
-from mint_rl.entropy import local_entropy  # noqa: E402
-from mint_rl.entropy_reference import reference_local_entropy, scene_frames  # noqa: E402
+from mint_rl.entropy import local_entropy
+from mint_rl.entropy_reference import reference_local_entropy, scene_frames
 
 
 def parse_args() -> argparse.Namespace:

@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from agents.experiment_encoders import check_encoder  # noqa: E402
-from agents.experiment_envs import frame_shape  # noqa: E402
-from agents.experiment_settings import ExperimentError, PPOExperiment  # noqa: E402
-from agents.ppo_experiment import build_agent  # noqa: E402
-from mint_rl.config import MintConfig  # noqa: E402
-from mint_rl.encoder import KeypointEncoder  # noqa: E402
+from agents.experiment_encoders import check_encoder
+from agents.experiment_envs import frame_shape
+from agents.experiment_settings import ExperimentError, PPOExperiment
+from agents.ppo_experiment import build_agent
+from mint_rl.config import MintConfig
+from mint_rl.encoder import KeypointEncoder
 
 
 def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str | None, k: int,

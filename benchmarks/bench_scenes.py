@@ -5,27 +5,18 @@ repetition, repetitions interleaved so that machine load affects all cells alike
 median is reported. Resets at truncation are included in the timing, as in a real rollout.
 
     python benchmarks/bench_scenes.py --steps 2000 --repeats 5
-
-(works from a checkout without installing the package: the repository root is put on the
-path when ``envs`` is not importable.)
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import gymnasium as gym
 
-try:
-    import envs
-except ModuleNotFoundError:  # running from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import envs
+import envs
 
 
 def steps_per_second(env: gym.Env, steps: int, seed: int) -> float:

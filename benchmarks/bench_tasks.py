@@ -11,31 +11,21 @@ Two measurements, both single process with torch and OpenCV on one thread:
 
     python benchmarks/bench_tasks.py speed --steps 5000
     python benchmarks/bench_tasks.py ppo --ppo-steps 30000 --seeds 0 1 2
-
-(works from a checkout without installing the package: the repository root is put on the
-path when ``envs`` is not importable.)
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import cv2
 import gymnasium as gym
 import numpy as np
 
-try:
-    import envs
-except ModuleNotFoundError:  # running from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import envs
-
-from agents.ppo_experiment import RandomPolicy  # noqa: E402
+import envs
+from agents.ppo_experiment import RandomPolicy
 from envs.tasks import GroundTruthObservation
 
 TASK_IDS = list(envs.TASK_PRESETS)

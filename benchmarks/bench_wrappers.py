@@ -28,15 +28,11 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 import timeit
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing the package
 
 
 def rss_mb() -> float:

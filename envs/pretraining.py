@@ -5,10 +5,11 @@ What ``experiments/pretrain.py`` runs, and what the experiments that need a pret
 :class:`PretrainSettings`.
 
 Top to bottom: lock the output folder (``mint_rl.run_lock``); collect frames with a random policy (cached in the
-output folder as ``frames.npz`` with their record, ``mint_rl.frame_cache``), fill a frame buffer (entropy
-computed once per frame), train with ``MintTrainer`` (progress bar, TensorBoard in ``<out>/tb``, atomic
-checkpoint ``<out>/encoder.pt`` every ``checkpoint_every`` steps; the same call again resumes from it), then write
-``config.json``, ``summary.json``, a keypoint-overlay video and a still on held-out frames (another seed).
+output folder as ``frames.npz`` with their record, ``mint_rl.frame_cache``), fill a frame buffer
+(``MintTrainer.frame_buffer``: entropy computed once per frame), train with ``MintTrainer`` (progress bar,
+TensorBoard in ``<out>/tb``, atomic checkpoint ``<out>/encoder.pt`` every ``checkpoint_every`` steps; the same call
+again resumes from it), then write ``config.json``, ``summary.json``, a keypoint-overlay video and a still on
+held-out frames (another seed).
 
 The output folder is honest about what it holds: one process at a time; a frame cache made from another source
 is refused, and so is a resume with another architecture, or with other hyperparameters unless
@@ -38,11 +39,10 @@ import torch.distributed as dist
 from envs.collect import collect_frames
 from mint_rl.checkpoint import CheckpointError, load_checkpoint
 from mint_rl.config import MintConfig
-from mint_rl.data import FrameBuffer
 from mint_rl.draw import draw_keypoints_batch, write_video
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch
 from mint_rl.run_lock import locked_run_folder
-from mint_rl.trainer import MintTrainer, is_main_process, make_entropy
+from mint_rl.trainer import MintTrainer, is_main_process
 from mint_rl.utils import atomic_write_text, differences, resolve_device
 
 __all__ = ["PretrainError", "PretrainSettings", "pretrain_encoder"]
@@ -142,17 +142,13 @@ def pretrain_encoder(settings: PretrainSettings) -> Path:
                                 f"from {s.env}); only ALE frames are resized when collected, other envs must give "
                                 "frames of the encoder's size (or use another --out than a cache of other frames)")
 
-        # 2. Config, buffer (entropy computed once per frame), trainer (resumes if a checkpoint exists, with the
-        #    same config, or with new hyperparameters under allow_config_change).
+        # 2. Config, trainer (resumes if a checkpoint exists, with the same config, or with new hyperparameters
+        #    under allow_config_change), buffer (entropy computed once per frame).
         config = s.config(channels, (height, width))
         changes = (_check_config_changes(checkpoint["config"], config, checkpoint_path, s.allow_config_change)
                    if checkpoint is not None else [])
         if checkpoint is not None and checkpoint["step"] >= s.steps:
             return _nothing_to_train(out, checkpoint["step"], s.steps)
-        buffer = FrameBuffer(frames.shape[0] * frames.shape[1], (channels, height, width), config.grid_size,
-                             make_entropy(config))
-        for stream, stream_starts in zip(frames, starts):
-            buffer.add_stream(stream, stream_starts)
         trainer = MintTrainer(config, device=device, log_dir=str(out / "tb"), checkpoint_path=checkpoint_path)
         resumed = trainer.maybe_resume()
         start = trainer.step_count
@@ -164,6 +160,7 @@ def pretrain_encoder(settings: PretrainSettings) -> Path:
                       + (f" with changed hyperparameters: {'; '.join(changes)}" if changes else ""))
         extra = {"frame_source": source, "env_id": s.env, "frames": int(frames.shape[0] * frames.shape[1]),
                  "collect_seed": s.seed}
+        buffer = trainer.frame_buffer(frames, starts)
         t0 = time.time()
         history = trainer.fit(buffer, s.steps, checkpoint_every=s.checkpoint_every, progress=not s.no_progress,
                               extra_state=extra)

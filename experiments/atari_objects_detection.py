@@ -21,54 +21,43 @@ policy, env seeds 10000+, the encoder's frame size; cached), and per seed, metho
 A sweep varies one factor of the base setting (``-k``, ``--grid``, ``--steps``, ``--w-mce``: the
 conditional-entropy weight, MINT only) at a time; the base setting is always run. Rows go to
 ``<out>/results.csv`` (one per game, method, setting, seed and category) as each run finishes, and
-``<out>/table.md`` is rewritten (mean ± 95 % t half-width over seeds). Rerunning the command skips the
-runs in results.csv; an ``--out`` made with another budget is refused.
+``<out>/table.md`` is rewritten (mean ± 95 % t half-width over seeds; ``agents.atari_detection_report``).
+Rerunning the command skips the runs in results.csv; an ``--out`` made with another budget is refused.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
+from agents.atari_detection_report import read_results, write_atari_detection_results
+from envs.atari_detection import AtariRecording, detection_by_category, encode_frames, record_atari_objects
+from envs.atari_objects import SUPPORTED_GAMES, game_layout
+from envs.collect import collect_frames
+from mint_rl.baselines import ENCODER_TYPES, build_trainer, load_encoder
+from mint_rl.checkpoint import CheckpointError, load_checkpoint
+from mint_rl.config import ConfigError, MintConfig
+from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch
+from mint_rl.run_lock import locked_run_folder
+from mint_rl.utils import atomic_write_text, differences, resolve_device
 
-from envs.atari_detection import (  # noqa: E402
-    AtariRecording, detection_by_category, encode_frames, record_atari_objects)
-from envs.atari_objects import SUPPORTED_GAMES, game_layout  # noqa: E402
-from envs.collect import collect_frames  # noqa: E402
-from mint_rl.baselines import load_encoder  # noqa: E402
-from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
-from mint_rl.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from mint_rl.config import ConfigError, MintConfig  # noqa: E402
-from mint_rl.data import FrameBuffer  # noqa: E402
-from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch  # noqa: E402
-from mint_rl.metrics import aggregate  # noqa: E402
-from mint_rl.run_lock import locked_run_folder  # noqa: E402
-from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
-from mint_rl.utils import atomic_write_text, differences, resolve_device  # noqa: E402
-
-TRAINERS = {"mint": MintTrainer, "transporter": TransporterTrainer}
 FACTORS = {"k": int, "grid": int, "steps": int, "w_mce": float}  # what --sweep can vary
-MINT_ONLY = ("w_mce",)
-COLUMNS = ["game", "method", "setting", "k", "grid", "steps", "w_mce", "seed", "category", "detection", "DOP", "TOP",
-           "objects", "UAK", "active", "frames", "train_seconds"]
 COLLECT_STREAMS = 4  # pretrain.py's --num-envs default
 
 
+# --------------------------------------------------------------------------- 1. arguments
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--games", nargs="+", default=list(SUPPORTED_GAMES), metavar="GAME",
                    help=f"ALE names or ids (default: all of {', '.join(SUPPORTED_GAMES)})")
-    p.add_argument("--methods", nargs="+", default=list(TRAINERS), choices=list(TRAINERS))
+    p.add_argument("--methods", nargs="+", default=list(ENCODER_TYPES), choices=ENCODER_TYPES)
     p.add_argument("--num-keypoints", "-k", type=int, default=16, help="K of the base setting")
     p.add_argument("--grid", type=int, default=None, help="heatmap grid side (default: half of --image-size)")
     p.add_argument("--steps", type=int, default=1500, help="pretraining optimiser steps (pretrain.py's default)")
@@ -149,6 +138,23 @@ def config_for(args: argparse.Namespace, setting: dict, seed: int) -> MintConfig
                       lr=args.lr, seed=seed)
 
 
+def planned_runs(args: argparse.Namespace) -> list[tuple[str, int, str, dict]]:
+    """The runs ``(game, seed, method, setting)`` of the command, fewer steps first so that more steps continue
+    them (the Transporter has no ``w_mce``: settings that differ only in it are one Transporter run); with
+    ``--encoder``, the given checkpoint's one run."""
+    if args.encoder is not None:
+        config = args.given["config"]
+        given = {"k": config.num_keypoints, "grid": config.grid_size[1], "steps": args.given.get("step", 0),
+                 "w_mce": config.w_mce}
+        return [(args.games[0], 0, args.given.get("encoder_type", "mint"), given)]
+    return [(game, seed, method, setting) for game in args.games for seed in range(args.seeds)
+            for method in args.methods
+            for setting in sorted({label(s, method): s if method == "mint" else {**s, "w_mce": args.w_mce}
+                                   for s in args.settings}.values(),
+                                  key=lambda s: (label({**s, "steps": 0}, method), s["steps"]))]
+
+
+# --------------------------------------------------------------------------- 2. frames and encoders
 def held_out(out: Path, game: str, frames: int, config: MintConfig) -> AtariRecording:
     """Held-out frames with object ground truth at the encoder's frame size (cached)."""
     (h, w), c = config.image_size, config.in_channels
@@ -199,58 +205,20 @@ def pretrained(out: Path, game: str, method: str, setting: dict, seed: int, args
                                          + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
                                          + f"-seed{seed}-s{setting['steps']}")
     warm_start(run_dir, setting["steps"])
-    trainer = TRAINERS[method](config, device=device, log_dir=str(run_dir / "tb"),
-                               checkpoint_path=run_dir / "encoder.pt")
+    trainer = build_trainer(method, config, device=device, log_dir=run_dir / "tb",
+                            checkpoint_path=run_dir / "encoder.pt")
     trainer.maybe_resume()
     t0 = time.time()
-    if trainer.step_count < setting["steps"]:
+    if trainer.step_count < setting["steps"]:  # frames collected (or read from their cache) only to train on
         frames, starts = training_frames(out, game, args, seed)
-        entropy = make_entropy(config) if method == "mint" else (lambda x: torch.zeros(x.shape[0], *config.grid_size))
-        n, (h, w, c) = frames.shape[0] * frames.shape[1], frames.shape[2:]
-        buffer = FrameBuffer(n, (c, h, w), config.grid_size, entropy)
-        for stream, stream_starts in zip(frames, starts):
-            buffer.add_stream(stream, stream_starts)
-        trainer.fit(buffer, setting["steps"], checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+        trainer.fit(trainer.frame_buffer(frames, starts), setting["steps"], checkpoint_every=args.checkpoint_every,
+                    progress=not args.no_progress,
                     extra_state={"env_id": f"ALE/{game}-v5", "frames": args.frames, "collect_seed": seed})
     trainer.close()
     return trainer.encoder.eval(), time.time() - t0
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def table(rows: list[dict], budget: dict) -> str:
-    """Markdown: per game, category, method and setting (in run order) the mean ± 95 % t half-width over seeds."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["game"], r["category"], r["method"], r["setting"]), []).append(r)
-
-    def cell(values: list[str], fmt: str) -> str:
-        stats = aggregate([float(v) for v in values])
-        if not np.isfinite(stats["mean"]):
-            return "–"
-        return fmt.format(stats["mean"]) + (f" ± {fmt.format(stats['half_width'])}"
-                                            if np.isfinite(stats["half_width"]) else "")
-
-    lines = [f"Held-out: {budget['eval_frames']} random-policy frames per game (env seeds 10000+); pretraining "
-             f"here: {budget['frames']} frames, {budget['image_size']}² RGB. Detection: % of (frame, visible object) "
-             "with an active keypoint inside its undilated box. UAK: active keypoints on no box per frame. Mean ± "
-             "95 % t half-width over n seeds.", "",
-             "| game | category | method | setting | n | detection % ↑ | DOP % ↑ | TOP % ↑ | UAK ↓ | active |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for (game, category, method, setting), group in sorted(groups.items(), key=lambda item: item[0][:3]):
-        cells = [cell([r[m] for r in group], "{:.1f}") for m in ("detection", "DOP", "TOP")]
-        cells += [cell([r[m] for r in group], "{:.2f}") for m in ("UAK", "active")]
-        lines.append(f"| {game} | {category} | {method} | {setting} | {len(group)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
+# --------------------------------------------------------------------------- 3. the experiment
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -266,23 +234,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 raise SystemExit(f"{out} holds results of another budget ({'; '.join(changed)}; folder → this "
                                  "command); rerun with its flags or use another --out")
         atomic_write_text(budget_path, json.dumps(budget, indent=2))
-        results = out / "results.csv"
-        rows = list(csv.DictReader(results.open())) if results.is_file() else []
+        rows = read_results(out / "results.csv")  # runs already scored: skipped
         done = {(r["game"], r["method"], r["setting"], r["seed"]) for r in rows}
-
-        # Runs: (game, seed, method, setting), fewer steps first so that more steps continue them.
-        if args.encoder is not None:
-            config = args.given["config"]
-            given = {"k": config.num_keypoints, "grid": config.grid_size[1], "steps": args.given.get("step", 0),
-                     "w_mce": config.w_mce}
-            runs = [(args.games[0], 0, args.given.get("encoder_type", "mint"), given)]
-        else:
-            runs = [(game, seed, method, setting) for game in args.games for seed in range(args.seeds)
-                    for method in args.methods
-                    for setting in sorted({label(s, method): s if method == "mint" else {**s, "w_mce": args.w_mce}
-                                           for s in args.settings}.values(),
-                                          key=lambda s: (label({**s, "steps": 0}, method), s["steps"]))]
-        for game, seed, method, setting in runs:
+        for game, seed, method, setting in planned_runs(args):
             name = label(setting, method) + (f" ({args.encoder})" if args.encoder else "")
             if (game, method, name, str(seed)) in done:
                 continue
@@ -298,12 +252,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     "train_seconds": round(train_seconds, 1)} for r in report.rows()]
             rows += [{k: str(v) for k, v in r.items()} for r in new]
             done.add((game, method, name, str(seed)))
-            write_rows(results, rows)
-            atomic_write_text(out / "table.md", table(rows, budget))
+            write_atari_detection_results(out, rows, budget)  # results as they arrive
             print(f"{game} {method} {name} seed {seed} ({time.time() - t0:.0f}s): "
                   + ", ".join(f"{r['category']} {r['detection']:.0f}%" for r in new) + f"; UAK {report.UAK:.2f}",
                   flush=True)
-        print(f"\n{table(rows, budget)}\nresults in {results} and {out / 'table.md'}")
+        # Report: results.csv and table.md over every scored run (agents.atari_detection_report).
+        table = write_atari_detection_results(out, rows, budget)
+        print(f"\n{table}\n\nresults in {out / 'results.csv'} and {out / 'table.md'}")
     return rows
 
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -49,22 +48,17 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from agents.keypoint_quality_report import run_folder, write_keypoint_quality_results  # noqa: E402
-from envs.keypoint_evaluation import (  # noqa: E402  (also registers the MintScenes ids)
+from agents.keypoint_quality_report import run_folder, write_keypoint_quality_results
+from envs.keypoint_evaluation import (  # also registers the MintScenes ids
     DEFAULT_BUDGET, DEFAULT_ENCODER, FULL_BUDGET, HELD_OUT_SEED, SCENES, encode, held_out_episodes, mean_area,
     training_frames)
-from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
-from mint_rl.config import MintConfig  # noqa: E402
-from mint_rl.data import FrameBuffer  # noqa: E402
-from mint_rl.draw import draw_keypoints_batch, entropy_figure, write_video  # noqa: E402
-from mint_rl.keypoints import gaussian_maps, information_patches  # noqa: E402
-from mint_rl.metrics import enter_leave_metrics, video_metrics  # noqa: E402
-from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
-from mint_rl.utils import resolve_device, write_json  # noqa: E402
-
-TRAINERS = {"mint": MintTrainer, "transporter": TransporterTrainer}
+from mint_rl.baselines import ENCODER_TYPES, build_trainer
+from mint_rl.config import MintConfig
+from mint_rl.draw import draw_keypoints_batch, entropy_figure, write_video
+from mint_rl.keypoints import gaussian_maps, information_patches
+from mint_rl.metrics import enter_leave_metrics, video_metrics
+from mint_rl.trainer import make_entropy
+from mint_rl.utils import resolve_device, write_json
 
 
 # --------------------------------------------------------------------------- 1. arguments
@@ -72,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenes", nargs="+", default=list(SCENES), metavar="SCENE",
                    help=f"scene families, short names or ids (default: all of {', '.join(SCENES)})")
-    p.add_argument("--encoders", nargs="+", default=list(TRAINERS), choices=list(TRAINERS))
+    p.add_argument("--encoders", nargs="+", default=list(ENCODER_TYPES), choices=ENCODER_TYPES)
     p.add_argument("--seeds", type=int, default=None,
                    help=f"number of seeds 0..n-1 (default {DEFAULT_BUDGET['seeds']}, --full {FULL_BUDGET['seeds']})")
     p.add_argument("--steps", type=int, default=None,
@@ -161,19 +155,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if not args.reevaluate:
                 continue  # finished earlier: skip
 
-        # 1. Frames: the same stream for both encoders (cached), entropy once per frame for MINT.
+        # 1. Frames: the same stream for both encoders (cached); the trainer's buffer computes MINT's entropy once
+        #    per frame (the Transporter needs none).
         config = base_config.replace(seed=seed)
         frames, starts = training_frames(out, scene, seed, args.frames)
-        entropy_fn = make_entropy(config) if encoder == "mint" else (
-            lambda x: torch.zeros(x.shape[0], *config.grid_size))  # the Transporter needs no entropy
-        buffer = FrameBuffer(len(frames), (3, 64, 64), config.grid_size, entropy_fn)
-        buffer.add_stream(frames, starts)
 
         # 2. Training (resumes from the run's checkpoint if one exists).
-        trainer = TRAINERS[encoder](config, device=device, log_dir=str(run_dir / "tb"),
-                                    checkpoint_path=run_dir / "encoder.pt")
+        trainer = build_trainer(encoder, config, device=device, log_dir=run_dir / "tb",
+                                checkpoint_path=run_dir / "encoder.pt")
         trainer.maybe_resume()
         resumed_from_step = trainer.step_count
+        buffer = trainer.frame_buffer(frames[None], starts[None])
         t0 = time.time()
         history = trainer.fit(buffer, args.steps, checkpoint_every=args.checkpoint_every,
                               progress=not args.no_progress,

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes, track_episodes  # noqa: E402
-from mint_rl.baselines import load_encoder  # noqa: E402
-from mint_rl.checkpoint import CheckpointError  # noqa: E402
+from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes, track_episodes
+from mint_rl.baselines import load_encoder
+from mint_rl.checkpoint import CheckpointError
 
 HELD_OUT = 20_000
 COLUMNS = ("detect_agent", "detect_objects", "detect_focus", "detect_by_band", "miss_run", "error_px",

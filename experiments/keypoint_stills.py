@@ -14,18 +14,15 @@ start of an episode; games with a long intro (MsPacman) need ``--skip`` to show 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from envs.collect import collect_frames  # noqa: E402
-from mint_rl.baselines import load_encoder  # noqa: E402
-from mint_rl.checkpoint import CheckpointError  # noqa: E402
-from mint_rl.draw import draw_keypoints_batch  # noqa: E402
+from envs.collect import collect_frames
+from mint_rl.baselines import load_encoder
+from mint_rl.checkpoint import CheckpointError
+from mint_rl.draw import draw_keypoints_batch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

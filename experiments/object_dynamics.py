@@ -73,7 +73,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -81,24 +80,20 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from agents.dynamics import (  # noqa: E402
+from agents.dynamics import (
     DYNAMICS_MODELS, build_dynamics, encoder_identifier, make_windows, predict_sequence, save_dynamics,
     train_dynamics)
-from agents.dynamics_report import (  # noqa: E402
+from agents.dynamics_report import (
     DynamicsRuns, rollout_figure, rollout_frames, run_folder, write_dynamics_results)
-from envs.dynamics_evaluation import (  # noqa: E402  (also registers the MintScenes ids)
+from envs.dynamics_evaluation import (  # also registers the MintScenes ids
     GT_KEYS, HELD_OUT_SEED, SCENES, TRAIN_SEED_STRIDE, cached_episodes, encode_episodes, episode_metrics,
     held_out_cache, held_out_env_seeds, n_walled, train_cache, train_env_seeds)
-from envs.pretraining import PretrainError, PretrainSettings, pretrain_encoder  # noqa: E402
-from mint_rl.baselines import load_encoder  # noqa: E402
-from mint_rl.baselines.transporter import TransporterTrainer  # noqa: E402
-from mint_rl.checkpoint import load_checkpoint  # noqa: E402
-from mint_rl.config import MintConfig  # noqa: E402
-from mint_rl.data import FrameBuffer  # noqa: E402
-from mint_rl.frame_cache import given_frames_source, save_frames  # noqa: E402
-from mint_rl.utils import resolve_device, write_json  # noqa: E402
+from envs.pretraining import PretrainError, PretrainSettings, pretrain_encoder
+from mint_rl.baselines import build_trainer, load_encoder
+from mint_rl.checkpoint import load_checkpoint
+from mint_rl.config import MintConfig
+from mint_rl.frame_cache import given_frames_source, save_frames
+from mint_rl.utils import resolve_device, write_json
 
 ENCODERS = ("mint", "transporter", "ground_truth")
 DEFAULTS = dict(seeds=3, encoder_steps=400, batch_size=32, train_episodes=15, episode_length=200, eval_episodes=4,
@@ -224,13 +219,11 @@ def train_transporter(args: argparse.Namespace, scene: str, seed: int, folder: P
     if ckpt.is_file() and int(load_checkpoint(ckpt).get("step", 0)) >= args.encoder_steps:
         return ckpt, 0.0
     frames, seeds = train["frames"], train_env_seeds(seed, len(train["frames"]))
-    starts = np.zeros(frames.shape[:2], dtype=bool)
+    starts = np.zeros(frames.shape[:2], dtype=bool)  # each training episode a stream of its own
     starts[:, 0] = True
-    buffer = FrameBuffer(frames.shape[0] * frames.shape[1], (3, 64, 64), config.grid_size,
-                         lambda x: torch.zeros(x.shape[0], *config.grid_size))  # no entropy needed
-    buffer.add_stream(frames.reshape(-1, *frames.shape[2:]), starts.reshape(-1))
-    trainer = TransporterTrainer(config, device=device, log_dir=str(folder / "tb"), checkpoint_path=ckpt)
+    trainer = build_trainer("transporter", config, device=device, log_dir=folder / "tb", checkpoint_path=ckpt)
     trainer.maybe_resume()
+    buffer = trainer.frame_buffer(frames, starts)
     t0 = time.time()
     trainer.fit(buffer, args.encoder_steps, checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
                 extra_state={"scene": SCENES[scene], "frames": int(frames.shape[0] * frames.shape[1]),

@@ -51,7 +51,6 @@ import argparse
 import hashlib
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -60,19 +59,16 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from agents.online_report import ARMS, seed_value, write_online_results  # noqa: E402
-from envs.frame_hash import FrameHash  # noqa: E402
-from envs.keypoint_evaluation import (  # noqa: E402  (also registers the MintScenes ids)
+from agents.online_report import ARMS, seed_value, write_online_results
+from envs.frame_hash import FrameHash
+from envs.keypoint_evaluation import (  # also registers the MintScenes ids
     DEFAULT_BUDGET, DEFAULT_ENCODER, HELD_OUT_SEED, SCENES, encode, held_out_episodes, mean_area, training_frames)
-from envs.wrappers import MintKeypointWrapper, ObservationOptions  # noqa: E402
-from mint_rl.config import MintConfig  # noqa: E402
-from mint_rl.data import FrameBuffer  # noqa: E402
-from mint_rl.metrics import video_metrics  # noqa: E402
-from mint_rl.online import OnlineOptions  # noqa: E402
-from mint_rl.trainer import MintTrainer, make_entropy  # noqa: E402
-from mint_rl.utils import resolve_device, weight_checksum, write_json  # noqa: E402
+from envs.wrappers import MintKeypointWrapper, ObservationOptions
+from mint_rl.config import MintConfig
+from mint_rl.metrics import video_metrics
+from mint_rl.online import OnlineOptions
+from mint_rl.trainer import MintTrainer
+from mint_rl.utils import resolve_device, weight_checksum, write_json
 
 DEFAULTS = argparse.Namespace(**DEFAULT_BUDGET, **DEFAULT_ENCODER)  # evaluate_keypoints' default budget and geometry
 
@@ -156,12 +152,11 @@ def train_pretrained(args: argparse.Namespace, seed: int, run_dir: Path, device:
     collect_seconds = time.time() - t0
     if frames.shape[1:] != (64, 64, 3):
         raise SystemExit(f"{args.env} renders {frames.shape[1:]} frames; this experiment needs 64×64 RGB")
-    buffer = FrameBuffer(len(frames), (3, 64, 64), config.grid_size, make_entropy(config))
-    buffer.add_stream(frames, starts)
     trainer = MintTrainer(config, device=device, checkpoint_path=run_dir / "encoder.pt")
     init = weight_checksum(trainer.encoder)
     trainer.maybe_resume()
     resumed_from = trainer.step_count
+    buffer = trainer.frame_buffer(frames[None], starts[None])
     t0 = time.time()
     history = trainer.fit(buffer, args.steps, checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
     info = {"collect_seconds": collect_seconds, "train_seconds": time.time() - t0, "resumed_from_step": resumed_from,

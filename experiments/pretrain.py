@@ -37,14 +37,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from envs.pretraining import PretrainError, PretrainSettings, pretrain_encoder  # noqa: E402
-from mint_rl.config import ConfigError  # noqa: E402
-from mint_rl.utils import resolve_device  # noqa: E402
+from envs.pretraining import PretrainError, PretrainSettings, pretrain_encoder
+from mint_rl.config import ConfigError
+from mint_rl.utils import resolve_device
 
 
 def parse_args(argv: list[str] | None = None) -> PretrainSettings:

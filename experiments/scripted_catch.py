@@ -30,29 +30,25 @@ missing good objects (reading where they are).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecTransposeImage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-import gymnasium as gym  # noqa: E402
-import torch  # noqa: E402
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecTransposeImage  # noqa: E402
-
-import envs  # noqa: E402, F401  (registers MintTasks/*)
-from agents.experiment_envs import make_vec  # noqa: E402
-from agents.experiment_settings import eval_seed  # noqa: E402
-from agents.saved_agent import load_agent  # noqa: E402
-from agents.tracked_vec_env import TrackedKeypointVecEnv  # noqa: E402
-from agents.vec_env import MintKeypointVecEnv  # noqa: E402
-from envs.catch_controller import code_roles, keypoint_action, object_action  # noqa: E402
-from envs.keypoint_observation import ObservationOptions  # noqa: E402
-from mint_rl.baselines import load_encoder  # noqa: E402
-from mint_rl.checkpoint import CheckpointError  # noqa: E402
-from mint_rl.utils import write_json  # noqa: E402
+import envs  # noqa: F401  (registers MintTasks/*)
+from agents.experiment_envs import make_vec
+from agents.experiment_settings import eval_seed
+from agents.saved_agent import load_agent
+from agents.tracked_vec_env import TrackedKeypointVecEnv
+from agents.vec_env import MintKeypointVecEnv
+from envs.catch_controller import code_roles, keypoint_action, object_action
+from envs.keypoint_observation import ObservationOptions
+from mint_rl.baselines import load_encoder
+from mint_rl.checkpoint import CheckpointError
+from mint_rl.utils import write_json
 
 ENV = "MintTasks/Catch-v0"
 GLIMPSE = 5  # the main job's window (agents.experiment_settings.SCENE_REPRESENTATION)

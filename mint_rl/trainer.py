@@ -4,7 +4,9 @@ One :meth:`MintTrainer.step` takes a batch of clips; :meth:`MintTrainer.fit` sam
 from a :class:`~mint_rl.data.FrameBuffer` and runs steps with a progress bar, TensorBoard
 scalars for every loss term, keypoint-overlay images, periodic atomic checkpoints and
 resume (weights, optimiser, step and RNG states, so a resumed run continues the same
-sample sequence).
+sample sequence). :meth:`BaseTrainer.frame_buffer` fills that buffer from recorded frame
+streams, with what the trainer's loss needs of each frame (MINT: its local entropy)
+computed once; pretraining and the experiments train on recorded frames through it.
 
 Under ``torchrun`` (``torch.distributed`` initialised) the encoder is wrapped in
 DistributedDataParallel: every process samples the same global batch with the same RNG
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -145,6 +147,45 @@ class BaseTrainer:
 
     def step(self, frames: torch.Tensor, entropy: torch.Tensor | None = None) -> dict[str, float]:
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ frames
+    def buffer_entropy(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What a :class:`~mint_rl.data.FrameBuffer` computes once per frame for this trainer's :meth:`step` (its
+        ``entropy``): frames ``(N, C, H, W)`` uint8 → ``(N, H', W')`` on ``config.grid_size``. Zeros here, for a
+        loss that needs no entropy (the Transporter's); :class:`MintTrainer` returns its local entropy."""
+        grid = tuple(self.config.grid_size)
+        return lambda frames: torch.zeros(frames.shape[0], *grid)
+
+    def frame_buffer(self, frames: np.ndarray | torch.Tensor, starts: np.ndarray) -> FrameBuffer:
+        """A :class:`~mint_rl.data.FrameBuffer` holding recorded frame streams, for :meth:`fit`, with each frame's
+        :meth:`buffer_entropy` computed once as it enters; clips never cross an episode start.
+
+        Example (one stream of 24 frames, a single episode)::
+
+            trainer = MintTrainer(MintConfig(num_keypoints=3, image_size=(32, 32), batch_size=2))
+            frames = np.zeros((1, 24, 32, 32, 3), np.uint8)
+            starts = np.zeros((1, 24), bool)
+            starts[:, 0] = True
+            trainer.fit(trainer.frame_buffer(frames, starts), steps=10)
+
+        :param frames: ``(S, N, H, W, C)`` (or ``(S, N, C, H, W)``) uint8: S streams of N frames in time order
+            (one stream: ``frames[None]``), of the config's ``in_channels`` and ``image_size``.
+        :param starts: ``(S, N)`` bool, True where a frame begins an episode (as ``envs.collect.collect_frames``
+            returns them).
+        :raises ValueError: ``frames`` are not S streams of frames, ``starts`` does not match them, or the frames do
+            not fit the config.
+        """
+        starts = np.asarray(starts, dtype=bool)
+        if frames.ndim != 5 or tuple(starts.shape) != tuple(frames.shape[:2]):
+            raise ValueError(f"frame_buffer takes streams: frames (S, N, H, W, C) and starts (S, N); got frames "
+                             f"{tuple(frames.shape)} and starts {tuple(starts.shape)} (give one stream as "
+                             "frames[None], starts[None])")
+        cfg = self.config
+        buffer = FrameBuffer(frames.shape[0] * frames.shape[1], (cfg.in_channels, *cfg.image_size), cfg.grid_size,
+                             self.buffer_entropy())
+        for stream, stream_starts in zip(frames, starts, strict=True):
+            buffer.add_stream(stream, stream_starts)
+        return buffer
 
     def fit(self, buffer: FrameBuffer, steps: int, log_every: int = 10, image_every: int = 200,
             checkpoint_every: int = 500, progress: bool = True, extra_state: dict[str, Any] | None = None
@@ -273,6 +314,11 @@ class MintTrainer(BaseTrainer):
             unused = getattr(self.encoder, "feature_head", None) is not None
             self._model = DistributedDataParallel(_TupleOutput(self.encoder), device_ids=ids,
                                                   find_unused_parameters=unused)
+
+    def buffer_entropy(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The local entropy of a frame on the grid (:func:`make_entropy`), what the MINT loss compares keypoints
+        with, computed once per frame as it enters a :class:`~mint_rl.data.FrameBuffer`."""
+        return self.entropy
 
     def compute_entropy(self, frames: torch.Tensor) -> torch.Tensor:
         """Entropy ``(B, T, H', W')`` of clip frames ``(B, T, C, H, W)``."""

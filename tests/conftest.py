@@ -23,6 +23,8 @@ def load_script(name: str) -> ModuleType:
 
     :param name: the script's file name without ``.py``, e.g. ``"object_dynamics"``.
     :raises FileNotFoundError: no such script.
+    :raises AssertionError: loading the script changed ``sys.path`` (scripts import the installed package; see
+        ``tests/test_script_imports.py``).
     """
     path = EXPERIMENTS / f"{name}.py"
     if not path.is_file():
@@ -32,11 +34,14 @@ def load_script(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    path_before = list(sys.path)
     try:
         spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[module_name]
         raise
+    assert sys.path == path_before, (f"loading {path} changed sys.path: a script imports the installed package "
+                                     "and edits no import path")
     return module
 
 

@@ -1,5 +1,5 @@
-"""Per-object keypoint detection on Atari (``envs/atari_detection.py``) and its experiment
-(``experiments/atari_objects_detection.py``): keypoints on the true centres detect every visible
+"""Per-object keypoint detection on Atari (``envs/atari_detection.py``), its experiment
+(``experiments/atari_objects_detection.py``) and its report (``agents/atari_detection_report.py``): keypoints on the true centres detect every visible
 object, keypoints in a corner none; overlapping boxes and video boundaries are scored as documented;
 the script runs end to end, resumes, and refuses bad flags."""
 
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.atari_detection_report import COLUMNS, markdown_table, read_results, write_atari_detection_results
 from envs.atari_detection import (HELD_OUT_SEED, AtariRecording, atari_detection, detection_by_category,
                                   record_atari_objects, slot_assignments)
 from envs.atari_objects import SUPPORTED_GAMES
@@ -189,3 +190,22 @@ def test_bad_flags_are_refused_before_any_work(tmp_path: Path, capsys: pytest.Ca
     assert error.value.code == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_detection_report_round_trips_and_averages_over_seeds(tmp_path: Path) -> None:
+    """agents.atari_detection_report: results.csv written with its columns and read back as strings; the table
+    averages over seeds per (game, category, method, setting), in run order."""
+    budget = {"frames": 48, "eval_frames": 50, "image_size": 84}
+    rows = [{"game": "Pong", "method": "mint", "setting": "k4-g42-s10-mce100", "k": 4, "grid": 42, "steps": 10,
+             "w_mce": 100.0, "seed": seed, "category": "ball", "detection": detection, "DOP": 10.0, "TOP": float("nan"),
+             "objects": 50, "UAK": 1.5, "active": 2.0, "frames": 50, "train_seconds": 1.0}
+            for seed, detection in ((0, 40.0), (1, 60.0))]
+    table = write_atari_detection_results(tmp_path, rows, budget)
+    assert (tmp_path / "table.md").read_text() == table + "\n"
+    back = read_results(tmp_path / "results.csv")
+    assert list(back[0]) == COLUMNS and [r["seed"] for r in back] == ["0", "1"] and back[1]["detection"] == "60.0"
+    assert markdown_table(back, budget) == table
+    line = next(line for line in table.splitlines() if line.startswith("| Pong |"))
+    assert line.startswith("| Pong | ball | mint | k4-g42-s10-mce100 | 2 | 50.0 ± ") and "| – |" in line  # TOP nan
+    assert line.endswith("| 1.50 ± 0.00 | 2.00 ± 0.00 |")
+    assert read_results(tmp_path / "missing.csv") == []

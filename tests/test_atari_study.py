@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.atari_study_report import AtariStudy, agent_labels, read_game_summary
 from agents.experiment_settings import PPOExperiment
 from agents.report import SummaryError, read_summary, write_results, write_rows
 from agents.run_folders import EVALUATION_FIELDS, env_slug, run_folder
@@ -187,3 +188,21 @@ def test_study_refuses_a_summary_without_a_key_it_reads(tmp_path):
     with pytest.raises(SystemExit, match="lacks 'agents.pixels.final_return'") as exc:
         main(["--games", "ALE/Breakout-v5", "--summary-only", "--results", str(results), "--out", str(tmp_path)])
     assert str(d / "summary.json") in str(exc.value)
+
+
+def test_study_report_reads_the_export_first_and_refuses_a_bad_summary(tmp_path):
+    """agents.atari_study_report: a game's exported summary.json wins over the training folder's; a summary
+    without a key the study reads raises SummaryError (the script turns it into its exit message)."""
+    study = AtariStudy(games=("ALE/Breakout-v5",), agents=("mint",), results=tmp_path / "results",
+                       out=tmp_path / "runs", timesteps=100_000, pretrain_frames=4000, seeds=1)
+    assert read_game_summary(study, "ALE/Breakout-v5") is None
+    for folder, final in ((study.out, 1.0), (study.results, 2.0)):
+        d = folder / env_slug("ALE/Breakout-v5")
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps(fake_summary("ALE/Breakout-v5", {"mint": [final]})))
+    assert read_game_summary(study, "ALE/Breakout-v5").agents["mint"].final_return_per_seed == (2.0,)
+    assert agent_labels("mint", ["pixels", "mint-set", "mint", "minty"]) == ["mint-set", "mint"]
+    path = study.results / env_slug("ALE/Breakout-v5") / "summary.json"
+    path.write_text(json.dumps({"timesteps": 1}))
+    with pytest.raises(SummaryError, match="lacks 'random_return'"):
+        read_game_summary(study, "ALE/Breakout-v5")

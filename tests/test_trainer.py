@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mint_rl.baselines import load_encoder
+from mint_rl.baselines import build_trainer, load_encoder
 from mint_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.data import FrameBuffer
@@ -182,3 +182,39 @@ def test_tensorboard_scalars_and_images(tmp_path):
     acc = EventAccumulator(str(tmp_path / "tb")).Reload()
     assert {"loss/total", "loss/masked_entropy", "loss/transport", "keypoints/coverage"} <= set(acc.Tags()["scalars"])
     assert "keypoints/overlay" in acc.Tags()["images"]
+
+
+@pytest.mark.parametrize("encoder_type", ["mint", "transporter"])
+def test_frame_buffer_of_a_trainer_holds_streams_with_what_its_loss_needs(encoder_type):
+    """``trainer.frame_buffer``: every stream's frames, episodes split at the starts and at stream ends, the
+    entropy computed once (MINT's local entropy; zeros for the Transporter) — what the scripts built by hand."""
+    cfg = MintConfig(num_keypoints=3, image_size=(16, 16), hidden_channels=8, feature_dim=0, batch_size=4)
+    trainer = build_trainer(encoder_type, cfg)
+    assert type(trainer).__name__ == {"mint": "MintTrainer", "transporter": "TransporterTrainer"}[encoder_type]
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 6, 16, 16, 3), dtype=np.uint8)  # two streams
+    starts = np.zeros((2, 6), bool)
+    starts[:, 0] = starts[0, 4] = True
+    buffer = trainer.frame_buffer(frames, starts)
+    assert len(buffer) == buffer.capacity == 12 and buffer.frame_shape == (3, 16, 16)
+    torch.testing.assert_close(buffer.frames_at(np.arange(12)), torch.from_numpy(frames.reshape(12, 16, 16, 3))
+                               .permute(0, 3, 1, 2))
+    chw = torch.from_numpy(frames.reshape(12, 16, 16, 3)).permute(0, 3, 1, 2)
+    expected = make_entropy(cfg)(chw) if encoder_type == "mint" else torch.zeros(12, *cfg.grid_size)
+    torch.testing.assert_close(buffer.entropy, expected)
+    assert buffer.num_clips(3) == (4 - 2) + (2 - 2) + (6 - 2)  # episodes of 4, 2 and 6 frames
+    history = trainer.fit(buffer, 2, progress=False)
+    assert len(history) == 2 and trainer.step_count == 2
+
+
+def test_frame_buffer_takes_streams_only():
+    trainer = MintTrainer(MintConfig(num_keypoints=3, image_size=(16, 16), hidden_channels=8, feature_dim=0))
+    frames = np.zeros((6, 16, 16, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"give one stream as frames\[None\]"):
+        trainer.frame_buffer(frames, np.zeros(6, bool))
+    with pytest.raises(ValueError, match="starts"):
+        trainer.frame_buffer(frames[None], np.zeros((1, 5), bool))
+    with pytest.raises(ValueError, match="do not fit this buffer"):
+        trainer.frame_buffer(np.zeros((1, 6, 32, 32, 3), np.uint8), np.zeros((1, 6), bool))
+    with pytest.raises(ValueError, match="unknown encoder type 'pixels'"):
+        build_trainer("pixels", trainer.config)

@@ -1,10 +1,17 @@
-"""Keypoint encoders by name, so every script can swap MINT for a baseline.
+"""Keypoint encoders and their trainers by name, so every script can swap MINT for a baseline.
 
 Every encoder maps frames ``(B, C, H, W)`` (uint8 or float in [0, 1]) to the same
 :class:`~mint_rl.keypoints.Keypoints` record and is built from a :class:`MintConfig`
 (whose geometry fields it uses). :func:`build_encoder` makes a fresh one by name;
 :func:`load_encoder` rebuilds the one a checkpoint holds (its ``"encoder_type"``);
 :func:`save_encoder` writes an encoder as such a checkpoint (weights and config only).
+:func:`build_trainer` makes the trainer of an encoder type (:class:`~mint_rl.trainer.MintTrainer`,
+:class:`~mint_rl.baselines.transporter.TransporterTrainer`); training one on recorded frames reads::
+
+    trainer = build_trainer("transporter", config, checkpoint_path="runs/tp/encoder.pt")
+    trainer.maybe_resume()
+    trainer.fit(trainer.frame_buffer(frames, starts), steps=500)  # frames (S, N, H, W, C), starts (S, N)
+    trainer.close()
 """
 
 from __future__ import annotations
@@ -15,14 +22,16 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from mint_rl.baselines.transporter import TransporterEncoder
+from mint_rl.baselines.transporter import TransporterEncoder, TransporterTrainer
 from mint_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
+from mint_rl.trainer import BaseTrainer, MintTrainer
 
-__all__ = ["ENCODER_TYPES", "build_encoder", "encoder_type_of", "load_encoder", "save_encoder"]
+__all__ = ["ENCODER_TYPES", "build_encoder", "build_trainer", "encoder_type_of", "load_encoder", "save_encoder"]
 
 ENCODER_TYPES = ("mint", "transporter")
+_TRAINERS: dict[str, type[BaseTrainer]] = {"mint": MintTrainer, "transporter": TransporterTrainer}
 
 
 def build_encoder(encoder_type: str, config: MintConfig) -> nn.Module:
@@ -32,6 +41,23 @@ def build_encoder(encoder_type: str, config: MintConfig) -> nn.Module:
     if encoder_type == "transporter":
         return TransporterEncoder(config)
     raise ValueError(f"unknown encoder type {encoder_type!r}; choose one of {', '.join(ENCODER_TYPES)}")
+
+
+def build_trainer(encoder_type: str, config: MintConfig, device: str | torch.device = "cpu",
+                  log_dir: str | os.PathLike | None = None,
+                  checkpoint_path: str | os.PathLike | None = None) -> BaseTrainer:
+    """A fresh trainer of the named encoder type (``"mint"``: :class:`~mint_rl.trainer.MintTrainer`,
+    ``"transporter"``: :class:`~mint_rl.baselines.transporter.TransporterTrainer`), seeded by ``config.seed``.
+
+    :param log_dir: TensorBoard directory (None: no logging).
+    :param checkpoint_path: the file :meth:`~mint_rl.trainer.BaseTrainer.fit` writes checkpoints to and
+        :meth:`~mint_rl.trainer.BaseTrainer.maybe_resume` resumes from (None: none).
+    :raises ValueError: an unknown encoder type.
+    """
+    if encoder_type not in _TRAINERS:
+        raise ValueError(f"unknown encoder type {encoder_type!r}; choose one of {', '.join(ENCODER_TYPES)}")
+    return _TRAINERS[encoder_type](config, device=device, log_dir=None if log_dir is None else str(log_dir),
+                                   checkpoint_path=checkpoint_path)
 
 
 def encoder_type_of(encoder: nn.Module) -> str:

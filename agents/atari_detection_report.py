@@ -1,0 +1,81 @@
+"""Results of ``experiments/atari_objects_detection.py``: which Atari objects keypoints find, per category.
+
+Each scored (game, method, setting, seed) adds one row per object category to the experiment's rows
+(:data:`COLUMNS`: the setting, the category's detection rate on the undilated boxes, DOP and TOP, the frame's UAK
+and active keypoints, the training seconds; as :meth:`envs.atari_detection.Detection.rows` gives them). From
+those rows :func:`write_atari_detection_results` (re)writes into ``out``::
+
+    results.csv   every row (:data:`COLUMNS`), read back by :func:`read_results` when the command runs again
+    table.md      per game, category, method and setting the mean ± 95 % t half-width over seeds
+                  (:func:`markdown_table`, :func:`mint_rl.metrics.aggregate`)
+
+Example::
+
+    rows = read_results(out / "results.csv")
+    table = write_atari_detection_results(out, rows, budget)
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.report import write_rows
+from mint_rl.metrics import aggregate
+from mint_rl.utils import atomic_write_text
+
+__all__ = ["COLUMNS", "markdown_table", "read_results", "write_atari_detection_results"]
+
+COLUMNS = ["game", "method", "setting", "k", "grid", "steps", "w_mce", "seed", "category", "detection", "DOP", "TOP",
+           "objects", "UAK", "active", "frames", "train_seconds"]
+"""The columns of ``results.csv``: one row per game, method, setting, seed and object category."""
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    """The rows of a ``results.csv`` written by :func:`write_atari_detection_results` (strings); none if there is
+    no such file yet."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], budget: Mapping[str, Any]) -> str:
+    """Per game, category, method and setting (in run order) the mean ± 95 % t half-width over seeds of the
+    detection rate, DOP, TOP, UAK and active keypoints, under a note of the budget (``eval_frames``, ``frames``,
+    ``image_size``)."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["game"], r["category"], r["method"], r["setting"]), []).append(r)
+
+    def cell(values: list[str], fmt: str) -> str:
+        stats = aggregate([float(v) for v in values])
+        if not np.isfinite(stats["mean"]):
+            return "–"
+        return fmt.format(stats["mean"]) + (f" ± {fmt.format(stats['half_width'])}"
+                                            if np.isfinite(stats["half_width"]) else "")
+
+    lines = [f"Held-out: {budget['eval_frames']} random-policy frames per game (env seeds 10000+); pretraining "
+             f"here: {budget['frames']} frames, {budget['image_size']}² RGB. Detection: % of (frame, visible object) "
+             "with an active keypoint inside its undilated box. UAK: active keypoints on no box per frame. Mean ± "
+             "95 % t half-width over n seeds.", "",
+             "| game | category | method | setting | n | detection % ↑ | DOP % ↑ | TOP % ↑ | UAK ↓ | active |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (game, category, method, setting), group in sorted(groups.items(), key=lambda item: item[0][:3]):
+        cells = [cell([r[m] for r in group], "{:.1f}") for m in ("detection", "DOP", "TOP")]
+        cells += [cell([r[m] for r in group], "{:.2f}") for m in ("UAK", "active")]
+        lines.append(f"| {game} | {category} | {method} | {setting} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_atari_detection_results(out: Path, rows: Sequence[Mapping[str, Any]], budget: Mapping[str, Any]) -> str:
+    """Rewrite ``<out>/results.csv`` (:data:`COLUMNS`) and ``<out>/table.md`` (:func:`markdown_table`) from every
+    row, each atomically; returns the table."""
+    write_rows(out / "results.csv", rows, COLUMNS)
+    table = markdown_table(rows, budget)
+    atomic_write_text(out / "table.md", table + "\n")
+    return table
