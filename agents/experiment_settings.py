@@ -59,16 +59,18 @@ SCENE_PPO: dict[str, Any] = dict(n_steps=128, batch_size=64, n_epochs=10, learni
 # 100k it took 23.6 min: the pixel agent alone trains ~1,100 s there (a NatureCNN update on 64 frames takes ~50 ms
 # on one core, 800 of them per 50k steps). The README's tables give --timesteps 100000.
 SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
-# The keypoint agents' representation. Object tasks: the set extractor over keypoints that carry their colour
-# code (8 colours, 5×5 window), the configuration that learned Catch best (docs/keypoint_ladder.md). ALE: the
-# flat extractor on plain keypoints, as the Atari study measured (colour codes are not measured on Atari yet).
+# The keypoint agents' representation. Object tasks: keypoints that carry their colour code (8 colours, 5×5 window),
+# read by the set extractor with a relation network over keypoint pairs, with the keypoint agent's learning rate
+# decaying linearly: the configuration that learned Catch and Dodge best (docs/keypoint_ladder.md, "Seventh
+# session"). ALE: the flat extractor on plain keypoints, as the Atari study measured (colour codes are not measured
+# on Atari yet), constant learning rate (ALE's PPO settings already decay it).
 # keypoint_stack: frames of keypoints per observation. One on object tasks: MINT's keypoints change object from
 # frame to frame often enough that the previous frame's row of a keypoint is as often noise as velocity
 # (docs/keypoint_ladder.md, "The stacked frame").
-SCENE_REPRESENTATION = dict(extractor="set", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
-                            keypoint_stack=1)
+SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
+                            keypoint_stack=1, lr_decay=True)
 ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, drop_background=False, track=False,
-                            keypoint_stack=N_STACK)
+                            keypoint_stack=N_STACK, lr_decay=False)
 
 
 def linear(start: float) -> Callable[[float], float]:
@@ -125,7 +127,8 @@ class PPOExperiment:
         state has separate policy and value networks; the value loss then does not shape the policy's features.
     :param lr_decay: keypoint agents only: their learning rate decays linearly from the shared PPO learning rate to 0
         over the run (rl-zoo's ``lin_``), where the other agents keep it constant; the other PPO settings and the
-        protocol stay shared (the run records ``learning_rate_schedule``).
+        protocol stay shared (the run records ``learning_rate_schedule``). None: on for object tasks, off on ALE
+        (whose shared settings already decay it).
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -167,7 +170,7 @@ class PPOExperiment:
     colour_codes: int | None = None
     glimpse_at: str = "keypoints"
     separate_critic: bool = False
-    lr_decay: bool = False
+    lr_decay: bool | None = None
     drop_background: bool | None = None
     track: bool | None = None
     keypoint_stack: int | None = None

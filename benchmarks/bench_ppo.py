@@ -26,7 +26,7 @@ import torch
 
 from agents.experiment_encoders import check_encoder
 from agents.experiment_envs import frame_shape
-from agents.experiment_settings import ExperimentError, PPOExperiment
+from agents.experiment_settings import EXTRACTORS, ExperimentError, PPOExperiment
 from agents.ppo_experiment import build_agent
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--num-keypoints", "-k", type=int, default=8)
     p.add_argument("--encoder", default=None, help="a MINT checkpoint (default: a fresh encoder, same cost)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--extractor", choices=["mlp", "set", "attention"], default=None,
+    p.add_argument("--extractor", choices=list(EXTRACTORS), default=None,
                    help="the keypoint agent's extractor (default: the main job's for each env)")
     p.add_argument("--glimpse-size", type=int, default=None,
                    help="the keypoint agent's glimpses (its glimpse CNN is part of the measured cost; default: the "

@@ -12,11 +12,14 @@ PPO hyperparameters; only what it observes differs:
 ``mint``          K = 8 MINT keypoints per frame (x, y, status; F features with ``--feature-dim``)
                   from a frozen encoder; the current frame on object tasks, 2 stacked on ALE
                   (``--keypoint-stack``). On object tasks each keypoint also carries its colour
-                  code (below) and the policy reads them as a set
-                  (``agents.extractors.KeypointSetExtractor``): the configuration that learned
-                  Catch best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
+                  code (below), the policy reads them as a set with a relation network over
+                  keypoint pairs (``agents.extractors.KeypointSetExtractor(relations=True)``), and
+                  the keypoint agent's learning rate decays linearly (``--lr-decay``; every other
+                  agent keeps the shared constant rate): the configuration that learned Catch and
+                  Dodge best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
                   status-gated MLP (``KeypointMlpExtractor``), as the Atari study measured.
-                  ``--extractor``, ``--glimpse-size``, ``--colour-codes`` and ``--track`` override.
+                  ``--extractor``, ``--glimpse-size``, ``--colour-codes``, ``--lr-decay`` and
+                  ``--track`` override.
                   The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
                   reuses it), or given with ``--encoder PATH``, or co-trained from the frames
@@ -143,9 +146,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--separate-critic", action="store_true",
                    help="keypoint agents: the value function gets its own features extractor instead of sharing the "
                         "policy's (SB3 share_features_extractor=False), as MlpPolicy on the true state has")
-    p.add_argument("--lr-decay", action="store_true",
+    p.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter: their learning rate decays linearly to 0 over the run (label suffix "
-                        "-lrlin); every other agent keeps the shared constant rate (default: off)")
+                        "-lrlin); every other agent keeps the shared constant rate. Default: on for object tasks, "
+                        "off on ALE ids (whose PPO settings already decay it for every agent)")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

@@ -24,7 +24,9 @@ pk = load_script("ppo_keypoints")  # the script: only its main
 ENV = "MintTasks/Catch-v0"
 
 
-MINT = "mint-set-c8w5-n1"  # the default keypoint agent on object tasks: set extractor, 8 colour codes, 5×5 window, 1 frame
+# the default keypoint agent on object tasks: set extractor with a relation network, 8 colour codes, 5×5 window,
+# linearly decaying learning rate, 1 frame
+MINT = "mint-relation-c8w5-lrlin-n1"
 
 
 def tiny(out: Path, *extra: str) -> list[str]:
@@ -127,8 +129,8 @@ def test_load_agent_checks_the_encoder(run, tmp_path):
 def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0"))
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set-n1" / "seed0"
-    assert "| mint-online-set-n1 | 1 |" in report["table"]
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-relation-lrlin-n1" / "seed0"
+    assert "| mint-online-relation-lrlin-n1 | 1 |" in report["table"]
     assert not (tmp_path / "MintTasks_Catch-v0" / "encoders").exists()  # nothing pretrained
     agent = load_agent(run_dir)
     assert agent.info["settings"]["online"] and agent.encoder is not None
@@ -164,7 +166,7 @@ def test_keypoint_stack_two_frames(tmp_path):
     """--keypoint-stack 2: the previous frame's keypoints beside the current ones; its own label and run folder."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--keypoint-stack", "2"))
-    run_dir = report["out"] / "mint-set-c8w5" / "seed0"
+    run_dir = report["out"] / "mint-relation-c8w5-lrlin" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["n_stack"] == 2 and agent.model.observation_space.shape == (3, 2 * (3 + 8))
 
@@ -173,7 +175,7 @@ def test_separate_critic_and_relation_extractor(tmp_path):
     """--separate-critic --extractor relation: the value function has its own relation extractor; own label."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--extractor", "relation", "--separate-critic"))
-    agent = load_agent(report["out"] / "mint-relation-c8w5-sc-n1" / "seed0")
+    agent = load_agent(report["out"] / "mint-relation-c8w5-sc-lrlin-n1" / "seed0")
     policy = agent.model.policy
     assert not policy.share_features_extractor
     assert policy.pi_features_extractor is not policy.vf_features_extractor
@@ -267,7 +269,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-set-n1" / "seed0"
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-relation-lrlin-n1" / "seed0"
     state = json.loads((run_dir / "resume" / "state.json").read_text())
     assert state["step"] == 1024 and state["encoder"] and not (run_dir / "done.json").exists()
     steps = [int(r["step"]) for r in csv.DictReader((run_dir / "evaluations.csv").open())]
@@ -328,7 +330,7 @@ def test_lr_decay_is_the_keypoint_agents_own_and_keeps_the_protocol(tmp_path):
     assert exp.ppo_kwargs("ground_truth")["learning_rate"] == SCENE_PPO["learning_rate"]
     assert exp.run_settings("mint")["ppo"] == exp.run_settings("ground_truth")["ppo"]
     torch.set_num_threads(1)
-    report = pk.main(tiny(tmp_path, "--agents", "mint", "ground_truth", "--lr-decay"))
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "ground_truth", "--extractor", "set", "--lr-decay"))
     rates = {label: load_agent(report["out"] / label / "seed0").model.policy.optimizer.param_groups[0]["lr"]
              for label in ("mint-set-c8w5-lrlin-n1", "ground_truth")}
     assert rates["mint-set-c8w5-lrlin-n1"] < SCENE_PPO["learning_rate"] / 2
