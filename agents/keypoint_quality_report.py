@@ -27,15 +27,14 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agents.report import write_rows
 from envs.keypoint_evaluation import HELD_OUT_SEED, format_cell, mean_area
 from mint_rl.metrics import ENTER_WINDOW, aggregate, finite_mean, summarize
 from mint_rl.utils import write_json
@@ -154,12 +153,7 @@ def write_keypoint_quality_results(out: Path, scenes: Sequence[str], encoders: S
             values = np.array([ep[metric] for ep in result["episodes"]], dtype=np.float64)
             rows.append({"encoder": encoder, "scene": scene, "seed": seed, "metric": metric,
                          "value": finite_mean(values), "n_episodes": int(np.isfinite(values).sum())})
-    tmp = out / "results.csv.tmp"
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["encoder", "scene", "seed", "metric", "value", "n_episodes"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, out / "results.csv")
+    write_rows(out / "results.csv", rows, ["encoder", "scene", "seed", "metric", "value", "n_episodes"])
 
     summary: dict[str, Any] = {}
     for scene in scenes:

@@ -27,16 +27,15 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agents.report import write_rows
 from envs.keypoint_evaluation import HELD_OUT_SEED, format_cell, mean_area
 from mint_rl.metrics import aggregate, finite_mean, summarize
 from mint_rl.utils import write_json
@@ -173,12 +172,7 @@ def write_online_results(out: Path, results: Path, budgets: Mapping[str, Mapping
     rows = [{"arm": arm, "env": env, "seed": seed, "metric": metric, "value": seed_value(result, metric),
              "n_episodes": len(result["episodes"])}
             for (arm, seed), result in sorted(done.items()) for metric in result["metric_names"]]
-    tmp = res / "results.csv.tmp"
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["arm", "env", "seed", "metric", "value", "n_episodes"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, res / "results.csv")
+    write_rows(res / "results.csv", rows, ["arm", "env", "seed", "metric", "value", "n_episodes"])
 
     summary = {}
     for arm in ARMS:
