@@ -129,6 +129,9 @@ class PPOExperiment:
         over the run (rl-zoo's ``lin_``), where the other agents keep it constant; the other PPO settings and the
         protocol stay shared (the run records ``learning_rate_schedule``). None: on for object tasks, off on ALE
         (whose shared settings already decay it).
+    :param keypoint_lr: keypoint agents only: their (starting) learning rate instead of the shared one (None: the
+        shared one); with ``lr_decay``, or on ALE where the shared rate decays, it decays linearly from there. The
+        other agents and the protocol are untouched (label suffix ``-lr<value>``; the run records it).
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -171,6 +174,7 @@ class PPOExperiment:
     glimpse_at: str = "keypoints"
     separate_critic: bool = False
     lr_decay: bool | None = None
+    keypoint_lr: float | None = None
     drop_background: bool | None = None
     track: bool | None = None
     keypoint_stack: int | None = None
@@ -237,6 +241,8 @@ class PPOExperiment:
         for name in ("feature_dim", "overlay_every"):
             if getattr(self, name) < 0:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.keypoint_lr is not None and not (math.isfinite(self.keypoint_lr) and 0 < self.keypoint_lr < 1):
+            raise ExperimentError(f"--keypoint-lr must be a learning rate in (0, 1), got {self.keypoint_lr}")
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise ExperimentError(f"--threshold must be a finite return, got {self.threshold}")
         for name in ("out", "export"):
@@ -326,6 +332,8 @@ class PPOExperiment:
             label += "-track"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             label += "-sc"
+        if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
+            label += f"-lr{self.keypoint_lr:g}"
         if agent in KEYPOINT_AGENTS and self.lr_decay:
             label += "-lrlin"
         if agent in KEYPOINT_AGENTS and self.keypoint_stack != N_STACK:
@@ -362,14 +370,20 @@ class PPOExperiment:
             settings["separate_critic"] = True
         if agent in KEYPOINT_AGENTS and self.lr_decay:
             settings["learning_rate_schedule"] = "linear"
+        if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
+            settings["keypoint_learning_rate"] = self.keypoint_lr
         return settings
 
     def ppo_kwargs(self, agent: str) -> dict[str, Any]:
-        """PPO keyword arguments of ``agent``: :attr:`ppo`, with ``lr_decay``'s linear schedule for keypoint agents."""
+        """PPO keyword arguments of ``agent``: :attr:`ppo`, with ``keypoint_lr`` and ``lr_decay``'s linear schedule
+        for keypoint agents."""
         ppo = dict(self.ppo)
-        if agent in KEYPOINT_AGENTS and self.lr_decay:
+        if agent in KEYPOINT_AGENTS:
             lr = ppo["learning_rate"]
-            ppo["learning_rate"] = lr if isinstance(lr, functools.partial) else linear(lr)
+            decays = isinstance(lr, functools.partial)
+            if self.keypoint_lr is not None:
+                lr = linear(self.keypoint_lr) if decays else self.keypoint_lr
+            ppo["learning_rate"] = linear(lr) if self.lr_decay and not isinstance(lr, functools.partial) else lr
         return ppo
 
     def protocol(self) -> dict[str, Any]:

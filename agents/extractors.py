@@ -287,11 +287,7 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
             return self.head(self._sorted(h, xy, present))
         pooled = _pool(h, status * present, present)
         if self.relations is not None:
-            pairs = present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(h.shape[1], dtype=torch.bool,
-                                                                              device=h.device)  # (B, K, K)
-            r = self.relations(h, xy).flatten(1, 2)  # (B, K·K, E)
-            pairs = pairs.flatten(1)
-            pooled = torch.cat([pooled, _pool(r, pairs.to(r.dtype), pairs)], dim=-1)
+            pooled = torch.cat([pooled, self.relations(h, xy, present)], dim=-1)
         return self.head(pooled)
 
 
@@ -317,10 +313,15 @@ def _pool(h: torch.Tensor, weight: torch.Tensor, present: torch.Tensor) -> torch
 
 
 class KeypointRelations(nn.Module):
-    """A relation network's pair MLP: ``g([h_i, h_j, p_j - p_i])`` for every ordered pair of keypoints.
+    """A relation network's pair MLP ``g([h_i, h_j, p_j - p_i])`` over the ordered pairs (i ≠ j) of present
+    keypoints, pooled: the mean and the max of the pair codes.
 
-    The first layer is split into one linear map per input part, so the (B, K, K, ·) tensor is
-    formed only after it (K² sums of E-vectors instead of K² matrix products of width 2E + 2).
+    The first layer is split into one linear map per input part, so pair tensors are formed only after
+    it (sums of E-vectors instead of matrix products of width 2E + 2); the offset's map is linear
+    without bias, ``W (p_j - p_i) = W p_j - W p_i``, so it is applied to the K positions and folded into
+    the two per-keypoint terms. :meth:`forward` then runs the rest of the MLP on the present pairs
+    only, gathered from the whole batch (the cost follows the number of active keypoints, not K²);
+    :meth:`pairs` gives every pair's code, for inspection.
 
     :param dim: E, the keypoint embedding size and the pair code size.
     """
@@ -332,8 +333,26 @@ class KeypointRelations(nn.Module):
         self.offset = nn.Linear(2, dim, bias=False)
         self.out = nn.Sequential(nn.ReLU(), nn.Linear(dim, dim), nn.ReLU())
 
-    def forward(self, h: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    def _terms(self, h: torch.Tensor, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        at = self.offset(xy)  # (B, K, E): W p; the pair [i, j] gets W p_j - W p_i
+        return self.first(h) - at, self.second(h) + at
+
+    def pairs(self, h: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
         """``h (B, K, E)``, ``xy (B, K, 2)`` (the module's coordinate convention) → ``(B, K, K, E)``,
-        entry (i, j) the code of the pair with keypoint i first."""
-        offset = self.offset(xy.unsqueeze(1) - xy.unsqueeze(2))  # (B, K, K, E): p_j - p_i at [i, j]
-        return self.out(self.first(h).unsqueeze(2) + self.second(h).unsqueeze(1) + offset)
+        entry (i, j) the code of the pair with keypoint i first (every pair, present or not)."""
+        first, second = self._terms(h, xy)
+        return self.out(first.unsqueeze(2) + second.unsqueeze(1))
+
+    def forward(self, h: torch.Tensor, xy: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """``h (B, K, E)``, ``xy (B, K, 2)``, ``present (B, K)`` bool → ``(B, 2E)``: the mean and the max of
+        the codes of the ordered pairs (i ≠ j) of present keypoints; zeros where there is no such pair."""
+        b, k, e = h.shape
+        first, second = self._terms(h, xy)
+        pairs = present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(k, dtype=torch.bool, device=h.device)
+        row, i, j = pairs.nonzero(as_tuple=True)  # (P,) each: the present pairs of the whole batch
+        codes = self.out(first[row, i] + second[row, j])  # (P, E), >= 0 after the ReLU
+        count = pairs.sum((1, 2)).clamp_min(1).unsqueeze(-1).to(h.dtype)  # (B, 1)
+        mean = h.new_zeros(b, e).index_add(0, row, codes) / count
+        # codes >= 0, so a max that starts from 0 is their max, and 0 where a row has no pair
+        maxed = h.new_zeros(b, e).scatter_reduce(0, row.unsqueeze(-1).expand(-1, e), codes, "amax")
+        return torch.cat([mean, maxed], dim=-1)

@@ -150,6 +150,9 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="mint/transporter: their learning rate decays linearly to 0 over the run (label suffix "
                         "-lrlin); every other agent keeps the shared constant rate. Default: on for object tasks, "
                         "off on ALE ids (whose PPO settings already decay it for every agent)")
+    p.add_argument("--keypoint-lr", type=float, default=None,
+                   help="mint/transporter: their (starting) learning rate instead of the shared PPO one (label suffix "
+                        "-lr<value>; with --lr-decay it decays from there); every other agent keeps the shared rate")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

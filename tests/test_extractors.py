@@ -86,11 +86,11 @@ def test_relation_pairs_see_offsets_of_the_newest_frame():
     torch.manual_seed(0)
     rel = KeypointRelations(8)
     h, xy = torch.randn(2, K, 8), torch.rand(2, K, 2) * 2 - 1
-    out = rel(h, xy)
+    out = rel.pairs(h, xy)
     first = rel.first(h[0, 1]) + rel.second(h[0, 3]) + rel.offset(xy[0, 3] - xy[0, 1])
     torch.testing.assert_close(out[0, 1, 3], rel.out(first))
     # a common shift of every keypoint leaves the pair codes unchanged
-    torch.testing.assert_close(rel(h, xy + 0.3), out)
+    torch.testing.assert_close(rel.pairs(h, xy + 0.3), out)
     # with two stacked frames (gymnasium's and SB3's layouts) the pairs get the newest frame's coordinates
     for vec in (False, True):
         shape = (K, 2 * D) if vec else (2, K, D)
@@ -99,9 +99,36 @@ def test_relation_pairs_see_offsets_of_the_newest_frame():
         frames[:, 1, :, 2] = 0.9
         seen = []
         original = ext.relations.forward
-        ext.relations.forward = lambda h_, xy_: seen.append(xy_) or original(h_, xy_)
+        ext.relations.forward = lambda h_, xy_, present_: seen.append(xy_) or original(h_, xy_, present_)
         ext(frames.permute(0, 2, 1, 3).reshape(4, K, 2 * D) if vec else frames)
         torch.testing.assert_close(seen[0], frames[:, 1, :, :2])
+
+
+def test_relation_pooling_over_present_pairs_matches_masked_pooling_of_all_pairs():
+    """The pooled pair codes, computed on the present pairs only, equal the status-masked mean and max over
+    every pair code (self-pairs excluded), in value and gradient; a row with fewer than two present
+    keypoints pools to zeros."""
+    from agents.extractors import KeypointRelations
+
+    torch.manual_seed(0)
+    rel = KeypointRelations(16)
+    h, xy = torch.randn(6, 7, 16, requires_grad=True), torch.rand(6, 7, 2) * 2 - 1
+    present = torch.rand(6, 7) < 0.6
+    present[0], present[1] = False, torch.arange(7) == 2  # no keypoint; one keypoint: no pair
+    present[2] = True
+    pooled = rel(h, xy, present)
+    mask = (present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(7, dtype=torch.bool)).flatten(1)
+    codes = rel.pairs(h, xy).flatten(1, 2)  # (B, K·K, E)
+    mean = (codes * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
+    maxed = codes.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+    expected = torch.cat([mean, torch.where(mask.any(1, keepdim=True), maxed, torch.zeros_like(maxed))], -1)
+    torch.testing.assert_close(pooled, expected)
+    assert pooled[:2].abs().max() == 0 and pooled[2:].abs().max() > 0
+    weights = torch.randn_like(pooled)
+    grads = torch.autograd.grad((pooled * weights).sum(), [h, *rel.parameters()])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [h, *rel.parameters()])
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want)
 
 
 def test_sorted_set_puts_the_lowest_present_keypoint_first():

@@ -337,3 +337,28 @@ def test_lr_decay_is_the_keypoint_agents_own_and_keeps_the_protocol(tmp_path):
     assert rates["ground_truth"] == SCENE_PPO["learning_rate"]
     table = (report["out"] / "table.md").read_text()
     assert "mint-set-c8w5-lrlin-n1" in table and "ground_truth" in table
+
+
+def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys):
+    """--keypoint-lr: the keypoint agent starts from its own rate (decaying with --lr-decay, and on ALE where
+    the shared rate decays), the other agents keep the shared one, the label and run settings say so, and the
+    protocol is shared; a rate outside (0, 1) is refused naming the flag."""
+    from agents.experiment_settings import ATARI_PPO, SCENE_PPO, PPOExperiment
+
+    exp = PPOExperiment(agents=["mint", "ground_truth"], keypoint_lr=6e-4, lr_decay=True, out=str(tmp_path / "x"))
+    lr = exp.ppo_kwargs("mint")["learning_rate"]
+    assert lr(1.0) == pytest.approx(6e-4) and lr(0.25) == pytest.approx(1.5e-4)
+    assert exp.ppo_kwargs("ground_truth")["learning_rate"] == SCENE_PPO["learning_rate"]
+    assert exp.label("mint") == "mint-relation-c8w5-lr0.0006-lrlin-n1" and exp.label("ground_truth") == "ground_truth"
+    assert exp.run_settings("mint")["keypoint_learning_rate"] == 6e-4
+    assert "keypoint_learning_rate" not in exp.run_settings("ground_truth")
+    assert exp.run_settings("mint")["ppo"] == exp.run_settings("ground_truth")["ppo"]
+    constant = PPOExperiment(agents=["mint"], keypoint_lr=6e-4, lr_decay=False, out=str(tmp_path / "y"))
+    assert constant.ppo_kwargs("mint")["learning_rate"] == 6e-4
+    atari = PPOExperiment(env="ALE/Pong-v5", agents=["mint", "pixels"], keypoint_lr=1e-4, out=str(tmp_path / "z"))
+    assert atari.ppo_kwargs("mint")["learning_rate"](0.5) == pytest.approx(5e-5)
+    assert atari.ppo_kwargs("pixels")["learning_rate"] is ATARI_PPO["learning_rate"]
+    for bad in ("0", "-1e-4", "nan", "2"):
+        with pytest.raises(SystemExit):
+            pk.main(tiny(tmp_path, "--agents", "mint", f"--keypoint-lr={bad}"))
+        assert "--keypoint-lr must be a learning rate in (0, 1)" in capsys.readouterr().err
