@@ -10,8 +10,12 @@ wrappers, PPO hyperparameters and number of envs), in ONE process on one torch t
 trained in alternating short ``learn()`` chunks (warm-up, then keypoints, pixels, keypoints,
 pixels, ...), so both see the same machine load; the table gives the median over chunks and
 the ratio of the medians. The keypoint agent's cost includes the encoder forward on every
-env step (its weights do not change the cost: a freshly initialised encoder of the
-experiment's default geometry is used, or ``--encoder PATH``). Target: keypoints >= 2x pixels.
+env step. Its weights change the cost only through the number of active keypoints (the relation
+network of the object-task default runs on the pairs of present keypoints): by default a freshly
+initialised encoder of the experiment's default geometry is used, whose status threshold is
+calibrated on its first batch so that about half its keypoints are active; ``--encoder PATH``
+measures a trained one (the main job's: ``runs/ppo_keypoints/<env>/encoders/.../encoder.pt``).
+Target: keypoints >= 2x pixels.
 """
 
 from __future__ import annotations
