@@ -13,7 +13,7 @@ flags. Fields left None take the env's defaults when the object is made: object 
 Example::
 
     exp = PPOExperiment(env="MintTasks/Catch-v0", seeds=3)
-    exp.timesteps, exp.agents, exp.label("mint")     # 50000, ['mint', 'pixels', 'ground_truth'], 'mint-set-c8w5-n1'
+    exp.timesteps, exp.agents, exp.label("mint")     # 50000, ['mint', 'pixels', 'ground_truth'], 'mint-relation-c8w5-lrlin-n1'
 """
 
 from __future__ import annotations
@@ -273,6 +273,9 @@ class PPOExperiment:
             raise ExperimentError(f"--agents {' '.join(unknown)}: not an agent; choose from {', '.join(AGENTS)}")
         if self.extractor not in EXTRACTORS:
             raise ExperimentError(f"--extractor {self.extractor}: choose from {', '.join(EXTRACTORS)}")
+        if self.keypoint_lr is not None and not set(self.agents) & set(KEYPOINT_AGENTS):
+            raise ExperimentError(f"--keypoint-lr {self.keypoint_lr} sets the learning rate of the keypoint agents "
+                                  f"({', '.join(KEYPOINT_AGENTS)}), and --agents has none; add one or drop the flag")
         if self.glimpse_at not in GLIMPSE_AT:
             raise ExperimentError(f"--glimpse-at {self.glimpse_at}: choose from {', '.join(GLIMPSE_AT)}")
         if self.glimpse_size < 0:

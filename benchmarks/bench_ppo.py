@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--repeats", type=int, default=5, help="measured chunks per agent (after one warm-up chunk)")
     p.add_argument("--rollouts", type=int, default=2, help="PPO rollouts (and updates) per learn() chunk")
     p.add_argument("--num-keypoints", "-k", type=int, default=8)
-    p.add_argument("--encoder", default=None, help="a MINT checkpoint (default: a fresh encoder, same cost)")
+    p.add_argument("--encoder", default=None, help="a trained MINT checkpoint (default: a fresh encoder with about half its keypoints active; the cost follows the number of active keypoints)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--extractor", choices=list(EXTRACTORS), default=None,
                    help="the keypoint agent's extractor (default: the main job's for each env)")

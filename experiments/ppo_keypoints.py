@@ -18,8 +18,8 @@ PPO hyperparameters; only what it observes differs:
                   agent keeps the shared constant rate): the configuration that learned Catch and
                   Dodge best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
                   status-gated MLP (``KeypointMlpExtractor``), as the Atari study measured.
-                  ``--extractor``, ``--glimpse-size``, ``--colour-codes``, ``--lr-decay`` and
-                  ``--track`` override.
+                  ``--extractor``, ``--glimpse-size``, ``--colour-codes``, ``--lr-decay``,
+                  ``--keypoint-lr`` and ``--track`` override.
                   The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
                   reuses it), or given with ``--encoder PATH``, or co-trained from the frames

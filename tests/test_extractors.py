@@ -129,6 +129,10 @@ def test_relation_pooling_over_present_pairs_matches_masked_pooling_of_all_pairs
     expected_grads = torch.autograd.grad((expected * weights).sum(), [h, *rel.parameters()])
     for got, want in zip(grads, expected_grads):
         torch.testing.assert_close(got, want)
+    # a batch without any pair pools to zeros, with zero gradients
+    none = rel(h, xy, torch.arange(7) == torch.tensor([[0], [3]] * 3))
+    assert none.shape == (6, 32) and none.abs().max() == 0
+    assert all(g is None or g.abs().max() == 0 for g in torch.autograd.grad(none.sum(), [h], allow_unused=True))
 
 
 def test_sorted_set_puts_the_lowest_present_keypoint_first():

@@ -362,3 +362,6 @@ def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys
         with pytest.raises(SystemExit):
             pk.main(tiny(tmp_path, "--agents", "mint", f"--keypoint-lr={bad}"))
         assert "--keypoint-lr must be a learning rate in (0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pk.main(tiny(tmp_path, "--agents", "pixels", "--keypoint-lr", "1e-4"))
+    assert "--agents has none" in capsys.readouterr().err
