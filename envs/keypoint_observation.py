@@ -862,11 +862,13 @@ class KeypointObserver:
         frame's keypoints for rendering."""
         n, s = frames.shape[:2]
         was_training = self.encoder.training
-        self.encoder.eval()
+        if was_training:  # (a frozen encoder stays in eval mode: no walk over its modules per step)
+            self.encoder.eval()
         try:
             kp = self.encoder(frames.flatten(0, 1).to(self.device))
         finally:
-            self.encoder.train(was_training)
+            if was_training:
+                self.encoder.train()
         k = self.num_keypoints
         coords = kp.coords.float().clamp(-1.0, 1.0).cpu().numpy().reshape(n, s, k, 2)
         status = kp.status.float().clamp(0.0, 1.0).cpu().numpy().reshape(n, s, k)
