@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from mint_rl.coords import normalised_to_pixel, pixel_to_normalised
 
@@ -77,24 +78,21 @@ def merge_detections(points_px: np.ndarray, categories: np.ndarray, merge_px: fl
     p = len(points_px)
     if p == 0:
         return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
-    parent = np.arange(p)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    dist = np.linalg.norm(points_px[:, None] - points_px[None], axis=-1)
-    close = (dist < merge_px) & (categories[:, None] == categories[None])
-    for i, j in zip(*np.nonzero(np.triu(close, 1))):
-        ri, rj = root(int(i)), root(int(j))
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    roots = np.array([root(i) for i in range(p)])
-    order = np.unique(roots)  # each root is its group's lowest index: first-point order
-    centres = np.stack([points_px[roots == r].mean(0) for r in order])
-    return centres, categories[order].astype(np.int64)
+    diff = points_px[:, None] - points_px[None]
+    link = (np.sqrt((diff * diff).sum(-1)) < merge_px) & (categories[:, None] == categories[None])
+    # transitive closure by repeated squaring of the link matrix (P <= a few dozen keypoints)
+    reach = link | np.eye(p, dtype=bool)
+    while True:
+        wider = (reach.astype(np.int64) @ reach.astype(np.int64)) > 0
+        if (wider == reach).all():
+            break
+        reach = wider
+    roots = reach.argmax(1)  # each point's group, named by the group's lowest index
+    order = np.flatnonzero(roots == np.arange(p))  # the groups in first-point order
+    group = np.searchsorted(order, roots)
+    sums = np.zeros((len(order), points_px.shape[1]))
+    np.add.at(sums, group, points_px)  # in point order, as a mean over each group's rows adds them
+    return sums / np.bincount(group)[:, None], categories[order].astype(np.int64)
 
 
 class KeypointTracker:
@@ -141,38 +139,41 @@ class KeypointTracker:
         return np.clip(pixel_to_normalised(px, self._size), -1.0, 1.0)
 
     def _step_stream(self, i: int, coords: np.ndarray, status: np.ndarray, categories: np.ndarray) -> None:
-        from scipy.optimize import linear_sum_assignment
-
         cfg = self.config
         active = status > 0.5
         dets, det_cat = merge_detections(self._to_px(coords[active]), categories[active], cfg.merge_px)
-        live = np.flatnonzero(self.age[i] >= 0)
-        predicted = self.position[i, live] + self.velocity[i, live]
+        age, position, velocity = self.age[i], self.position[i], self.velocity[i]  # views of stream i
+        live = np.flatnonzero(age >= 0)
         matched_tracks, matched_dets = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         if len(live) and len(dets):
-            cost = np.linalg.norm(predicted[:, None] - dets[None], axis=-1)
+            diff = (position[live] + velocity[live])[:, None] - dets[None]  # predicted - detection
+            cost = np.sqrt((diff * diff).sum(-1))
             cost[self.category[i, live][:, None] != det_cat[None]] = np.inf
             feasible = np.where(cost <= cfg.gate_px, cost, 1e6)
             rows, cols = linear_sum_assignment(feasible)
             ok = feasible[rows, cols] <= cfg.gate_px
             matched_tracks, matched_dets = live[rows[ok]], cols[ok]
         # matched: follow the detection
-        self.velocity[i, matched_tracks] = dets[matched_dets] - self.position[i, matched_tracks]
-        self.position[i, matched_tracks] = dets[matched_dets]
-        self.age[i, matched_tracks] = 0
+        velocity[matched_tracks] = dets[matched_dets] - position[matched_tracks]
+        position[matched_tracks] = dets[matched_dets]
+        age[matched_tracks] = 0
         # unmatched tracks: coast, then free
-        coasting = np.setdiff1d(live, matched_tracks)
-        self.position[i, coasting] += self.velocity[i, coasting]
-        self.age[i, coasting] += 1
-        expired = coasting[self.age[i, coasting] > cfg.max_age]
-        self.age[i, expired], self.category[i, expired] = -1, -1
-        self.velocity[i, expired] = 0.0
+        track_matched = np.zeros(len(age), dtype=bool)
+        track_matched[matched_tracks] = True
+        coasting = live[~track_matched[live]]
+        position[coasting] += velocity[coasting]
+        age[coasting] += 1
+        expired = coasting[age[coasting] > cfg.max_age]
+        age[expired], self.category[i, expired] = -1, -1
+        velocity[expired] = 0.0
         # unmatched detections: the lowest free slots, in detection order
-        new = np.setdiff1d(np.arange(len(dets)), matched_dets)
-        free = np.flatnonzero(self.age[i] < 0)[: len(new)]
+        det_matched = np.zeros(len(dets), dtype=bool)
+        det_matched[matched_dets] = True
+        new = np.flatnonzero(~det_matched)
+        free = np.flatnonzero(age < 0)[: len(new)]
         new = new[: len(free)]
-        self.position[i, free], self.velocity[i, free] = dets[new], 0.0
-        self.age[i, free], self.category[i, free] = 0, det_cat[new]
+        position[free], velocity[free] = dets[new], 0.0
+        age[free], self.category[i, free] = 0, det_cat[new]
 
     def update(self, coords: np.ndarray, status: np.ndarray, categories: np.ndarray | None,
                new_episode: np.ndarray | None = None,

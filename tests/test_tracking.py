@@ -28,6 +28,37 @@ def test_merge_links_same_category_points_transitively() -> None:
     assert merge_detections(np.zeros((0, 2)), np.zeros(0, int), 5.0)[0].shape == (0, 2)
 
 
+def _union_find_merge(points: np.ndarray, cats: np.ndarray, merge_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: single linkage by union-find over the linked pairs, each group's mean by ``mean(0)``."""
+    p = len(points)
+    parent = list(range(p))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(p):
+        for j in range(i + 1, p):
+            if np.linalg.norm(points[i] - points[j]) < merge_px and cats[i] == cats[j]:
+                ri, rj = root(i), root(j)
+                parent[max(ri, rj)] = min(ri, rj)
+    roots = np.array([root(i) for i in range(p)])
+    order = np.unique(roots)
+    return np.stack([points[roots == r].mean(0) for r in order]), cats[order]
+
+
+def test_merge_matches_union_find_exactly_on_random_frames() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        p = int(rng.integers(1, 13))
+        pts = rng.uniform(0, 30, (p, 2))  # dense enough for chains of several points
+        cats = rng.integers(0, 3, p)
+        centres, out_cats = merge_detections(pts, cats, merge_px=6.0)
+        ref_centres, ref_cats = _union_find_merge(pts, cats, 6.0)
+        assert np.array_equal(out_cats, ref_cats) and np.array_equal(centres, ref_centres)
+
+
 def test_slots_follow_their_entities_when_keypoint_indices_swap() -> None:
     tracker = KeypointTracker(1, SIZE, TrackerConfig(slots=4, merge_px=3.0, gate_px=8.0))
     a, b = [10.0, 10.0], [40.0, 20.0]
