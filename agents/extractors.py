@@ -349,8 +349,12 @@ class KeypointRelations(nn.Module):
         b, k, e = h.shape
         first, second = self._terms(h, xy)
         pairs = present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(k, dtype=torch.bool, device=h.device)
-        row, i, j = pairs.nonzero(as_tuple=True)  # (P,) each: the present pairs of the whole batch
-        codes = self.out(first[row, i] + second[row, j])  # (P, E), >= 0 after the ReLU
+        flat = pairs.reshape(-1).nonzero().squeeze(1)  # (P,) the present pairs of the batch: b·K² + i·K + j
+        row = flat // (k * k)
+        # rows b·K + i of the first term and b·K + j of the second (index_select: its backward is an index_add)
+        left, right = flat // k, row * k + flat % k
+        codes = self.out(first.reshape(b * k, e).index_select(0, left)
+                         + second.reshape(b * k, e).index_select(0, right))  # (P, E), >= 0 after the ReLU
         count = pairs.sum((1, 2)).clamp_min(1).unsqueeze(-1).to(h.dtype)  # (B, 1)
         mean = h.new_zeros(b, e).index_add(0, row, codes) / count
         # codes >= 0, so a max that starts from 0 is their max, and 0 where a row has no pair
