@@ -349,9 +349,9 @@ class KeypointRelations(nn.Module):
         b, k, e = h.shape
         first, second = self._terms(h, xy)
         pairs = present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(k, dtype=torch.bool, device=h.device)
-        flat = pairs.reshape(-1).nonzero().squeeze(1)  # (P,) the present pairs of the batch: b·K² + i·K + j
+        flat = pairs.reshape(-1).nonzero().squeeze(1)  # (P,) the present pairs of the batch: r·K² + i·K + j (r the batch row)
         row = flat // (k * k)
-        # rows b·K + i of the first term and b·K + j of the second (index_select: its backward is an index_add)
+        # rows r·K + i of the first term and r·K + j of the second (index_select: its backward is an index_add)
         left, right = flat // k, row * k + flat % k
         codes = self.out(first.reshape(b * k, e).index_select(0, left)
                          + second.reshape(b * k, e).index_select(0, right))  # (P, E), >= 0 after the ReLU

@@ -862,7 +862,7 @@ class KeypointObserver:
         frame's keypoints for rendering."""
         n, s = frames.shape[:2]
         was_training = self.encoder.training
-        if was_training:  # (a frozen encoder stays in eval mode: no walk over its modules per step)
+        if was_training:  # (an encoder loaded from a checkpoint is in eval mode: no walk over its modules per step)
             self.encoder.eval()
         try:
             kp = self.encoder(frames.flatten(0, 1).to(self.device))

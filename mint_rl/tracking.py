@@ -90,9 +90,9 @@ def merge_detections(points_px: np.ndarray, categories: np.ndarray, merge_px: fl
     roots = reach.argmax(1)  # each point's group, named by the group's lowest index
     order = np.flatnonzero(roots == np.arange(p))  # the groups in first-point order
     group = np.searchsorted(order, roots)
-    sums = np.zeros((len(order), points_px.shape[1]))
+    sums = np.zeros((len(order), points_px.shape[1]), dtype=np.result_type(points_px.dtype, np.float16))
     np.add.at(sums, group, points_px)  # in point order, as a mean over each group's rows adds them
-    return sums / np.bincount(group)[:, None], categories[order].astype(np.int64)
+    return sums / np.bincount(group)[:, None].astype(sums.dtype), categories[order].astype(np.int64)
 
 
 class KeypointTracker:

@@ -54,9 +54,11 @@ def test_merge_matches_union_find_exactly_on_random_frames() -> None:
         p = int(rng.integers(1, 13))
         pts = rng.uniform(0, 30, (p, 2))  # dense enough for chains of several points
         cats = rng.integers(0, 3, p)
-        centres, out_cats = merge_detections(pts, cats, merge_px=6.0)
-        ref_centres, ref_cats = _union_find_merge(pts, cats, 6.0)
-        assert np.array_equal(out_cats, ref_cats) and np.array_equal(centres, ref_centres)
+        for points in (pts, pts.astype(np.float32)):
+            centres, out_cats = merge_detections(points, cats, merge_px=6.0)
+            ref_centres, ref_cats = _union_find_merge(points, cats, 6.0)
+            assert np.array_equal(out_cats, ref_cats) and np.array_equal(centres, ref_centres)
+            assert centres.dtype == ref_centres.dtype
 
 
 def test_slots_follow_their_entities_when_keypoint_indices_swap() -> None:
