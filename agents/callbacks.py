@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
@@ -137,7 +138,7 @@ class ResumeCheckpointCallback(BaseCallback):
 
     Saved in ``<run_dir>/resume/`` at the start of a rollout (so the weights have trained on every
     step counted): ``model.zip`` (PPO weights, optimiser, step count), ``encoder.pt`` (a co-trained
-    encoder with its optimiser, online runs only) and ``state.json`` (step, seconds so far), written
+    encoder with its optimiser, online runs only), ``auxiliary.pt`` (an auxiliary head and its optimiser) and ``state.json`` (step, seconds so far), written
     last: a checkpoint counts only once its ``state.json`` names it (:func:`agents.run_folders.read_resume_state`).
     Env episodes and the online frame buffer are not saved; a resumed run starts fresh episodes.
 
@@ -147,13 +148,17 @@ class ResumeCheckpointCallback(BaseCallback):
     :param kp_env: the keypoint VecEnv of keypoint agents (its online trainer is saved), else None.
     :param record: entries every ``state.json`` carries (the sha256 of the encoder the run started with, the
         number of times it was resumed).
+    :param auxiliary: an object with ``state_dict()`` trained beside PPO (the run's
+        :class:`agents.auxiliary.RewardPredictionCallback`), saved as ``auxiliary-<step>.pt``; None: none.
     """
 
     def __init__(self, run_dir: Path, evaluator: CsvEvalCallback, every: int,
-                 kp_env: MintKeypointVecEnv | None, record: dict[str, Any] | None = None) -> None:
+                 kp_env: MintKeypointVecEnv | None, record: dict[str, Any] | None = None,
+                 auxiliary: Any = None) -> None:
         super().__init__()
         self.dir, self.evaluator, self.every, self.kp_env = run_dir / "resume", evaluator, every, kp_env
         self.record = dict(record or {})
+        self.auxiliary = auxiliary
         self.last = 0
 
     def _init_callback(self) -> None:
@@ -175,11 +180,17 @@ class ResumeCheckpointCallback(BaseCallback):
                      eval_seconds=self.evaluator.eval_seconds, encoder=None)
         if self.kp_env is not None and self.kp_env.online_trainer is not None:  # the co-trained encoder
             state["encoder"] = self.kp_env.save_encoder(self.dir / f"encoder-{step}.pt").name
+        state["auxiliary"] = None
+        if self.auxiliary is not None:
+            name, tmp = f"auxiliary-{step}.pt", self.dir / f"auxiliary-{step}.tmp.pt"
+            torch.save(self.auxiliary.state_dict(), tmp)
+            os.replace(tmp, self.dir / name)
+            state["auxiliary"] = name
         previous = read_resume_state(self.dir.parent)
         write_json(self.dir / "state.json", state)
         if previous is not None:  # the older files, now unreferenced
-            for name in (previous["model"], previous.get("encoder")):
-                if name and name not in (state["model"], state["encoder"]):
+            for name in (previous["model"], previous.get("encoder"), previous.get("auxiliary")):
+                if name and name not in (state["model"], state["encoder"], state["auxiliary"]):
                     (self.dir / name).unlink(missing_ok=True)
 
 

@@ -132,6 +132,9 @@ class PPOExperiment:
     :param keypoint_lr: keypoint agents only: their (starting) learning rate instead of the shared one (None: the
         shared one); with ``lr_decay``, or on ALE where the shared rate decays, it decays linearly from there. The
         other agents and the protocol are untouched (label suffix ``-lr<value>``; the run records it).
+    :param aux_reward: keypoint and ladder agents: > 0 adds auxiliary reward prediction
+        (:class:`agents.auxiliary.RewardPredictionCallback`), its learning rate this multiple of PPO's (label suffix
+        ``-auxr<value>``); 0: off. The other agents are untouched.
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -175,6 +178,7 @@ class PPOExperiment:
     separate_critic: bool = False
     lr_decay: bool | None = None
     keypoint_lr: float | None = None
+    aux_reward: float = 0.0
     drop_background: bool | None = None
     track: bool | None = None
     keypoint_stack: int | None = None
@@ -243,6 +247,9 @@ class PPOExperiment:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.keypoint_lr is not None and not (math.isfinite(self.keypoint_lr) and 0 < self.keypoint_lr < 1):
             raise ExperimentError(f"--keypoint-lr must be a learning rate in (0, 1), got {self.keypoint_lr}")
+        if not (math.isfinite(self.aux_reward) and 0 <= self.aux_reward <= 10):
+            raise ExperimentError(f"--aux-reward must be in [0, 10] (0: off; else the auxiliary learning rate as a "
+                                  f"multiple of PPO's), got {self.aux_reward}")
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise ExperimentError(f"--threshold must be a finite return, got {self.threshold}")
         for name in ("out", "export"):
@@ -276,6 +283,9 @@ class PPOExperiment:
         if self.keypoint_lr is not None and not set(self.agents) & set(KEYPOINT_AGENTS):
             raise ExperimentError(f"--keypoint-lr {self.keypoint_lr} sets the learning rate of the keypoint agents "
                                   f"({', '.join(KEYPOINT_AGENTS)}), and --agents has none; add one or drop the flag")
+        if self.aux_reward and not set(self.agents) & set(KEYPOINT_AGENTS + OBJECT_AGENTS):
+            raise ExperimentError(f"--aux-reward {self.aux_reward} trains the features extractor of the keypoint and "
+                                  "ladder agents, and --agents has none; add one or drop the flag")
         if self.glimpse_at not in GLIMPSE_AT:
             raise ExperimentError(f"--glimpse-at {self.glimpse_at}: choose from {', '.join(GLIMPSE_AT)}")
         if self.glimpse_size < 0:
@@ -341,6 +351,8 @@ class PPOExperiment:
             label += "-lrlin"
         if agent in KEYPOINT_AGENTS and self.keypoint_stack != N_STACK:
             label += f"-n{self.keypoint_stack}"
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.aux_reward:
+            label += f"-auxr{self.aux_reward:g}"
         return label
 
     def run_settings(self, agent: str) -> dict[str, Any]:
@@ -375,6 +387,8 @@ class PPOExperiment:
             settings["learning_rate_schedule"] = "linear"
         if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
             settings["keypoint_learning_rate"] = self.keypoint_lr
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.aux_reward:
+            settings["aux_reward"] = self.aux_reward
         return settings
 
     def ppo_kwargs(self, agent: str) -> dict[str, Any]:

@@ -40,12 +40,13 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecTransposeImage
 
+from agents.auxiliary import RewardPredictionCallback
 from agents.callbacks import CsvEvalCallback, KeypointImageCallback, OnlineEncoderCallback, ResumeCheckpointCallback
 from agents.experiment_encoders import (check_encoder, colour_codebook, pretrain_mint, pretrain_transporter,
                                         pretraining_frames)
 from agents.experiment_envs import frame_shape, has_ground_truth, make_vec
-from agents.experiment_settings import (EXTRACTORS, MAX_GLIMPSE_COVERAGE, N_STACK, OBJECT_AGENTS, ExperimentError,
-                                        PPOExperiment, eval_seed)
+from agents.experiment_settings import (EXTRACTORS, KEYPOINT_AGENTS, MAX_GLIMPSE_COVERAGE, N_STACK, OBJECT_AGENTS,
+                                        ExperimentError, PPOExperiment, eval_seed)
 from agents.report import write_results
 from agents.run_folders import (ResumeEncoderChanged, check_resume_encoder, env_slug, keep_evaluations_until,
                                 resume_state, run_folder)
@@ -142,6 +143,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
             share_features_extractor=not exp.separate_critic), **common)
         if exp.overlay_every > 0:
             callbacks.append(KeypointImageCallback(kp_env, exp.overlay_every))
+    if exp.aux_reward and agent in KEYPOINT_AGENTS + OBJECT_AGENTS:
+        callbacks.append(RewardPredictionCallback(weight=exp.aux_reward, seed=seed))
     return model, eval_env, callbacks, kp_env
 
 
@@ -250,6 +253,7 @@ def train_run(agent: str, seed: int, exp: PPOExperiment, env_dir: Path, encoder_
     resume_encoder = run_dir / "resume" / state["encoder"] if state and state.get("encoder") else encoder_path
     model, eval_env, callbacks, kp_env = build_agent(agent, exp, seed, resume_encoder, env_dir / "tb", codebook,
                                                      background)
+    auxiliary = next((c for c in callbacks if isinstance(c, RewardPredictionCallback)), None)
     evaluator = CsvEvalCallback(eval_env, run_dir / "evaluations.csv", eval_seed(seed),
                                 dict(env=exp.env, agent=label, seed=seed), exp.eval_freq, exp.n_envs,
                                 exp.eval_episodes)
@@ -259,12 +263,15 @@ def train_run(agent: str, seed: int, exp: PPOExperiment, env_dir: Path, encoder_
         model.set_parameters(str(run_dir / "resume" / state["model"]), exact_match=True, device=exp.device)
         model.num_timesteps = start
         evaluator.resume_from(start, state["train_seconds"], state["eval_seconds"])
+        if state.get("auxiliary") and auxiliary is not None:
+            auxiliary.load_state_dict(torch.load(run_dir / "resume" / state["auxiliary"], map_location=exp.device))
         keep_evaluations_until(run_dir / "evaluations.csv", start)
         print(f"{label} seed {seed}: resuming at step {start} from {run_dir / 'resume'}", flush=True)
     resumes = state.get("resumes", 0) + 1 if state else 0
     started_with = state.get("encoder_sha256") if state else (file_sha256(encoder_path) if encoder_path else None)
     checkpointer = ResumeCheckpointCallback(run_dir, evaluator, exp.checkpoint_every, kp_env,
-                                            record=dict(encoder_sha256=started_with, resumes=resumes))
+                                            record=dict(encoder_sha256=started_with, resumes=resumes),
+                                            auxiliary=auxiliary)
     t0 = time.perf_counter()
     model.learn(exp.timesteps - start, callback=[evaluator, checkpointer, *callbacks],
                 tb_log_name=f"{label}_seed{seed}", reset_num_timesteps=start == 0,

@@ -153,6 +153,11 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--keypoint-lr", type=float, default=None,
                    help="mint/transporter: their (starting) learning rate instead of the shared PPO one (label suffix "
                         "-lr<value>; with --lr-decay it decays from there); every other agent keeps the shared rate")
+    p.add_argument("--aux-reward", type=float, default=0.0,
+                   help="mint/transporter and ladder agents: > 0 adds auxiliary reward prediction "
+                        "(agents.auxiliary.RewardPredictionCallback: after each rollout the features extractor and a "
+                        "small head learn to predict the sign of each step's reward), at this multiple of PPO's "
+                        "learning rate (label suffix -auxr<value>); 0 (default): off")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

@@ -1,0 +1,188 @@
+"""agents.auxiliary: reward prediction trains the features extractor (and only it) from the raw rewards."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from stable_baselines3 import PPO
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from agents.auxiliary import RewardPredictionCallback, reward_classes
+
+
+class SignEnv(gym.Env):
+    """Observation (s, noise) with s in {-1, 0, 1}; the step taken in it pays s, whatever the action. Truncated
+    after 5 steps, so SB3 adds the bootstrapped value of the last state to the buffer's reward there."""
+
+    observation_space = gym.spaces.Box(-2.0, 2.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def _obs(self) -> np.ndarray:
+        self.s = float(self.np_random.choice([-1.0, 0.0, 0.0, 0.0, 1.0]))
+        return np.array([self.s, self.np_random.uniform(-1, 1)], np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        reward, self.t = self.s, self.t + 1
+        return self._obs(), reward, False, self.t >= 5, {}
+
+
+class Small(BaseFeaturesExtractor):
+    def __init__(self, observation_space: gym.Space) -> None:
+        super().__init__(observation_space, 16)
+        self.net = nn.Sequential(nn.Linear(2, 16), nn.ReLU())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)
+
+
+def _model(seed: int = 0) -> PPO:
+    torch.manual_seed(seed)
+    return PPO("MlpPolicy", DummyVecEnv([SignEnv, SignEnv]), n_steps=64, batch_size=32, n_epochs=1, seed=seed,
+               policy_kwargs=dict(features_extractor_class=Small))
+
+
+def test_reward_classes():
+    assert reward_classes(np.array([-2.5, -0.0, 0.0, 1e-3, 7.0])).tolist() == [0, 1, 1, 2, 2]
+
+
+def test_raw_rewards_recorded_and_only_the_extractor_and_head_trained():
+    model = _model()
+    aux = RewardPredictionCallback(weight=3.0, updates=4)
+    model.learn(128, callback=aux)
+    buffered = model.rollout_buffer.rewards
+    assert not np.all(np.isin(buffered, [-1.0, 0.0, 1.0]))  # SB3 bootstrapped the truncated steps ...
+    assert np.all(np.isin(aux._rewards, [-1.0, 0.0, 1.0]))  # ... the callback kept the env's rewards
+    truncated = ~np.isin(buffered, [-1.0, 0.0, 1.0])
+    assert np.array_equal(aux._rewards[~truncated], buffered[~truncated])
+
+    policy = model.policy
+    before = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    head_before = [p.detach().clone() for p in aux.head.parameters()]
+    aux._on_rollout_end()
+    changed = {n for n, p in policy.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(n.startswith(("features_extractor", "pi_features_extractor", "vf_features_extractor"))
+                           for n in changed), changed
+    assert any(not torch.equal(p, q) for p, q in zip(aux.head.parameters(), head_before))
+    # the learning rate follows PPO's, times the weight
+    assert aux.optimizer.param_groups[0]["lr"] == pytest.approx(3.0 * model.lr_schedule(
+        model._current_progress_remaining))
+
+
+def test_it_learns_to_predict_the_sign_of_the_reward():
+    model = _model(1)
+    aux = RewardPredictionCallback(weight=10.0, updates=16)
+    model.learn(64 * 2 * 15, callback=aux)
+    obs = torch.tensor([[s, n] for s in (-1.0, 0.0, 1.0) for n in np.linspace(-1, 1, 9)], dtype=torch.float32)
+    with torch.no_grad():
+        predicted = aux.head(model.policy.features_extractor(obs)).argmax(-1)
+    assert predicted.tolist() == reward_classes(obs[:, 0].numpy()).tolist()
+
+
+def test_state_round_trip_also_before_initialisation():
+    model = _model()
+    aux = RewardPredictionCallback()
+    model.learn(128, callback=aux)
+    state = aux.state_dict()
+    fresh = RewardPredictionCallback()
+    fresh.load_state_dict(state)  # kept until the callback starts
+    other = _model()
+    other.learn(0, callback=fresh)
+    for p, q in zip(fresh.head.parameters(), aux.head.parameters()):
+        assert torch.equal(p, q)
+    assert fresh.optimizer.state_dict()["state"].keys() == aux.optimizer.state_dict()["state"].keys()
+
+
+@pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=-1.0), dict(updates=0), dict(batch_size=2),
+                                    dict(capacity=0), dict(hidden=0)])
+def test_bad_settings_refused(kwargs):
+    with pytest.raises(ValueError, match="RewardPredictionCallback needs"):
+        RewardPredictionCallback(**kwargs)
+
+
+# --------------------------------------------------------------------------- in the PPO experiment
+def test_experiment_flag_label_settings_and_resume(tmp_path, monkeypatch, capsys):
+    """--aux-reward: only keypoint and ladder agents get it (label, run settings); a killed run resumes with the
+    head and optimiser it had at its checkpoint; bad values and agents without an extractor are refused."""
+    import json
+
+    from agents.callbacks import ResumeCheckpointCallback
+    from agents.experiment_settings import PPOExperiment
+    from tests.conftest import load_script
+
+    pk = load_script("ppo_keypoints")
+    exp = PPOExperiment(agents=["mint", "objects", "pixels"], aux_reward=0.5, out=str(tmp_path / "x"))
+    assert exp.label("mint").endswith("-auxr0.5") and exp.label("objects") == "objects-relation-auxr0.5"
+    assert exp.label("pixels") == "pixels" and "aux_reward" not in exp.run_settings("pixels")
+    assert exp.run_settings("objects")["aux_reward"] == 0.5
+    assert exp.run_settings("mint")["ppo"] == exp.run_settings("pixels")["ppo"]
+    assert "aux" not in PPOExperiment(agents=["mint"], out=str(tmp_path / "y")).label("mint")
+
+    argv = ["--env", "MintTasks/Catch-v0", "--seeds", "1", "--eval-episodes", "1", "--no-progress", "--jobs", "1",
+            "--out", str(tmp_path), "--agents", "objects", "--aux-reward", "2", "--timesteps", "1536",
+            "--eval-freq", "512", "--checkpoint-every", "1024"]
+    for bad in ("-1", "nan", "11"):
+        with pytest.raises(SystemExit):
+            pk.main([*argv[:-10], "--agents", "objects", f"--aux-reward={bad}"])
+        assert "--aux-reward must be in [0, 10]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pk.main([*argv[:-10], "--agents", "pixels", "--aux-reward", "1"])
+    assert "--agents has none" in capsys.readouterr().err
+
+    torch.set_num_threads(1)
+    original = ResumeCheckpointCallback._on_rollout_start
+
+    def killed(self):
+        original(self)
+        if self.model.num_timesteps >= 1024:
+            raise KeyboardInterrupt  # as if the process were killed here
+
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pk.main(argv)
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "objects-relation-auxr2" / "seed0"
+    state = json.loads((run_dir / "resume" / "state.json").read_text())
+    assert state["step"] == 1024 and state["auxiliary"] == "auxiliary-1024.pt"
+    saved = torch.load(run_dir / "resume" / state["auxiliary"])
+    assert sorted(p.name for p in (run_dir / "resume").iterdir()) == ["auxiliary-1024.pt", "model-1024.zip",
+                                                                     "state.json"]
+
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", original)
+    loaded = {}
+    load = RewardPredictionCallback.load_state_dict
+
+    def spy(self, state_dict):
+        loaded.update({k: v.clone() for k, v in state_dict["head"].items()})
+        return load(self, state_dict)
+
+    monkeypatch.setattr(RewardPredictionCallback, "load_state_dict", spy)
+    capsys.readouterr()
+    pk.main(argv)
+    assert "resuming at step 1024" in capsys.readouterr().out
+    assert loaded and all(torch.equal(loaded[k], v) for k, v in saved["head"].items())
+    assert json.loads((run_dir / "done.json").read_text())["resumed_at"] == 1024
+
+
+def test_class_replay_keeps_the_latest_of_each_class_and_samples_them_evenly():
+    from agents.auxiliary import _ClassReplay
+
+    replay = _ClassReplay(capacity=4)
+    obs = np.arange(10, dtype=np.float32)[:, None]  # row i holds i
+    replay.add(obs, np.array([1, 1, 2, 1, 1, 1, 1, 1, 2, 2]))
+    assert replay.present() == [1, 2] and replay.sizes == [0, 4, 3]
+    assert sorted(replay.rings[1][:, 0].tolist()) == [4.0, 5.0, 6.0, 7.0]  # the last 4 zero-reward steps
+    replay.add(obs[:3], np.array([0, 2, 2]))
+    assert sorted(replay.rings[2][:4, 0].tolist()) == [1.0, 2.0, 8.0, 9.0]  # 2 overwritten the oldest first
+    sample, labels = replay.sample(5, np.random.default_rng(0))
+    assert labels.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    assert set(sample[:5, 0]) == {0.0} and set(sample[5:10, 0]) <= {4.0, 5.0, 6.0, 7.0}
+    dict_replay = _ClassReplay(capacity=2)
+    dict_replay.add({"a": obs, "b": -obs}, np.array([0, 2] * 5))
+    sample, labels = dict_replay.sample(3, np.random.default_rng(0))
+    assert np.array_equal(sample["a"], -sample["b"]) and labels.tolist() == [0] * 3 + [2] * 3
