@@ -115,6 +115,7 @@ class RewardPredictionCallback(BaseCallback):
         self.optimizer: torch.optim.Optimizer | None = None
         self._rewards: np.ndarray | None = None
         self._pending_state: dict[str, Any] | None = None
+        self._model: Any = None
 
     def _extractor(self) -> nn.Module:
         policy = self.model.policy
@@ -123,6 +124,9 @@ class RewardPredictionCallback(BaseCallback):
         return policy.features_extractor
 
     def _init_callback(self) -> None:
+        if self.head is not None and self._model is self.model:  # learn() called again: go on
+            return
+        self._model = self.model
         extractor = self._extractor()
         device = self.model.policy.device
         self.head = nn.Sequential(nn.Linear(extractor.features_dim, self.hidden), nn.ReLU(),

@@ -59,15 +59,17 @@ def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str |
     codebook = None
     if exp.colour_codes:  # the codebook's values do not change the cost
         codebook = np.random.default_rng(0).random((exp.colour_codes, c)).astype(np.float32)
-    models = {"keypoints": build_agent("mint", exp, 0, enc, None, codebook)[0],
-              "pixels": build_agent("pixels", exp, 0, None, None)[0]}
+    # each agent with the callbacks the experiment trains it with (the keypoint agent's auxiliary loss, if any)
+    keypoints, _, keypoint_callbacks, _ = build_agent("mint", exp, 0, enc, None, codebook)
+    models = {"keypoints": keypoints, "pixels": build_agent("pixels", exp, 0, None, None)[0]}
+    callbacks = {"keypoints": keypoint_callbacks, "pixels": []}
     chunk = rollouts_per_chunk * exp.n_envs * exp.ppo["n_steps"]
     fps: dict[str, list[float]] = {name: [] for name in models}
     for rep in range(repeats + 1):  # repetition 0 warms up (allocations, first reset)
         for name, model in models.items():
             start = model.num_timesteps
             t0 = time.perf_counter()
-            model.learn(chunk, reset_num_timesteps=False)
+            model.learn(chunk, reset_num_timesteps=False, callback=callbacks[name])
             if rep > 0:
                 fps[name].append((model.num_timesteps - start) / (time.perf_counter() - t0))
     for model in models.values():

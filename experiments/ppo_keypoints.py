@@ -91,7 +91,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, EXTRACTORS, GLIMPSE_AT, SCENE_DEFAULTS,
+from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, AUX_WEIGHT, EXTRACTORS, GLIMPSE_AT, SCENE_DEFAULTS,
                                         ExperimentError, PPOExperiment)
 from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment
 
@@ -153,11 +153,12 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--keypoint-lr", type=float, default=None,
                    help="mint/transporter: their (starting) learning rate instead of the shared PPO one (label suffix "
                         "-lr<value>; with --lr-decay it decays from there); every other agent keeps the shared rate")
-    p.add_argument("--aux-reward", type=float, default=0.0,
+    p.add_argument("--aux-reward", type=float, default=None,
                    help="mint/transporter and ladder agents: > 0 adds auxiliary reward prediction "
                         "(agents.auxiliary.RewardPredictionCallback: after each rollout the features extractor and a "
-                        "small head learn to predict the sign of each step's reward), at this multiple of PPO's "
-                        "learning rate (label suffix -auxr<value>); 0 (default): off")
+                        "small head learn to predict the sign of each step's reward, from a per-class replay of "
+                        "recent steps), at this multiple of PPO's learning rate (label suffix -auxr<value>); 0: off. "
+                        f"Default: {AUX_WEIGHT:g} on object tasks, 0 on ALE ids")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

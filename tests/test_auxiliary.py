@@ -110,10 +110,11 @@ def test_bad_settings_refused(kwargs):
 def test_experiment_flag_label_settings_and_resume(tmp_path, monkeypatch, capsys):
     """--aux-reward: only keypoint and ladder agents get it (label, run settings); a killed run resumes with the
     head and optimiser it had at its checkpoint; bad values and agents without an extractor are refused."""
+    import dataclasses
     import json
 
     from agents.callbacks import ResumeCheckpointCallback
-    from agents.experiment_settings import PPOExperiment
+    from agents.experiment_settings import AUX_WEIGHT, PPOExperiment
     from tests.conftest import load_script
 
     pk = load_script("ppo_keypoints")
@@ -122,7 +123,12 @@ def test_experiment_flag_label_settings_and_resume(tmp_path, monkeypatch, capsys
     assert exp.label("pixels") == "pixels" and "aux_reward" not in exp.run_settings("pixels")
     assert exp.run_settings("objects")["aux_reward"] == 0.5
     assert exp.run_settings("mint")["ppo"] == exp.run_settings("pixels")["ppo"]
-    assert "aux" not in PPOExperiment(agents=["mint"], out=str(tmp_path / "y")).label("mint")
+    # the default: on for keypoint and ladder agents on object tasks, off on ALE and where no agent reads keypoints
+    assert PPOExperiment(agents=["mint"], out=str(tmp_path / "y")).label("mint").endswith(f"-auxr{AUX_WEIGHT:g}")
+    assert "aux" not in PPOExperiment(agents=["mint"], aux_reward=0, out=str(tmp_path / "y")).label("mint")
+    assert "aux" not in PPOExperiment(env="ALE/Pong-v5", agents=["mint"], out=str(tmp_path / "y")).label("mint")
+    pixels_only = PPOExperiment(agents=["pixels"], out=str(tmp_path / "y"))
+    assert pixels_only.aux_reward == 0 and dataclasses.replace(pixels_only).aux_reward == 0  # as worker copies are
 
     argv = ["--env", "MintTasks/Catch-v0", "--seeds", "1", "--eval-episodes", "1", "--no-progress", "--jobs", "1",
             "--out", str(tmp_path), "--agents", "objects", "--aux-reward", "2", "--timesteps", "1536",
@@ -186,3 +192,17 @@ def test_class_replay_keeps_the_latest_of_each_class_and_samples_them_evenly():
     dict_replay.add({"a": obs, "b": -obs}, np.array([0, 2] * 5))
     sample, labels = dict_replay.sample(3, np.random.default_rng(0))
     assert np.array_equal(sample["a"], -sample["b"]) and labels.tolist() == [0] * 3 + [2] * 3
+
+
+def test_learn_called_again_goes_on_with_the_same_head():
+    model = _model()
+    aux = RewardPredictionCallback()
+    model.learn(128, callback=aux)
+    head, optimizer = aux.head, aux.optimizer
+    weights = [p.detach().clone() for p in head.parameters()]
+    model.learn(128, callback=aux, reset_num_timesteps=False)
+    assert aux.head is head and aux.optimizer is optimizer
+    assert any(not torch.equal(p, q) for p, q in zip(head.parameters(), weights))  # trained on, not re-made
+    other = _model(1)
+    other.learn(0, callback=aux)  # another model: a head of its own
+    assert aux.head is not head
