@@ -96,8 +96,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="the keypoint agent's colour categories (with --glimpse-size, the coded window; default: the "
                         "main job's for each env)")
     p.add_argument("--track", action="store_true", help="the keypoint agent reads tracked entities (--track)")
+    p.add_argument("--aux-reward", type=float, default=None,
+                   help="the keypoint agent's auxiliary reward prediction (its updates are part of the measured cost; "
+                        "0: off; default: the main job's for each env)")
     args = p.parse_args(argv)
-    agent_options = {name: getattr(args, name) for name in ("extractor", "glimpse_size", "colour_codes")
+    agent_options = {name: getattr(args, name) for name in ("extractor", "glimpse_size", "colour_codes", "aux_reward")
                      if getattr(args, name) is not None}
     if args.track:
         agent_options["track"] = True

@@ -1,0 +1,31 @@
+"""benchmarks/bench_ppo.py: both agents train as the experiment trains them, callbacks included."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents.auxiliary import RewardPredictionCallback
+
+
+def _bench():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ppo.py"
+    spec = importlib.util.spec_from_file_location("bench_ppo_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("aux, updates", [(None, 2), ("0", 0)])
+def test_the_keypoint_agent_pays_for_its_auxiliary_loss(monkeypatch, capsys, aux, updates):
+    """One warm-up and one measured chunk of one rollout each: with the main job's defaults the keypoint agent's
+    reward prediction runs after both of its rollouts (and is timed with them); ``--aux-reward 0`` turns it off."""
+    torch.set_num_threads(1)
+    calls = []
+    monkeypatch.setattr(RewardPredictionCallback, "_on_rollout_end", lambda self: calls.append(self))
+    argv = ["--envs", "MintTasks/Catch-v0", "--repeats", "1", "--rollouts", "1", "-k", "3"]
+    rows = _bench().main(argv + ([] if aux is None else ["--aux-reward", aux]))
+    assert len(calls) == updates
+    assert rows[0]["keypoints"] > 0 and rows[0]["pixels"] > 0
+    assert "| MintTasks/Catch-v0 | 4 | 512 |" in capsys.readouterr().out
