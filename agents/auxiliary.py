@@ -89,7 +89,9 @@ class RewardPredictionCallback(BaseCallback):
 
     As UNREAL does, the samples come from a replay of recent steps kept per reward class, and each minibatch
     holds as many steps of each class seen so far: rewards are rare, so one rollout alone holds a handful.
-    The replay is not saved with the run; a resumed run refills it.
+    The replay is not saved with the run; a resumed run refills it. The updates run when the rollout ends, before
+    PPO's own update of it; PPO's probability ratios are taken against the policy that collected the rollout, so
+    it sees them as it sees its own earlier epochs.
 
     :param weight: the auxiliary optimiser's learning rate as a multiple of PPO's current one (> 0).
     :param updates: minibatch steps after each rollout.
@@ -155,7 +157,10 @@ class RewardPredictionCallback(BaseCallback):
         present = self.replay.present()
         if len(present) < 2:  # nothing to tell apart yet
             return
-        lr = self.weight * self.model.lr_schedule(self.model._current_progress_remaining)
+        # PPO's schedule at this step (its own progress is updated only after the rollout, and starts at 1 in a
+        # model rebuilt to resume a run)
+        progress = 1.0 - self.model.num_timesteps / max(self.model._total_timesteps, 1)
+        lr = self.weight * self.model.lr_schedule(progress)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         extractor = self._extractor()

@@ -138,7 +138,8 @@ class ResumeCheckpointCallback(BaseCallback):
 
     Saved in ``<run_dir>/resume/`` at the start of a rollout (so the weights have trained on every
     step counted): ``model.zip`` (PPO weights, optimiser, step count), ``encoder.pt`` (a co-trained
-    encoder with its optimiser, online runs only), ``auxiliary.pt`` (an auxiliary head and its optimiser) and ``state.json`` (step, seconds so far), written
+    encoder with its optimiser, online runs only), ``auxiliary-<step>.pt`` (an auxiliary head and its
+    optimiser, runs with reward prediction only) and ``state.json`` (step, seconds so far), written
     last: a checkpoint counts only once its ``state.json`` names it (:func:`agents.run_folders.read_resume_state`).
     Env episodes and the online frame buffer are not saved; a resumed run starts fresh episodes.
 

@@ -63,7 +63,7 @@ def read_resume_state(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     state = json.loads(path.read_text())
-    files = [state["model"]] + ([state["encoder"]] if state.get("encoder") else [])
+    files = [state["model"]] + [state[k] for k in ("encoder", "auxiliary") if state.get(k)]
     return state if all((path.parent / f).is_file() for f in files) else None
 
 

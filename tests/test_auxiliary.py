@@ -70,9 +70,21 @@ def test_raw_rewards_recorded_and_only_the_extractor_and_head_trained():
     assert changed and all(n.startswith(("features_extractor", "pi_features_extractor", "vf_features_extractor"))
                            for n in changed), changed
     assert any(not torch.equal(p, q) for p, q in zip(aux.head.parameters(), head_before))
-    # the learning rate follows PPO's, times the weight
-    assert aux.optimizer.param_groups[0]["lr"] == pytest.approx(3.0 * model.lr_schedule(
-        model._current_progress_remaining))
+
+
+def test_learning_rate_follows_ppos_schedule_at_the_current_step():
+    torch.manual_seed(0)
+    model = PPO("MlpPolicy", DummyVecEnv([SignEnv, SignEnv]), n_steps=64, batch_size=32, n_epochs=1, seed=0,
+                learning_rate=lambda progress: 1e-3 * progress, policy_kwargs=dict(features_extractor_class=Small))
+    rates = []
+
+    class Spy(RewardPredictionCallback):
+        def _on_rollout_end(self) -> None:
+            super()._on_rollout_end()
+            rates.append(self.optimizer.param_groups[0]["lr"])
+
+    model.learn(3 * 128, callback=Spy(weight=3.0))
+    assert rates == pytest.approx([3.0 * 1e-3 * 2 / 3, 3.0 * 1e-3 / 3, 0.0])
 
 
 def test_it_learns_to_predict_the_sign_of_the_reward():
@@ -96,7 +108,11 @@ def test_state_round_trip_also_before_initialisation():
     other.learn(0, callback=fresh)
     for p, q in zip(fresh.head.parameters(), aux.head.parameters()):
         assert torch.equal(p, q)
-    assert fresh.optimizer.state_dict()["state"].keys() == aux.optimizer.state_dict()["state"].keys()
+    loaded, saved = fresh.optimizer.state_dict()["state"], aux.optimizer.state_dict()["state"]
+    assert loaded.keys() == saved.keys() and loaded
+    for key in saved:
+        assert torch.equal(loaded[key]["exp_avg"], saved[key]["exp_avg"])
+        assert torch.equal(loaded[key]["exp_avg_sq"], saved[key]["exp_avg_sq"])
 
 
 @pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=-1.0), dict(updates=0), dict(batch_size=2),
@@ -161,13 +177,14 @@ def test_experiment_flag_label_settings_and_resume(tmp_path, monkeypatch, capsys
 
     monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", original)
     loaded = {}
-    load = RewardPredictionCallback.load_state_dict
+    init = RewardPredictionCallback._init_callback
 
-    def spy(self, state_dict):
-        loaded.update({k: v.clone() for k, v in state_dict["head"].items()})
-        return load(self, state_dict)
+    def spy(self):  # the head the resumed run starts from, once the callback is set up
+        init(self)
+        if not loaded:
+            loaded.update({k: v.clone() for k, v in self.head.state_dict().items()})
 
-    monkeypatch.setattr(RewardPredictionCallback, "load_state_dict", spy)
+    monkeypatch.setattr(RewardPredictionCallback, "_init_callback", spy)
     capsys.readouterr()
     pk.main(argv)
     assert "resuming at step 1024" in capsys.readouterr().out
@@ -206,3 +223,18 @@ def test_learn_called_again_goes_on_with_the_same_head():
     other = _model(1)
     other.learn(0, callback=aux)  # another model: a head of its own
     assert aux.head is not head
+
+
+def test_a_checkpoint_whose_auxiliary_file_is_missing_is_not_resumed(tmp_path):
+    import json
+
+    from agents.run_folders import read_resume_state
+
+    resume = tmp_path / "resume"
+    resume.mkdir()
+    (resume / "model-512.zip").write_bytes(b"x")
+    (resume / "state.json").write_text(json.dumps({"step": 512, "model": "model-512.zip", "encoder": None,
+                                                   "auxiliary": "auxiliary-512.pt"}))
+    assert read_resume_state(tmp_path) is None  # the run starts over rather than failing on a missing file
+    (resume / "auxiliary-512.pt").write_bytes(b"x")
+    assert read_resume_state(tmp_path)["step"] == 512
