@@ -335,10 +335,11 @@ def test_report_only_trains_nothing_and_tables_the_finished_runs(tmp_path) -> No
     pk.main(argv)
     report = pk.main(argv + ["--agents", "objects", "objects-noflag", "--seeds", "2", "--report-only"])
     env_dir = tmp_path / "MintTasks_Catch-v0"
-    assert not (env_dir / "objects-noflag-set").exists() and not (env_dir / "objects-set" / "seed1").exists()
+    assert not (env_dir / "objects-noflag-set-auxr2").exists()
+    assert not (env_dir / "objects-set-auxr2" / "seed1").exists()
     summary = json.loads((env_dir / "summary.json").read_text())
-    assert summary["agents"]["objects-set"]["final_return"]["n"] == 1.0
-    assert "objects-set" in report["table"]
+    assert summary["agents"]["objects-set-auxr2"]["final_return"]["n"] == 1.0
+    assert "objects-set-auxr2" in report["table"]
 
 
 def test_all_degradations_rung_with_and_without_the_flag() -> None:
