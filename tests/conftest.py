@@ -5,11 +5,29 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 import pytest
 import torch
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def kill_ppo_runs_at(monkeypatch: pytest.MonkeyPatch, step: int) -> Callable[[], None]:
+    """Make PPO experiment runs raise ``KeyboardInterrupt``, as if the process were killed, at the first rollout
+    start at or after env step ``step``, right after ``ResumeCheckpointCallback`` checkpointed there; returns a
+    function that undoes it."""
+    from agents.callbacks import ResumeCheckpointCallback
+
+    original = ResumeCheckpointCallback._on_rollout_start
+
+    def killed(self) -> None:
+        original(self)
+        if self.model.num_timesteps >= step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
+    return lambda: monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", original)
 
 
 @functools.cache

@@ -129,9 +129,8 @@ def test_experiment_flag_label_settings_and_resume(tmp_path, monkeypatch, capsys
     import dataclasses
     import json
 
-    from agents.callbacks import ResumeCheckpointCallback
     from agents.experiment_settings import AUX_WEIGHT, PPOExperiment
-    from tests.conftest import load_script
+    from tests.conftest import kill_ppo_runs_at, load_script
 
     pk = load_script("ppo_keypoints")
     exp = PPOExperiment(agents=["mint", "objects", "pixels"], aux_reward=0.5, out=str(tmp_path / "x"))
@@ -158,14 +157,7 @@ def test_experiment_flag_label_settings_and_resume(tmp_path, monkeypatch, capsys
     assert "--agents has none" in capsys.readouterr().err
 
     torch.set_num_threads(1)
-    original = ResumeCheckpointCallback._on_rollout_start
-
-    def killed(self):
-        original(self)
-        if self.model.num_timesteps >= 1024:
-            raise KeyboardInterrupt  # as if the process were killed here
-
-    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
+    revive = kill_ppo_runs_at(monkeypatch, 1024)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
     run_dir = tmp_path / "MintTasks_Catch-v0" / "objects-relation-auxr2" / "seed0"
@@ -175,7 +167,7 @@ def test_experiment_flag_label_settings_and_resume(tmp_path, monkeypatch, capsys
     assert sorted(p.name for p in (run_dir / "resume").iterdir()) == ["auxiliary-1024.pt", "model-1024.zip",
                                                                      "state.json"]
 
-    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", original)
+    revive()
     loaded = {}
     init = RewardPredictionCallback._init_callback
 

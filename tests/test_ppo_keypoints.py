@@ -10,14 +10,13 @@ import pytest
 import torch
 
 import agents.ppo_experiment as ppo_experiment
-from agents.callbacks import ResumeCheckpointCallback
 from agents.run_folders import read_resume_state
 from agents.saved_agent import AgentEncoderMismatch, load_agent
 from mint_rl.checkpoint import save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 from mint_rl.utils import file_sha256
-from tests.conftest import load_script
+from tests.conftest import kill_ppo_runs_at, load_script
 
 pk = load_script("ppo_keypoints")  # the script: only its main
 
@@ -259,14 +258,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     torch.set_num_threads(1)
     argv = tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0",
                 "--timesteps", "2048", "--eval-freq", "512", "--checkpoint-every", "1024")
-    original = ResumeCheckpointCallback._on_rollout_start
-
-    def killed(self):
-        original(self)
-        if self.model.num_timesteps >= 1536:
-            raise KeyboardInterrupt  # as if the process were killed here
-
-    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
+    revive = kill_ppo_runs_at(monkeypatch, 1536)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
     run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-relation-lrlin-n1-auxr2" / "seed0"
@@ -276,7 +268,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     assert steps == [512, 1024, 1536]
     saved = torch.load(run_dir / "resume" / state["encoder"], weights_only=False)["encoder"]
 
-    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", original)
+    revive()
     resumed = {}
     build = ppo_experiment.build_agent
 
@@ -301,19 +293,12 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
 def test_resume_checkpoint_ignored_when_settings_changed(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     argv = tiny(tmp_path, "--agents", "ground_truth", "--timesteps", "1024", "--checkpoint-every", "512")
-    original = ResumeCheckpointCallback._on_rollout_start
-
-    def killed(self):
-        original(self)
-        if self.model.num_timesteps >= 512:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
+    revive = kill_ppo_runs_at(monkeypatch, 512)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
     run_dir = tmp_path / "MintTasks_Catch-v0" / "ground_truth" / "seed0"
     assert read_resume_state(run_dir)["step"] == 512
-    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", original)
+    revive()
     pk.main(tiny(tmp_path, "--agents", "ground_truth", "--timesteps", "1536", "--checkpoint-every", "512"))
     done = json.loads((run_dir / "done.json").read_text())
     assert done["timesteps"] == 1536 and done["resumed_at"] is None  # another budget: started over

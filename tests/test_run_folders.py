@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents.callbacks import ResumeCheckpointCallback
 from agents.run_folders import read_resume_state
 from mint_rl.checkpoint import load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 from mint_rl.run_lock import LOCK_NAME
 from mint_rl.utils import file_sha256
-from tests.conftest import load_script
+from tests.conftest import kill_ppo_runs_at, load_script
 from tests.test_run_lock import hold_lock
 
 pk = load_script("ppo_keypoints")  # the scripts: only their main
@@ -182,17 +181,10 @@ def test_ppo_resume_refuses_a_swapped_encoder_and_marks_resumed_seeds(tmp_path, 
     argv = ["--env", "MintTasks/Catch-v0", "--agents", "mint", "--encoder", str(encoder), "--timesteps", "1024",
             "--checkpoint-every", "512", "--eval-freq", "512", "--eval-episodes", "1", "--overlay-every", "0",
             "--out", str(tmp_path / "ppo"), "--no-progress"]
-    checkpoint = ResumeCheckpointCallback._on_rollout_start
-
-    def killed(self):
-        checkpoint(self)
-        if self.model.num_timesteps >= 512:
-            raise KeyboardInterrupt  # as if killed right after the step-512 checkpoint
-
-    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", killed)
+    revive = kill_ppo_runs_at(monkeypatch, 512)  # killed right after the step-512 checkpoint
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
-    monkeypatch.setattr(ResumeCheckpointCallback, "_on_rollout_start", checkpoint)
+    revive()
     run_dir = tmp_path / "ppo" / "MintTasks_Catch-v0" / "mint-relation-c8w5-lrlin-n1-auxr2" / "seed0"
     state = read_resume_state(run_dir)
     assert state["step"] == 512 and state["encoder_sha256"] == file_sha256(encoder) and state["resumes"] == 0
