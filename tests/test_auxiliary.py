@@ -230,3 +230,31 @@ def test_a_checkpoint_whose_auxiliary_file_is_missing_is_not_resumed(tmp_path):
     assert read_resume_state(tmp_path) is None  # the run starts over rather than failing on a missing file
     (resume / "auxiliary-512.pt").write_bytes(b"x")
     assert read_resume_state(tmp_path)["step"] == 512
+
+
+def test_aux_updates_flag(tmp_path, capsys):
+    """--aux-updates: the callback's minibatch steps per rollout; the default keeps the label and run settings of
+    runs made before the flag, another value marks both; out of range, or with reward prediction off, is refused."""
+    from agents.experiment_settings import AUX_UPDATES, PPOExperiment
+    from agents.ppo_experiment import build_agent
+    from tests.conftest import load_script
+
+    default = PPOExperiment(agents=["mint", "objects"], out=str(tmp_path / "x"))
+    assert default.aux_updates == AUX_UPDATES and "aux_updates" not in default.run_settings("mint")
+    assert default.label("objects") == "objects-relation-auxr2"
+    more = PPOExperiment(agents=["mint", "objects"], aux_updates=32, out=str(tmp_path / "x"))
+    assert more.label("objects") == "objects-relation-auxr2u32" and more.label("mint").endswith("-auxr2u32")
+    assert more.run_settings("objects")["aux_updates"] == 32
+    _, _, callbacks, _ = build_agent("objects", more, 0, None, None)
+    aux = [c for c in callbacks if isinstance(c, RewardPredictionCallback)]
+    assert len(aux) == 1 and aux[0].updates == 32 and aux[0].weight == 2.0
+
+    pk = load_script("ppo_keypoints")
+    argv = ["--env", "MintTasks/Catch-v0", "--agents", "objects", "--out", str(tmp_path), "--no-progress"]
+    for bad, message in (("0", "--aux-updates must be in [1, 256]"), ("257", "--aux-updates must be in [1, 256]")):
+        with pytest.raises(SystemExit):
+            pk.main([*argv, "--aux-updates", bad])
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pk.main([*argv, "--aux-reward", "0", "--aux-updates", "16"])
+    assert "reward prediction, which is off" in capsys.readouterr().err
