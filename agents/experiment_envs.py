@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv
@@ -32,7 +32,7 @@ from agents.experiment_settings import ExperimentError
 from envs.collect import make_env
 from envs.keypoint_observation import ImageLayout
 
-__all__ = ["env_factory", "frame_shape", "has_ground_truth", "make_vec"]
+__all__ = ["env_factory", "frame_shape", "has_ground_truth", "make_vec", "object_env"]
 
 
 def has_ground_truth(env_id: str) -> bool:
@@ -97,6 +97,23 @@ def env_factory(env_id: str, observation: str, train: bool, render: bool = False
         return Monitor(env)
 
     return make
+
+
+def object_env(env_id: str, train: bool, seed: int, **object_kwargs: Any) -> gym.Env:
+    """One env whose observation is its true objects as keypoint rows (:class:`envs.object_keypoints.ObjectKeypoints`,
+    ``seed`` its noise seed): ``MintTasks/*`` from the task's ``info["objects"]``; ALE ids from the RAM
+    (:class:`envs.atari_objects.AtariObjects`, under the training or evaluation wrappers of :func:`env_factory`)."""
+    from envs.object_keypoints import ObjectKeypoints
+
+    if env_id.startswith("ALE/"):
+        from envs.atari import make_atari_env
+        from envs.atari_objects import AtariObjects
+
+        ram = functools.partial(AtariObjects, return_masks=False)
+        wrappers = (ram, Monitor, EpisodicLifeEnv, ClipRewardEnv) if train else (ram, Monitor)
+        return ObjectKeypoints(make_atari_env(env_id, rgb=True, wrappers=wrappers, fire_on_reset="auto"), seed=seed,
+                               **object_kwargs)
+    return Monitor(ObjectKeypoints(make_env(env_id), seed=seed, **object_kwargs))
 
 
 def make_vec(env_id: str, observation: str, n_envs: int, train: bool, render: bool = False) -> VecEnv:

@@ -326,6 +326,20 @@ class PPOExperiment:
     def _ladder_rungs(self) -> dict[str, dict[str, Any]]:
         """Keyword arguments of each requested ladder rung, degraded to the measured ``object_properties``."""
         properties = None
+        objects = [a for a in self.agents if a in OBJECT_AGENTS]
+        if self.atari and objects:  # RAM objects (envs.atari_objects): rung 0 only, without a flag Atari lacks
+            from envs.atari_objects import SUPPORTED_GAMES, game_layout
+
+            if objects != ["objects"]:
+                raise ExperimentError(f"--agents {' '.join(objects)}: on ALE ids only the objects agent (the true RAM "
+                                      "objects, rung 0) runs; the other ladder rungs are degraded to properties "
+                                      "measured on MintTasks/*")
+            try:
+                game_layout(self.env)
+            except ValueError:
+                raise ExperimentError(f"--agents objects: {self.env} has no RAM object reader; the supported games "
+                                      f"are {', '.join(f'ALE/{g}-v5' for g in SUPPORTED_GAMES)}") from None
+            return {"objects": {"flag": False}}
         if self.object_properties is not None:
             try:
                 entries = json.loads(Path(self.object_properties).read_text())["encoders"]

@@ -37,14 +37,13 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecTransposeImage
 
 from agents.auxiliary import RewardPredictionCallback
 from agents.callbacks import CsvEvalCallback, KeypointImageCallback, OnlineEncoderCallback, ResumeCheckpointCallback
 from agents.experiment_encoders import (check_encoder, colour_codebook, pretrain_mint, pretrain_transporter,
                                         pretraining_frames)
-from agents.experiment_envs import frame_shape, has_ground_truth, make_vec
+from agents.experiment_envs import frame_shape, has_ground_truth, make_vec, object_env
 from agents.experiment_settings import (EXTRACTORS, KEYPOINT_AGENTS, MAX_GLIMPSE_COVERAGE, N_STACK, OBJECT_AGENTS,
                                         ExperimentError, PPOExperiment, eval_seed)
 from agents.report import write_results
@@ -53,9 +52,7 @@ from agents.run_folders import (ResumeEncoderChanged, check_resume_encoder, env_
 from agents.saved_agent import save_agent
 from agents.tracked_vec_env import TrackedKeypointVecEnv
 from agents.vec_env import MintKeypointVecEnv
-from envs.collect import make_env
 from envs.keypoint_observation import ObservationOptions
-from envs.object_keypoints import ObjectKeypoints
 from envs.pretraining import PretrainError
 from mint_rl.appearance import background_code
 from mint_rl.config import MintConfig
@@ -100,12 +97,12 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
         train_env, eval_env = make_vec(env_id, "state", n, True), make_vec(env_id, "state", ne, False)
         model = PPO("MlpPolicy", train_env, **common)
     elif agent in OBJECT_AGENTS:  # true objects as keypoint rows, degraded to a ladder rung
-        def objects(count: int, noise_seed: int) -> VecEnv:
+        def objects(count: int, noise_seed: int, train: bool) -> VecEnv:
             def make(i: int) -> gym.Env:
-                return Monitor(ObjectKeypoints(make_env(env_id), seed=noise_seed + i, **exp.object_kwargs[agent]))
+                return object_env(env_id, train, noise_seed + i, **exp.object_kwargs[agent])
             return VecFrameStack(DummyVecEnv([functools.partial(make, i) for i in range(count)]), N_STACK)
 
-        train_env, eval_env = objects(n, 100 * seed), objects(ne, eval_seed(seed))
+        train_env, eval_env = objects(n, 100 * seed, True), objects(ne, eval_seed(seed), False)
         extractor, extractor_kwargs = EXTRACTORS[exp.extractor]
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
             features_extractor_class=extractor, features_extractor_kwargs=dict(extractor_kwargs, n_stack=N_STACK),
@@ -330,7 +327,7 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
         raise ExperimentError(f"--agents ground_truth: {exp.env} has no ground-truth state (only MintTasks/* do); "
                               "leave ground_truth out")
     objects = [a for a in exp.agents if a in OBJECT_AGENTS]
-    if objects and not has_ground_truth(exp.env):
+    if objects and not exp.atari and not has_ground_truth(exp.env):  # (ALE ids: checked by the settings)
         raise ExperimentError(f"--agents {' '.join(objects)}: {exp.env} has no info['objects'] ground truth (only "
                               "MintTasks/* do); leave them out")
     if exp.glimpse_size:  # glimpses must not turn a keypoint agent into a pixel agent by another door

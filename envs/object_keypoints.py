@@ -1,13 +1,16 @@
 """The true objects of a task as keypoints, optionally degraded: the rungs of the observation ladder.
 
-:class:`ObjectKeypoints` replaces an object task's frame (``MintTasks/*``) by one keypoint row
+:class:`ObjectKeypoints` replaces an object task's frame (``MintTasks/*``, or an ALE game under
+:class:`envs.atari_objects.AtariObjects`, whose RAM gives the objects) by one keypoint row
 per ``info["objects"]`` slot, in the env's own slot order (slot 0 the agent, then the object
 slots in order of appearance: fixed slots that carry no task knowledge, unlike the relevance
 order of :class:`envs.tasks.GroundTruthObservation`), in exactly the layout
 :class:`envs.wrappers.MintKeypointWrapper` gives (``Box((K, 3 + F), float32)``: ``x, y`` in
 [-1, 1], y down, pixel-centre aligned; ``status`` 1 for a visible object; then F features).
 With ``flag=True`` the one feature is the task flag (Catch: +1 good, -1 red, 0 the paddle;
-Reach: 1 the target), so the same SB3 pipeline, stacking and extractors run on it. With
+Reach: 1 the target), so the same SB3 pipeline, stacking and extractors run on it. Atari objects
+have no such flag: there the slot order is the game's fixed category order (Pong: player, enemy,
+ball; ``envs.atari_objects``), and ``flag`` must be False or ``"colour"``. With
 ``flag="colour"`` the features are instead the object's RGB colour in [0, 1] (3 values):
 appearance as an image shows it, which the policy must learn to read.
 
@@ -58,10 +61,22 @@ def _probability(name: str, value: float) -> float:
     return float(value)
 
 
+def _atari_objects(env: gym.Env) -> Any:
+    """The :class:`envs.atari_objects.AtariObjects` in ``env``'s wrapper stack, or None."""
+    from envs.atari_objects import AtariObjects
+
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, AtariObjects):
+            return env
+        env = env.env
+    return None
+
+
 class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """True object centres as keypoint rows, with optional measured degradations (module docstring).
 
-    :param env: an object task with ``info["objects"]`` (``MintTasks/*``).
+    :param env: an object task with ``info["objects"]`` (``MintTasks/*``), or an env with
+        :class:`envs.atari_objects.AtariObjects` in its wrapper stack (its ``frame_size`` is the frame).
     :param num_keypoints: K rows; at least the env's slots (default: exactly the slots). Rows beyond
         the slots are copies of objects (``keypoints_per_obj``) or, with no copies asked, inactive.
     :param flag: True: the task flag as the one feature; ``"colour"``: the object's RGB colour in
@@ -89,11 +104,19 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         gym.ObservationWrapper.__init__(self, env)
         base = env.unwrapped
         config = getattr(base, "config", None)
-        if config is None or not hasattr(config, "max_objects"):
-            raise TypeError(f"ObjectKeypoints needs an object task with info['objects'] (MintTasks/*), got "
-                            f"{type(base).__name__}")
-        self.slots = int(config.max_objects)
-        self.height, self.width = int(config.height), int(config.width)
+        atari = _atari_objects(env)
+        if atari is not None:
+            if flag is True:
+                raise ValueError(f"ObjectKeypoints on {atari.layout.game}: Atari objects have no good/bad flag (their "
+                                 "slots are fixed per category); use flag=False or flag='colour'")
+            self.slots = atari.layout.num_slots
+            self.height, self.width = atari.frame_size
+        elif config is None or not hasattr(config, "max_objects"):
+            raise TypeError(f"ObjectKeypoints needs an object task with info['objects'] (MintTasks/*) or an ALE env "
+                            f"wrapped in envs.atari_objects.AtariObjects, got {type(base).__name__}")
+        else:
+            self.slots = int(config.max_objects)
+            self.height, self.width = int(config.height), int(config.width)
         self.num_keypoints = self.slots if num_keypoints is None else int(num_keypoints)
         if self.num_keypoints < self.slots:
             raise ValueError(f"num_keypoints {num_keypoints} is fewer than the env's {self.slots} object slots")
@@ -166,14 +189,16 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         visible = np.asarray(o["visible"], bool)
         agent = np.asarray(o["agent"], bool)
         centres = np.asarray(o["centres"], np.float64)
-        flags = np.asarray(o[self.flag_key], bool).astype(np.float64)
-        if self.flag_key == "good":
-            flags = flags * 2.0 - 1.0
-        flags[agent | (np.asarray(o["ids"]) < 0)] = 0.0  # the agent and empty slots carry no flag
         if self.flag == "colour":
             flags = np.asarray(o["colours"], np.float64) / 255.0  # (N, 3), zeros for empty slots
-        else:
+        elif self.flag:
+            flags = np.asarray(o[self.flag_key], bool).astype(np.float64)
+            if self.flag_key == "good":
+                flags = flags * 2.0 - 1.0
+            flags[agent | (np.asarray(o["ids"]) < 0)] = 0.0  # the agent and empty slots carry no flag
             flags = flags[:, None]
+        else:
+            flags = np.zeros((len(visible), 0))
         detected = self._miss_step(visible, agent, centres, np.asarray(o["ids"]))
         k, n = self.num_keypoints, self.slots
         xy = np.zeros((k, 2))

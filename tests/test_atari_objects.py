@@ -414,3 +414,56 @@ def test_readers_agree_with_ocatari(ocatari_ram: Any) -> None:
         assert r["ours_vs_frame"] <= r["ocatari_vs_frame"] + 0.05, (game, r)
     print("\n| game | objects | same presence | corner Δx | corner Δy | centre Δx | centre Δy "
           "| ours vs frame | OCAtari vs frame |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+# --------------------------------------------------------------------------- the objects agent's observation
+@pytest.mark.parametrize("game", ["Pong", "MsPacman"])
+def test_object_keypoints_read_the_ram_objects_in_slot_order(game: str) -> None:
+    """ObjectKeypoints over AtariObjects: one row per slot, (x, y) the RAM box centre, status the visibility, no
+    feature (flag=False) or the slot's nominal colour; a good/bad flag, which Atari lacks, is refused."""
+    from envs.object_keypoints import ObjectKeypoints
+
+    env = make_atari_env(f"ALE/{game}-v5", rgb=True, wrappers=(functools.partial(AtariObjects, return_masks=False),))
+    layout = game_layout(game)
+    rows = ObjectKeypoints(env, flag=False)
+    assert rows.observation_space.shape == (layout.num_slots, 3)
+    obs, info = rows.reset(seed=SEED)
+    seen = 0
+    for _ in range(120):
+        obs, _, terminated, truncated, info = rows.step(rows.action_space.sample())
+        objects = info["objects"]
+        assert obs in rows.observation_space
+        np.testing.assert_array_equal(obs[:, 2], objects["visible"].astype(np.float32))
+        vis = objects["visible"]
+        np.testing.assert_allclose(obs[vis, :2], objects["centres"][vis], atol=1e-6)
+        seen += int(vis.sum())
+        if terminated or truncated:
+            break
+    assert seen > 0
+    coloured = ObjectKeypoints(env, flag="colour")
+    obs, info = coloured.reset(seed=SEED)
+    present = info["objects"]["ids"] >= 0
+    np.testing.assert_allclose(obs[present, 3:], np.array(layout.colours)[present] / 255.0, atol=1e-6)
+    with pytest.raises(ValueError, match="Atari objects have no good/bad flag"):
+        ObjectKeypoints(env)
+
+
+def test_objects_agent_trains_on_atari_and_bad_games_are_refused(tmp_path: Any, capsys: Any) -> None:
+    """ppo_keypoints.py --agents objects on an ALE id: PPO on the RAM objects (rows of the slots, 2 stacked frames,
+    the flat extractor, no flag); a game without a reader lists the supported ones; other rungs are refused."""
+    import json
+
+    from tests.conftest import load_script
+
+    pk = load_script("ppo_keypoints")
+    report = pk.main(["--env", "ALE/Pong-v5", "--agents", "objects", "--timesteps", "1024", "--eval-freq", "1024",
+                      "--eval-episodes", "1", "--jobs", "1", "--no-progress", "--out", str(tmp_path)])
+    run = tmp_path / "ALE_Pong-v5" / "objects" / "seed0"
+    settings = json.loads((run / "settings.json").read_text())
+    assert settings["objects"] == {"flag": False} and settings["extractor"] == "mlp" and settings["n_stack"] == 2
+    assert "| objects | 1 |" in report["table"]
+    for argv, message in ((["--env", "ALE/Seaquest-v5", "--agents", "objects"], "ALE/Breakout-v5, ALE/Freeway-v5"),
+                          (["--env", "ALE/Pong-v5", "--agents", "objects-noise"], "only the objects agent")):
+        with pytest.raises(SystemExit):
+            pk.main([*argv, "--out", str(tmp_path / "bad")])
+        assert message in capsys.readouterr().err
