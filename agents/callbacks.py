@@ -51,14 +51,16 @@ class CsvEvalCallback(EvalCallback):
     :param eval_freq: env steps between evaluations (converted to callback calls of ``n_envs`` steps).
     :param n_envs: training envs.
     :param n_eval_episodes: episodes per evaluation.
+    :param deterministic: act with the policy's most likely action (True) or sample from it (False: what
+        rl-baselines3-zoo evaluates Atari agents with, as a deterministic Atari policy can repeat one losing pattern).
     """
 
     FIELDS = EVALUATION_FIELDS
 
     def __init__(self, eval_env: VecEnv, csv_path: Path, eval_seed: int, row: dict[str, Any], eval_freq: int,
-                 n_envs: int, n_eval_episodes: int) -> None:
+                 n_envs: int, n_eval_episodes: int, deterministic: bool = True) -> None:
         super().__init__(eval_env, n_eval_episodes=n_eval_episodes, eval_freq=max(eval_freq // n_envs, 1),
-                         log_path=str(csv_path.parent), deterministic=True, verbose=0, warn=False)
+                         log_path=str(csv_path.parent), deterministic=deterministic, verbose=0, warn=False)
         self.csv_path, self.eval_seed, self.row, self.n_envs = csv_path, eval_seed, row, n_envs
         self.eval_seconds = 0.0
         self._t_start = 0.0

@@ -207,6 +207,8 @@ class PPOExperiment:
     # resolved from the fields above when the object is made
     atari: bool = dataclasses.field(init=False)
     """An ALE id: Atari defaults, hyperparameters and env wrappers."""
+    deterministic_eval: bool = dataclasses.field(init=False)
+    """Held-out evaluations act with the most likely action (object tasks) or sample it (ALE ids)."""
     ppo: dict[str, Any] = dataclasses.field(init=False)
     """PPO keyword arguments, the same for every agent (:data:`SCENE_PPO` or :data:`ATARI_PPO`)."""
     eval_envs: int = dataclasses.field(init=False)
@@ -216,6 +218,9 @@ class PPOExperiment:
 
     def __post_init__(self) -> None:
         self.atari = self.env.startswith("ALE/")
+        # held-out evaluation: the most likely action on object tasks; sampled actions on ALE, as rl-baselines3-zoo
+        # evaluates Atari agents (a deterministic Atari policy can repeat one losing pattern: Boxing below random)
+        self.deterministic_eval = not self.atari
         defaults = ATARI_DEFAULTS if self.atari else SCENE_DEFAULTS
         representation = dict(ATARI_REPRESENTATION if self.atari else SCENE_REPRESENTATION)
         if self.glimpse_size == 0:  # no window, so no colour to code, unless asked (and then refused below)
@@ -394,6 +399,7 @@ class PPOExperiment:
                         eval_episodes=self.eval_episodes, ppo=ppo)
         if self.atari:
             settings["fire_on_reset"] = "auto"
+            settings["eval_policy"] = "stochastic"  # (ALE runs made before the eleventh session evaluated deterministically)
         if agent in KEYPOINT_AGENTS:
             settings.update(extractor=self.extractor, n_stack=self.keypoint_stack, online=agent == "mint" and self.online,
                             encoder=self.encoder if agent == "mint" else None)

@@ -253,7 +253,7 @@ def train_run(agent: str, seed: int, exp: PPOExperiment, env_dir: Path, encoder_
     auxiliary = next((c for c in callbacks if isinstance(c, RewardPredictionCallback)), None)
     evaluator = CsvEvalCallback(eval_env, run_dir / "evaluations.csv", eval_seed(seed),
                                 dict(env=exp.env, agent=label, seed=seed), exp.eval_freq, exp.n_envs,
-                                exp.eval_episodes)
+                                exp.eval_episodes, deterministic=exp.deterministic_eval)
     start = 0
     if state is not None:
         start = int(state["step"])

@@ -448,19 +448,35 @@ def test_object_keypoints_read_the_ram_objects_in_slot_order(game: str) -> None:
         ObjectKeypoints(env)
 
 
-def test_objects_agent_trains_on_atari_and_bad_games_are_refused(tmp_path: Any, capsys: Any) -> None:
+def test_objects_agent_trains_on_atari_and_bad_games_are_refused(tmp_path: Any, capsys: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """ppo_keypoints.py --agents objects on an ALE id: PPO on the RAM objects (rows of the slots, 2 stacked frames,
-    the flat extractor, no flag); a game without a reader lists the supported ones; other rungs are refused."""
+    the flat extractor, no flag), evaluated with sampled actions (rl-baselines3-zoo's Atari protocol; object
+    tasks keep the most likely action); a game without a reader lists the supported ones; other rungs are
+    refused."""
     import json
 
+    import agents.ppo_experiment as ppo_experiment
+    from agents.callbacks import CsvEvalCallback
+    from agents.experiment_settings import PPOExperiment
     from tests.conftest import load_script
 
+    assert PPOExperiment(agents=["mint"]).deterministic_eval
+    evaluators: list[CsvEvalCallback] = []
+
+    class Spy(CsvEvalCallback):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            evaluators.append(self)
+
+    monkeypatch.setattr(ppo_experiment, "CsvEvalCallback", Spy)
     pk = load_script("ppo_keypoints")
     report = pk.main(["--env", "ALE/Pong-v5", "--agents", "objects", "--timesteps", "1024", "--eval-freq", "1024",
                       "--eval-episodes", "1", "--jobs", "1", "--no-progress", "--out", str(tmp_path)])
     run = tmp_path / "ALE_Pong-v5" / "objects" / "seed0"
     settings = json.loads((run / "settings.json").read_text())
     assert settings["objects"] == {"flag": False} and settings["extractor"] == "mlp" and settings["n_stack"] == 2
+    assert settings["eval_policy"] == "stochastic" and [e.deterministic for e in evaluators] == [False]
     assert "| objects | 1 |" in report["table"]
     for argv, message in ((["--env", "ALE/Seaquest-v5", "--agents", "objects"], "ALE/Breakout-v5, ALE/Freeway-v5"),
                           (["--env", "ALE/Pong-v5", "--agents", "objects-noise"], "only the objects agent")):
