@@ -29,12 +29,36 @@ import torch.nn.functional as F
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.preprocessing import preprocess_obs
 
-__all__ = ["RewardPredictionCallback", "reward_classes"]
+__all__ = ["RewardPredictionCallback", "reward_classes", "window_rewards"]
 
 
 def reward_classes(rewards: np.ndarray) -> np.ndarray:
     """Rewards → class indices: 0 negative, 1 zero, 2 positive (int64, same shape)."""
     return (np.sign(rewards).astype(np.int64) + 1)
+
+
+def window_rewards(rewards: np.ndarray, dones: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sum of each step's reward and those of the next ``horizon - 1`` steps of the same episode.
+
+    :param rewards: ``(T, E)`` rewards of a rollout (step-major, E envs).
+    :param dones: ``(T, E)`` bool, True where the episode ended with that step.
+    :param horizon: H >= 1 steps per window (1: the step's own reward).
+    :return: ``(T, E)`` window sums, and ``(T, E)`` bool: whether the window is known within the rollout (it
+        ends with the episode or has all H steps; the last H - 1 steps of an episode still running are not).
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1 step, got {horizon}")
+    n = len(rewards)
+    total = np.zeros(rewards.shape, np.float64)
+    known = np.zeros(rewards.shape, bool)
+    open_ = np.ones(rewards.shape, bool)  # the window of step t has not met the end of its episode
+    for i in range(min(horizon, n)):
+        t = slice(0, n - i)
+        total[t] += np.where(open_[t], rewards[i:], 0.0)
+        known[t] |= open_[t] & dones[i:]
+        open_[t] &= ~dones[i:]
+    known[: max(n - horizon + 1, 0)] = True
+    return total, known
 
 
 class _ClassReplay:
@@ -99,23 +123,29 @@ class RewardPredictionCallback(BaseCallback):
     :param capacity: steps kept per reward class.
     :param hidden: hidden width of the head.
     :param seed: seed of the replay's sampling.
+    :param horizon: H: the class of a step is the sign of the sum of its reward and those of the next H - 1 steps
+        of its episode (:func:`window_rewards`; 1: the step's own reward, UNREAL's form). With H > 1 the steps
+        *before* a reward are classed by it too, so the extractor learns what announces a reward; the last H - 1
+        steps of a rollout whose episode goes on are left out (their window is not known yet).
     """
 
     def __init__(self, weight: float = 1.0, updates: int = 8, batch_size: int | None = None, capacity: int = 2048,
-                 hidden: int = 64, seed: int = 0, verbose: int = 0) -> None:
+                 hidden: int = 64, seed: int = 0, horizon: int = 1, verbose: int = 0) -> None:
         super().__init__(verbose)
         if not weight > 0 or updates < 1 or (batch_size is not None and batch_size < 3) or capacity < 1 \
-                or hidden < 1:
+                or hidden < 1 or horizon < 1:
             raise ValueError(f"RewardPredictionCallback needs weight > 0, updates >= 1, batch_size >= 3, "
-                             f"capacity >= 1 and hidden >= 1; got {weight}, {updates}, {batch_size}, {capacity}, "
-                             f"{hidden}")
+                             f"capacity >= 1, hidden >= 1 and horizon >= 1; got {weight}, {updates}, {batch_size}, "
+                             f"{capacity}, {hidden}, {horizon}")
         self.weight, self.updates, self.batch_size = float(weight), int(updates), batch_size
+        self.horizon = int(horizon)
         self.hidden = int(hidden)
         self.replay = _ClassReplay(int(capacity))
         self.rng = np.random.default_rng(seed)
         self.head: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self._rewards: np.ndarray | None = None
+        self._dones: np.ndarray | None = None
         self._pending_state: dict[str, Any] | None = None
         self._model: Any = None
 
@@ -136,6 +166,7 @@ class RewardPredictionCallback(BaseCallback):
         self.optimizer = torch.optim.Adam([*extractor.parameters(), *self.head.parameters()], lr=1e-4)
         buffer = self.model.rollout_buffer
         self._rewards = np.zeros((buffer.buffer_size, buffer.n_envs), dtype=np.float32)
+        self._dones = np.zeros((buffer.buffer_size, buffer.n_envs), dtype=bool)
         if self._pending_state is not None:
             self.load_state_dict(self._pending_state)
             self._pending_state = None
@@ -143,17 +174,23 @@ class RewardPredictionCallback(BaseCallback):
     def _on_step(self) -> bool:
         # before SB3 adds the value of a truncated episode's last state to its reward (collect_rollouts)
         self._rewards[self.model.rollout_buffer.pos] = self.locals["rewards"]
+        self._dones[self.model.rollout_buffer.pos] = self.locals["dones"]
         return True
 
     def _on_rollout_end(self) -> None:
         buffer, policy = self.model.rollout_buffer, self.model.policy
         # (steps, envs, ...) while collecting; SB3's get() flattens the buffer env-major once training starts
         flat = getattr(buffer, "generator_ready", False)
-        rewards = self._rewards.swapaxes(0, 1) if flat else self._rewards
+        rewards, known = window_rewards(self._rewards, self._dones, self.horizon)
+        if flat:
+            rewards, known = rewards.swapaxes(0, 1), known.swapaxes(0, 1)
         obs, space = buffer.observations, self.model.observation_space
         obs = {k: v.reshape(-1, *space[k].shape) for k, v in obs.items()} if isinstance(obs, dict) \
             else obs.reshape(-1, *space.shape)
-        self.replay.add(obs, reward_classes(rewards).reshape(-1))
+        keep = known.reshape(-1)
+        if not keep.all():
+            obs = _map(obs, lambda v: v[keep])
+        self.replay.add(obs, reward_classes(rewards).reshape(-1)[keep])
         present = self.replay.present()
         if len(present) < 2:  # nothing to tell apart yet
             return

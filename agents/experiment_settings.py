@@ -30,7 +30,7 @@ from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor
 from envs.keypoint_observation import GLIMPSE_AT  # glimpses at the keypoints, or (a control) at random positions
 from envs.object_keypoints import LADDER_RUNGS, ladder_rung_kwargs
 
-__all__ = ["AGENTS", "ATARI_DEFAULTS", "ATARI_PPO", "ATARI_REPRESENTATION", "AUX_UPDATES", "AUX_WEIGHT", "EXTRACTORS", "ExperimentError",
+__all__ = ["AGENTS", "ATARI_DEFAULTS", "ATARI_PPO", "ATARI_REPRESENTATION", "AUX_HORIZON", "AUX_UPDATES", "AUX_WEIGHT", "EXTRACTORS", "ExperimentError",
            "HELD_OUT_SEED", "KEYPOINT_AGENTS", "MAX_GLIMPSE_COVERAGE", "N_STACK", "OBJECT_AGENTS", "PPOExperiment",
            "PROTOCOL_KEYS", "SCENE_DEFAULTS", "SCENE_PPO", "SCENE_REPRESENTATION", "eval_seed", "linear"]
 
@@ -72,6 +72,7 @@ SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
 # sooner, on the same encoder (docs/keypoint_ladder.md, "Tenth session"); off on ALE (not measured there).
 AUX_WEIGHT = 2.0
 AUX_UPDATES = 8
+AUX_HORIZON = 1
 SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
 ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, drop_background=False, track=False,
@@ -142,6 +143,8 @@ class PPOExperiment:
         ``-auxr<value>``); 0: off. The other agents are untouched. None: :data:`AUX_WEIGHT` on object tasks, 0 on ALE.
     :param aux_updates: with ``aux_reward``: its minibatch steps after each rollout (default
         :data:`AUX_UPDATES`; another value adds ``u<value>`` to the label's ``-auxr`` suffix).
+    :param aux_horizon: with ``aux_reward``: H, the steps whose rewards class a step (its own and the next H - 1
+        of its episode; default :data:`AUX_HORIZON`; another value adds ``h<value>`` to the ``-auxr`` suffix).
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -187,6 +190,7 @@ class PPOExperiment:
     keypoint_lr: float | None = None
     aux_reward: float | None = None
     aux_updates: int = AUX_UPDATES
+    aux_horizon: int = AUX_HORIZON
     drop_background: bool | None = None
     track: bool | None = None
     keypoint_stack: int | None = None
@@ -302,6 +306,12 @@ class PPOExperiment:
         if not 1 <= self.aux_updates <= 256:
             raise ExperimentError(f"--aux-updates must be in [1, 256] (minibatch steps of reward prediction per "
                                   f"rollout), got {self.aux_updates}")
+        if not 1 <= self.aux_horizon <= 1000:
+            raise ExperimentError(f"--aux-horizon must be in [1, 1000] (steps whose rewards class a step of reward "
+                                  f"prediction), got {self.aux_horizon}")
+        if self.aux_horizon != AUX_HORIZON and not self.aux_reward:
+            raise ExperimentError(f"--aux-horizon {self.aux_horizon} sets the window of reward prediction, which is "
+                                  "off (--aux-reward 0); give --aux-reward > 0 or drop the flag")
         if self.aux_updates != AUX_UPDATES and not self.aux_reward:
             raise ExperimentError(f"--aux-updates {self.aux_updates} sets the steps of reward prediction, which is off "
                                   "(--aux-reward 0); give --aux-reward > 0 or drop the flag")
@@ -389,6 +399,7 @@ class PPOExperiment:
             label += f"-n{self.keypoint_stack}"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.aux_reward:
             label += f"-auxr{self.aux_reward:g}" + (f"u{self.aux_updates}" if self.aux_updates != AUX_UPDATES else "")
+            label += f"h{self.aux_horizon}" if self.aux_horizon != AUX_HORIZON else ""
         return label
 
     def run_settings(self, agent: str) -> dict[str, Any]:
@@ -428,6 +439,8 @@ class PPOExperiment:
             settings["aux_reward"] = self.aux_reward
             if self.aux_updates != AUX_UPDATES:  # (runs made before the flag existed used AUX_UPDATES)
                 settings["aux_updates"] = self.aux_updates
+            if self.aux_horizon != AUX_HORIZON:
+                settings["aux_horizon"] = self.aux_horizon
         return settings
 
     def ppo_kwargs(self, agent: str) -> dict[str, Any]:

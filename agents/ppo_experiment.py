@@ -141,7 +141,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
         if exp.overlay_every > 0:
             callbacks.append(KeypointImageCallback(kp_env, exp.overlay_every))
     if exp.aux_reward and agent in KEYPOINT_AGENTS + OBJECT_AGENTS:
-        callbacks.append(RewardPredictionCallback(weight=exp.aux_reward, updates=exp.aux_updates, seed=seed))
+        callbacks.append(RewardPredictionCallback(weight=exp.aux_reward, updates=exp.aux_updates, seed=seed,
+                                                   horizon=exp.aux_horizon))
     return model, eval_env, callbacks, kp_env
 
 

@@ -91,8 +91,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, AUX_UPDATES, AUX_WEIGHT, EXTRACTORS, GLIMPSE_AT,
-                                        SCENE_DEFAULTS, ExperimentError, PPOExperiment)
+from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, AUX_HORIZON, AUX_UPDATES, AUX_WEIGHT, EXTRACTORS,
+                                        GLIMPSE_AT, SCENE_DEFAULTS, ExperimentError, PPOExperiment)
 from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment
 
 
@@ -162,6 +162,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--aux-updates", type=int, default=AUX_UPDATES,
                    help="with --aux-reward: minibatch steps of reward prediction after each rollout (default "
                         "%(default)s; another value adds u<value> to the -auxr label suffix)")
+    p.add_argument("--aux-horizon", type=int, default=AUX_HORIZON,
+                   help="with --aux-reward: H, a step's class is the sign of its reward plus those of the next H - 1 "
+                        "steps of its episode (default %(default)s: its own reward; another value adds h<value> to "
+                        "the -auxr label suffix)")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

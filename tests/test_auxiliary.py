@@ -9,7 +9,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.auxiliary import RewardPredictionCallback, reward_classes
+from agents.auxiliary import RewardPredictionCallback, reward_classes, window_rewards
 
 
 class SignEnv(gym.Env):
@@ -50,6 +50,55 @@ def _model(seed: int = 0) -> PPO:
 
 def test_reward_classes():
     assert reward_classes(np.array([-2.5, -0.0, 0.0, 1e-3, 7.0])).tolist() == [0, 1, 1, 2, 2]
+
+
+def _windows_by_hand(rewards: np.ndarray, dones: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    n, e = rewards.shape
+    total, known = np.zeros((n, e)), np.zeros((n, e), bool)
+    for env in range(e):
+        for t in range(n):
+            for i in range(horizon):
+                if t + i >= n:
+                    break
+                total[t, env] += rewards[t + i, env]
+                if dones[t + i, env]:
+                    known[t, env] = True
+                    break
+            else:
+                known[t, env] = True
+    return total, known
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 5, 40])
+def test_window_rewards_match_a_step_by_step_sum(horizon):
+    """Each step's window: its reward and the next H - 1 of its episode; known when the episode ended inside the
+    window or the rollout holds all H steps."""
+    rng = np.random.default_rng(horizon)
+    rewards = rng.choice([-1.0, 0.0, 0.0, 0.0, 2.0], size=(30, 3))
+    dones = rng.random((30, 3)) < 0.1
+    total, known = window_rewards(rewards, dones, horizon)
+    expected_total, expected_known = _windows_by_hand(rewards, dones, horizon)
+    np.testing.assert_array_equal(known, expected_known)
+    np.testing.assert_allclose(total[known], expected_total[known])
+    if horizon == 1:
+        assert known.all() and np.array_equal(total, rewards)
+    with pytest.raises(ValueError, match="horizon must be >= 1"):
+        window_rewards(rewards, dones, 0)
+
+
+def test_horizon_classes_the_steps_before_a_reward():
+    """horizon H: the replay holds, for each known window, the observation of its first step with the class of the
+    window's sum; the steps whose window runs past the rollout are left out."""
+    model = _model()
+    aux = RewardPredictionCallback(weight=1.0, updates=1, horizon=3)
+    model.learn(64 * 2, callback=aux)  # one rollout of 64 steps in 2 envs
+    rewards, dones = aux._rewards, aux._dones
+    total, known = window_rewards(rewards, dones, 3)
+    assert not known.all()  # the episodes run on past the rollout: their last steps wait
+    expected = np.bincount(reward_classes(total[known]), minlength=3)
+    assert aux.replay.sizes == expected.tolist()
+    own = np.bincount(reward_classes(rewards).reshape(-1), minlength=3)
+    assert expected[2] > own[2] and expected[0] > own[0]  # rewards announce themselves: more steps in +/- classes
 
 
 def test_raw_rewards_recorded_and_only_the_extractor_and_head_trained():
@@ -232,8 +281,8 @@ def test_a_checkpoint_whose_auxiliary_file_is_missing_is_not_resumed(tmp_path):
     assert read_resume_state(tmp_path)["step"] == 512
 
 
-def test_aux_updates_flag(tmp_path, capsys):
-    """--aux-updates: the callback's minibatch steps per rollout; the default keeps the label and run settings of
+def test_aux_updates_and_horizon_flags(tmp_path, capsys):
+    """--aux-updates: the callback's minibatch steps per rollout; --aux-horizon its reward window; the default keeps the label and run settings of
     runs made before the flag, another value marks both; out of range, or with reward prediction off, is refused."""
     from agents.experiment_settings import AUX_UPDATES, PPOExperiment
     from agents.ppo_experiment import build_agent
@@ -247,14 +296,22 @@ def test_aux_updates_flag(tmp_path, capsys):
     assert more.run_settings("objects")["aux_updates"] == 32
     _, _, callbacks, _ = build_agent("objects", more, 0, None, None)
     aux = [c for c in callbacks if isinstance(c, RewardPredictionCallback)]
-    assert len(aux) == 1 and aux[0].updates == 32 and aux[0].weight == 2.0
+    assert len(aux) == 1 and aux[0].updates == 32 and aux[0].weight == 2.0 and aux[0].horizon == 1
+    window = PPOExperiment(agents=["objects"], aux_horizon=8, out=str(tmp_path / "x"))
+    assert window.label("objects") == "objects-relation-auxr2h8" and window.run_settings("objects")["aux_horizon"] == 8
+    assert "aux_horizon" not in default.run_settings("objects")
+    _, _, callbacks, _ = build_agent("objects", window, 0, None, None)
+    assert [c.horizon for c in callbacks if isinstance(c, RewardPredictionCallback)] == [8]
 
     pk = load_script("ppo_keypoints")
     argv = ["--env", "MintTasks/Catch-v0", "--agents", "objects", "--out", str(tmp_path), "--no-progress"]
-    for bad, message in (("0", "--aux-updates must be in [1, 256]"), ("257", "--aux-updates must be in [1, 256]")):
+    for flag, bad, message in (("--aux-updates", "0", "--aux-updates must be in [1, 256]"),
+                               ("--aux-updates", "257", "--aux-updates must be in [1, 256]"),
+                               ("--aux-horizon", "0", "--aux-horizon must be in [1, 1000]")):
         with pytest.raises(SystemExit):
-            pk.main([*argv, "--aux-updates", bad])
+            pk.main([*argv, flag, bad])
         assert message in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        pk.main([*argv, "--aux-reward", "0", "--aux-updates", "16"])
-    assert "reward prediction, which is off" in capsys.readouterr().err
+    for flag in ("--aux-updates", "--aux-horizon"):
+        with pytest.raises(SystemExit):
+            pk.main([*argv, "--aux-reward", "0", flag, "16"])
+        assert "reward prediction, which is off" in capsys.readouterr().err
