@@ -144,7 +144,8 @@ class PPOExperiment:
     :param aux_updates: with ``aux_reward``: its minibatch steps after each rollout (default
         :data:`AUX_UPDATES`; another value adds ``u<value>`` to the label's ``-auxr`` suffix).
     :param aux_horizon: with ``aux_reward``: H, the steps whose rewards class a step (its own and the next H - 1
-        of its episode; default :data:`AUX_HORIZON`; another value adds ``h<value>`` to the ``-auxr`` suffix).
+        of its episode; default :data:`AUX_HORIZON`; a value other than 1, the form before the flag, adds
+        ``h<value>`` to the ``-auxr`` suffix and to the run settings).
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -399,7 +400,7 @@ class PPOExperiment:
             label += f"-n{self.keypoint_stack}"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.aux_reward:
             label += f"-auxr{self.aux_reward:g}" + (f"u{self.aux_updates}" if self.aux_updates != AUX_UPDATES else "")
-            label += f"h{self.aux_horizon}" if self.aux_horizon != AUX_HORIZON else ""
+            label += f"h{self.aux_horizon}" if self.aux_horizon != 1 else ""  # (1: the form of runs before the flag)
         return label
 
     def run_settings(self, agent: str) -> dict[str, Any]:
@@ -439,7 +440,7 @@ class PPOExperiment:
             settings["aux_reward"] = self.aux_reward
             if self.aux_updates != AUX_UPDATES:  # (runs made before the flag existed used AUX_UPDATES)
                 settings["aux_updates"] = self.aux_updates
-            if self.aux_horizon != AUX_HORIZON:
+            if self.aux_horizon != 1:  # (runs made before the flag had 1: their settings stay valid)
                 settings["aux_horizon"] = self.aux_horizon
         return settings
 

@@ -164,8 +164,8 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "%(default)s; another value adds u<value> to the -auxr label suffix)")
     p.add_argument("--aux-horizon", type=int, default=AUX_HORIZON,
                    help="with --aux-reward: H, a step's class is the sign of its reward plus those of the next H - 1 "
-                        "steps of its episode (default %(default)s: its own reward; another value adds h<value> to "
-                        "the -auxr label suffix)")
+                        "steps of its episode (default %(default)s; a value other than 1, the step's own reward, adds "
+                        "h<value> to the -auxr label suffix)")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "
