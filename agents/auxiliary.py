@@ -1,8 +1,9 @@
 """Auxiliary reward prediction for PPO's features extractor (UNREAL's reward prediction, Jaderberg et al. 2017).
 
 After every rollout, :class:`RewardPredictionCallback` trains the policy's features extractor together with a
-small head to predict the sign of each step's reward (negative, zero, positive) from the observation the step
-was taken in, on minibatches that hold each class equally, drawn from a replay of recent steps kept per class
+small head to predict the sign of each step's reward (negative, zero, positive; with ``horizon`` H > 1 the sign
+of the sum of its reward and the next H - 1 of its episode, so that opposite rewards in one window cancel to
+zero) from the observation the step was taken in, on minibatches that hold each class equally, drawn from a replay of recent steps kept per class
 (rewards are sparse). Nothing else is given: the reward is
 the only signal, as for PPO itself. The intent is to make the extractor separate, early, the things that pay
 from the things that cost, for example the colour of a falling object in Catch, which PPO otherwise learns only
@@ -109,7 +110,7 @@ def _assign(ring: Any, at: np.ndarray, values: Any) -> None:
 
 
 class RewardPredictionCallback(BaseCallback):
-    """Train the shared features extractor to predict the sign of the reward, after each rollout.
+    """Train the shared features extractor to predict the sign of the reward (or reward window), after each rollout.
 
     As UNREAL does, the samples come from a replay of recent steps kept per reward class, and each minibatch
     holds as many steps of each class seen so far: rewards are rare, so one rollout alone holds a handful.

@@ -39,7 +39,8 @@ class CsvEvalCallback(EvalCallback):
     """``EvalCallback`` on the same held-out episodes every time, each evaluation appended to a CSV at once.
 
     Before each evaluation the eval env is re-seeded with ``eval_seed``, so every evaluation of every agent
-    of a training seed plays the same episodes. A last evaluation runs at the end of training if the final
+    of a training seed starts from the same env seeds (with sampled actions the episodes then differ by policy);
+    sampled evaluation actions leave torch's random stream as it was, so evaluating does not change training. A last evaluation runs at the end of training if the final
     step was not evaluated.
 
     :param eval_env: the evaluation VecEnv; re-seeded, sub-env i plays its fixed share of the episodes from env
@@ -87,7 +88,12 @@ class CsvEvalCallback(EvalCallback):
             return True
         self.eval_env.seed(self.eval_seed)
         t0 = time.perf_counter()
-        keep_going = super()._on_step()
+        if self.deterministic:
+            keep_going = super()._on_step()
+        else:  # sampled actions draw from torch's generator, which PPO samples from too: leave its stream as it was
+            devices = [self.model.device] if self.model.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices, device_type="cuda"):
+                keep_going = super()._on_step()
         self.eval_seconds += time.perf_counter() - t0
         self._session_eval_seconds += time.perf_counter() - t0
         returns, lengths = self.evaluations_results[-1], self.evaluations_length[-1]

@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import json
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -93,8 +94,9 @@ ATARI_PPO: dict[str, Any] = dict(n_steps=128, n_epochs=4, batch_size=256, learni
                                  clip_range=linear(0.1), vf_coef=0.5, ent_coef=0.01)
 ATARI_DEFAULTS = dict(n_envs=8, timesteps=1_000_000, eval_episodes=5)
 
-PROTOCOL_KEYS = ("env", "timesteps", "n_envs", "eval_freq", "eval_episodes", "ppo")
-"""The run settings that make results comparable in one table (env, budget, evaluation, PPO)."""
+PROTOCOL_KEYS = ("env", "timesteps", "n_envs", "eval_freq", "eval_episodes", "eval_policy", "ppo")
+"""The run settings that make results comparable in one table (env, budget, evaluation, PPO); ``eval_policy`` is
+recorded on ALE ids only (runs made before it evaluated deterministically, and do not join a table with it)."""
 
 
 def eval_seed(seed: int) -> int:
@@ -142,7 +144,8 @@ class PPOExperiment:
         (:class:`agents.auxiliary.RewardPredictionCallback`), its learning rate this multiple of PPO's (label suffix
         ``-auxr<value>``); 0: off. The other agents are untouched. None: :data:`AUX_WEIGHT` on object tasks, 0 on ALE.
     :param aux_updates: with ``aux_reward``: its minibatch steps after each rollout (default
-        :data:`AUX_UPDATES`; another value adds ``u<value>`` to the label's ``-auxr`` suffix).
+        :data:`AUX_UPDATES`; another value adds ``u<value>`` to the label's ``-auxr`` suffix and to the run
+        settings).
     :param aux_horizon: with ``aux_reward``: H, the steps whose rewards class a step (its own and the next H - 1
         of its episode; default :data:`AUX_HORIZON`; a value other than 1, the form before the flag, adds
         ``h<value>`` to the ``-auxr`` suffix and to the run settings).
@@ -247,6 +250,7 @@ class PPOExperiment:
         if self.agents is None:
             self.agents = ["mint", "pixels"] + ([] if self.atari else ["ground_truth"])
         self.agents = list(dict.fromkeys(self.agents))
+        self._aux_given = self.aux_reward is not None  # (for the wording of errors)
         if self.aux_reward is None:  # the default applies to keypoint and ladder agents; none to apply it to: 0
             self.aux_reward = aux_default if set(self.agents) & set(KEYPOINT_AGENTS + OBJECT_AGENTS) else 0.0
         self._check_representation()
@@ -304,18 +308,24 @@ class PPOExperiment:
         if not (math.isfinite(self.aux_reward) and 0 <= self.aux_reward <= 10):
             raise ExperimentError(f"--aux-reward must be in [0, 10] (0: off; else the auxiliary learning rate as a "
                                   f"multiple of PPO's), got {self.aux_reward}")
+        for name, value in (("--aux-updates", self.aux_updates), ("--aux-horizon", self.aux_horizon)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ExperimentError(f"{name} must be a whole number, got {value!r}")
         if not 1 <= self.aux_updates <= 256:
             raise ExperimentError(f"--aux-updates must be in [1, 256] (minibatch steps of reward prediction per "
                                   f"rollout), got {self.aux_updates}")
-        if not 1 <= self.aux_horizon <= 1000:
-            raise ExperimentError(f"--aux-horizon must be in [1, 1000] (steps whose rewards class a step of reward "
-                                  f"prediction), got {self.aux_horizon}")
+        n_steps = int(self.ppo["n_steps"])
+        if not 1 <= self.aux_horizon <= n_steps // 2:  # a longer window leaves most steps of a rollout unknown
+            raise ExperimentError(f"--aux-horizon must be in [1, {n_steps // 2}] (half of PPO's {n_steps} steps per "
+                                  f"rollout: a step's window must fit in the rollout), got {self.aux_horizon}")
+        off = ("off (--aux-reward 0)" if self.aux_reward == 0 and self._aux_given else
+               "off here by default (ALE ids, or no keypoint or ladder agent)")
         if self.aux_horizon != AUX_HORIZON and not self.aux_reward:
             raise ExperimentError(f"--aux-horizon {self.aux_horizon} sets the window of reward prediction, which is "
-                                  "off (--aux-reward 0); give --aux-reward > 0 or drop the flag")
+                                  f"{off}; give --aux-reward > 0 or drop the flag")
         if self.aux_updates != AUX_UPDATES and not self.aux_reward:
-            raise ExperimentError(f"--aux-updates {self.aux_updates} sets the steps of reward prediction, which is off "
-                                  "(--aux-reward 0); give --aux-reward > 0 or drop the flag")
+            raise ExperimentError(f"--aux-updates {self.aux_updates} sets the steps of reward prediction, which is "
+                                  f"{off}; give --aux-reward > 0 or drop the flag")
         if self.aux_reward and not set(self.agents) & set(KEYPOINT_AGENTS + OBJECT_AGENTS):
             raise ExperimentError(f"--aux-reward {self.aux_reward} trains the features extractor of the keypoint and "
                                   "ladder agents, and --agents has none; add one or drop the flag")
@@ -346,6 +356,9 @@ class PPOExperiment:
         if self.atari and objects:  # RAM objects (envs.atari_objects): rung 0 only, without a flag Atari lacks
             from envs.atari_objects import SUPPORTED_GAMES, game_layout
 
+            if self.object_properties is not None or self.object_properties_label is not None:
+                raise ExperimentError("--object-properties degrades the ladder rungs of MintTasks/* ids; on ALE ids "
+                                      "the objects agent reads the true RAM objects: drop the flag")
             if objects != ["objects"]:
                 raise ExperimentError(f"--agents {' '.join(objects)}: on ALE ids only the objects agent (the true RAM "
                                       "objects, rung 0) runs; the other ladder rungs are degraded to properties "

@@ -130,6 +130,7 @@ def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: 
         }
     rule = "given" if exp.threshold is not None else "random + 0.8 × (best image agent's final − random)"
     return {"env": exp.env, "timesteps": exp.timesteps, "threshold": threshold, "threshold_rule": rule,
+            "eval_policy": "deterministic" if exp.deterministic_eval else "stochastic",
             "pixels_final_return": pixels_final, "random_return": aggregate(random), "agents": agents}
 
 

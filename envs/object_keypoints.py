@@ -102,6 +102,8 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
                                                  keypoints_per_obj=keypoints_per_obj,
                                                  status_flip_rate=status_flip_rate, seed=seed)
         gym.ObservationWrapper.__init__(self, env)
+        if not (isinstance(flag, bool) or flag == "colour"):
+            raise ValueError(f"flag must be True, False or 'colour', got {flag!r}")
         base = env.unwrapped
         config = getattr(base, "config", None)
         atari = _atari_objects(env)
@@ -134,8 +136,6 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
                              f"{keypoints_per_obj}, {status_flip_rate}")
         self.miss_run, self.position_noise_px = float(miss_run), float(position_noise_px)
         self.switch_rate, self.keypoints_per_obj = float(switch_rate), float(keypoints_per_obj)
-        if flag not in (True, False, "colour"):
-            raise ValueError(f"flag must be True, False or 'colour', got {flag!r}")
         self.status_flip_rate, self.flag, self.seed = float(status_flip_rate), flag, int(seed)
         self.flag_key = getattr(base, "flag_name", "good")
         self.num_features = 3 if flag == "colour" else int(flag)

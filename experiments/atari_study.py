@@ -13,7 +13,8 @@ inherits its whole protocol: rl-baselines3-zoo's Atari PPO hyperparameters for e
 ``-v5`` emulator settings (frame skip 4, sticky actions 0.25, up to 30 no-op starts), training
 envs with ``EpisodicLifeEnv`` + ``ClipRewardEnv``, and evaluation on held-out episodes (env seeds
 ``10000 + 1000 × seed + i``, actions sampled from the policy as rl-baselines3-zoo evaluates Atari
-agents (deterministic before the eleventh session; those runs' folders are not resumed), true game over, raw unclipped score, 5
+agents (deterministic before the eleventh session: a finished run of that protocol stops the study as written with
+other settings, an interrupted one starts over), true game over, raw unclipped score, 5
 episodes per evaluation); the "final return" of a run is its last evaluation. Finished
 (agent, seed) runs leave ``done.json`` and are skipped, so re-running the command resumes.
 

@@ -42,7 +42,9 @@ PPO hyperparameters; only what it observes differs:
                   keypoint rows in the env's slot order with the good/bad flag
                   (``envs.object_keypoints``), through the keypoint agents' pipeline and extractor;
                   ``objects-<property>`` degrades one property to the level measured for an encoder
-                  (``--object-properties``, from ``experiments/keypoint_properties.py``).
+                  (``--object-properties``, from ``experiments/keypoint_properties.py``). On ALE ids
+                  only ``objects`` runs: the RAM's objects (``envs.atari_objects``) in the game's slot
+                  order, without a flag (the slot says what the object is), the upper reference there.
 
 PPO hyperparameters: on object tasks those of ``benchmarks/bench_tasks.py`` (which learn the
 tasks from ground truth in ~30k steps) with SB3's default learning rate 3e-4 instead of 1e-3
@@ -63,7 +65,7 @@ training); collect random-policy frames and pretrain the encoders; score a unifo
 policy on the held-out episodes; then for every (agent, seed): build train and eval envs,
 train PPO with an ``EvalCallback`` that evaluates on held-out episodes (env seeds
 ``10000 + 1000 × seed + i`` for eval env i, the same episodes at every evaluation and for every agent,
-deterministic actions) every ``--eval-freq`` steps and appends each evaluation to
+deterministic actions; on ALE ids sampled actions, as rl-baselines3-zoo evaluates Atari agents) every ``--eval-freq`` steps and appends each evaluation to
 ``evaluations.csv`` as it happens; save the model (keypoint agents: with a copy of their
 encoder and ``agent.json`` holding its sha256 and config, checked by ``agents.saved_agent.load_agent``).
 
@@ -156,7 +158,8 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--aux-reward", type=float, default=None,
                    help="mint/transporter and ladder agents: > 0 adds auxiliary reward prediction "
                         "(agents.auxiliary.RewardPredictionCallback: after each rollout the features extractor and a "
-                        "small head learn to predict the sign of each step's reward, from a per-class replay of "
+                        "small head learn to predict the sign of each step's reward (or reward window, "
+                        "--aux-horizon), from a per-class replay of "
                         "recent steps), at this multiple of PPO's learning rate (label suffix -auxr<value>); 0: off. "
                         f"Default: {AUX_WEIGHT:g} on object tasks, 0 on ALE ids")
     p.add_argument("--aux-updates", type=int, default=AUX_UPDATES,

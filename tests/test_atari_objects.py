@@ -417,6 +417,23 @@ def test_readers_agree_with_ocatari(ocatari_ram: Any) -> None:
 
 
 # --------------------------------------------------------------------------- the objects agent's observation
+def _rows_from_ram(env: gym.Env, slots: int) -> np.ndarray:
+    """(slots, 3) rows x, y, status read straight from the emulator's RAM: a present object's box centre
+    (pixel-centre aligned), status 1 when its box has pixels in the playfield; zeros for an absent slot."""
+    rows = np.zeros((slots, 3), np.float32)
+    for obj in read_objects(atari_game_name_of(env), env.unwrapped.ale.getRAM()):
+        x, y, w, h = obj.box
+        centre = np.array([x + (max(w, 1) - 1) / 2.0, y + (max(h, 1) - 1) / 2.0])
+        rows[obj.slot] = [*pixel_to_normalised(centre, ATARI_FRAME_SIZE), float(w > 0 and h > 0)]
+    return rows
+
+
+def atari_game_name_of(env: gym.Env) -> str:
+    from envs.atari_objects import atari_game_name
+
+    return atari_game_name(env)
+
+
 @pytest.mark.parametrize("game", ["Pong", "MsPacman"])
 def test_object_keypoints_read_the_ram_objects_in_slot_order(game: str) -> None:
     """ObjectKeypoints over AtariObjects: one row per slot, (x, y) the RAM box centre, status the visibility, no
@@ -433,10 +450,8 @@ def test_object_keypoints_read_the_ram_objects_in_slot_order(game: str) -> None:
         obs, _, terminated, truncated, info = rows.step(rows.action_space.sample())
         objects = info["objects"]
         assert obs in rows.observation_space
-        np.testing.assert_array_equal(obs[:, 2], objects["visible"].astype(np.float32))
-        vis = objects["visible"]
-        np.testing.assert_allclose(obs[vis, :2], objects["centres"][vis], atol=1e-6)
-        seen += int(vis.sum())
+        np.testing.assert_array_equal(obs, _rows_from_ram(env, layout.num_slots))  # slot i: the RAM's object i
+        seen += int(objects["visible"].sum())
         if terminated or truncated:
             break
     assert seen > 0
@@ -478,8 +493,29 @@ def test_objects_agent_trains_on_atari_and_bad_games_are_refused(tmp_path: Any, 
     assert settings["objects"] == {"flag": False} and settings["extractor"] == "mlp" and settings["n_stack"] == 2
     assert settings["eval_policy"] == "stochastic" and [e.deterministic for e in evaluators] == [False]
     assert "| objects | 1 |" in report["table"]
+    summary = json.loads((tmp_path / "ALE_Pong-v5" / "summary.json").read_text())
+    assert summary["eval_policy"] == "stochastic"
     for argv, message in ((["--env", "ALE/Seaquest-v5", "--agents", "objects"], "ALE/Breakout-v5, ALE/Freeway-v5"),
                           (["--env", "ALE/Pong-v5", "--agents", "objects-noise"], "only the objects agent")):
         with pytest.raises(SystemExit):
             pk.main([*argv, "--out", str(tmp_path / "bad")])
         assert message in capsys.readouterr().err
+
+
+def test_object_rows_after_a_lost_life_show_the_ram_of_the_reset():
+    """The training env of the objects agent (episodic lives): the reset after a lost life steps the game, and the
+    rows it returns are the RAM's objects after that step (Breakout: 5 lives)."""
+    from agents.experiment_envs import object_env
+
+    env = object_env("ALE/Breakout-v5", True, 0, flag=False)
+    obs, _ = env.reset(seed=SEED)
+    np.testing.assert_array_equal(obs, _rows_from_ram(env, 2))
+    for _ in range(3000):
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        np.testing.assert_array_equal(obs, _rows_from_ram(env, 2))
+        if terminated or truncated:
+            break
+    assert terminated and env.unwrapped.ale.lives() > 0  # a life lost, the game goes on
+    obs, info = env.reset()
+    np.testing.assert_array_equal(obs, _rows_from_ram(env, 2))
+    assert info["objects"]["visible"][0]  # the paddle

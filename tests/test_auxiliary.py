@@ -86,19 +86,37 @@ def test_window_rewards_match_a_step_by_step_sum(horizon):
         window_rewards(rewards, dones, 0)
 
 
+def _replay_rows(aux: RewardPredictionCallback, c: int) -> np.ndarray:
+    return np.sort(aux.replay.rings[c][: aux.replay.sizes[c]], axis=0) if aux.replay.sizes[c] else np.zeros((0, 2))
+
+
 def test_horizon_classes_the_steps_before_a_reward():
     """horizon H: the replay holds, for each known window, the observation of its first step with the class of the
-    window's sum; the steps whose window runs past the rollout are left out."""
+    window's sum; the steps whose window runs past the rollout are left out. Checked against the rollout buffer
+    (SignEnv: a step pays the first value of the observation it was taken in; episodes truncate every 5 steps), both
+    as the rollout ends and, by hand, on the buffer SB3 has flattened env-major for training."""
     model = _model()
     aux = RewardPredictionCallback(weight=1.0, updates=1, horizon=3)
     model.learn(64 * 2, callback=aux)  # one rollout of 64 steps in 2 envs
-    rewards, dones = aux._rewards, aux._dones
-    total, known = window_rewards(rewards, dones, 3)
+    assert model.rollout_buffer.generator_ready  # training flattened the buffer env-major: undo it
+    obs = model.rollout_buffer.observations.reshape(2, 64, 2).swapaxes(0, 1)  # (steps, envs, 2)
+    rewards = obs[:, :, 0]
+    np.testing.assert_array_equal(aux._rewards, rewards)  # the step's reward is its observation's first value
+    expected_dones = np.zeros((64, 2), bool)
+    expected_dones[4::5] = True
+    np.testing.assert_array_equal(aux._dones, expected_dones)
+    total, known = window_rewards(rewards, expected_dones, 3)
     assert not known.all()  # the episodes run on past the rollout: their last steps wait
-    expected = np.bincount(reward_classes(total[known]), minlength=3)
-    assert aux.replay.sizes == expected.tolist()
+    classes = reward_classes(total)
+    for c in range(3):  # each class's rows are exactly the observations whose window has that class
+        np.testing.assert_array_equal(_replay_rows(aux, c), np.sort(obs[known & (classes == c)], axis=0))
     own = np.bincount(reward_classes(rewards).reshape(-1), minlength=3)
-    assert expected[2] > own[2] and expected[0] > own[0]  # rewards announce themselves: more steps in +/- classes
+    assert aux.replay.sizes[2] > own[2] and aux.replay.sizes[0] > own[0]  # rewards announce themselves
+
+    aux._on_rollout_end()  # by hand, on the flattened buffer: the same rows are added again
+    for c in range(3):
+        rows = np.sort(obs[known & (classes == c)], axis=0)
+        np.testing.assert_array_equal(_replay_rows(aux, c), np.sort(np.concatenate([rows, rows]), axis=0))
 
 
 def test_raw_rewards_recorded_and_only_the_extractor_and_head_trained():
@@ -284,7 +302,7 @@ def test_a_checkpoint_whose_auxiliary_file_is_missing_is_not_resumed(tmp_path):
 def test_aux_updates_and_horizon_flags(tmp_path, capsys):
     """--aux-updates: the callback's minibatch steps per rollout; --aux-horizon its reward window; the default keeps the label and run settings of
     runs made before the flag, another value marks both; out of range, or with reward prediction off, is refused."""
-    from agents.experiment_settings import AUX_UPDATES, PPOExperiment
+    from agents.experiment_settings import AUX_UPDATES, ExperimentError, PPOExperiment
     from agents.ppo_experiment import build_agent
     from tests.conftest import load_script
 
@@ -307,11 +325,39 @@ def test_aux_updates_and_horizon_flags(tmp_path, capsys):
     argv = ["--env", "MintTasks/Catch-v0", "--agents", "objects", "--out", str(tmp_path), "--no-progress"]
     for flag, bad, message in (("--aux-updates", "0", "--aux-updates must be in [1, 256]"),
                                ("--aux-updates", "257", "--aux-updates must be in [1, 256]"),
-                               ("--aux-horizon", "0", "--aux-horizon must be in [1, 1000]")):
+                               ("--aux-horizon", "0", "--aux-horizon must be in [1, 64]"),
+                               ("--aux-horizon", "65", "--aux-horizon must be in [1, 64] (half of PPO's 128 steps"),
+                               ("--aux-horizon", "2.5", "invalid int value")):
         with pytest.raises(SystemExit):
             pk.main([*argv, flag, bad])
         assert message in capsys.readouterr().err
     for flag in ("--aux-updates", "--aux-horizon"):
         with pytest.raises(SystemExit):
             pk.main([*argv, "--aux-reward", "0", flag, "16"])
-        assert "reward prediction, which is off" in capsys.readouterr().err
+        assert "reward prediction, which is off (--aux-reward 0)" in capsys.readouterr().err
+        with pytest.raises(SystemExit):  # off by default: on ALE ids
+            pk.main(["--env", "ALE/Pong-v5", "--agents", "mint", *argv[4:], flag, "16"])
+        assert "which is off here by default" in capsys.readouterr().err
+    with pytest.raises(ExperimentError, match="--aux-horizon must be a whole number"):
+        PPOExperiment(agents=["objects"], aux_horizon=2.5)
+    with pytest.raises(ExperimentError, match="--aux-updates must be a whole number"):
+        PPOExperiment(agents=["objects"], aux_updates=True)
+
+
+def test_sampled_evaluations_leave_training_as_it_was(tmp_path):
+    """CsvEvalCallback with sampled actions (the ALE protocol) restores torch's random stream after each
+    evaluation: a run evaluated every rollout trains exactly as one evaluated only at the end."""
+    from agents.callbacks import CsvEvalCallback
+
+    def train(eval_freq: int, folder: str) -> list[torch.Tensor]:
+        model = _model(seed=3)
+        evaluator = CsvEvalCallback(DummyVecEnv([SignEnv]), tmp_path / folder / "evaluations.csv", eval_seed=7,
+                                    row={"agent": "x", "seed": 3}, eval_freq=eval_freq, n_envs=2, n_eval_episodes=3,
+                                    deterministic=False)
+        model.learn(64 * 2 * 3, callback=evaluator)
+        rows = (tmp_path / folder / "evaluations.csv").read_text().strip().splitlines()
+        assert len(rows) - 1 == (3 if eval_freq == 128 else 1)
+        return [p.detach().clone() for p in model.policy.parameters()]
+
+    often, once = train(128, "often"), train(10**6, "once")
+    assert all(torch.equal(a, b) for a, b in zip(often, once))

@@ -261,8 +261,9 @@ def test_colour_rung_gives_the_objects_colours() -> None:
         obs, *_, info = env.step(0)
         np.testing.assert_allclose(obs[:, 3:], info["objects"]["colours"] / 255.0, atol=1e-6)
         assert env.observation_space.contains(obs)
-    with pytest.raises(ValueError, match="flag must be True, False or 'colour'"):
-        _catch(flag="hue")
+    for bad in ("hue", 1, 0.0):  # (1 == True, but a flag must be a bool)
+        with pytest.raises(ValueError, match="flag must be True, False or 'colour'"):
+            _catch(flag=bad)
 
 
 # --------------------------------------------------------------------------- colour codes
