@@ -183,7 +183,7 @@ def test_state_round_trip_also_before_initialisation():
 
 
 @pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=-1.0), dict(updates=0), dict(batch_size=2),
-                                    dict(capacity=0), dict(hidden=0)])
+                                    dict(capacity=0), dict(hidden=0), dict(horizon=0)])
 def test_bad_settings_refused(kwargs):
     with pytest.raises(ValueError, match="RewardPredictionCallback needs"):
         RewardPredictionCallback(**kwargs)
