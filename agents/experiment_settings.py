@@ -471,4 +471,5 @@ class PPOExperiment:
 
     def protocol(self) -> dict[str, Any]:
         """The run settings every agent shares (:data:`PROTOCOL_KEYS`): runs under the same protocol share a table."""
-        return {k: v for k, v in self.run_settings("pixels").items() if k in PROTOCOL_KEYS}
+        settings = self.run_settings("pixels")
+        return {k: settings.get(k) for k in PROTOCOL_KEYS}  # (a key a protocol does not record: None, as when read)

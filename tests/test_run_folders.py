@@ -209,3 +209,29 @@ def test_ppo_resume_refuses_a_swapped_encoder_and_marks_resumed_seeds(tmp_path, 
     assert "| mint-relation-c8w5-lrlin-n1-auxr2 | 1† |" in report["table"]
     assert "† resumed from a mid-way checkpoint after an interruption, so not bit-identical" in report["table"]
     assert report["table"].rstrip().endswith("mint-relation-c8w5-lrlin-n1-auxr2 seed 0")
+
+
+@pytest.mark.parametrize("env", ["MintTasks/Catch-v0", "ALE/Pong-v5"])
+def test_finished_runs_under_the_same_protocol_join_the_table(tmp_path, env):
+    """agents.report.result_labels: a label run earlier in the same folder joins this experiment's table when its
+    finished runs share the protocol (env, budget, evaluation, PPO; on ALE ids the evaluation policy too), and only
+    then."""
+    import json
+
+    from agents.experiment_settings import PPOExperiment
+    from agents.report import result_labels
+
+    exp = PPOExperiment(env=env, agents=["mint"], timesteps=4096, out=str(tmp_path))
+    env_dir = tmp_path / "env"
+
+    def finished(label: str, settings: dict) -> None:
+        (env_dir / label / "seed0").mkdir(parents=True)
+        (env_dir / label / "seed0" / "done.json").write_text(json.dumps({"settings": settings}))
+
+    same = exp.run_settings("pixels")
+    finished("same-protocol", dict(same, extractor="set"))
+    finished("other-budget", dict(same, timesteps=8192))
+    if exp.atari:  # a run of the deterministic evaluation, before eval_policy was recorded
+        finished("deterministic-eval", {k: v for k, v in same.items() if k != "eval_policy"})
+    (env_dir / "unfinished" / "seed0").mkdir(parents=True)
+    assert result_labels(exp, env_dir, ["mint"]) == ["mint", "same-protocol"]
