@@ -13,6 +13,10 @@ timings and every held-out episode's :func:`mint_rl.metrics.video_metrics` and
                    with both encoders, the paired differences (:data:`PAIRED_COLUMNS`)
     metrics.png    DOP, TOP, UAK and RAK per scene and encoder with 95 % t-intervals (:func:`metrics_figure`)
 
+Runs made with ``--curve`` also keep the held-out metrics at earlier optimiser steps (``metrics.json["curve"]``);
+:func:`write_curve_results` turns them, with each run's final step, into ``curve.csv``, ``curve.md`` and
+``convergence.png`` (DOP and TOP against training steps).
+
 Runs evaluated before a metric was added get nan for it. Aggregation over seeds is
 :func:`mint_rl.metrics.summarize` (episode metrics → mean per seed → mean ± t-interval); the paired
 differences are :func:`mint_rl.metrics.aggregate` of the per-seed differences (per seed both encoders saw the
@@ -40,7 +44,8 @@ from mint_rl.metrics import ENTER_WINDOW, aggregate, finite_mean, summarize
 from mint_rl.utils import write_json
 
 __all__ = ["MAIN_COLUMNS", "ENTER_LEAVE_COLUMNS", "PAIRED_NOTE", "PAIRED_COLUMNS", "run_folder", "finished_runs",
-           "markdown_table", "paired_table", "metrics_figure", "write_keypoint_quality_results"]
+           "markdown_table", "paired_table", "metrics_figure", "write_keypoint_quality_results", "CURVE_METRICS",
+           "write_curve_results"]
 
 # (key, column title, format) of the printed tables; ↑ higher is better, ↓ lower is better.
 MAIN_COLUMNS = [("DOP", "DOP % ↑", "{:.1f}"), ("TOP", "TOP % ↑", "{:.1f}"), ("UAK", "UAK ↓", "{:.2f}"),
@@ -192,3 +197,81 @@ def write_keypoint_quality_results(out: Path, scenes: Sequence[str], encoders: S
     if summary and figure:
         metrics_figure(summary, scenes, encoders, out / "metrics.png")
     return {"summary": summary, "table": table, "rows": rows}
+
+
+CURVE_METRICS = ("DOP", "TOP", "UAK")
+"""Metrics of the convergence table and figure (:func:`write_curve_results`)."""
+
+
+def write_curve_results(out: Path, scenes: Sequence[str], encoders: Sequence[str], seeds: int) -> dict[str, Any]:
+    """Rewrite ``curve.csv``, ``curve.md`` and ``convergence.png`` from the finished runs' curves.
+
+    A run's curve is its held-out metrics at each step of ``metrics.json["curve"]`` (``--curve``) plus its final
+    step (``budget["steps"]``). Per (scene, encoder, step) the episode metrics are averaged per seed, then over
+    the seeds evaluated at that step (mean ± 95 % Student-t half-width, :func:`mint_rl.metrics.summarize`).
+
+    :return: ``summary`` (scene → encoder → step → metric → aggregate), ``table`` (the markdown) and ``rows``.
+    """
+    done = finished_runs(out, scenes, encoders, seeds)
+    per_step: dict[tuple[str, str, int], dict[int, list[dict[str, float]]]] = {}
+    for (encoder, scene, seed), result in done.items():
+        points = {int(step): episodes for step, episodes in result.get("curve", {}).items()}
+        points[int(result["budget"]["steps"])] = result["episodes"]
+        for step, episodes in points.items():
+            per_step.setdefault((scene, encoder, step), {})[seed] = episodes
+    rows, summary = [], {}
+    for (scene, encoder, step), per_seed in sorted(per_step.items()):
+        for seed, episodes in sorted(per_seed.items()):
+            for metric in CURVE_METRICS:
+                values = np.array([ep.get(metric, np.nan) for ep in episodes], dtype=np.float64)
+                rows.append({"encoder": encoder, "scene": scene, "seed": seed, "step": step, "metric": metric,
+                             "value": finite_mean(values)})
+        stats = summarize({seed: [{m: ep.get(m, np.nan) for m in CURVE_METRICS} for ep in episodes]
+                           for seed, episodes in per_seed.items()})
+        summary.setdefault(scene, {}).setdefault(encoder, {})[step] = stats
+    write_rows(out / "curve.csv", rows, ["encoder", "scene", "seed", "step", "metric", "value"])
+    steps = sorted({step for (_, _, step) in per_step})
+    lines = ["DOP % / TOP % on the held-out episodes against optimiser steps (mean over the seeds evaluated at "
+             "that step; n seeds in brackets):", "",
+             "| scene | encoder | " + " | ".join(f"{s:,}" for s in steps) + " |", "|---|---|" + "---|" * len(steps)]
+    for scene in scenes:
+        for encoder in encoders:
+            curve = summary.get(scene, {}).get(encoder)
+            if not curve:
+                continue
+            cells = [f"{curve[s]['DOP']['mean']:.1f} / {curve[s]['TOP']['mean']:.1f} ({curve[s]['DOP']['n']})"
+                     if s in curve else "" for s in steps]
+            lines.append(f"| {scene} | {encoder} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    (out / "curve.md").write_text(table + "\n")
+    if summary:
+        curve_figure(summary, scenes, encoders, out / "convergence.png")
+    return {"summary": summary, "table": table, "rows": rows}
+
+
+def curve_figure(summary: Mapping[str, Any], scenes: Sequence[str], encoders: Sequence[str], path: Path) -> None:
+    """DOP (solid) and TOP (dashed) against optimiser steps, one panel per scene, 95 % t-intervals shaded."""
+    from matplotlib.figure import Figure
+
+    shown = [s for s in scenes if s in summary]
+    fig = Figure(figsize=(3.2 * len(shown), 3.0), dpi=100, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(shown)))
+    for ax, scene in zip(axes, shown):
+        for j, encoder in enumerate(encoders):
+            curve = summary[scene].get(encoder)
+            if not curve:
+                continue
+            steps = sorted(curve)
+            for key, style in (("DOP", "-"), ("TOP", "--")):
+                mean = np.array([curve[s][key]["mean"] for s in steps])
+                half = np.array([curve[s][key]["half_width"] for s in steps])
+                half = np.where(np.isfinite(half), half, 0.0)
+                ax.plot(steps, mean, style, marker="o", ms=3, color=f"C{j}", label=f"{encoder} {key}")
+                ax.fill_between(steps, mean - half, mean + half, color=f"C{j}", alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_title(scene, fontsize=10)
+        ax.set_xlabel("optimiser steps", fontsize=8)
+        ax.set_ylim(0, 100)
+    axes[0].set_ylabel("% of objects", fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.savefig(path, format="png")

@@ -30,6 +30,12 @@ Top to bottom, for every scene family, seed and encoder:
    ``videos/<encoder>_<scene>.mp4`` and an entropy / coverage figure
    ``figures/<encoder>_<scene>.png``.
 
+Convergence (``--curve 500 1000 2000 4000 --steps 8000``): each run is also evaluated on the same held-out
+episodes at those earlier optimiser steps, on the way to ``--steps`` (one training run, not one per budget);
+``curve.csv``, ``curve.md`` and ``convergence.png`` give DOP and TOP against steps
+(``agents.keypoint_quality_report.write_curve_results``). An evaluation at a curve step is kept in the run's
+``curve.json`` as soon as it is made, so an interrupted run resumes without repeating it.
+
 Resuming: a finished (encoder, scene, seed) leaves ``metrics.json`` in its folder and is
 skipped when the command runs again (``--reevaluate`` evaluates it again from its checkpoint
 instead, without training); an interrupted one resumes from its checkpoint. A folder
@@ -48,7 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.keypoint_quality_report import run_folder, write_keypoint_quality_results
+from agents.keypoint_quality_report import run_folder, write_curve_results, write_keypoint_quality_results
 from envs.keypoint_evaluation import (  # also registers the MintScenes ids
     DEFAULT_BUDGET, DEFAULT_ENCODER, FULL_BUDGET, HELD_OUT_SEED, SCENES, encode, held_out_episodes, mean_area,
     training_frames)
@@ -89,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-frames", type=int, default=None,
                    help=f"frames per held-out episode (default {DEFAULT_BUDGET['eval_frames']}, "
                         f"--full {FULL_BUDGET['eval_frames']})")
+    p.add_argument("--curve", type=int, nargs="+", default=[], metavar="STEP",
+                   help="also evaluate each run at these earlier optimiser steps (each below --steps), for DOP and "
+                        "TOP against training steps (curve.csv, curve.md, convergence.png)")
     p.add_argument("--full", action="store_true",
                    help="the larger budget of the README table (flags given explicitly still win)")
     p.add_argument("--video-frames", type=int, default=100, help="frames in each overlay video (0: no videos)")
@@ -118,7 +127,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.eval_frames < 2 or args.frames < args.clip_length:
         p.error("--eval-frames must be >= 2 and --frames >= --clip-length")
+    bad = [s for s in args.curve if not 1 <= s < args.steps]
+    if bad:
+        p.error(f"--curve steps {bad} are outside [1, --steps − 1 = {args.steps - 1}]: the curve's last point is "
+                f"--steps itself")
+    args.curve = sorted(set(args.curve))
     return args
+
+
+def evaluate_held_out(encoder: torch.nn.Module, episodes: list[dict[str, np.ndarray]], scene: str,
+                      device: torch.device) -> tuple[list[dict[str, float]], dict[str, np.ndarray]]:
+    """Per held-out episode: the video and enter/leave metrics; and the keypoints (``coords<i>``, ``status<i>``)."""
+    results, keypoints = [], {}
+    for i, ep in enumerate(episodes):
+        coords, status = encode(encoder, ep["frames"], device)
+        metrics = video_metrics(coords, status, ep["masks"], ep["visible"], mean_area(scene), static=ep["static"])
+        metrics.update(enter_leave_metrics(coords, status, ep["masks"], ep["visible"]))
+        results.append(metrics)
+        keypoints[f"coords{i}"], keypoints[f"status{i}"] = coords, status
+    return results, keypoints
 
 
 # --------------------------------------------------------------------------- 2. the experiment
@@ -152,6 +179,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if previous["budget"] != budget:
                 raise SystemExit(f"{metrics_path} was written with another budget {previous['budget']}; this command "
                                  f"asks for {budget}. Use another --out (or delete that folder).")
+            missing = [step for step in args.curve if str(step) not in previous.get("curve", {})]
+            if missing:
+                raise SystemExit(f"{metrics_path} finished without the --curve evaluations at steps {missing}, which "
+                                 f"cannot be made after training. Use another --out (or delete that folder).")
             if not args.reevaluate:
                 continue  # finished earlier: skip
 
@@ -166,22 +197,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         trainer.maybe_resume()
         resumed_from_step = trainer.step_count
         buffer = trainer.frame_buffer(frames[None], starts[None])
-        t0 = time.time()
-        history = trainer.fit(buffer, args.steps, checkpoint_every=args.checkpoint_every,
-                              progress=not args.no_progress,
-                              extra_state={"scene": SCENES[scene], "frames": len(frames), "collect_seed": seed})
-        train_seconds = time.time() - t0
+        episodes = held_out_episodes(out, scene, args.eval_episodes, args.eval_frames)
+        # Training to each --curve step in turn (evaluated there, kept in curve.json), then to --steps.
+        curve_path = run_dir / "curve.json"
+        curve = json.loads(curve_path.read_text()) if curve_path.is_file() else {}
+        if previous is not None:
+            curve = previous.get("curve", {})
+        history, train_seconds = [], 0.0
+        for target in [*args.curve, args.steps]:
+            t0 = time.time()
+            history += trainer.fit(buffer, target, checkpoint_every=args.checkpoint_every,
+                                   progress=not args.no_progress,
+                                   extra_state={"scene": SCENES[scene], "frames": len(frames), "collect_seed": seed})
+            train_seconds += time.time() - t0
+            if target == args.steps or str(target) in curve:
+                continue
+            if trainer.step_count != target:
+                raise SystemExit(f"{run_dir} was trained to step {trainer.step_count} without the --curve evaluation "
+                                 f"at step {target}. Use another --out (or delete that folder).")
+            curve[str(target)] = evaluate_held_out(trainer.encoder, episodes, scene, device)[0]
+            write_json(curve_path, curve)
 
         # 3. Held-out evaluation.
         t0 = time.time()
-        episodes = held_out_episodes(out, scene, args.eval_episodes, args.eval_frames)
-        results, keypoints = [], {}
-        for i, ep in enumerate(episodes):
-            coords, status = encode(trainer.encoder, ep["frames"], device)
-            metrics = video_metrics(coords, status, ep["masks"], ep["visible"], mean_area(scene), static=ep["static"])
-            metrics.update(enter_leave_metrics(coords, status, ep["masks"], ep["visible"]))
-            results.append(metrics)
-            keypoints[f"coords{i}"], keypoints[f"status{i}"] = coords, status
+        results, keypoints = evaluate_held_out(trainer.encoder, episodes, scene, device)
         np.savez_compressed(run_dir / "keypoints.npz", **keypoints)
         per_metric = {k: float(np.nanmean([r[k] for r in results])) if any(np.isfinite(r[k]) for r in results)
                       else float("nan") for k in results[0]}
@@ -218,16 +257,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                   "mean_object_area": mean_area(scene), "train_seconds": train_seconds,
                                   "eval_seconds": eval_seconds, "final_loss": final_loss,
                                   "resumed_from_step": resumed_from_step,
-                                  "metric_names": list(results[0]), "episodes": results})
+                                  "metric_names": list(results[0]), "episodes": results,
+                                  **({"curve": {str(step): curve[str(step)] for step in args.curve}} if args.curve
+                                     else {})})
         if args.no_progress:
             print(f"{encoder:11s} {scene:10s} seed {seed}: train {train_seconds:.0f}s, eval {eval_seconds:.0f}s, "
                   + ", ".join(f"{k}={per_metric[k]:.2f}" for k in ("DOP", "TOP", "UAK", "RAK")), flush=True)
         write_keypoint_quality_results(out, args.scenes, args.encoders, args.seeds, budget, time.time() - t_start,
                                        figure=False)  # results as they arrive
+        if args.curve:
+            write_curve_results(out, args.scenes, args.encoders, args.seeds)
 
     bar.close()
     # 4. Report: tables, paired differences and the figure over every finished run (agents.keypoint_quality_report).
     report = write_keypoint_quality_results(out, args.scenes, args.encoders, args.seeds, budget, time.time() - t_start)
+    if args.curve:
+        report["curve"] = write_curve_results(out, args.scenes, args.encoders, args.seeds)
+        print("\n" + report["curve"]["table"])
     wall = time.time() - t_start
     print()
     print(report["table"])
@@ -235,7 +281,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.export:
         export = Path(args.export)
         export.mkdir(parents=True, exist_ok=True)
-        for name in ("results.csv", "summary.json", "table.md", "metrics.png"):
+        for name in ("results.csv", "summary.json", "table.md", "metrics.png", "curve.csv", "curve.md",
+                     "convergence.png"):
             if (out / name).is_file():
                 shutil.copy2(out / name, export / name)
         for encoder in args.encoders:  # one entropy figure per encoder: EnterLeave if evaluated

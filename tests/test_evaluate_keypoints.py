@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from envs.keypoint_evaluation import FULL_BUDGET
 from mint_rl.metrics import enter_leave_metrics
@@ -165,3 +166,47 @@ def test_both_encoders_and_resume_from_checkpoint(tmp_path):
     again = json.loads(metrics.read_text())
     assert again["resumed_from_step"] == 4 and again["final_loss"] is None  # no step was re-run
     assert again["episodes"] == first["episodes"]  # the same weights give the same metrics
+
+
+def test_curve_evaluates_on_the_way_without_changing_training(tmp_path, capsys):
+    """--curve: held-out metrics at earlier steps of the same run (curve.csv/md, convergence.png), equal to a run
+    trained to that step; evaluating there does not change the training (final metrics equal a run without it); resume keeps the evaluations;
+    a finished run lacking a curve step, or steps outside [1, --steps − 1], are refused."""
+    plain, curved = tmp_path / "plain", tmp_path / "curved"
+    args = ["--scenes", "EnterLeave", "--encoders", "mint", "--video-frames", "0"]
+    main(args + ["--out", str(plain)] + tiny(steps=6))
+    report = main(args + ["--out", str(curved), "--curve", "4", "2"] + tiny(steps=6))
+    run = curved / "mint" / "EnterLeave" / "seed0"
+    result = json.loads((run / "metrics.json").read_text())
+    assert sorted(result["curve"]) == ["2", "4"]
+    assert result["episodes"] == json.loads((plain / "mint" / "EnterLeave" / "seed0" / "metrics.json").read_text())[
+        "episodes"], "evaluating at the curve steps must not change the training"
+    weights = [torch.load(folder / "mint" / "EnterLeave" / "seed0" / "encoder.pt", weights_only=False)["encoder"]
+               for folder in (plain, curved)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0]), "the curve changed the training"
+    main(args + ["--out", str(tmp_path / "four")] + tiny(steps=4))  # the curve at 4 is a 4-step run's result
+    four = json.loads((tmp_path / "four" / "mint" / "EnterLeave" / "seed0" / "metrics.json").read_text())
+    assert json.dumps(result["curve"]["4"]) == json.dumps(four["episodes"])
+    rows = list(csv.DictReader((curved / "curve.csv").open()))
+    assert sorted({int(r["step"]) for r in rows}) == [2, 4, 6]
+    final_dop = [float(r["value"]) for r in rows if r["step"] == "6" and r["metric"] == "DOP"]
+    assert final_dop == pytest.approx([np.mean([ep["DOP"] for ep in result["episodes"]])])
+    assert (curved / "convergence.png").stat().st_size > 0
+    assert "| EnterLeave | mint |" in (curved / "curve.md").read_text() and "6" in report["curve"]["table"]
+
+    # interrupted after the evaluation at step 2: the rerun keeps it and continues from the checkpoint
+    kept = json.loads((run / "curve.json").read_text())
+    (run / "metrics.json").unlink()
+    main(args + ["--out", str(curved), "--curve", "2", "4"] + tiny(steps=6))
+    assert json.loads((run / "metrics.json").read_text())["curve"] == kept
+
+    with pytest.raises(SystemExit, match="without the --curve evaluations at steps \\[3\\]"):
+        main(args + ["--out", str(curved), "--curve", "3"] + tiny(steps=6))
+    with pytest.raises(SystemExit, match="trained to step 6 without the --curve evaluation at step 5"):
+        (run / "metrics.json").unlink()
+        main(args + ["--out", str(curved), "--curve", "5"] + tiny(steps=6))
+    for bad in ("0", "6"):
+        with pytest.raises(SystemExit) as exc:
+            main(args + ["--out", str(curved), "--curve", bad] + tiny(steps=6))
+        assert exc.value.code == 2
+    assert "outside [1, --steps − 1 = 5]" in capsys.readouterr().err
