@@ -30,6 +30,7 @@ from typing import Any, Callable
 from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor
 from envs.keypoint_observation import GLIMPSE_AT  # glimpses at the keypoints, or (a control) at random positions
 from envs.object_keypoints import LADDER_RUNGS, ladder_rung_kwargs
+from envs.shipped_encoders import is_encoder_name, shipped_encoder_path
 
 __all__ = ["AGENTS", "ATARI_DEFAULTS", "ATARI_PPO", "ATARI_REPRESENTATION", "AUX_HORIZON", "AUX_UPDATES", "AUX_WEIGHT", "EXTRACTORS", "ExperimentError",
            "HELD_OUT_SEED", "KEYPOINT_AGENTS", "MAX_GLIMPSE_COVERAGE", "N_STACK", "OBJECT_AGENTS", "PPOExperiment",
@@ -122,7 +123,8 @@ class PPOExperiment:
     :param eval_episodes: held-out episodes per evaluation (None: 10, ALE 5).
     :param checkpoint_every: env steps between mid-way resume checkpoints (None: about 20 per run).
     :param threshold: return of the "steps to threshold" column (None: random + 0.8 × (best image agent − random)).
-    :param encoder: a MINT checkpoint for the mint agent (None: pretrain one).
+    :param encoder: a MINT checkpoint for the mint agent, or a shipped encoder's name (``pong``:
+        :mod:`envs.shipped_encoders`) (None: pretrain one).
     :param online: co-train the mint agent's encoder during PPO (from ``encoder``, or from scratch).
     :param online_updates: MINT steps after each rollout when ``online``.
     :param extractor: keypoint features extractor, a key of :data:`EXTRACTORS` (None: set, ALE mlp).
@@ -226,6 +228,11 @@ class PPOExperiment:
 
     def __post_init__(self) -> None:
         self.atari = self.env.startswith("ALE/")
+        if is_encoder_name(self.encoder):  # a shipped encoder by name (envs.shipped_encoders), e.g. "pong"
+            try:
+                self.encoder = str(shipped_encoder_path(self.encoder))
+            except ValueError as exc:
+                raise ExperimentError(f"--encoder: {exc}") from exc
         # held-out evaluation: the most likely action on object tasks; sampled actions on ALE, as rl-baselines3-zoo
         # evaluates Atari agents (a deterministic Atari policy can repeat one losing pattern: Boxing below random)
         self.deterministic_eval = not self.atari

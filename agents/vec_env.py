@@ -57,7 +57,7 @@ class MintKeypointVecEnv(KeypointAdapterMixin, VecEnvWrapper):
 
     :param venv: an SB3 VecEnv with image observations (uint8 ``(H, W, C)``, grey ``(H, W)``,
         or frame-stacked; any size, resized to the encoder's input).
-    :param encoder: a checkpoint path, an encoder module, or None with ``online`` (and a
+    :param encoder: a checkpoint path, a shipped encoder's name, an encoder module, or None with ``online`` (and a
         ``config``, or one built from the observation space: see :attr:`config`).
     :param online: co-train the encoder on the frames the agent sees: True with the default
         :class:`~mint_rl.online.OnlineOptions`, or an ``OnlineOptions`` (``buffer_size`` is the

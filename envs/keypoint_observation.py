@@ -145,6 +145,8 @@ from mint_rl.glimpses import check_glimpse_size, extract_glimpses
 from mint_rl.online import OnlineEncoderTrainer, OnlineOptions, online_options
 from mint_rl.utils import resolve_device
 
+from .shipped_encoders import is_encoder_name, shipped_encoder_path
+
 __all__ = [
     "ObservationOptions",
     "KeypointObserver",
@@ -664,7 +666,9 @@ def _resolve_encoder(encoder: Any, options: OnlineOptions | None, config: MintCo
                      ) -> tuple[nn.Module, MintConfig, OnlineEncoderTrainer | None]:
     """The encoder module, its config and (online, ``options`` not None) its trainer from the
     wrapper's arguments (``config`` is checked to be a MintConfig by :class:`ObservationOptions`)."""
-    if isinstance(encoder, (str, os.PathLike)):
+    if is_encoder_name(encoder):  # a shipped encoder (envs.shipped_encoders), e.g. "pong"
+        module = load_encoder(shipped_encoder_path(encoder), expected_config=config, device=device)
+    elif isinstance(encoder, (str, os.PathLike)):
         module = load_encoder(encoder, expected_config=config, device=device)
     elif isinstance(encoder, nn.Module):
         enc_config = getattr(encoder, "config", None)
@@ -686,7 +690,8 @@ def _resolve_encoder(encoder: Any, options: OnlineOptions | None, config: MintCo
                              "(options=ObservationOptions(config=...)) to build one")
         module = None
     else:
-        raise TypeError(f"encoder must be a checkpoint path, an nn.Module or None, got {type(encoder).__name__}")
+        raise TypeError(f"encoder must be a checkpoint path, a shipped encoder's name, an nn.Module or None, "
+                        f"got {type(encoder).__name__}")
     cfg = config if config is not None else module.config
     if options is None:
         return module, cfg, None
@@ -700,8 +705,8 @@ class KeypointObserver:
     config, resizing, one batched encoder forward, output format, online trainer).
 
     :param image_space: the (single) env's image observation space.
-    :param encoder: a checkpoint path, an encoder module carrying its ``config``, or None with
-        ``online`` (see :class:`envs.wrappers.MintKeypointWrapper`).
+    :param encoder: a checkpoint path, a shipped encoder's name (``envs.shipped_encoders``), an encoder module
+        carrying its ``config``, or None with ``online`` (see :class:`envs.wrappers.MintKeypointWrapper`).
     :param online: False (frozen), True or an :class:`~mint_rl.online.OnlineOptions` (co-trained;
         ``auto_update`` None means True here: an adapter with another default resolves it
         first, :meth:`~mint_rl.online.OnlineOptions.resolved`).

@@ -256,7 +256,8 @@ class MintKeypointWrapper(KeypointAdapterMixin, gym.ObservationWrapper, gym.util
     :param env: an env with image observations (uint8 ``(H, W, C)``/``(H, W)``, float in
         [0, 1], or frame-stacked ``(S, H, W[, C])``; see ``ObservationOptions.layout``).
     :param encoder: a checkpoint path (``"mint"`` or ``"transporter"`` encoder, via
-        :func:`mint_rl.baselines.load_encoder`), an encoder module carrying its ``config``
+        :func:`mint_rl.baselines.load_encoder`), a shipped encoder's name (e.g. ``"pong"``:
+        :mod:`envs.shipped_encoders`), an encoder module carrying its ``config``
         (moved to ``options.device``, shared, never trained unless ``online``), or None with
         ``online=True`` to co-train a new encoder.
     :param online: co-train the encoder (a MINT ``KeypointEncoder``) on the frames seen: True

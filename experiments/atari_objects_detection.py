@@ -5,6 +5,7 @@
         --sweep steps=500,1500,3000 --sweep w_mce=25,100,400                         # one factor at a time
     python experiments/atari_objects_detection.py --seeds 3 -k 16 --grid 42           # the chosen setting, 3 seeds
     python experiments/atari_objects_detection.py --games Pong --encoder runs/pretrain/ALE_Pong-v5-s0/encoder.pt
+    python experiments/atari_objects_detection.py --games Pong Breakout MsPacman --methods mint --grid 84 --ship
 
 Top to bottom: check the flags (an unsupported game, a bad sweep or setting stops here); lock ``--out``;
 then per game: record held-out frames with their RAM object boxes (``envs.atari_detection``: random
@@ -23,6 +24,8 @@ conditional-entropy weight, MINT only) at a time; the base setting is always run
 ``<out>/results.csv`` (one per game, method, setting, seed and category) as each run finishes, and
 ``<out>/table.md`` is rewritten (mean ± 95 % t half-width over seeds; ``agents.atari_detection_report``).
 Rerunning the command skips the runs in results.csv; an ``--out`` made with another budget is refused.
+``--ship`` then writes each game's MINT encoder of the base setting (seed 0) into the package as a shipped
+encoder (``envs.shipped_encoders``: weights and config, its setting, its rows of the table, this command).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +45,7 @@ from agents.atari_detection_report import read_results, write_atari_detection_re
 from envs.atari_detection import AtariRecording, detection_by_category, encode_frames, record_atari_objects
 from envs.atari_objects import SUPPORTED_GAMES, game_layout
 from envs.collect import collect_frames
+from envs.shipped_encoders import PRETRAINED_DIR, ship_encoder
 from mint_rl.baselines import ENCODER_TYPES, build_trainer, load_encoder
 from mint_rl.checkpoint import CheckpointError, load_checkpoint
 from mint_rl.config import ConfigError, MintConfig
@@ -77,6 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--out", default="runs/atari_objects_detection")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--ship", nargs="?", const=str(PRETRAINED_DIR), default=None, metavar="DIR",
+                   help="afterwards, copy each game's MINT encoder of the base setting, seed 0, into the package "
+                        "(DIR, default envs/pretrained/: <game>.pt, loadable by name, envs.shipped_encoders) with its "
+                        "detection rows")
     args = p.parse_args(argv)
     try:
         args.games = list(dict.fromkeys(game_layout(g).game for g in args.games))
@@ -111,6 +120,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             config_for(args, setting, seed=0)
         except ConfigError as exc:
             p.error(f"setting {label(setting)}: {exc}")
+    if args.ship is not None and (args.encoder is not None or "mint" not in args.methods):
+        p.error("--ship ships the MINT encoders this command pretrains: give --methods with mint, and no --encoder")
     if args.encoder is not None:
         if args.sweep or len(args.games) != 1:
             p.error("--encoder scores one checkpoint on one game: give exactly one of --games and no --sweep")
@@ -197,13 +208,18 @@ def warm_start(run_dir: Path, steps: int) -> None:
         os.replace(tmp, run_dir / "encoder.pt")
 
 
+def encoder_folder(out: Path, game: str, method: str, setting: dict, seed: int) -> Path:
+    """``<out>/encoders/<game>/<method>-k16-g42[-mce100]-seed0-s1500/``: a setting's encoder run."""
+    return out / "encoders" / game / (f"{method}-k{setting['k']}-g{setting['grid']}"
+                                      + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
+                                      + f"-seed{seed}-s{setting['steps']}")
+
+
 def pretrained(out: Path, game: str, method: str, setting: dict, seed: int, args: argparse.Namespace,
                device: torch.device) -> tuple[torch.nn.Module, float]:
     """The setting's encoder (trained here, resumed or cached) and this call's training seconds."""
     config = config_for(args, setting, seed)
-    run_dir = out / "encoders" / game / (f"{method}-k{setting['k']}-g{setting['grid']}"
-                                         + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
-                                         + f"-seed{seed}-s{setting['steps']}")
+    run_dir = encoder_folder(out, game, method, setting, seed)
     warm_start(run_dir, setting["steps"])
     trainer = build_trainer(method, config, device=device, log_dir=run_dir / "tb",
                             checkpoint_path=run_dir / "encoder.pt")
@@ -221,6 +237,7 @@ def pretrained(out: Path, game: str, method: str, setting: dict, seed: int, args
 # --------------------------------------------------------------------------- 3. the experiment
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
+    argv_used = sys.argv[1:] if argv is None else list(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     out = Path(args.out)
@@ -259,6 +276,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         # Report: results.csv and table.md over every scored run (agents.atari_detection_report).
         table = write_atari_detection_results(out, rows, budget)
         print(f"\n{table}\n\nresults in {out / 'results.csv'} and {out / 'table.md'}")
+        if args.ship is not None:
+            base = args.settings[0]
+            for game in args.games:
+                name = label(base)
+                shipped = ship_encoder(encoder_folder(out, game, "mint", base, 0) / "encoder.pt", game.lower(),
+                                       f"ALE/{game}-v5", {**base, **budget},
+                                       [{"category": r["category"], **{k: float(r[k]) for k in ("detection", "DOP", "TOP", "UAK", "active")}}
+                                        for r in rows if (r["game"], r["method"], r["setting"], r["seed"])
+                                        == (game, "mint", name, "0")],
+                                       "python experiments/atari_objects_detection.py " + " ".join(argv_used),
+                                       folder=args.ship)
+                print(f"shipped {game} ({name}) as {shipped}")
     return rows
 
 

@@ -125,7 +125,8 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--threshold", type=float, default=None,
                    help="return threshold of the 'steps to threshold' column (default: random-policy return "
                         "+ 0.8 × (best final return of the image agents − random-policy return))")
-    p.add_argument("--encoder", default=None, help="MINT checkpoint for the mint agent (default: pretrain one)")
+    p.add_argument("--encoder", default=None, help="MINT checkpoint for the mint agent, or a shipped encoder's name (pong, breakout, "
+                        "mspacman: envs.shipped_encoders) (default: pretrain one)")
     p.add_argument("--online", action="store_true",
                    help="co-train the mint agent's encoder during PPO (from --encoder, or from scratch)")
     p.add_argument("--online-updates", type=int, default=20,

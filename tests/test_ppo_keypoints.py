@@ -228,6 +228,18 @@ def test_rejects_checkpoint_for_other_frames(tmp_path):
     assert_nothing_trained(tmp_path)
 
 
+def test_encoder_by_name_is_a_shipped_encoder(tmp_path, capsys):
+    """--encoder NAME reads envs/pretrained/NAME.pt; an unknown name lists the shipped ones; a shipped Atari encoder
+    on Catch is refused for its frame size, like any checkpoint."""
+    with pytest.raises(SystemExit):
+        pk.main(tiny(tmp_path, "--encoder", "catch"))
+    assert "--encoder: no shipped encoder named 'catch' (shipped: breakout, mspacman, pong)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        pk.main(tiny(tmp_path, "--encoder", "pong"))
+    assert "pretrained/pong.pt was made for 3-channel 84×84 frames" in str(exc.value.code) + capsys.readouterr().err
+    assert_nothing_trained(tmp_path)
+
+
 def test_rejects_ground_truth_where_there_is_none(tmp_path):
     with pytest.raises(SystemExit, match="no ground-truth state"):
         pk.main(tiny(tmp_path, "--env", "MintScenes/Bouncing-v0", "--agents", "ground_truth"))
