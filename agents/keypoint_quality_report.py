@@ -239,7 +239,7 @@ def write_curve_results(out: Path, scenes: Sequence[str], encoders: Sequence[str
             curve = summary.get(scene, {}).get(encoder)
             if not curve:
                 continue
-            cells = [f"{curve[s]['DOP']['mean']:.1f} / {curve[s]['TOP']['mean']:.1f} ({curve[s]['DOP']['n']})"
+            cells = [f"{curve[s]['DOP']['mean']:.1f} / {curve[s]['TOP']['mean']:.1f} ({int(curve[s]['DOP']['n'])})"
                      if s in curve else "" for s in steps]
             lines.append(f"| {scene} | {encoder} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
