@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                   "eval_seconds": eval_seconds, "final_loss": final_loss,
                                   "resumed_from_step": resumed_from_step,
                                   "metric_names": list(results[0]), "episodes": results,
-                                  **({"curve": {str(step): curve[str(step)] for step in args.curve}} if args.curve
-                                     else {})})
+                                  **({"curve": dict(sorted(curve.items(), key=lambda kv: int(kv[0])))} if curve
+                                     else {})})  # every curve step made, also those this command did not ask for
         if args.no_progress:
             print(f"{encoder:11s} {scene:10s} seed {seed}: train {train_seconds:.0f}s, eval {eval_seconds:.0f}s, "
                   + ", ".join(f"{k}={per_metric[k]:.2f}" for k in ("DOP", "TOP", "UAK", "RAK")), flush=True)

@@ -199,6 +199,8 @@ def test_curve_evaluates_on_the_way_without_changing_training(tmp_path, capsys):
     (run / "metrics.json").unlink()
     main(args + ["--out", str(curved), "--curve", "2", "4"] + tiny(steps=6))
     assert json.loads((run / "metrics.json").read_text())["curve"] == kept
+    main(args + ["--out", str(curved), "--reevaluate"] + tiny(steps=6))  # without --curve: the curve is kept
+    assert json.loads((run / "metrics.json").read_text())["curve"] == kept
 
     with pytest.raises(SystemExit, match="without the --curve evaluations at steps \\[3\\]"):
         main(args + ["--out", str(curved), "--curve", "3"] + tiny(steps=6))
