@@ -121,12 +121,16 @@ def pretrain_transporter(exp: PPOExperiment, encoders_dir: Path, frames: tuple[i
 
 
 def colour_codebook(encoder_path: Path, frames_path: Path, exp: PPOExperiment) -> np.ndarray:
-    """The ``(n, C)`` colour codebook of an encoder (``mint_rl.appearance``) on the pretraining frames, cached beside
-    the checkpoint and refitted when the checkpoint changes (its sha256 is in the cache's name)."""
+    """The ``(n, C)`` colour codebook of an encoder (``mint_rl.appearance``) on the pretraining frames ``frames_path``,
+    cached and refitted when the checkpoint changes (its sha256 is in the cache's name). The cache lies beside an
+    encoder the experiment pretrained (in the frames' folder, ``encoders_dir``); for a given or shipped checkpoint
+    it lies in that folder too, named by the frames as well, so nothing is written beside a file the user gave."""
     from mint_rl.appearance import fit_colour_codebook
 
     digest = file_sha256(encoder_path)[:12]
-    cache = encoder_path.parent / f"colour_codes-n{exp.colour_codes}-w{exp.glimpse_size}-{digest}.npy"
+    name = f"colour_codes-n{exp.colour_codes}-w{exp.glimpse_size}-{digest}"
+    own = encoder_path.resolve().parent.parent == frames_path.resolve().parent
+    cache = encoder_path.parent / f"{name}.npy" if own else frames_path.parent / f"{name}-{frames_path.stem}.npy"
     if not cache.is_file():
         frames = load_frames(frames_path)[0]  # (streams, N, H, W, C)
         codebook = fit_colour_codebook(load_encoder(encoder_path), frames.reshape(-1, *frames.shape[-3:]),

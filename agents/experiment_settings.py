@@ -228,9 +228,10 @@ class PPOExperiment:
 
     def __post_init__(self) -> None:
         self.atari = self.env.startswith("ALE/")
-        if is_encoder_name(self.encoder):  # a shipped encoder by name (envs.shipped_encoders), e.g. "pong"
-            try:
-                self.encoder = str(shipped_encoder_path(self.encoder))
+        self.encoder_file: Path | None = None if self.encoder is None else Path(self.encoder)
+        if is_encoder_name(self.encoder):  # a shipped encoder by name (envs.shipped_encoders), e.g. "pong": the run
+            try:                           # settings keep the name, so a move of the install changes nothing
+                self.encoder_file = shipped_encoder_path(self.encoder)
             except ValueError as exc:
                 raise ExperimentError(f"--encoder: {exc}") from exc
         # held-out evaluation: the most likely action on object tasks; sampled actions on ALE, as rl-baselines3-zoo

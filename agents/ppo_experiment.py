@@ -337,7 +337,7 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
         except ValueError as exc:
             raise ExperimentError(f"--glimpse-size: {exc}") from exc
     if exp.encoder is not None:
-        check_encoder(exp.encoder, frames, exp.env)
+        check_encoder(exp.encoder_file, frames, exp.env)
     env_dir = Path(exp.out) / env_slug(exp.env)
     env_dir.mkdir(parents=True, exist_ok=True)
     with locked_run_folder(env_dir):  # one process per folder; temporary files a killed run left are removed
@@ -369,7 +369,7 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
         todo_agents = {a for a, _ in todo}
         if "mint" in todo_agents:
             if exp.encoder is not None:
-                encoder_paths["mint"] = Path(exp.encoder)
+                encoder_paths["mint"] = exp.encoder_file
             elif not exp.online:
                 encoder_paths["mint"], pretrain_seconds["mint"] = pretrain_mint(exp, encoders_dir)
                 check_encoder(encoder_paths["mint"], frames, exp.env)

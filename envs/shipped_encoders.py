@@ -16,8 +16,9 @@ command that made it and its per-object detection rates on held-out frames
 (``experiments/atari_objects_detection.py``, the same undilated boxes as the README's detection table).
 
 The files are made by ``experiments/atari_objects_detection.py ... --ship`` (:func:`ship_encoder`): the
-checkpoint of a finished detection run, stripped to weights and config (no optimiser state), written
-atomically with its index entry.
+checkpoint of a finished detection run, stripped to weights and config (no optimiser state); the file is
+written atomically, then its index entry (with the file's sha256), so an index entry never names a file
+that is not complete.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -46,8 +48,8 @@ def shipped_encoders(folder: str | os.PathLike = PRETRAINED_DIR) -> dict[str, di
 
 def is_encoder_name(encoder: Any) -> bool:
     """True for a string that names a shipped encoder rather than a file: no path separator, no suffix, and
-    not an existing file."""
-    if not isinstance(encoder, str) or not encoder or os.path.exists(encoder):
+    not an existing file (a folder of that name does not count: an encoder is a file)."""
+    if not isinstance(encoder, str) or not encoder or os.path.isfile(encoder):
         return False
     return "/" not in encoder and os.sep not in encoder and "." not in encoder
 
@@ -79,15 +81,18 @@ def ship_encoder(checkpoint: str | os.PathLike, name: str, env_id: str, setting:
     :param command: the command that made it.
     :return: the written file.
     """
-    if not is_encoder_name(name) or name != name.lower():
-        raise ValueError(f"a shipped encoder's name must be lower case, without a path separator or suffix; "
-                         f"got {name!r}")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise ValueError(f"a shipped encoder's name must be lower case letters, digits, '_' or '-' (a game's short "
+                         f"name, e.g. 'pong'); got {name!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     encoder = load_encoder(checkpoint)
     from mint_rl.checkpoint import load_checkpoint
 
     path = save_encoder(folder / f"{name}.pt", encoder, step=int(load_checkpoint(checkpoint).get("step", 0)))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # readable as any installed file (the atomic write creates it private)
     index = shipped_encoders(folder)
     index[name] = {"file": path.name, "env_id": env_id, "setting": dict(setting),
                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "command": command,

@@ -280,6 +280,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             base = args.settings[0]
             for game in args.games:
                 name = label(base)
+                if not any((r["game"], r["method"], r["setting"], r["seed"]) == (game, "mint", name, "0") for r in rows):
+                    raise SystemExit(f"--ship: no detection rows of {game} mint {name} seed 0 in {out}/results.csv")
                 shipped = ship_encoder(encoder_folder(out, game, "mint", base, 0) / "encoder.pt", game.lower(),
                                        f"ALE/{game}-v5", {**base, **budget},
                                        [{"category": r["category"], **{k: float(r[k]) for k in ("detection", "DOP", "TOP", "UAK", "active")}}

@@ -59,6 +59,7 @@ from envs.keypoint_evaluation import (  # also registers the MintScenes ids
     DEFAULT_BUDGET, DEFAULT_ENCODER, FULL_BUDGET, HELD_OUT_SEED, SCENES, encode, held_out_episodes, mean_area,
     training_frames)
 from mint_rl.baselines import ENCODER_TYPES, build_trainer
+from mint_rl.checkpoint import load_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.draw import draw_keypoints_batch, entropy_figure, write_video
 from mint_rl.keypoints import gaussian_maps, information_patches
@@ -169,6 +170,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     combos = [(scene, seed, encoder) for scene in args.scenes for seed in range(args.seeds) for encoder in args.encoders]
     from tqdm.auto import tqdm
 
+    for scene, seed, encoder in combos:  # before any work: a finished run cannot get curve steps it lacks
+        metrics_path = run_folder(out, encoder, scene, seed) / "metrics.json"
+        if metrics_path.is_file():
+            missing = [step for step in args.curve
+                       if str(step) not in json.loads(metrics_path.read_text()).get("curve", {})]
+            if missing:
+                raise SystemExit(f"{metrics_path} finished without the --curve evaluations at steps {missing}, which "
+                                 f"cannot be made after training. Use another --out (or delete that folder).")
+        elif (metrics_path.parent / "encoder.pt").is_file() and args.curve:  # interrupted: trained past a step?
+            step = int(load_checkpoint(metrics_path.parent / "encoder.pt").get("step", 0))
+            path = metrics_path.parent / "curve.json"
+            made = json.loads(path.read_text()) if path.is_file() else {}
+            skipped = [s for s in args.curve if s < step and str(s) not in made]
+            if skipped:
+                raise SystemExit(f"{metrics_path.parent} was trained to step {step} without the --curve evaluation "
+                                 f"at steps {skipped}. Use another --out (or delete that folder).")
     bar = tqdm(combos, desc="runs", unit="run", disable=args.no_progress, dynamic_ncols=True)
     for scene, seed, encoder in bar:
         bar.set_postfix_str(f"{encoder} {scene} seed {seed}")
@@ -179,10 +196,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if previous["budget"] != budget:
                 raise SystemExit(f"{metrics_path} was written with another budget {previous['budget']}; this command "
                                  f"asks for {budget}. Use another --out (or delete that folder).")
-            missing = [step for step in args.curve if str(step) not in previous.get("curve", {})]
-            if missing:
-                raise SystemExit(f"{metrics_path} finished without the --curve evaluations at steps {missing}, which "
-                                 f"cannot be made after training. Use another --out (or delete that folder).")
             if not args.reevaluate:
                 continue  # finished earlier: skip
 
@@ -203,6 +216,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         curve = json.loads(curve_path.read_text()) if curve_path.is_file() else {}
         if previous is not None:
             curve = previous.get("curve", {})
+        stale = [step for step in curve if int(step) > resumed_from_step]
+        if stale:  # evaluations of weights that are gone (the checkpoint is older than they are): made again
+            print(f"{run_dir}: the checkpoint is at step {resumed_from_step}, so the curve evaluations at steps "
+                  f"{stale} are of other weights; making them again", flush=True)
+            curve = {step: value for step, value in curve.items() if int(step) <= resumed_from_step}
         history, train_seconds = [], 0.0
         for target in [*args.curve, args.steps]:
             t0 = time.time()

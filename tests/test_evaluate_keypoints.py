@@ -5,6 +5,7 @@ cases."""
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -194,18 +195,42 @@ def test_curve_evaluates_on_the_way_without_changing_training(tmp_path, capsys):
     assert (curved / "convergence.png").stat().st_size > 0
     assert "| EnterLeave | mint |" in (curved / "curve.md").read_text() and "6" in report["curve"]["table"]
 
-    # interrupted after the evaluation at step 2: the rerun keeps it and continues from the checkpoint
     kept = json.loads((run / "curve.json").read_text())
-    (run / "metrics.json").unlink()
-    main(args + ["--out", str(curved), "--curve", "2", "4"] + tiny(steps=6))
-    assert json.loads((run / "metrics.json").read_text())["curve"] == kept
     main(args + ["--out", str(curved), "--reevaluate"] + tiny(steps=6))  # without --curve: the curve is kept
     assert json.loads((run / "metrics.json").read_text())["curve"] == kept
 
+    # interrupted at step 4 of 6, after the evaluation at 2 and before the one at 4 (a 4-step run with --curve 2
+    # leaves exactly that: checkpoint at 4, curve.json with step 2): the rerun keeps 2, makes 4, trains on to 6
+    cut = tmp_path / "cut"
+    main(args + ["--out", str(cut), "--curve", "2"] + tiny(steps=4))
+    cut_run = cut / "mint" / "EnterLeave" / "seed0"
+    (cut_run / "metrics.json").unlink()
+    assert list(json.loads((cut_run / "curve.json").read_text())) == ["2"]
+    main(args + ["--out", str(cut), "--curve", "2", "4"] + tiny(steps=6))
+    resumed = json.loads((cut_run / "metrics.json").read_text())
+    assert resumed["resumed_from_step"] == 4
+    assert json.dumps(resumed["curve"]) == json.dumps(result["curve"]) and json.dumps(resumed["episodes"]) == \
+        json.dumps(result["episodes"]), "an interrupted curve run must end as the uninterrupted one"
+    weights = [torch.load(run_dir / "encoder.pt", weights_only=False)["encoder"] for run_dir in (run, cut_run)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+    # a checkpoint older than a curve evaluation (encoder.pt at step 2, curve.json holding step 4 of other weights):
+    # that evaluation is made again from the weights it is of
+    (cut_run / "metrics.json").unlink()
+    main(args + ["--out", str(tmp_path / "two")] + tiny(steps=2))
+    shutil.copy2(tmp_path / "two" / "mint" / "EnterLeave" / "seed0" / "encoder.pt", cut_run / "encoder.pt")
+    stale = json.loads((cut_run / "curve.json").read_text())
+    stale["4"] = [{**ep, "DOP": -1.0} for ep in stale["4"]]
+    (cut_run / "curve.json").write_text(json.dumps(stale))
+    capsys.readouterr()
+    main(args + ["--out", str(cut), "--curve", "2", "4"] + tiny(steps=6))
+    assert "the curve evaluations at steps ['4'] are of other weights" in capsys.readouterr().out
+    assert json.dumps(json.loads((cut_run / "metrics.json").read_text())["curve"]) == json.dumps(result["curve"])
+
     with pytest.raises(SystemExit, match="without the --curve evaluations at steps \\[3\\]"):
         main(args + ["--out", str(curved), "--curve", "3"] + tiny(steps=6))
-    with pytest.raises(SystemExit, match="trained to step 6 without the --curve evaluation at step 5"):
-        (run / "metrics.json").unlink()
+    (run / "metrics.json").unlink()
+    with pytest.raises(SystemExit, match="trained to step 6 without the --curve evaluation at steps \\[5\\]"):
         main(args + ["--out", str(curved), "--curve", "5"] + tiny(steps=6))
     for bad in ("0", "6"):
         with pytest.raises(SystemExit) as exc:

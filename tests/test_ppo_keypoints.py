@@ -3,6 +3,8 @@ saved keypoint agents, and the input errors raised before any training."""
 
 import csv
 import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -236,8 +238,25 @@ def test_encoder_by_name_is_a_shipped_encoder(tmp_path, capsys):
     assert "--encoder: no shipped encoder named 'catch' (shipped: breakout, mspacman, pong)" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         pk.main(tiny(tmp_path, "--encoder", "pong"))
-    assert "pretrained/pong.pt was made for 3-channel 84×84 frames" in str(exc.value.code) + capsys.readouterr().err
+    assert re.search(r"pretrained.pong\.pt was made for 3-channel 84×84 frames", str(exc.value.code) + capsys.readouterr().err)
     assert_nothing_trained(tmp_path)
+
+
+def test_a_given_encoders_colour_codebook_is_cached_in_the_run_folder_not_beside_it(run, tmp_path):
+    """The colour codebook of a checkpoint given with --encoder (or shipped: a package folder) is fitted and cached
+    in the experiment's encoders folder; nothing is written beside the given file; it equals the codebook the
+    pretraining run cached beside its own encoder (same encoder, same frames)."""
+    out, _ = run
+    encoders = out / "MintTasks_Catch-v0" / "encoders"
+    own = next(encoders.glob("mint-*/encoder.pt"))
+    given = tmp_path / "given" / "encoder.pt"
+    given.parent.mkdir()
+    shutil.copy2(own, given)
+    pk.main(tiny(tmp_path / "out", "--agents", "mint", "--encoder", str(given)))
+    assert sorted(p.name for p in given.parent.iterdir()) == ["encoder.pt"]
+    cached = list((tmp_path / "out" / "MintTasks_Catch-v0" / "encoders").glob("colour_codes-*-frames-f48.npy"))
+    assert len(cached) == 1
+    assert np.array_equal(np.load(cached[0]), np.load(next(own.parent.glob("colour_codes-*.npy"))))
 
 
 def test_rejects_ground_truth_where_there_is_none(tmp_path):

@@ -6,7 +6,9 @@ the files are declared package data and not git-ignored."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import stat
 import subprocess
 import tomllib
 from pathlib import Path
@@ -56,12 +58,15 @@ def test_an_unknown_name_lists_the_shipped_ones() -> None:
         shipped_encoder_path("pong", folder=ROOT / "no-such-folder")
 
 
-def test_names_and_paths_are_told_apart(tmp_path: Path) -> None:
+def test_names_and_paths_are_told_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert is_encoder_name("pong") and is_encoder_name("MsPacman")
     for path in ("runs/pong/encoder.pt", "encoder.pt", str(tmp_path), "", None, tmp_path):
         assert not is_encoder_name(path), path
-    (tmp_path / "pong").write_text("x")
-    assert not is_encoder_name(str(tmp_path / "pong"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pong").mkdir()  # a folder named like an encoder: still the shipped encoder
+    assert is_encoder_name("pong")
+    (tmp_path / "breakout").write_text("x")  # a file of that name in the working folder: the file
+    assert not is_encoder_name("breakout")
 
 
 def test_the_detection_script_ships_a_stripped_encoder_with_its_rows(tmp_path: Path) -> None:
@@ -82,8 +87,12 @@ def test_the_detection_script_ships_a_stripped_encoder_with_its_rows(tmp_path: P
     original = load_encoder(trained).state_dict()
     assert all(torch.equal(original[k], v) for k, v in load_encoder(folder / "pong.pt").state_dict().items())
     assert hashlib.sha256((folder / "pong.pt").read_bytes()).hexdigest() == entry["sha256"]
-    with pytest.raises(ValueError, match="lower case"):
-        ship_encoder(trained, "Pong", "ALE/Pong-v5", {}, [], "x", folder=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((folder / "pong.pt").stat().st_mode) == 0o666 & ~umask  # as any file the user writes
+    for bad in ("Pong", "pong.pt", "a/b", ""):
+        with pytest.raises(ValueError, match="lower case letters"):
+            ship_encoder(trained, bad, "ALE/Pong-v5", {}, [], "x", folder=folder)
     with pytest.raises(SystemExit) as error:
         aod.main(["--games", "Pong", "--methods", "transporter", "--ship", "--out", str(tmp_path / "x")])
     assert error.value.code == 2
@@ -95,6 +104,6 @@ def test_the_files_are_package_data_and_committed() -> None:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     for name in SHIPPED:
-        ignored = subprocess.run(["git", "check-ignore", "-q", f"envs/pretrained/{name}.pt"], cwd=ROOT)
-        assert ignored.returncode == 1, f"envs/pretrained/{name}.pt is git-ignored"
+        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", f"envs/pretrained/{name}.pt"], cwd=ROOT)
+        assert ignored.returncode == 1, f"envs/pretrained/{name}.pt is git-ignored (the rule, tracked or not)"
     assert np.isfinite(SHIPPED["pong"]["detection"][0]["detection"])
