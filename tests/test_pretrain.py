@@ -48,3 +48,17 @@ def test_ale_frames_at_the_encoder_size_and_resume(tmp_path, monkeypatch, capsys
 def test_image_size_of_a_scene_env_that_gives_other_frames(tmp_path):
     with pytest.raises(SystemExit, match="only ALE frames are resized"):
         pretrain.main(tiny(tmp_path, "--env", "MintScenes/Collisions-v0", "--image-size", "32", "--steps", "1"))
+
+
+@pytest.mark.parametrize("env,default", [("MintScenes/Bouncing-v0", 4000), ("MintTasks/Catch-v0", 1500)])
+def test_default_steps_are_the_convergence_curves_on_scenes(tmp_path, capsys, env, default):
+    """Without --steps: 4,000 optimiser steps on MintScenes ids (the convergence curve), 1,500 elsewhere. A
+    checkpoint at exactly that step leaves nothing to train, and the message names the default."""
+    pretrain.main(tiny(tmp_path, "--env", env, "--steps", "2"))
+    path = tmp_path / "encoder.pt"
+    data = torch.load(path, weights_only=False)
+    data["step"] = default
+    torch.save(data, path)
+    capsys.readouterr()
+    pretrain.main(tiny(tmp_path, "--env", env))
+    assert f"is at step {default} and --steps is {default}; no file was written" in capsys.readouterr().out
