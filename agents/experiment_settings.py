@@ -76,8 +76,10 @@ AUX_WEIGHT = 2.0
 AUX_UPDATES = 8
 AUX_HORIZON = 1
 SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
+                            refine=0,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
 ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, drop_background=False, track=False,
+                            refine=0,
                             keypoint_stack=N_STACK, lr_decay=False, aux_reward=0.0)
 
 
@@ -155,6 +157,8 @@ class PPOExperiment:
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
     :param track: persistent entity slots (``mint_rl.tracking``) instead of raw keypoints (None: off).
+    :param refine: keypoint agents: w > 0 moves each keypoint to the centre of the object part under it, by colour
+        mean shift in a w × w window (``mint_rl.refine``; odd, >= 3; label suffix ``-rf<w>``); 0: off (None: 0).
     :param keypoint_stack: frames of keypoints the keypoint agents see, newest last (None: 1 on object tasks,
         :data:`N_STACK` on ALE); pixel and object-ladder agents always see :data:`N_STACK`.
     :param object_properties: ``properties.json`` of ``experiments/keypoint_properties.py`` for the ladder rungs.
@@ -199,6 +203,7 @@ class PPOExperiment:
     aux_horizon: int = AUX_HORIZON
     drop_background: bool | None = None
     track: bool | None = None
+    refine: int | None = None
     keypoint_stack: int | None = None
     object_properties: str | None = None
     object_properties_label: str | None = None
@@ -353,6 +358,9 @@ class PPOExperiment:
                                   "--colour-codes N (and --glimpse-size p), or leave it out")
         if self.keypoint_stack < 1:
             raise ExperimentError(f"--keypoint-stack must be >= 1 frame, got {self.keypoint_stack}")
+        if self.refine and (self.refine < 3 or self.refine % 2 == 0):
+            raise ExperimentError(f"--refine {self.refine}: give an odd window >= 3 pixels (each keypoint moves to the "
+                                  "centre of the object part in it), or 0 for none")
         if self.track and self.feature_dim:
             raise ExperimentError(f"--track keeps (x, y, status, colour code) per entity: the encoder's --feature-dim "
                                   f"{self.feature_dim} features would be dropped; use --feature-dim 0")
@@ -411,6 +419,8 @@ class PPOExperiment:
             label += "-nobg"
         if agent in KEYPOINT_AGENTS and self.track:
             label += "-track"
+        if agent in KEYPOINT_AGENTS and self.refine:
+            label += f"-rf{self.refine}"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             label += "-sc"
         if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
@@ -449,6 +459,8 @@ class PPOExperiment:
                 settings["drop_background"] = True
             if self.track:
                 settings["track"] = True
+            if self.refine:
+                settings["refine"] = self.refine
         if agent in OBJECT_AGENTS:
             settings.update(extractor=self.extractor, n_stack=N_STACK, objects=self.object_kwargs[agent])
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:

@@ -142,6 +142,7 @@ from mint_rl.baselines import load_encoder
 from mint_rl.config import MintConfig
 from mint_rl.draw import draw_keypoints
 from mint_rl.glimpses import check_glimpse_size, extract_glimpses
+from mint_rl.refine import check_refine_window, refine_keypoints
 from mint_rl.online import OnlineEncoderTrainer, OnlineOptions, online_options
 from mint_rl.utils import resolve_device
 
@@ -254,6 +255,13 @@ class ObservationOptions:
         (status 0; their rows are otherwise unchanged), e.g. the background's code
         (:func:`mint_rl.appearance.background_code`), so that keypoints on no object leave the set the
         policy reads. None (default): keep every keypoint.
+
+    Position
+    :param refine_window: w > 0 moves each keypoint to the centre of the object part under it
+        before anything is read at it (:func:`mint_rl.refine.refine_keypoints`: colour mean shift
+        in the ``w × w`` pixels around it, the colour taken from its ``glimpse_size`` window, or 5
+        × 5 without glimpses); odd, >= 3. A position estimate only: no pixel reaches the policy.
+        0 (default): the encoder's coordinates as they are.
     """
 
     config: MintConfig | None = field(default=None, hash=False)
@@ -266,6 +274,7 @@ class ObservationOptions:
     glimpse_at: str = "keypoints"
     colour_codes: np.ndarray | Sequence[Sequence[float]] | None = None
     drop_code: int | None = None
+    refine_window: int = 0
 
     def __post_init__(self) -> None:
         if self.config is not None and not isinstance(self.config, MintConfig):
@@ -313,6 +322,12 @@ class ObservationOptions:
                 raise ValueError(f"drop_code must be the index of one of the colour_codes (0 .. n-1, n = {n}), "
                                  f"got {self.drop_code!r}; give colour_codes with it, or None to keep every keypoint")
             object.__setattr__(self, "drop_code", int(self.drop_code))
+        win = self.refine_window
+        if isinstance(win, (bool, np.bool_)) or not isinstance(win, (int, np.integer)) or \
+                (win != 0 and (win < 3 or win % 2 == 0)):
+            raise ValueError(f"refine_window must be 0 (off) or an odd int >= 3 (pixels around each keypoint, "
+                             f"mint_rl.refine), got {win!r}")
+        object.__setattr__(self, "refine_window", int(win))
 
     def replace(self, **changes: Any) -> "ObservationOptions":
         """A copy with ``changes`` (checked again), as :func:`dataclasses.replace`."""
@@ -782,6 +797,12 @@ class KeypointObserver:
             self.colour_codes = codes
             self.glimpse_dim = codes.shape[0]  # one-hot categories instead of the raw glimpse
         self.drop_code = options.drop_code
+        self.refine_window = options.refine_window
+        if self.refine_window:
+            try:
+                check_refine_window(self.refine_window, *self.image_size)
+            except ValueError as exc:
+                raise ValueError(f"{owner}: {exc} (the encoder's input, config.image_size)") from exc
         self._glimpse_rng = np.random.default_rng(0)
         self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, self.obs_format,
                                                 self.layout.stack, self.feature_bound, self.glimpse_dim)
@@ -875,13 +896,17 @@ class KeypointObserver:
             if was_training:
                 self.encoder.train()
         k = self.num_keypoints
-        coords = kp.coords.float().clamp(-1.0, 1.0).cpu().numpy().reshape(n, s, k, 2)
+        kp_coords = kp.coords.float().clamp(-1.0, 1.0).cpu()  # (N·S, K, 2)
+        if self.refine_window:  # to the centre of the object part under each keypoint (mint_rl.refine)
+            kp_coords = refine_keypoints(frames.flatten(0, 1), kp_coords, self.refine_window,
+                                         colour_size=self.glimpse_size or 5)
+        coords = kp_coords.numpy().reshape(n, s, k, 2)
         status = kp.status.float().clamp(0.0, 1.0).cpu().numpy().reshape(n, s, k)
         features = kp.features.float().cpu().numpy().reshape(n, s, k, self.feature_dim)
         if self.feature_bound is not None:
             features = np.clip(features, -self.feature_bound, self.feature_bound)
         if self.glimpse_size:  # cut from the encoder's input frames
-            where = kp.coords if self.glimpse_at == "keypoints" else torch.from_numpy(
+            where = kp_coords if self.glimpse_at == "keypoints" else torch.from_numpy(
                 self._glimpse_rng.uniform(-1.0, 1.0, tuple(kp.coords.shape)).astype(np.float32))
             if self.colour_codes is not None:  # (N·S, K, n) one-hot colour categories
                 look = colour_categories(glimpse_colours(frames.flatten(0, 1), where.cpu(), self.glimpse_size),

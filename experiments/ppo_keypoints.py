@@ -180,6 +180,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="mint/transporter: persistent entity slots instead of raw keypoints (mint_rl.tracking: "
                         "duplicates of one colour code merged, slots matched over time, misses of up to 3 frames "
                         "bridged); rows (x, y, status, colour code). Default: off")
+    p.add_argument("--refine", type=int, default=None,
+                   help="mint/transporter: move each keypoint to the centre of the object part under it, by colour "
+                        "mean shift in a WINDOW x WINDOW pixel square (mint_rl.refine; odd, >= 3; label suffix "
+                        "-rf<w>); 0: off. Default: 0")
     p.add_argument("--keypoint-stack", type=int, default=None,
                    help="mint/transporter: frames of keypoints per observation, newest last (default: 1 on object "
                         "tasks, where a keypoint's previous-frame row is often another object; 2 on ALE ids)")

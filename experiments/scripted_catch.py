@@ -116,7 +116,7 @@ def agent_env(run_dir: Path) -> tuple[Any, VecEnv]:
             f"colour_codes-n{settings['colour_codes']}-w{settings['glimpse_size']}-*.npy")))
     venv = MintKeypointVecEnv(make_vec(ENV, "rgb", 1, False), loaded.encoder, options=ObservationOptions(
         glimpse_size=settings.get("glimpse_size", 0), glimpse_at=settings.get("glimpse_at", "keypoints"),
-        colour_codes=codebook, drop_code=settings.get("drop_background")))
+        colour_codes=codebook, drop_code=settings.get("drop_background"), refine_window=settings.get("refine", 0)))
     if settings.get("track"):
         venv = TrackedKeypointVecEnv(venv, settings["colour_codes"], loaded.encoder.config.image_size)
     return loaded.model, VecFrameStack(venv, info["n_stack"])

@@ -43,7 +43,7 @@ def test_defaults_are_the_former_keyword_defaults():
     options = ObservationOptions()
     assert dataclasses.asdict(options) == dict(
         config=None, device="cpu", obs_format="box", feature_bound=None, layout="auto", grey_to_rgb=False,
-        glimpse_size=0, glimpse_at="keypoints", colour_codes=None, drop_code=None)
+        glimpse_size=0, glimpse_at="keypoints", colour_codes=None, drop_code=None, refine_window=0)
 
 
 @pytest.mark.parametrize(("fields", "error", "message"), [
@@ -54,6 +54,11 @@ def test_defaults_are_the_former_keyword_defaults():
     (dict(layout="chw"), ValueError, r"layout must be one of \('auto', .*\), got 'chw'.*'channels_first' for "
                                      r"\(C, H, W\) frames, 'grey_stack' for \(S, H, W\) grey stacks"),
     (dict(grey_to_rgb="yes"), TypeError, "grey_to_rgb must be True or False, got 'yes'"),
+    (dict(refine_window=4), ValueError, r"refine_window must be 0 \(off\) or an odd int >= 3 .*got 4"),
+    (dict(refine_window=1), ValueError, "refine_window must be 0"),
+    (dict(refine_window=-3), ValueError, "refine_window must be 0"),
+    (dict(refine_window=5.0), ValueError, "refine_window must be 0"),
+    (dict(refine_window=True), ValueError, "refine_window must be 0"),
     (dict(glimpse_size=-1), ValueError, r"glimpse_size must be an int >= 0 \(the glimpse side in pixels; 0: no "
                                         r"glimpses\), got -1"),
     (dict(glimpse_size=2.5), ValueError, "glimpse_size must be an int >= 0"),
@@ -116,6 +121,9 @@ def test_adapters_check_what_depends_on_the_env_or_the_encoder(encoder):
     with pytest.raises(ValueError, match=r"MintKeypointWrapper\(MintTasks/Catch-v0\): colour_codes must be an "
                                          r"\(n, 3\) array"):
         MintKeypointWrapper(base, encoder, options=ObservationOptions(glimpse_size=3, colour_codes=CODES[:, :2]))
+    with pytest.raises(ValueError, match=r"MintKeypointWrapper\(MintTasks/Catch-v0\): refinement window 65 px is "
+                                         r"larger than the 64×64 frames"):
+        MintKeypointWrapper(base, encoder, options=ObservationOptions(refine_window=65))
     with pytest.raises(ValueError, match=r"layout='channels_first' needs \(C, H, W\)"):
         MintKeypointWrapper(base, encoder, options=ObservationOptions(layout="channels_first"))
     with pytest.raises(ValueError, match="device 'tpu'"):
@@ -182,7 +190,8 @@ def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     ObservationOptions(feature_bound=0.5),
     ObservationOptions(glimpse_size=3, glimpse_at="random"),  # the random glimpse positions are seeded per adapter
     ObservationOptions(glimpse_size=5, colour_codes=CODES),
-], ids=["feature_bound", "random_glimpses", "colour_codes"])
+    ObservationOptions(glimpse_size=5, colour_codes=CODES, refine_window=9),
+], ids=["feature_bound", "random_glimpses", "colour_codes", "refine"])
 def test_two_adapters_from_the_same_options_give_the_same_observations(encoder, options):
     singles = [MintKeypointWrapper(gym.make(SCENE), encoder, options=options)]
     # the second from the first's options, as an eval env beside a training env
@@ -235,3 +244,26 @@ def test_drop_code_reports_the_keypoints_of_that_code_inactive_and_nothing_else(
     np.testing.assert_array_equal(dropped[..., 2], np.where(coded, 0.0, plain[..., 2]))
     others = [i for i in range(plain.shape[-1]) if i != 2]
     np.testing.assert_array_equal(dropped[..., others], plain[..., others])
+
+
+def test_refine_window_moves_the_keypoints_and_reads_the_codes_there(encoder):
+    """With ``refine_window``, the coordinates are :func:`mint_rl.refine.refine_keypoints` of the encoder's, the
+    colour codes are read at the refined positions, and the status is unchanged (same frames, 80 steps)."""
+    from mint_rl.appearance import colour_categories, glimpse_colours
+    from mint_rl.refine import refine_keypoints
+
+    plain_opts = ObservationOptions(glimpse_size=5, colour_codes=CODES)
+    plain = MintKeypointWrapper(gym.make(SCENE), encoder, options=plain_opts)
+    refined = MintKeypointWrapper(gym.make(SCENE), encoder, options=plain_opts.replace(refine_window=11))
+    frames = gym.make(SCENE)
+    moved = 0
+    for t in range(80):
+        (a, _), (b, _), (frame, _) = ((e.reset(seed=3) if t == 0 else e.step(0)[:2]) for e in (plain, refined, frames))
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None].contiguous()
+        expected = refine_keypoints(x, torch.from_numpy(a[None, :, :2]), 11, colour_size=5)[0]
+        np.testing.assert_allclose(b[:, :2], expected.numpy(), atol=1e-6)
+        np.testing.assert_array_equal(a[:, 2:5], b[:, 2:5])  # status and the encoder's features
+        codes = colour_categories(glimpse_colours(x, expected[None], 5), torch.from_numpy(CODES))[0]
+        np.testing.assert_array_equal(b[:, 5:], codes.numpy())
+        moved += int(not np.allclose(a[:, :2], b[:, :2]))
+    assert moved > 0  # the checks above can fail: the untrained encoder's keypoints met an object

@@ -190,6 +190,19 @@ def test_separate_critic_and_relation_extractor(tmp_path):
     torch.testing.assert_close(policy.get_distribution(obs).distribution.probs, probs)
 
 
+def test_refine_moves_the_keypoints_the_agent_reads(tmp_path):
+    """--refine 9: own label and settings; the saved agent's observations are the refined keypoints."""
+    torch.set_num_threads(1)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "9"))
+    run_dir = report["out"] / "mint-relation-c8w5-rf9-lrlin-n1-auxr2" / "seed0"
+    agent = load_agent(run_dir)
+    assert agent.info["settings"]["refine"] == 9
+    from experiments.scripted_catch import agent_env  # rebuilds a saved Catch agent's observation from its settings
+
+    _, venv = agent_env(run_dir)
+    assert venv.venv.observer.refine_window == 9
+
+
 def test_rejects_keypoint_stack_below_one(tmp_path, capsys):
     with pytest.raises(SystemExit):
         pk.main(tiny(tmp_path, "--agents", "mint", "--keypoint-stack", "0"))
