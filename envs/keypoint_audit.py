@@ -13,6 +13,10 @@ the true object centres by:
                        above the paddle; tasks with a ``target`` flag: the target)
 ``detect_by_band``     ``detect_objects`` by the object's vertical third of the frame (top, middle,
                        bottom)
+``detect_by_stage``    ``detect_objects`` by the object's stage relative to the agent (tasks with
+                       one): *entering* (centre in the top ``ENTERING_PX`` rows, partly above the
+                       frame), *falling* (the rest of those above the agent), *passed* (centre at
+                       most 2 px above the agent's centre or lower: out of the agent's reach)
 ``miss_run``           mean length (frames) of a run of consecutive frames in which a visible task
                        object is missed
 ``error_px``           mean distance (frame pixels) from an object's centre to the nearest active
@@ -51,7 +55,9 @@ __all__ = ["Episode", "record_episodes", "encode_episodes", "track_episodes", "k
 
 PROPERTIES = ("detect_agent", "detect_objects", "detect_focus", "miss_run", "error_px", "switches_per_100",
               "jumps_per_100", "keypoints_per_obj", "background", "status_flips")
-"""Scalar properties returned by :func:`keypoint_properties` (plus ``detect_by_band``)."""
+"""Scalar properties returned by :func:`keypoint_properties` (plus ``detect_by_band`` and ``detect_by_stage``)."""
+ENTERING_PX = 8
+"""``detect_by_stage``: an object whose centre lies in the top this many pixel rows is entering."""
 
 
 @dataclass
@@ -209,6 +215,7 @@ def keypoint_properties(episodes: list[Episode], keypoints: list[tuple[np.ndarra
                                                "err", "err_n", "sw", "sw_n", "kpo", "kpo_n", "bg", "frames",
                                                "flips", "flip_n", "jumps", "vis_n")}
     band_hit, band_n = np.zeros(3), np.zeros(3)
+    stage_hit, stage_n = np.zeros(3), np.zeros(3)
     runs: list[int] = []
     for ep, (coords, status) in zip(episodes, keypoints):
         t, n, h, w = ep.masks.shape
@@ -232,6 +239,13 @@ def keypoint_properties(episodes: list[Episode], keypoints: list[tuple[np.ndarra
         for b in range(3):
             band_hit[b] += (hit & objects & (band == b)).sum()
             band_n[b] += (objects & (band == b)).sum()
+        if ep.agent.any():  # stage relative to the agent: entering, falling, passed
+            y = (ep.centres[..., 1] + 1.0) / 2.0 * h  # (T, N) centre rows in pixels
+            y_agent = y[:, np.flatnonzero(ep.agent)[0]][:, None]
+            stage = np.where(y < ENTERING_PX, 0, np.where(y >= y_agent - 2.0, 2, 1))
+            for g in range(3):
+                stage_hit[g] += (hit & objects & (stage == g)).sum()
+                stage_n[g] += (objects & (stage == g)).sum()
         for o in np.flatnonzero(~ep.agent):
             vis = objects[:, o]
             runs += _runs(vis & ~hit[:, o])
@@ -263,6 +277,7 @@ def keypoint_properties(episodes: list[Episode], keypoints: list[tuple[np.ndarra
         "detect_objects": ratio("obj_hit", "obj_n", 100),
         "detect_focus": ratio("focus_hit", "focus_n", 100),
         "detect_by_band": [float(100 * a / b) if b else float("nan") for a, b in zip(band_hit, band_n)],
+        "detect_by_stage": [float(100 * a / b) if b else float("nan") for a, b in zip(stage_hit, stage_n)],
         "miss_run": float(np.mean(runs)) if runs else 0.0,
         "error_px": ratio("err", "err_n"),
         "switches_per_100": ratio("sw", "sw_n", 100),

@@ -25,9 +25,10 @@ import torch
 from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes, track_episodes
 from mint_rl.baselines import load_encoder
 from mint_rl.checkpoint import CheckpointError
+from mint_rl.refine import refine_keypoints
 
 HELD_OUT = 20_000
-COLUMNS = ("detect_agent", "detect_objects", "detect_focus", "detect_by_band", "miss_run", "error_px",
+COLUMNS = ("detect_agent", "detect_objects", "detect_focus", "detect_by_band", "detect_by_stage", "miss_run", "error_px",
            "switches_per_100", "jumps_per_100", "keypoints_per_obj", "background", "status_flips")
 
 
@@ -42,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--track", action="store_true",
                    help="also measure each encoder's keypoints after the keypoint tracker (mint_rl.tracking, what "
                         "ppo_keypoints.py --track feeds PPO): an extra entry '<label>-track'")
+    p.add_argument("--refine", type=int, nargs="+", default=[],
+                   help="also measure each encoder's keypoints refined with these windows (mint_rl.refine, what "
+                        "ppo_keypoints.py --refine W feeds PPO; colour from the --glimpse-size window): an extra "
+                        "entry '<label>-rf<W>' per window")
     p.add_argument("--codebook", nargs="+", default=None,
                    help="--track: one colour codebook (.npy, cached beside the encoder by ppo_keypoints.py "
                         "--colour-codes) per encoder; keypoints merge and match within their colour code")
@@ -70,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             if not Path(path).is_file():
                 p.error(f"--codebook {path}: no such file (ppo_keypoints.py --colour-codes N caches "
                         "colour_codes-n<N>-w<p>-<sha>.npy beside the encoder)")
+    for win in args.refine:
+        if win < 3 or win % 2 == 0:
+            p.error(f"--refine {win}: give odd windows >= 3 pixels")
     if args.glimpse_size < 1:
         p.error(f"--glimpse-size must be >= 1 pixel, got {args.glimpse_size}")
     args.label = args.label or [Path(e).parent.name for e in args.encoder]
@@ -80,7 +88,7 @@ def table(results: dict[str, dict]) -> str:
     head = "| encoder | " + " | ".join(COLUMNS) + " |\n|" + "---|" * (len(COLUMNS) + 1) + "\n"
     rows = []
     for label, props in results.items():
-        cells = [" / ".join(f"{v:.0f}" for v in props[c]) if c == "detect_by_band" else f"{props[c]:.2f}"
+        cells = [" / ".join(f"{v:.0f}" for v in props[c]) if c.startswith("detect_by") else f"{props[c]:.2f}"
                  for c in COLUMNS]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"
@@ -106,6 +114,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             raise SystemExit(f"--encoder {path}: {exc}") from exc
         keypoints = encode_episodes(encoder, episodes, args.device)
         entries = [(label, keypoints)]
+        for win in args.refine:  # refined on the episode's own frames (mint_rl.refine)
+            entries.append((f"{label}-rf{win}", [
+                (refine_keypoints(torch.from_numpy(ep.frames).permute(0, 3, 1, 2).contiguous(),
+                                  torch.from_numpy(c), win, colour_size=args.glimpse_size).numpy(), st)
+                for ep, (c, st) in zip(episodes, keypoints)]))
         if args.track:
             entries.append((f"{label}-track", track_episodes(
                 episodes, keypoints, None if codebook is None else np.load(codebook), args.glimpse_size)))
@@ -121,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     (out / "properties.md").write_text(
         f"{args.env}, {args.episodes} held-out random-policy episodes ({frames} frames), mask tolerance "
         f"{args.tolerance} px (`python experiments/keypoint_properties.py`, envs/keypoint_audit.py defines each "
-        f"column; detect_by_band: top / middle / bottom third)\n\n" + table(results))
+        f"column; detect_by_band: top / middle / bottom third; detect_by_stage: entering / falling / passed the agent)\n\n" + table(results))
     print(f"wrote {out / 'properties.json'} and properties.md")
     return results
 

@@ -147,9 +147,17 @@ def test_properties_of_perfect_and_empty_keypoints() -> None:
     assert props["detect_objects"] > 95.0  # centres of objects partly above the frame fall outside their mask
     assert props["detect_focus"] > 95.0
     assert props["error_px"] < 0.5 and props["jumps_per_100"] == 0.0 and props["keypoints_per_obj"] == 1.0
+    stages = props["detect_by_stage"]  # entering / falling / passed the paddle
+    assert stages[1] == 100.0 and 90.0 < stages[2] <= 100.0 and 50.0 < stages[0] <= 100.0  # centres off the frame
     empty = (np.zeros((t, 3, 2)), np.zeros((t, 3)))
     props = keypoint_properties(episodes, [empty])
-    assert props["detect_objects"] == 0.0 and np.isnan(props["error_px"])
+    assert props["detect_objects"] == 0.0 and np.isnan(props["error_px"]) and props["detect_by_stage"] == [0.0] * 3
+    # keypoints only on objects still in the paddle's reach: the passed stage reads 0, the falling one 100
+    h = ep.masks.shape[-2]
+    y = (ep.centres[..., 1] + 1) / 2 * h
+    reach = (y < y[:, ep.agent.argmax()][:, None] - 2.0) | ep.agent[None]
+    props = keypoint_properties(episodes, [(perfect[0], perfect[1] * reach)], tolerance_px=0)
+    assert props["detect_by_stage"][1] == 100.0 and props["detect_by_stage"][2] == 0.0
     assert isinstance(episodes[0], Episode)
 
 

@@ -209,3 +209,36 @@ def test_properties_script_track_flags_are_checked(tmp_path, capsys) -> None:
         r = subprocess.run([sys.executable, "experiments/keypoint_properties.py", "--encoder", str(enc), *argv],
                            capture_output=True, text=True)
         assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+def test_properties_script_measures_refined_keypoints(tmp_path) -> None:
+    """--refine W adds an entry '<label>-rf<W>': the audit of mint_rl.refine's keypoints on the same frames."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes
+    from experiments import keypoint_properties as kp_script
+    from mint_rl.checkpoint import save_checkpoint
+    from mint_rl.config import MintConfig
+    from mint_rl.encoder import KeypointEncoder
+    from mint_rl.refine import refine_keypoints
+
+    torch.manual_seed(0)
+    cfg = MintConfig(num_keypoints=4, image_size=(64, 64), hidden_channels=8, feature_dim=0)
+    encoder = KeypointEncoder(cfg).eval()
+    path = save_checkpoint(tmp_path / "e" / "encoder.pt", {"config": cfg.to_dict(), "encoder": encoder.state_dict(),
+                                                           "encoder_type": "mint"})
+    results = kp_script.main(["--encoder", str(path), "--episodes", "1", "--refine", "9", "--out", str(tmp_path / "p")])
+    assert list(results) == ["e", "e-rf9"]
+    episodes = record_episodes("MintTasks/Catch-v0", 1, seed=kp_script.HELD_OUT)
+    (coords, status), = encode_episodes(encoder, episodes)
+    refined = refine_keypoints(torch.from_numpy(episodes[0].frames).permute(0, 3, 1, 2).contiguous(),
+                               torch.from_numpy(coords), 9).numpy()
+    expected = keypoint_properties(episodes, [(refined, status)])
+    assert results["e-rf9"]["error_px"] == pytest.approx(expected["error_px"], nan_ok=True)
+    assert results["e-rf9"]["detect_objects"] == pytest.approx(expected["detect_objects"])
+    r = subprocess.run([sys.executable, "experiments/keypoint_properties.py", "--encoder", str(path), "--refine", "4"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--refine 4: give odd windows >= 3 pixels" in r.stderr, r.stderr
