@@ -76,10 +76,10 @@ AUX_WEIGHT = 2.0
 AUX_UPDATES = 8
 AUX_HORIZON = 1
 SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
-                            refine=0,
+                            refine=0, online=False,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
 ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, drop_background=False, track=False,
-                            refine=0,
+                            refine=0, online=False,
                             keypoint_stack=N_STACK, lr_decay=False, aux_reward=0.0)
 
 
@@ -127,12 +127,15 @@ class PPOExperiment:
     :param threshold: return of the "steps to threshold" column (None: random + 0.8 × (best image agent − random)).
     :param encoder: a MINT checkpoint for the mint agent, or a shipped encoder's name (``pong``:
         :mod:`envs.shipped_encoders`) (None: pretrain one).
-    :param online: co-train the mint agent's encoder during PPO (from ``encoder``, or from scratch).
+    :param online: co-train the mint agent's encoder during PPO with the MINT losses, on the frames PPO sees, starting
+        from ``encoder``, or else from this run's own pretraining; with ``pretrain_steps`` 0, from scratch
+        (None: off).
     :param online_updates: MINT steps after each rollout when ``online``.
     :param extractor: keypoint features extractor, a key of :data:`EXTRACTORS` (None: set, ALE mlp).
     :param glimpse_size: p×p frame glimpse per keypoint, 0 for none (None: 5, ALE 0).
     :param colour_codes: one-hot colour category among N colours instead of raw glimpses, 0 for none (None: 8,
         ALE 0; 0 without glimpses or when ``online`` starts from scratch).
+    :param pretrain_steps: optimiser steps of encoder pretraining (0: none, only with ``online`` from scratch).
     :param glimpse_at: where glimpses are cut, from :data:`GLIMPSE_AT`.
     :param separate_critic: keypoint and ladder agents: the value function gets its own features extractor
         instead of sharing the policy's (SB3's ``share_features_extractor=False``), as ``MlpPolicy`` on the true
@@ -163,7 +166,6 @@ class PPOExperiment:
         :data:`N_STACK` on ALE); pixel and object-ladder agents always see :data:`N_STACK`.
     :param object_properties: ``properties.json`` of ``experiments/keypoint_properties.py`` for the ladder rungs.
     :param object_properties_label: its encoder entry (None: the first).
-    :param pretrain_steps: optimiser steps of encoder pretraining.
     :param pretrain_frames: random-policy frames for pretraining.
     :param num_keypoints: K of pretrained encoders.
     :param feature_dim: F, per-keypoint features of pretrained encoders.
@@ -189,7 +191,7 @@ class PPOExperiment:
     checkpoint_every: int | None = None
     threshold: float | None = None
     encoder: str | None = None
-    online: bool = False
+    online: bool | None = None
     online_updates: int = 20
     extractor: str | None = None
     glimpse_size: int | None = None
@@ -246,12 +248,14 @@ class PPOExperiment:
         representation = dict(ATARI_REPRESENTATION if self.atari else SCENE_REPRESENTATION)
         if self.glimpse_size == 0:  # no window, so no colour to code, unless asked (and then refused below)
             representation["colour_codes"] = 0
-        if self.online and self.encoder is None:  # co-trained from scratch: no pretrained keypoints to fit codes to
-            if self.colour_codes:
+        online_default = representation.pop("online")
+        self.online = online_default if self.online is None else bool(self.online)
+        if self.online and self.encoder is None and self.pretrain_steps == 0:  # co-trained from scratch: no
+            if self.colour_codes:                                                 # pretrained keypoints to fit codes to
                 raise ExperimentError(
                     f"--colour-codes {self.colour_codes}: the codebook is fitted to a pretrained encoder's keypoints, "
-                    "and --online without --encoder co-trains one from scratch; give --encoder PATH to start from, "
-                    "or --colour-codes 0")
+                    "and --online with --pretrain-steps 0 co-trains one from scratch; give --encoder PATH or "
+                    "--pretrain-steps N to start from, or --colour-codes 0")
             representation.update(glimpse_size=0, colour_codes=0)
         aux_default = representation.pop("aux_reward")  # filled below, once the agents are known
         for key, value in {**defaults, **representation}.items():
@@ -274,9 +278,13 @@ class PPOExperiment:
         rollout = self.n_envs * self.ppo["n_steps"]
         if self.jobs is None:
             self.jobs = os.cpu_count() or 1
-        for name in ("seeds", "n_envs", "eval_episodes", "pretrain_steps", "num_keypoints", "threads", "jobs"):
+        for name in ("seeds", "n_envs", "eval_episodes", "num_keypoints", "threads", "jobs"):
             if getattr(self, name) < 1:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.pretrain_steps < 0 or (self.pretrain_steps == 0 and not (self.online and self.encoder is None)):
+            raise ExperimentError(f"--pretrain-steps must be >= 1, got {self.pretrain_steps} (0, no pretraining, "
+                                  "only with --online and no --encoder: the mint agent's encoder co-trained from "
+                                  "scratch)")
         if self.online_updates < 1:
             raise ExperimentError(f"--online-updates must be >= 1 (MINT steps after each rollout), got "
                                   f"{self.online_updates}")
@@ -451,6 +459,8 @@ class PPOExperiment:
                                 pretrain_steps=self.pretrain_steps, pretrain_frames=self.pretrain_frames)
             if settings["online"]:
                 settings["online_updates"] = self.online_updates
+                if settings["encoder"] is None:  # (online runs before the thirteenth session started from scratch)
+                    settings["online_start"] = "pretrained" if self.pretrain_steps else "scratch"
             if self.glimpse_size:
                 settings.update(glimpse_size=self.glimpse_size, glimpse_at=self.glimpse_at)
             if self.colour_codes:

@@ -371,11 +371,11 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
         if "mint" in todo_agents:
             if exp.encoder is not None:
                 encoder_paths["mint"] = exp.encoder_file
-            elif not exp.online:
+            elif exp.pretrain_steps > 0:  # (with --online, the start of the co-training)
                 encoder_paths["mint"], pretrain_seconds["mint"] = pretrain_mint(exp, encoders_dir)
                 check_encoder(encoder_paths["mint"], frames, exp.env)
             else:
-                encoder_paths["mint"] = None  # co-trained from scratch
+                encoder_paths["mint"] = None  # --online --pretrain-steps 0: co-trained from scratch
         if "transporter" in todo_agents:
             encoder_paths["transporter"], pretrain_seconds["transporter"] = pretrain_transporter(exp, encoders_dir,
                                                                                                  frames)

@@ -14,7 +14,7 @@ import torch
 import agents.ppo_experiment as ppo_experiment
 from agents.run_folders import read_resume_state
 from agents.saved_agent import AgentEncoderMismatch, load_agent
-from mint_rl.checkpoint import save_checkpoint
+from mint_rl.checkpoint import load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
 from mint_rl.utils import file_sha256
@@ -128,13 +128,35 @@ def test_load_agent_checks_the_encoder(run, tmp_path):
 
 
 def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
+    """--online --pretrain-steps 0: an encoder co-trained from scratch (nothing pretrained), saved with the agent."""
     torch.set_num_threads(1)
-    report = pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0"))
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--pretrain-steps", "0", "--online-updates", "1",
+                          "--overlay-every", "0"))
     run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-relation-lrlin-n1-auxr2" / "seed0"
     assert "| mint-online-relation-lrlin-n1-auxr2 | 1 |" in report["table"]
     assert not (tmp_path / "MintTasks_Catch-v0" / "encoders").exists()  # nothing pretrained
     agent = load_agent(run_dir)
-    assert agent.info["settings"]["online"] and agent.encoder is not None
+    assert agent.info["settings"]["online"] and agent.info["settings"]["online_start"] == "scratch"
+    assert agent.encoder is not None
+
+
+def test_online_starts_from_the_runs_own_pretraining(tmp_path):
+    """--online: the run pretrains its encoder (and fits the colour codes to it), then co-trains it during PPO; the
+    saved encoder is the co-trained one, not the pretrained one."""
+    from mint_rl.baselines import load_encoder
+
+    torch.set_num_threads(1)
+    pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "2", "--overlay-every", "0"))
+    env_dir = tmp_path / "MintTasks_Catch-v0"
+    pretrained = next((env_dir / "encoders").glob("mint-*/encoder.pt"))
+    run_dir = env_dir / "mint-online-relation-c8w5-lrlin-n1-auxr2" / "seed0"
+    agent = load_agent(run_dir)
+    assert agent.info["settings"]["online_start"] == "pretrained" and agent.info["settings"]["colour_codes"] == 8
+    start = load_encoder(pretrained).state_dict()
+    end = agent.encoder.state_dict()
+    assert start.keys() == end.keys()
+    assert any(not torch.equal(start[k], end[k]) for k in start)  # co-trained on from the pretrained weights
+    assert agent.info["encoder"]["config"] == load_checkpoint(pretrained)["config"].to_dict()
 
 
 # --------------------------------------------------------------------------- input errors, before training
@@ -300,8 +322,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     """Kill a co-trained run after its step-1536 evaluation; the checkpoint is at step 1024, so the rerun
     resumes there (weights, optimiser, co-trained encoder), drops the step-1536 row and redoes it."""
     torch.set_num_threads(1)
-    argv = tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "1", "--overlay-every", "0",
-                "--timesteps", "2048", "--eval-freq", "512", "--checkpoint-every", "1024")
+    argv = tiny(tmp_path, "--agents", "mint", "--online", "--pretrain-steps", "0", "--online-updates", "1",
+                "--overlay-every", "0", "--timesteps", "2048", "--eval-freq", "512", "--checkpoint-every", "1024")
     revive = kill_ppo_runs_at(monkeypatch, 1536)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
