@@ -45,6 +45,7 @@ written with another budget is refused (use another ``--out``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -99,6 +100,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--curve", type=int, nargs="+", default=[], metavar="STEP",
                    help="also evaluate each run at these earlier optimiser steps (each below --steps), for DOP and "
                         "TOP against training steps (curve.csv, curve.md, convergence.png)")
+    p.add_argument("--mint", nargs="+", default=[], metavar="FIELD=VALUE",
+                   help="MintConfig fields of the MINT encoder (not the Transporter's) for an ablation, e.g. "
+                        "w_overlap=0 w_status=0 movement_weight=0, kappa=0.5, entropy_window=5, "
+                        "learn_temperature=false, grid_size=[64,64]; values are JSON (true/false/null, numbers, "
+                        "lists); recorded in the budget, so a folder holds one variant")
     p.add_argument("--full", action="store_true",
                    help="the larger budget of the README table (flags given explicitly still win)")
     p.add_argument("--video-frames", type=int, default=100, help="frames in each overlay video (0: no videos)")
@@ -133,7 +139,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--curve steps {bad} are outside [1, --steps − 1 = {args.steps - 1}]: the curve's last point is "
                 f"--steps itself")
     args.curve = sorted(set(args.curve))
+    try:
+        args.mint = mint_overrides(args.mint, base_config(args))
+    except ValueError as exc:
+        p.error(str(exc))
     return args
+
+
+OWN_FLAGS = {"num_keypoints": "--num-keypoints", "batch_size": "--batch-size", "clip_length": "--clip-length",
+             "lr": "--lr", "hidden_channels": "--hidden-channels", "seed": "--seeds", "image_size": None,
+             "in_channels": None, "feature_dim": None, "extra": None}
+"""MintConfig fields ``--mint`` may not set: the comparison's own flags, or fixed by the scenes."""
+
+
+def base_config(args: argparse.Namespace) -> MintConfig:
+    """One geometry for both encoders: K keypoints on the 32×32 heatmap grid of 64×64 frames, Gaussian std 0.067
+    of the grid width (MINT's patch ≈ one object of these scenes)."""
+    return MintConfig(num_keypoints=args.num_keypoints, image_size=(64, 64), hidden_channels=args.hidden_channels,
+                      feature_dim=0, batch_size=args.batch_size, clip_length=args.clip_length, lr=args.lr)
+
+
+def mint_overrides(items: list[str], base: MintConfig) -> dict[str, Any]:
+    """``--mint FIELD=VALUE ...`` → checked MintConfig overrides (JSON values; lists of two become pairs).
+
+    :raises ValueError: naming the item: not FIELD=VALUE, an unknown field, a field with its own flag, a value
+        MintConfig refuses.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--mint {item}: give FIELD=VALUE, e.g. kappa=0.5")
+        if name not in {f.name for f in dataclasses.fields(MintConfig)}:
+            raise ValueError(f"--mint {item}: MintConfig has no field {name!r} (mint_rl/config.py lists them)")
+        if name in OWN_FLAGS:
+            flag = OWN_FLAGS[name]
+            raise ValueError(f"--mint {item}: {name} is " + (f"set by {flag}" if flag else "fixed by the scenes"))
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out[name] = tuple(value) if isinstance(value, list) else value
+    try:
+        base.replace(**out)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--mint {' '.join(items)}: {exc}") from exc
+    return out
 
 
 def evaluate_held_out(encoder: torch.nn.Module, episodes: list[dict[str, np.ndarray]], scene: str,
@@ -157,15 +208,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
-    # One geometry for both encoders: K keypoints on the 32×32 heatmap grid of 64×64 frames,
-    # Gaussian std 0.067 of the grid width (MINT's patch ≈ one object of these scenes).
-    base_config = MintConfig(num_keypoints=args.num_keypoints, image_size=(64, 64), hidden_channels=args.hidden_channels,
-                             feature_dim=0, batch_size=args.batch_size, clip_length=args.clip_length, lr=args.lr)
+    base = base_config(args)
     budget = {k: getattr(args, k) for k in ("steps", "frames", "batch_size", "clip_length", "num_keypoints",
                                             "hidden_channels", "lr", "eval_episodes", "eval_frames")}
+    if args.mint:  # an ablation variant of MINT (absent otherwise, so folders of the plain method stay valid)
+        budget["mint"] = {k: list(v) if isinstance(v, tuple) else v for k, v in args.mint.items()}
     print(f"budget per run: {args.steps} steps × {args.batch_size} clips of {args.clip_length} frames from "
           f"{args.frames} frames; K = {args.num_keypoints}; {args.seeds} seed(s); held-out: {args.eval_episodes} "
-          f"episodes × {args.eval_frames} frames; device {device}, {args.threads} thread(s); out {out}")
+          f"episodes × {args.eval_frames} frames; device {device}, {args.threads} thread(s); out {out}"
+          + (f"; MINT variant {args.mint}" if args.mint else ""))
 
     combos = [(scene, seed, encoder) for scene in args.scenes for seed in range(args.seeds) for encoder in args.encoders]
     from tqdm.auto import tqdm
@@ -201,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         # 1. Frames: the same stream for both encoders (cached); the trainer's buffer computes MINT's entropy once
         #    per frame (the Transporter needs none).
-        config = base_config.replace(seed=seed)
+        config = base.replace(seed=seed, **(args.mint if encoder == "mint" else {}))
         frames, starts = training_frames(out, scene, seed, args.frames)
 
         # 2. Training (resumes from the run's checkpoint if one exists).

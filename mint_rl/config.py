@@ -179,6 +179,8 @@ class MintConfig:
         first clip, one value for every clip of the batch (not detached; it shrinks when that
         patch is clipped by the border), as the authors' code, instead of the constant area of an
         unclipped patch.
+    :param authors_input_scale: feed the network ``(x − 0.5) / 0.5`` of the 0–255 pixel values, as the
+        authors' code does (range [−1, 509]; their τ = 15 and slope 1000 assume it), instead of [−1, 1].
 
     Training (MINT_METHOD §4)
     :param lr, weight_decay, grad_clip, batch_size, clip_length: optimiser and batch.
@@ -218,6 +220,7 @@ class MintConfig:
     attach_status_factor: bool = False
     average_all_t: bool = False
     authors_patch_area: bool = False
+    authors_input_scale: bool = False
 
     lr: float = 1e-3
     weight_decay: float = 1e-5

@@ -153,7 +153,10 @@ class KeypointEncoder(nn.Module):
         check_encoder_frames(frames, self.config.in_channels, self.config.image_size)
         if self.config.norm != "group":
             frames = frames.contiguous(memory_format=torch.channels_last)
-        hidden = self.backbone(to_network_input(frames))
+        x = to_network_input(frames)
+        if self.config.authors_input_scale:  # (x − 0.5) / 0.5 on 0–255 values = (ours + 1) · 255 − 1
+            x = x.add_(1.0).mul_(255.0).sub_(1.0)
+        hidden = self.backbone(x)
         if tuple(hidden.shape[-2:]) != self.config.grid_size:
             hidden = F.interpolate(hidden, size=self.config.grid_size, mode="bilinear", align_corners=False)
         return hidden

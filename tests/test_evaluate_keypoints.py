@@ -237,3 +237,55 @@ def test_curve_evaluates_on_the_way_without_changing_training(tmp_path, capsys):
             main(args + ["--out", str(curved), "--curve", bad] + tiny(steps=6))
         assert exc.value.code == 2
     assert "outside [1, --steps − 1 = 5]" in capsys.readouterr().err
+
+
+def test_mint_overrides_make_an_ablation_variant_in_its_own_folder(tmp_path, capsys):
+    """--mint FIELD=VALUE: the MINT run trains with those config fields (recorded in its config and budget), the
+    Transporter's config is untouched, and a folder of another variant is refused."""
+    out = tmp_path / "kappa"
+    main(["--scenes", "Bouncing", "--out", str(out), *tiny(), "--mint", "kappa=0.5", "w_overlap=0"])
+    mint = json.loads((out / "mint" / "Bouncing" / "seed0" / "metrics.json").read_text())
+    transporter = json.loads((out / "transporter" / "Bouncing" / "seed0" / "metrics.json").read_text())
+    assert mint["config"]["kappa"] == 0.5 and mint["config"]["w_overlap"] == 0.0
+    assert transporter["config"]["kappa"] == 0.9 and transporter["config"]["w_overlap"] == 30.0
+    assert mint["budget"]["mint"] == {"kappa": 0.5, "w_overlap": 0}
+    with pytest.raises(SystemExit, match="was written with another budget"):
+        main(["--scenes", "Bouncing", "--out", str(out), *tiny(), "--mint", "kappa=1"])
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("kappa=1.5", r"--mint kappa=1.5: MintConfig.kappa=1.5: must be in \[0, 1\]"),
+    ("w_status=-1", "MintConfig.w_status=-1.0: must be >= 0"),
+    ("entropy_window=4", "MintConfig.entropy_window=4: must be odd and >= 3"),
+    ("num_keypoints=4", "--mint num_keypoints=4: num_keypoints is set by --num-keypoints"),
+    ("image_size=[32,32]", "image_size is fixed by the scenes"),
+    ("nofield=1", "MintConfig has no field 'nofield'"),
+    ("kappa", "give FIELD=VALUE"),
+])
+def test_bad_mint_overrides_are_refused_before_any_work(tmp_path, capsys, item, message):
+    with pytest.raises(SystemExit):
+        main(["--scenes", "Bouncing", "--out", str(tmp_path / "x"), *tiny(), "--mint", item])
+    import re
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "x").exists()
+
+
+def test_ablation_script_runs_variants_in_their_folders_and_tables_them(tmp_path, capsys):
+    """experiments/mint_ablations.py: one evaluate_keypoints run per (variant, scene) with its overrides, a table
+    with the change against the full method, finished runs skipped when rerun, bad variants refused."""
+    ablations = load_script("mint_ablations")
+    argv = ["--variants", "full", "kappa0", "--scenes", "Bouncing", "--steps", "3", "--frames", "40",
+            "--eval-episodes", "1", "--eval-frames", "10", "--out", str(tmp_path / "abl"), "--no-progress"]
+    table = ablations.main(argv)
+    for variant, kappa in (("full", 0.9), ("kappa0", 0.0)):
+        metrics = json.loads((tmp_path / "abl" / variant / "mint" / "Bouncing" / "seed0" / "metrics.json").read_text())
+        assert metrics["config"]["kappa"] == kappa and metrics["budget"]["steps"] == 3
+    assert "| full | the full method (our defaults) |" in table and "| kappa0 | κ = 0 (default 0.9) |" in table
+    rows = list(csv.DictReader((tmp_path / "abl" / "ablations.csv").open()))
+    assert [(r["variant"], r["scene"]) for r in rows] == [("full", "Bouncing"), ("kappa0", "Bouncing")]
+    stamp = (tmp_path / "abl" / "full" / "mint" / "Bouncing" / "seed0" / "metrics.json").stat().st_mtime_ns
+    ablations.main(argv)  # finished: skipped
+    assert (tmp_path / "abl" / "full" / "mint" / "Bouncing" / "seed0" / "metrics.json").stat().st_mtime_ns == stamp
+    with pytest.raises(SystemExit):
+        ablations.main(["--variants", "nope", "--out", str(tmp_path / "abl")])
+    assert "unknown variant(s) ['nope']" in capsys.readouterr().err

@@ -243,3 +243,22 @@ def test_encoder_fast_paths_are_as_accurate_as_the_plain_forward(norm):
         assert error(ours[1][name], exact[1][name]) < 1e-3, name
     flat = lambda grads: torch.cat([g.flatten() for g in grads.values()])  # noqa: E731
     assert error(flat(ours[1]), flat(exact[1])) <= 3 * error(flat(plain[1]), flat(exact[1])) + 1e-6
+
+
+def test_authors_input_scale_feeds_the_network_their_range():
+    """``authors_input_scale``: the backbone sees (x − 0.5) / 0.5 of the 0–255 values, as the authors' code;
+    by default x / 127.5 − 1."""
+    from mint_rl.config import MintConfig
+    from mint_rl.encoder import KeypointEncoder
+
+    frames = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    seen = {}
+    for authors in (False, True):
+        torch.manual_seed(0)
+        enc = KeypointEncoder(MintConfig(num_keypoints=2, image_size=(32, 32), hidden_channels=4, feature_dim=0,
+                                         authors_input_scale=authors)).eval()
+        enc.backbone.register_forward_hook(lambda m, args, out, a=authors: seen.__setitem__(a, args[0].clone()))
+        enc(frames)
+    x = frames.float()
+    torch.testing.assert_close(seen[True], (x - 0.5) / 0.5)
+    torch.testing.assert_close(seen[False], x / 127.5 - 1.0)
