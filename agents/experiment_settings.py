@@ -281,6 +281,9 @@ class PPOExperiment:
         for name in ("seeds", "n_envs", "eval_episodes", "num_keypoints", "threads", "jobs"):
             if getattr(self, name) < 1:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.pretrain_steps == 0 and "transporter" in (self.agents or []):
+            raise ExperimentError("--pretrain-steps 0: the transporter agent's encoder is pretrained with those steps; "
+                                  "give --pretrain-steps N >= 1, or leave transporter out of --agents")
         if self.pretrain_steps < 0 or (self.pretrain_steps == 0 and not (self.online and self.encoder is None)):
             raise ExperimentError(f"--pretrain-steps must be >= 1, got {self.pretrain_steps} (0, no pretraining, "
                                   "only with --online and no --encoder: the mint agent's encoder co-trained from "

@@ -59,6 +59,7 @@ from mint_rl.config import MintConfig
 from mint_rl.frame_cache import load_frames
 from mint_rl.glimpses import check_glimpse_size
 from mint_rl.online import OnlineOptions
+from mint_rl.refine import check_refine_window
 from mint_rl.run_lock import locked_run_folder
 from mint_rl.utils import file_sha256, resolve_device, write_json
 
@@ -337,6 +338,11 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
             check_glimpse_size(exp.glimpse_size, frames[0], frames[1], exp.num_keypoints, MAX_GLIMPSE_COVERAGE)
         except ValueError as exc:
             raise ExperimentError(f"--glimpse-size: {exc}") from exc
+    if exp.refine:
+        try:
+            check_refine_window(exp.refine, frames[0], frames[1])
+        except ValueError as exc:
+            raise ExperimentError(f"--refine: {exc}") from exc
     if exp.encoder is not None:
         check_encoder(exp.encoder_file, frames, exp.env)
     env_dir = Path(exp.out) / env_slug(exp.env)

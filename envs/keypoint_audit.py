@@ -14,8 +14,8 @@ the true object centres by:
 ``detect_by_band``     ``detect_objects`` by the object's vertical third of the frame (top, middle,
                        bottom)
 ``detect_by_stage``    ``detect_objects`` by the object's stage relative to the agent (tasks with
-                       one): *entering* (centre in the top ``ENTERING_PX`` rows, partly above the
-                       frame), *falling* (the rest of those above the agent), *passed* (centre at
+                       one): *entering* (centre in the top ``ENTERING_PX`` rows, just come in
+                       from above), *falling* (the rest of those above the agent), *passed* (centre at
                        most 2 px above the agent's centre or lower: out of the agent's reach)
 ``miss_run``           mean length (frames) of a run of consecutive frames in which a visible task
                        object is missed
@@ -207,7 +207,8 @@ def keypoint_properties(episodes: list[Episode], keypoints: list[tuple[np.ndarra
     :param episodes: from :func:`record_episodes`.
     :param keypoints: ``(coords (T, K, 2), status (T, K))`` per episode, the same frames.
     :param tolerance_px: mask dilation in pixels when deciding whether a keypoint is on an object.
-    :return: a dict of floats (nan where undefined) and ``detect_by_band`` (three floats).
+    :return: a dict of floats (nan where undefined), ``detect_by_band`` and ``detect_by_stage`` (three floats each;
+        the stages need an agent, e.g. Catch's paddle, and read nan without one).
     """
     if len(episodes) != len(keypoints):
         raise ValueError(f"{len(episodes)} episodes but keypoints for {len(keypoints)}")

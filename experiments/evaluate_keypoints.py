@@ -178,6 +178,8 @@ def mint_overrides(items: list[str], base: MintConfig) -> dict[str, Any]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
+            if text in ("True", "False", "None"):
+                raise ValueError(f"--mint {item}: values are JSON: write {text.lower() if text != 'None' else 'null'}")
             value = text
         out[name] = tuple(value) if isinstance(value, list) else value
     try:
@@ -229,8 +231,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if missing:
                 raise SystemExit(f"{metrics_path} finished without the --curve evaluations at steps {missing}, which "
                                  f"cannot be made after training. Use another --out (or delete that folder).")
-        elif (metrics_path.parent / "encoder.pt").is_file() and args.curve:  # interrupted: trained past a step?
-            step = int(load_checkpoint(metrics_path.parent / "encoder.pt").get("step", 0))
+        elif (metrics_path.parent / "encoder.pt").is_file():  # interrupted: the same config? trained past a step?
+            checkpoint = load_checkpoint(metrics_path.parent / "encoder.pt")
+            stored = checkpoint["config"].to_dict()
+            wanted = base.replace(seed=seed, **(args.mint if encoder == "mint" else {})).to_dict()
+            differ = {k: (stored.get(k), v) for k, v in wanted.items() if stored.get(k) != v}
+            if differ:
+                raise SystemExit(f"{metrics_path.parent} holds an interrupted run with another config (field: "
+                                 f"(stored, asked)) {differ}. Use another --out (or delete that folder).")
+            if not args.curve:
+                continue
+            step = int(checkpoint.get("step", 0))
             path = metrics_path.parent / "curve.json"
             made = json.loads(path.read_text()) if path.is_file() else {}
             skipped = [s for s in args.curve if s < step and str(s) not in made]

@@ -25,7 +25,7 @@ import torch
 from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes, track_episodes
 from mint_rl.baselines import load_encoder
 from mint_rl.checkpoint import CheckpointError
-from mint_rl.refine import refine_keypoints
+from mint_rl.refine import check_refine_window, refine_keypoints
 
 HELD_OUT = 20_000
 COLUMNS = ("detect_agent", "detect_objects", "detect_focus", "detect_by_band", "detect_by_stage", "miss_run", "error_px",
@@ -112,6 +112,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             encoder = load_encoder(path, device=args.device)
         except CheckpointError as exc:
             raise SystemExit(f"--encoder {path}: {exc}") from exc
+        for win in args.refine:
+            try:
+                check_refine_window(win, *episodes[0].frames.shape[1:3])
+            except ValueError as exc:
+                raise SystemExit(f"--refine {win}: {exc}") from exc
         keypoints = encode_episodes(encoder, episodes, args.device)
         entries = [(label, keypoints)]
         for win in args.refine:  # refined on the episode's own frames (mint_rl.refine)

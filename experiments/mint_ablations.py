@@ -128,9 +128,13 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
             if not path.is_file():
                 continue
             data = json.loads(path.read_text())
-            if data["budget"]["steps"] != args.steps:
-                raise SystemExit(f"{path} was trained for {data['budget']['steps']} steps, this table asks for "
-                                 f"{args.steps}; use another --out")
+            budget = data["budget"]
+            asked = dict(steps=args.steps, frames=args.frames, eval_episodes=args.eval_episodes,
+                         eval_frames=args.eval_frames)
+            made = {k: budget.get(k) for k in asked}
+            if made != asked or budget.get("mint", {}) != VARIANTS[variant][0]:
+                raise SystemExit(f"{path} was made with {made} and MINT fields {budget.get('mint', {})}; this table "
+                                 f"asks for {asked} and {VARIANTS[variant][0]}; use another --out")
             means = {k: float(np.nanmean([e[k] for e in data["episodes"]])) for k in ("DOP", "TOP", "UAK")}
             rows.append(dict(variant=variant, scene=scene, **means, train_seconds=data["train_seconds"]))
     return rows

@@ -196,7 +196,8 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--object-properties-label", default=None,
                    help="which encoder's entry of --object-properties (default: the first)")
     p.add_argument("--pretrain-steps", type=int, default=500,
-                   help="optimiser steps of encoder pretraining (default %(default)s)")
+                   help="optimiser steps of encoder pretraining (default %(default)s; 0, no pretraining, only with "
+                        "--online and no --encoder: the mint agent's encoder co-trained from scratch)")
     p.add_argument("--pretrain-frames", type=int, default=4000,
                    help="random-policy frames for pretraining (default %(default)s)")
     p.add_argument("--num-keypoints", "-k", type=int, default=8,

@@ -363,7 +363,7 @@ class MintConfig:
     # Fields that change the network's parameter shapes or what its outputs mean: a
     # checkpoint is incompatible with a config that differs in any of them.
     ARCHITECTURE_FIELDS = ("num_keypoints", "in_channels", "image_size", "grid_size",
-                           "feature_dim", "hidden_channels", "norm")
+                           "feature_dim", "hidden_channels", "norm", "authors_input_scale")
 
     def architecture_mismatch(self, other: "MintConfig") -> list[str]:
         """Names and values of architecture fields where ``self`` and ``other`` differ."""

@@ -11,11 +11,11 @@ by a few steps of *colour mean shift*, without labels and without learning:
    ``tolerance`` of ``c`` in every channel (the object part of that colour);
 3. the keypoint moves to their centroid; steps 2–3 repeat ``iterations`` times with ``c`` fixed.
 
-A keypoint stays where it is when no pixel of the window matches, or when its colour fills at least
-``max_fill`` of the window: that colour is the background's (on a plain background, a keypoint off
-every object), not an object's. The active status is untouched. Coordinates follow ``mint_rl.coords``:
-(x, y) in [-1, 1], y down, pixel-centre aligned; the result lies on pixel centres of the frame
-(or half-way between two, when the centroid does).
+A keypoint stays where it is when its colour is the background's (within ``tolerance`` of the
+frame's per-channel median colour: on a plain background, a keypoint off every object), or when no
+pixel of the window matches. Pixels outside the frame never match. The active status is untouched.
+Coordinates follow ``mint_rl.coords``: (x, y) in [-1, 1], y down, pixel-centre aligned; a moved
+keypoint lies at the centroid of frame pixels, so inside the frame.
 
 Example::
 
@@ -48,7 +48,7 @@ def check_refine_window(window: int, height: int, width: int) -> None:
 
 
 def refine_keypoints(frames: torch.Tensor, coords: torch.Tensor, window: int, colour_size: int = 5,
-                     tolerance: float = 0.25, iterations: int = 2, max_fill: float = 0.9) -> torch.Tensor:
+                     tolerance: float = 0.25, iterations: int = 2) -> torch.Tensor:
     """Move every keypoint to the centroid of the pixels of its colour around it (colour mean shift).
 
     :param frames: ``(B, C, H, W)`` uint8 frames.
@@ -57,8 +57,6 @@ def refine_keypoints(frames: torch.Tensor, coords: torch.Tensor, window: int, co
     :param colour_size: side of the glimpse whose per-channel maximum is the keypoint's colour.
     :param tolerance: largest per-channel difference, in [0, 1] colour units, of a matching pixel.
     :param iterations: mean-shift steps (>= 1).
-    :param max_fill: a keypoint whose colour matches at least this fraction of the window stays put
-        (its colour is the background's).
     :return: ``(B, K, 2)`` float32 refined coordinates, same device.
     """
     if frames.dim() != 4 or frames.dtype != torch.uint8:
@@ -71,18 +69,20 @@ def refine_keypoints(frames: torch.Tensor, coords: torch.Tensor, window: int, co
         raise ValueError(f"tolerance must be in (0, 1] (colour units), got {tolerance}")
     coords = coords.float()
     colour = glimpse_colours(frames, coords, colour_size)  # (B, K, C)
-    if not 0.0 < max_fill <= 1.0:
-        raise ValueError(f"max_fill must be in (0, 1] (a fraction of the window), got {max_fill}")
+    background = frames.flatten(2).median(-1).values.float() / 255.0  # (B, C) per-channel median colour
+    keep = (colour - background[:, None]).abs().amax(-1) <= tolerance  # (B, K): on the background
     offsets = (torch.arange(window, device=coords.device) - (window - 1) // 2).float()  # (window,)
+    ones = torch.ones_like(frames[:, :1])
     for _ in range(iterations):
         patch = extract_glimpses(frames, coords, window).float() / 255.0  # (B, K, C, s, s)
-        match = ((patch - colour[..., None, None]).abs().amax(2) <= tolerance).float()  # (B, K, s, s)
+        inside = extract_glimpses(ones, coords, window).bool()  # (B, K, 1, s, s): pixels of the frame
+        match = (((patch - colour[..., None, None]).abs().amax(2) <= tolerance) & inside[:, :, 0]).float()
         n = match.sum((-2, -1))  # (B, K)
         dx = (match * offsets[None, None, None, :]).sum((-2, -1)) / n.clamp_min(1.0)
         dy = (match * offsets[None, None, :, None]).sum((-2, -1)) / n.clamp_min(1.0)
         col = pixel_index_1d(coords[..., 0], w).float() + dx  # centroid, in pixel columns / rows
         row = pixel_index_1d(coords[..., 1], h).float() + dy
         moved = torch.stack(((2 * col + 1) / w - 1, (2 * row + 1) / h - 1), -1)
-        stay = (n == 0) | (n >= max_fill * window * window)
+        stay = keep | (n == 0)
         coords = torch.where(stay[..., None], coords, moved)
     return coords

@@ -21,7 +21,7 @@ FLOAT_FIELDS = ["softmax_temperature", "gaussian_std", "patch_lambda", "patch_et
                 "status_slope", "w_me", "w_mce", "w_it", "w_overlap", "w_status", "kappa", "movement_weight",
                 "overlap_beta", "lr", "weight_decay", "grad_clip"]
 BOOL_FIELDS = ["learn_temperature", "entropy_preprocess", "sharpen_small", "wrap_around", "attach_status_factor",
-               "average_all_t", "authors_patch_area"]
+               "average_all_t", "authors_patch_area", "authors_input_scale"]
 
 
 def test_field_lists_cover_every_config_field():

@@ -82,6 +82,8 @@ def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
     (["--online-updates", "-3"], "--online-updates must be >= 1 (MINT steps after each rollout), got -3"),
     (["--overlay-every", "-1"], "--overlay-every must be >= 0, got -1"),
     (["--agents", "mint", "--refine", "4"], "--refine 4: give an odd window >= 3 pixels"),
+    (["--agents", "mint", "transporter", "--online", "--pretrain-steps", "0", "--colour-codes", "0"],
+     "--pretrain-steps 0: the transporter agent's encoder is pretrained with those steps"),
     (["--agents", "mint", "--refine", "-1"], "--refine -1: give an odd window >= 3 pixels"),
 ])
 def test_ppo_refuses_bad_flags(tmp_path, capsys, flags, message):

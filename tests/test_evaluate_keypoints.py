@@ -251,6 +251,16 @@ def test_mint_overrides_make_an_ablation_variant_in_its_own_folder(tmp_path, cap
     assert mint["budget"]["mint"] == {"kappa": 0.5, "w_overlap": 0}
     with pytest.raises(SystemExit, match="was written with another budget"):
         main(["--scenes", "Bouncing", "--out", str(out), *tiny(), "--mint", "kappa=1"])
+    # an interrupted run (checkpoint, no metrics.json) resumes only under the config it was trained with
+    (out / "mint" / "Bouncing" / "seed0" / "metrics.json").unlink()
+    with pytest.raises(SystemExit, match=r"holds an interrupted run with another config .*'kappa': \(0.5, 1.0\)"):
+        main(["--scenes", "Bouncing", "--out", str(out), *tiny(), "--encoders", "mint", "--mint", "kappa=1",
+              "w_overlap=0"])
+    with pytest.raises(SystemExit, match=r"another config .*'w_overlap': \(0.0, 30.0\)"):
+        main(["--scenes", "Bouncing", "--out", str(out), *tiny(), "--encoders", "mint", "--mint", "kappa=0.5"])
+    main(["--scenes", "Bouncing", "--out", str(out), *tiny(), "--encoders", "mint", "--mint", "kappa=0.5",
+          "w_overlap=0"])
+    assert (out / "mint" / "Bouncing" / "seed0" / "metrics.json").is_file()
 
 
 @pytest.mark.parametrize(("item", "message"), [
@@ -261,6 +271,7 @@ def test_mint_overrides_make_an_ablation_variant_in_its_own_folder(tmp_path, cap
     ("image_size=[32,32]", "image_size is fixed by the scenes"),
     ("nofield=1", "MintConfig has no field 'nofield'"),
     ("kappa", "give FIELD=VALUE"),
+    ("learn_temperature=False", "values are JSON: write false"),
 ])
 def test_bad_mint_overrides_are_refused_before_any_work(tmp_path, capsys, item, message):
     with pytest.raises(SystemExit):

@@ -140,6 +140,22 @@ def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
     assert agent.encoder is not None
 
 
+def test_online_runs_record_where_the_cotraining_started(tmp_path):
+    """A finished online run made before the thirteenth session (from scratch, settings without online_start) is
+    not taken for a run of today's --online, which starts from the run's pretraining."""
+    from agents.experiment_settings import PPOExperiment
+
+    now = PPOExperiment(agents=["mint"], online=True, out=str(tmp_path)).run_settings("mint")
+    scratch = PPOExperiment(agents=["mint"], online=True, pretrain_steps=0, colour_codes=0,
+                            out=str(tmp_path)).run_settings("mint")
+    given = PPOExperiment(agents=["mint"], online=True, encoder="pong", env="ALE/Pong-v5",
+                          out=str(tmp_path)).run_settings("mint")
+    assert now["online_start"] == "pretrained" and scratch["online_start"] == "scratch"
+    assert "online_start" not in given and given["encoder"] == "pong"  # the encoder it started from is recorded
+    old = {k: v for k, v in now.items() if k != "online_start"}
+    assert old != now
+
+
 def test_online_starts_from_the_runs_own_pretraining(tmp_path):
     """--online: the run pretrains its encoder (and fits the colour codes to it), then co-trains it during PPO; the
     saved encoder is the co-trained one, not the pretrained one."""
@@ -212,10 +228,20 @@ def test_separate_critic_and_relation_extractor(tmp_path):
     torch.testing.assert_close(policy.get_distribution(obs).distribution.probs, probs)
 
 
-def test_refine_moves_the_keypoints_the_agent_reads(tmp_path):
-    """--refine 9: own label and settings; the saved agent's observations are the refined keypoints."""
+def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch):
+    """--refine 9: own label and settings; the agent's training env and a saved agent's rebuilt env refine."""
     torch.set_num_threads(1)
-    report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "9"))
+    built = []
+    build = ppo_experiment.build_agent
+
+    def spy(*args, **kwargs):
+        out = build(*args, **kwargs)
+        built.append(out[3])
+        return out
+
+    monkeypatch.setattr(ppo_experiment, "build_agent", spy)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "9", "--jobs", "1"))
+    assert [kp_env.observer.refine_window for kp_env in built] == [9]
     run_dir = report["out"] / "mint-relation-c8w5-rf9-lrlin-n1-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["settings"]["refine"] == 9
@@ -223,6 +249,12 @@ def test_refine_moves_the_keypoints_the_agent_reads(tmp_path):
 
     _, venv = agent_env(run_dir)
     assert venv.venv.observer.refine_window == 9
+
+
+def test_rejects_a_refine_window_larger_than_the_frames(tmp_path):
+    with pytest.raises(SystemExit, match="--refine: refinement window 65 px is larger than the 64×64 frames"):
+        pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "65"))
+    assert_nothing_trained(tmp_path)
 
 
 def test_rejects_keypoint_stack_below_one(tmp_path, capsys):
