@@ -780,11 +780,12 @@ class KeypointObserver:
         self.feature_bound = options.feature_bound
         self.num_keypoints = enc_cfg.num_keypoints
         self.feature_dim = enc_cfg.feature_dim
-        if options.glimpse_size:
-            try:
-                check_glimpse_size(options.glimpse_size, *self.image_size)
-            except ValueError as exc:
-                raise ValueError(f"{owner}: {exc} (the encoder's input, config.image_size)") from exc
+        for size, check in ((options.glimpse_size, check_glimpse_size), (options.refine_window, check_refine_window)):
+            if size:  # windows cut from the encoder's input frames must fit them
+                try:
+                    check(size, *self.image_size)
+                except ValueError as exc:
+                    raise ValueError(f"{owner}: {exc} (the encoder's input, config.image_size)") from exc
         self.glimpse_size, self.glimpse_at = int(options.glimpse_size), options.glimpse_at
         self.glimpse_dim = enc_cfg.in_channels * self.glimpse_size ** 2
         self.colour_codes = None
@@ -798,11 +799,6 @@ class KeypointObserver:
             self.glimpse_dim = codes.shape[0]  # one-hot categories instead of the raw glimpse
         self.drop_code = options.drop_code
         self.refine_window = options.refine_window
-        if self.refine_window:
-            try:
-                check_refine_window(self.refine_window, *self.image_size)
-            except ValueError as exc:
-                raise ValueError(f"{owner}: {exc} (the encoder's input, config.image_size)") from exc
         self._glimpse_rng = np.random.default_rng(0)
         self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, self.obs_format,
                                                 self.layout.stack, self.feature_bound, self.glimpse_dim)
