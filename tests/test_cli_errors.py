@@ -73,8 +73,8 @@ def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
     (["--agents", "pixels", "mint", "--online", "--online-updates", "0"], "--online-updates must be >= 1"),
     (["--agents", "mint", "--online", "--pretrain-steps", "0", "--colour-codes", "8"],
      "--online with --pretrain-steps 0 co-trains one from scratch"),
-    (["--agents", "mint", "--pretrain-steps", "0"], "--pretrain-steps must be >= 1, got 0 (0, no pretraining, only with "
-                                                    "--online"),
+    (["--agents", "mint", "--no-online", "--pretrain-steps", "0"], "--pretrain-steps must be >= 1, got 0 (0, no "
+                                                                   "pretraining, only with --online"),
     (["--agents", "mint", "--pretrain-steps", "-1", "--online"], "--pretrain-steps must be >= 1, got -1"),
     (["--agents", "mint", "--drop-background", "--colour-codes", "0"], "--drop-background drops the keypoints whose "
                                                                         "colour code is the background's: give "

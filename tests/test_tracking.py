@@ -219,7 +219,7 @@ def test_properties_script_measures_refined_keypoints(tmp_path) -> None:
     import torch
 
     from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes
-    from experiments import keypoint_properties as kp_script
+    from tests.conftest import load_script
     from mint_rl.checkpoint import save_checkpoint
     from mint_rl.config import MintConfig
     from mint_rl.encoder import KeypointEncoder
@@ -230,9 +230,9 @@ def test_properties_script_measures_refined_keypoints(tmp_path) -> None:
     encoder = KeypointEncoder(cfg).eval()
     path = save_checkpoint(tmp_path / "e" / "encoder.pt", {"config": cfg.to_dict(), "encoder": encoder.state_dict(),
                                                            "encoder_type": "mint"})
-    results = kp_script.main(["--encoder", str(path), "--episodes", "1", "--refine", "9", "--out", str(tmp_path / "p")])
+    results = load_script("keypoint_properties").main(["--encoder", str(path), "--episodes", "1", "--refine", "9", "--out", str(tmp_path / "p")])
     assert list(results) == ["e", "e-rf9"]
-    episodes = record_episodes("MintTasks/Catch-v0", 1, seed=kp_script.HELD_OUT)
+    episodes = record_episodes("MintTasks/Catch-v0", 1, seed=20_000)  # the script's held-out episodes
     (coords, status), = encode_episodes(encoder, episodes)
     refined = refine_keypoints(torch.from_numpy(episodes[0].frames).permute(0, 3, 1, 2).contiguous(),
                                torch.from_numpy(coords), 9).numpy()
