@@ -20,9 +20,9 @@ Top to bottom:
 3. The table (``ablations.md``, ``ablations.csv``, ``ablations.json`` in ``--out`` and ``--export``):
    DOP / TOP per scene family and variant, and the change against the full method.
 
-Budget: 4,000 optimiser steps by default, not the authors' ~8k: on these scenes MINT's DOP and TOP
-at 4k are within 2 points of 8k on every family (``results/keypoints/convergence/curve.md``), and a
-step costs about 0.1 s on one CPU core, so 46 runs take about 5 hours. One seed, as the issue asks.
+Budget: 4,000 optimiser steps by default, not the authors' ~8k: on these scenes MINT's DOP at 4k is
+within 2 points of 8k on every family and its TOP within 3 (``results/keypoints/convergence/curve.md``), and a
+step costs 0.1–0.17 s on one CPU core, so 46 runs take 5–9 hours. One seed, as the issue asks.
 """
 
 from __future__ import annotations
