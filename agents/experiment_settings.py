@@ -76,7 +76,7 @@ AUX_WEIGHT = 2.0
 AUX_UPDATES = 8
 AUX_HORIZON = 1
 SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
-                            refine=0, online=True,
+                            refine=0, online=False,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
 ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, drop_background=False, track=False,
                             refine=0, online=False,
@@ -129,8 +129,8 @@ class PPOExperiment:
         :mod:`envs.shipped_encoders`) (None: pretrain one).
     :param online: co-train the mint agent's encoder during PPO with the MINT losses, on the frames PPO sees, starting
         from ``encoder``, or else from this run's own pretraining; with ``pretrain_steps`` 0, from scratch
-        (None: on for object tasks, where it reached the pixel agent's return sooner on two encoders, thirteenth
-        session; off on ALE).
+        (None: off; on Catch it reached the pixel agent's return sooner on two encoders, on Dodge it learned later and
+        ended lower, thirteenth session).
     :param online_updates: MINT steps after each rollout when ``online``.
     :param extractor: keypoint features extractor, a key of :data:`EXTRACTORS` (None: set, ALE mlp).
     :param glimpse_size: p×p frame glimpse per keypoint, 0 for none (None: 5, ALE 0).

@@ -3,7 +3,7 @@
     python experiments/ppo_keypoints.py                                  # the default run (50k steps, <15 min, 2 cores)
     python experiments/ppo_keypoints.py --seeds 3 --timesteps 100000     # the README table
     python experiments/ppo_keypoints.py --agents mint pixels transporter ground_truth
-    python experiments/ppo_keypoints.py --no-online                      # frozen encoder (faster; on by default on object tasks)
+    python experiments/ppo_keypoints.py --online                         # the pretrained encoder fine-tuned during PPO
     python experiments/ppo_keypoints.py --env ALE/Pong-v5 --timesteps 1000000 --device auto
 
 Every agent trains on the same env id, with the same training seeds, timestep budget and
@@ -22,9 +22,8 @@ PPO hyperparameters; only what it observes differs:
                   ``--keypoint-lr`` and ``--track`` override.
                   The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
-                  reuses it), or given with ``--encoder PATH``. With ``--online`` (the default on
-                  object tasks; ``--no-online`` freezes it) that encoder goes on training with the
-                  MINT losses on the frames PPO sees (20 MINT steps between rollouts; the colour
+                  reuses it), or given with ``--encoder PATH``. With ``--online`` that encoder
+                  goes on training with the MINT losses on the frames PPO sees (20 MINT steps between rollouts; the colour
                   codebook stays the pretrained encoder's); ``--online --pretrain-steps 0``
                   co-trains one from scratch.
                   Appearance (``--glimpse-size p``): each keypoint also carries the p×p glimpse of
@@ -133,8 +132,7 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--online", action=argparse.BooleanOptionalAction, default=None,
                    help="co-train the mint agent's encoder during PPO with the MINT losses, on the frames PPO sees, "
                         "from --encoder or else from this run's pretraining (--pretrain-steps 0: from scratch); "
-                        "label suffix -online. Default: on for object tasks (MintTasks/*), off on ALE ids; "
-                        "--no-online freezes the encoder (about 3-5x faster per env step)")
+                        "label suffix -online; several times slower per env step. Default: off")
     p.add_argument("--online-updates", type=int, default=20,
                    help="--online: MINT steps after each rollout (default %(default)s)")
     p.add_argument("--extractor", choices=list(EXTRACTORS), default=None,

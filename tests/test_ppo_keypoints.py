@@ -27,7 +27,7 @@ ENV = "MintTasks/Catch-v0"
 
 # the default keypoint agent on object tasks: set extractor with a relation network, 8 colour codes, 5×5 window,
 # linearly decaying learning rate, 1 frame
-MINT = "mint-online-relation-c8w5-lrlin-n1-auxr2"
+MINT = "mint-relation-c8w5-lrlin-n1-auxr2"
 
 
 def tiny(out: Path, *extra: str) -> list[str]:
@@ -205,7 +205,7 @@ def test_keypoint_stack_two_frames(tmp_path):
     """--keypoint-stack 2: the previous frame's keypoints beside the current ones; its own label and run folder."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--keypoint-stack", "2"))
-    run_dir = report["out"] / "mint-online-relation-c8w5-lrlin-auxr2" / "seed0"
+    run_dir = report["out"] / "mint-relation-c8w5-lrlin-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["n_stack"] == 2 and agent.model.observation_space.shape == (3, 2 * (3 + 8))
 
@@ -214,7 +214,7 @@ def test_separate_critic_and_relation_extractor(tmp_path):
     """--separate-critic --extractor relation: the value function has its own relation extractor; own label."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--extractor", "relation", "--separate-critic"))
-    agent = load_agent(report["out"] / "mint-online-relation-c8w5-sc-lrlin-n1-auxr2" / "seed0")
+    agent = load_agent(report["out"] / "mint-relation-c8w5-sc-lrlin-n1-auxr2" / "seed0")
     policy = agent.model.policy
     assert not policy.share_features_extractor
     assert policy.pi_features_extractor is not policy.vf_features_extractor
@@ -243,7 +243,7 @@ def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch):
     monkeypatch.setattr(ppo_experiment, "build_agent", spy)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "9", "--jobs", "1"))
     assert [kp_env.observer.refine_window for kp_env in built] == [9]
-    run_dir = report["out"] / "mint-online-relation-c8w5-rf9-lrlin-n1-auxr2" / "seed0"
+    run_dir = report["out"] / "mint-relation-c8w5-rf9-lrlin-n1-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["settings"]["refine"] == 9
 
@@ -412,11 +412,11 @@ def test_lr_decay_is_the_keypoint_agents_own_and_keeps_the_protocol(tmp_path):
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "ground_truth", "--extractor", "set", "--lr-decay"))
     rates = {label: load_agent(report["out"] / label / "seed0").model.policy.optimizer.param_groups[0]["lr"]
-             for label in ("mint-online-set-c8w5-lrlin-n1-auxr2", "ground_truth")}
-    assert rates["mint-online-set-c8w5-lrlin-n1-auxr2"] < SCENE_PPO["learning_rate"] / 2
+             for label in ("mint-set-c8w5-lrlin-n1-auxr2", "ground_truth")}
+    assert rates["mint-set-c8w5-lrlin-n1-auxr2"] < SCENE_PPO["learning_rate"] / 2
     assert rates["ground_truth"] == SCENE_PPO["learning_rate"]
     table = (report["out"] / "table.md").read_text()
-    assert "mint-online-set-c8w5-lrlin-n1-auxr2" in table and "ground_truth" in table
+    assert "mint-set-c8w5-lrlin-n1-auxr2" in table and "ground_truth" in table
 
 
 def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys):
@@ -429,7 +429,7 @@ def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys
     lr = exp.ppo_kwargs("mint")["learning_rate"]
     assert lr(1.0) == pytest.approx(6e-4) and lr(0.25) == pytest.approx(1.5e-4)
     assert exp.ppo_kwargs("ground_truth")["learning_rate"] == SCENE_PPO["learning_rate"]
-    assert exp.label("mint") == "mint-online-relation-c8w5-lr0.0006-lrlin-n1-auxr2" and exp.label("ground_truth") == "ground_truth"
+    assert exp.label("mint") == "mint-relation-c8w5-lr0.0006-lrlin-n1-auxr2" and exp.label("ground_truth") == "ground_truth"
     assert exp.run_settings("mint")["keypoint_learning_rate"] == 6e-4
     assert "keypoint_learning_rate" not in exp.run_settings("ground_truth")
     assert exp.run_settings("mint")["ppo"] == exp.run_settings("ground_truth")["ppo"]
