@@ -75,6 +75,7 @@ SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
 AUX_WEIGHT = 2.0
 AUX_UPDATES = 8
 AUX_HORIZON = 1
+ONLINE_UPDATES = 20  # --online: MINT steps after each rollout
 SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
                             refine=0, online=False,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
@@ -193,7 +194,7 @@ class PPOExperiment:
     threshold: float | None = None
     encoder: str | None = None
     online: bool | None = None
-    online_updates: int = 20
+    online_updates: int = ONLINE_UPDATES
     extractor: str | None = None
     glimpse_size: int | None = None
     colour_codes: int | None = None
@@ -421,7 +422,7 @@ class PPOExperiment:
         """Name of an agent in folders and tables: ``mint``, ``mint-online``, ``mint-set``, ``mint-set-c8w5``, ..."""
         label = agent
         if agent == "mint" and self.online:
-            label += "-online"
+            label += "-online" + (f"{self.online_updates}" if self.online_updates != ONLINE_UPDATES else "")
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.extractor != "mlp":
             label += f"-{self.extractor}"
         if agent in KEYPOINT_AGENTS and self.glimpse_size:

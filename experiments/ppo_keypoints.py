@@ -96,7 +96,7 @@ import argparse
 from typing import Any
 
 from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, AUX_HORIZON, AUX_UPDATES, AUX_WEIGHT, EXTRACTORS,
-                                        GLIMPSE_AT, SCENE_DEFAULTS, ExperimentError, PPOExperiment)
+                                        GLIMPSE_AT, ONLINE_UPDATES, SCENE_DEFAULTS, ExperimentError, PPOExperiment)
 from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment
 
 
@@ -133,8 +133,9 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="co-train the mint agent's encoder during PPO with the MINT losses, on the frames PPO sees, "
                         "from --encoder or else from this run's pretraining (--pretrain-steps 0: from scratch); "
                         "label suffix -online; several times slower per env step. Default: off")
-    p.add_argument("--online-updates", type=int, default=20,
-                   help="--online: MINT steps after each rollout (default %(default)s)")
+    p.add_argument("--online-updates", type=int, default=ONLINE_UPDATES,
+                   help="--online: MINT steps after each rollout (label suffix -online<N> when not "
+                        "%(default)s; default %(default)s)")
     p.add_argument("--extractor", choices=list(EXTRACTORS), default=None,
                    help="keypoint features extractor: KeypointMlpExtractor ('mlp'), KeypointSetExtractor ('set') or "
                         "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention'), "

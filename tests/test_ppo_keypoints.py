@@ -445,3 +445,18 @@ def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys
     with pytest.raises(SystemExit):
         pk.main(tiny(tmp_path, "--agents", "pixels", "--keypoint-lr", "1e-4"))
     assert "--agents has none" in capsys.readouterr().err
+
+
+def test_online_updates_other_than_the_default_name_their_own_folder(tmp_path):
+    """--online-updates N other than the default gives the label -online<N> (a folder of its own, so runs with
+    different update counts never share a folder); the default keeps -online; both record the count."""
+    from agents.experiment_settings import ONLINE_UPDATES, PPOExperiment
+
+    enc = str(tmp_path / "encoder.pt")
+    default = PPOExperiment(agents=["mint"], online=True, encoder=enc, out=str(tmp_path / "x"))
+    fewer = PPOExperiment(agents=["mint"], online=True, online_updates=5, encoder=enc, out=str(tmp_path / "y"))
+    assert default.label("mint").startswith("mint-online-") and fewer.label("mint").startswith("mint-online5-")
+    assert default.run_settings("mint")["online_updates"] == ONLINE_UPDATES
+    assert fewer.run_settings("mint")["online_updates"] == 5
+    frozen = PPOExperiment(agents=["mint"], online_updates=5, out=str(tmp_path / "z"))
+    assert "online" not in frozen.label("mint")
