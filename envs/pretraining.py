@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import time
@@ -182,6 +183,10 @@ def pretrain_encoder(settings: PretrainSettings) -> Path:
             if history:
                 print("final: " + ", ".join(f"{k}={v:.3f}" for k, v in history[-1].items()))
     if dist.is_initialized():
+        # the DDP wrapper's reducer holds the gloo group: free it first, or the group's threads may still run
+        # when the interpreter tears it down ("terminate called without an active exception", SIGABRT)
+        del trainer
+        gc.collect()
         dist.destroy_process_group()
     return checkpoint_path
 

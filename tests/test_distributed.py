@@ -1,5 +1,7 @@
 """DistributedDataParallel pretraining: 2 CPU processes (gloo) equal 1 process with the same global batch."""
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -36,6 +38,8 @@ def _worker(rank: int, world: int, init_file: str, out_file: str) -> None:
     if rank == 0:
         torch.save({k: v.clone() for k, v in trainer.encoder.state_dict().items()}, out_file)
     dist.barrier()
+    del trainer  # free the DDP reducer before its gloo group (envs.pretraining does the same)
+    gc.collect()
     dist.destroy_process_group()
 
 
