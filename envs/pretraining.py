@@ -77,6 +77,8 @@ class PretrainSettings:
     :param video_frames: held-out frames in the overlay video (0: none).
     :param allow_config_change: resume a checkpoint made with other hyperparameters and continue with these.
     :param no_progress: no progress bars.
+    :param mint: further :class:`MintConfig` fields, applied over those above (an ablation: loss weights, κ,
+        the entropy window, ...; ``experiments/pretrain.py --mint FIELD=VALUE``).
     """
 
     env: str
@@ -99,6 +101,7 @@ class PretrainSettings:
     video_frames: int = 120
     allow_config_change: bool = False
     no_progress: bool = False
+    mint: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def config(self, channels: int, size: tuple[int, int]) -> MintConfig:
         """The encoder config these settings ask for, on frames of ``channels`` channels and ``size`` (H, W).
@@ -107,7 +110,8 @@ class PretrainSettings:
         """
         return MintConfig(num_keypoints=self.num_keypoints, in_channels=channels, image_size=size,
                           hidden_channels=self.hidden_channels, feature_dim=self.feature_dim, norm=self.norm,
-                          batch_size=self.batch_size, clip_length=self.clip_length, lr=self.lr, seed=self.seed)
+                          batch_size=self.batch_size, clip_length=self.clip_length, lr=self.lr,
+                          seed=self.seed).replace(**self.mint)
 
 
 def pretrain_encoder(settings: PretrainSettings) -> Path:

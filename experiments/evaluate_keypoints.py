@@ -45,7 +45,6 @@ written with another budget is refused (use another ``--out``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import time
@@ -61,7 +60,7 @@ from envs.keypoint_evaluation import (  # also registers the MintScenes ids
     training_frames)
 from mint_rl.baselines import ENCODER_TYPES, build_trainer
 from mint_rl.checkpoint import load_checkpoint
-from mint_rl.config import MintConfig
+from mint_rl.config import MintConfig, config_overrides
 from mint_rl.draw import draw_keypoints_batch, entropy_figure, write_video
 from mint_rl.keypoints import gaussian_maps, information_patches
 from mint_rl.metrics import enter_leave_metrics, video_metrics
@@ -140,7 +139,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 f"--steps itself")
     args.curve = sorted(set(args.curve))
     try:
-        args.mint = mint_overrides(args.mint, base_config(args))
+        args.mint = config_overrides(args.mint, base_config(args), OWN_FLAGS, fixed="fixed by the scenes")
     except ValueError as exc:
         p.error(str(exc))
     return args
@@ -157,36 +156,6 @@ def base_config(args: argparse.Namespace) -> MintConfig:
     of the grid width (MINT's patch ≈ one object of these scenes)."""
     return MintConfig(num_keypoints=args.num_keypoints, image_size=(64, 64), hidden_channels=args.hidden_channels,
                       feature_dim=0, batch_size=args.batch_size, clip_length=args.clip_length, lr=args.lr)
-
-
-def mint_overrides(items: list[str], base: MintConfig) -> dict[str, Any]:
-    """``--mint FIELD=VALUE ...`` → checked MintConfig overrides (JSON values; lists of two become pairs).
-
-    :raises ValueError: naming the item: not FIELD=VALUE, an unknown field, a field with its own flag, a value
-        MintConfig refuses.
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--mint {item}: give FIELD=VALUE, e.g. kappa=0.5")
-        if name not in {f.name for f in dataclasses.fields(MintConfig)}:
-            raise ValueError(f"--mint {item}: MintConfig has no field {name!r} (mint_rl/config.py lists them)")
-        if name in OWN_FLAGS:
-            flag = OWN_FLAGS[name]
-            raise ValueError(f"--mint {item}: {name} is " + (f"set by {flag}" if flag else "fixed by the scenes"))
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            if text in ("True", "False", "None"):
-                raise ValueError(f"--mint {item}: values are JSON: write {text.lower() if text != 'None' else 'null'}")
-            value = text
-        out[name] = tuple(value) if isinstance(value, list) else value
-    try:
-        base.replace(**out)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"--mint {' '.join(items)}: {exc}") from exc
-    return out
 
 
 def evaluate_held_out(encoder: torch.nn.Module, episodes: list[dict[str, np.ndarray]], scene: str,

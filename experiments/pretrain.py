@@ -40,7 +40,7 @@ import re
 from pathlib import Path
 
 from envs.pretraining import PretrainError, PretrainSettings, pretrain_encoder
-from mint_rl.config import ConfigError
+from mint_rl.config import ConfigError, config_overrides
 from mint_rl.utils import resolve_device
 
 
@@ -48,6 +48,12 @@ SCENE_STEPS = 4000
 """Default optimiser steps on the object scenes: the convergence curve (``evaluate_keypoints.py --curve``, one seed,
 ``results/keypoints/convergence/``) has MINT's held-out TOP rising up to 4k steps on EnterLeave and Collisions and
 no scene gaining from 4k to 8k."""
+
+
+OWN_FLAGS = {"num_keypoints": "--num-keypoints", "image_size": "--image-size", "hidden_channels": "--hidden-channels",
+             "feature_dim": "--feature-dim", "norm": "--norm", "batch_size": "--batch-size",
+             "clip_length": "--clip-length", "lr": "--lr", "seed": "--seed", "in_channels": None, "extra": None}
+"""MintConfig fields ``--mint`` may not set: those with a flag of their own, or fixed by the env's frames."""
 
 
 def parse_args(argv: list[str] | None = None) -> PretrainSettings:
@@ -77,14 +83,24 @@ def parse_args(argv: list[str] | None = None) -> PretrainSettings:
     p.add_argument("--allow-config-change", action="store_true",
                    help="resume a checkpoint made with other hyperparameters (lr, batch, loss weights, ...) and "
                         "continue with this command's (the architecture can never change)")
+    p.add_argument("--mint", nargs="+", default=[], metavar="FIELD=VALUE",
+                   help="further MintConfig fields, e.g. w_overlap=0 w_status=0 movement_weight=0 (the paper's "
+                        "ablation without regularisers), kappa=0.5, entropy_window=5; values are JSON "
+                        "(true/false/null, numbers, lists); recorded in the checkpoint's config")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.steps is None:
         args.steps = SCENE_STEPS if args.env.startswith("MintScenes/") else 1500
     out_given = args.out is not None
     args.out = args.out or f"runs/pretrain/{args.env.replace('/', '_')}-s{args.seed}"
+    overrides, args.mint = args.mint, {}
     settings = PretrainSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainSettings)})
     check_settings(p, settings, out_given)
+    try:
+        settings.mint = config_overrides(overrides, settings.config(3, (settings.image_size or 64,) * 2), OWN_FLAGS,
+                                         fixed="fixed by the env's frames")
+    except ValueError as exc:
+        p.error(str(exc))
     return settings
 
 

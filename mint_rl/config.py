@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MintConfig", "ConfigError"]
+__all__ = ["MintConfig", "ConfigError", "config_overrides"]
 
 
 def _default_grid(image_size: tuple[int, int]) -> tuple[int, int]:
@@ -382,3 +382,43 @@ _unknown_kinds = {n: k for n, k in _FIELD_KINDS.items() if k not in (
     "int", "float", "float | None", "bool", "tuple[int, int]", "tuple[int, int] | None", "str", "dict[str, Any]")}
 if _unknown_kinds:
     raise TypeError(f"MintConfig fields without a validator in MintConfig._check_types: {_unknown_kinds}")
+
+
+def config_overrides(items: list[str], base: MintConfig, own_flags: Mapping[str, str | None],
+                     flag: str = "--mint", fixed: str = "fixed by this command") -> dict[str, Any]:
+    """Command-line ``FIELD=VALUE`` items → checked :class:`MintConfig` overrides, e.g. for an ablation.
+
+    Values are JSON (``true``/``false``/``null``, numbers, lists; a list becomes a tuple, as for
+    ``grid_size=[64,64]``); a bare word is a string.
+
+    :param items: ``["kappa=0.5", "w_overlap=0", ...]``.
+    :param base: the config the overrides apply to; the result must be valid on it.
+    :param own_flags: fields the caller sets otherwise: field → the flag that sets it (named in the error), or
+        None where the caller fixes it.
+    :param flag: the option's name in error messages.
+    :param fixed: what the error says of a field the caller fixes (``own_flags`` value None).
+    :raises ValueError: naming the item: not FIELD=VALUE, an unknown field, a field in ``own_flags``, a value
+        :class:`MintConfig` refuses.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{flag} {item}: give FIELD=VALUE, e.g. kappa=0.5")
+        if name not in _FIELD_KINDS:
+            raise ValueError(f"{flag} {item}: MintConfig has no field {name!r} (mint_rl/config.py lists them)")
+        if name in own_flags:
+            other = own_flags[name]
+            raise ValueError(f"{flag} {item}: {name} is " + (f"set by {other}" if other else fixed))
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            if text in ("True", "False", "None"):
+                raise ValueError(f"{flag} {item}: values are JSON: write {text.lower() if text != 'None' else 'null'}")
+            value = text
+        out[name] = tuple(value) if isinstance(value, list) else value
+    try:
+        base.replace(**out)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{flag} {' '.join(items)}: {exc}") from exc
+    return out

@@ -62,3 +62,38 @@ def test_default_steps_are_the_convergence_curves_on_scenes(tmp_path, capsys, en
     capsys.readouterr()
     pretrain.main(tiny(tmp_path, "--env", env))
     assert f"is at step {default} and --steps is {default}; no file was written" in capsys.readouterr().out
+
+
+def test_mint_overrides_reach_the_checkpoint_and_a_resume_with_others_is_refused(tmp_path, capsys):
+    """--mint FIELD=VALUE (an ablation) sets those MintConfig fields of the trained encoder; resuming the folder
+    with other overrides is refused (other loss weights are other hyperparameters) unless --allow-config-change."""
+    torch.set_num_threads(1)
+    argv = tiny(tmp_path, "--env", "MintScenes/Bouncing-v0", "--steps", "2")
+    path = pretrain.main([*argv, "--mint", "w_overlap=0", "w_status=0", "movement_weight=0", "kappa=0.5"])
+    config = load_checkpoint(path)["config"]
+    assert (config.w_overlap, config.w_status, config.movement_weight, config.kappa) == (0.0, 0.0, 0.0, 0.5)
+    assert config.w_me == 100.0  # the others keep their defaults
+    more = [*tiny(tmp_path, "--env", "MintScenes/Bouncing-v0", "--steps", "3"), "--mint", "kappa=0.9"]
+    with pytest.raises(SystemExit, match="kappa"):
+        pretrain.main(more)
+    assert load_checkpoint(path)["step"] == 2
+    pretrain.main([*more, "--allow-config-change"])
+    assert load_checkpoint(path)["config"].kappa == 0.9 and load_checkpoint(path)["step"] == 3
+
+
+@pytest.mark.parametrize("item,message", [
+    ("kappa=1.5", r"--mint kappa=1.5: MintConfig.kappa=1.5: must be in \[0, 1\]"),
+    ("w_overlap=-1", "w_overlap=-1.0: must be >= 0"),
+    ("entropy_window=4", "must be odd"),
+    ("num_keypoints=4", "num_keypoints is set by --num-keypoints"),
+    ("in_channels=1", "in_channels is fixed by the env's frames"),
+    ("nofield=1", "MintConfig has no field 'nofield'"),
+    ("kappa", "give FIELD=VALUE"),
+])
+def test_bad_mint_overrides_are_refused_before_any_work(tmp_path, capsys, item, message):
+    import re
+
+    with pytest.raises(SystemExit):
+        pretrain.main(tiny(tmp_path / "x", "--env", "MintScenes/Bouncing-v0", "--steps", "1", "--mint", item))
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "x").exists()
