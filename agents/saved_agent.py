@@ -18,17 +18,21 @@ import json
 import os
 import shutil
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3 import PPO
 
+from envs.keypoint_observation import KeypointObserver, ObservationOptions
 from mint_rl.baselines import load_encoder
 from mint_rl.checkpoint import load_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.utils import file_sha256, write_json
 
-__all__ = ["AgentEncoderMismatch", "LoadedAgent", "load_agent", "save_agent"]
+__all__ = ["AgentEncoderMismatch", "LoadedAgent", "agent_observation_options", "frame_policy", "load_agent",
+           "save_agent"]
 
 
 class AgentEncoderMismatch(ValueError):
@@ -118,3 +122,54 @@ def load_agent(path: str | os.PathLike, encoder: str | os.PathLike | None = None
         raise AgentEncoderMismatch(f"the policy in {run_dir} reads observations {model.observation_space.shape}, but "
                                    f"{enc_path} gives {expected} (K × n_stack·(3 + F + appearance))")
     return LoadedAgent(model, load_encoder(enc_path, device=device), info)
+
+
+def agent_observation_options(agent: LoadedAgent, run_dir: str | os.PathLike) -> ObservationOptions:
+    """How a saved keypoint agent's frames became its keypoint rows: glimpses or colour codes (the codebook saved in
+    ``run_dir``, or for older runs the one cached beside the encoder they copied) and refined positions, as in its
+    run settings.
+
+    :raises ValueError: the agent reads no keypoints, or dropped its background code (``drop_background``: the code
+        was chosen from the pretraining frames, which the run folder does not keep).
+    """
+    info, settings = agent.info, agent.info.get("settings", {})
+    if agent.encoder is None:
+        raise ValueError(f"{run_dir} is a {info['agent']!r} agent: it reads no keypoints")
+    if settings.get("drop_background"):
+        raise ValueError(f"{run_dir} dropped the background's colour code (--drop-background); its observation "
+                         "cannot be rebuilt from the run folder")
+    codebook = None
+    if settings.get("colour_codes"):
+        saved = Path(run_dir) / "colour_codes.npy"
+        codebook = np.load(saved if saved.is_file() else next(Path(info["encoder"]["source"]).parent.glob(
+            f"colour_codes-n{settings['colour_codes']}-w{settings['glimpse_size']}-*.npy")))
+    return ObservationOptions(glimpse_size=settings.get("glimpse_size", 0),
+                              glimpse_at=settings.get("glimpse_at", "keypoints"), colour_codes=codebook,
+                              refine_window=settings.get("refine", 0))
+
+
+def frame_policy(run_dir: str | os.PathLike, image_space: Any, deterministic: bool = True
+                 ) -> Callable[[np.ndarray], Any]:
+    """A saved keypoint agent as a policy on raw frames: frame → its encoder's keypoint rows → its action.
+
+    For agents that read one frame of untracked keypoints (the default on object tasks), so that
+    ``envs.keypoint_audit.record_episodes`` can play episodes the way the agent plays them.
+
+    :param run_dir: the run folder (``model.zip``, ``agent.json``, ``encoder.pt``).
+    :param image_space: the env's image observation space.
+    :raises ValueError: the agent reads no keypoints, stacks frames, tracks keypoints or dropped its background.
+    """
+    agent = load_agent(run_dir)
+    settings = agent.info.get("settings", {})
+    options = agent_observation_options(agent, run_dir)
+    if agent.info.get("n_stack", 1) != 1 or settings.get("track"):
+        raise ValueError(f"{run_dir} reads {agent.info.get('n_stack')} stacked frames"
+                         + (" of tracked keypoints" if settings.get("track") else "")
+                         + "; frame_policy plays agents that read one frame of keypoints")
+    observer = KeypointObserver(image_space, agent.encoder, options=options, owner=f"frame_policy({run_dir})")
+
+    def policy(frame: np.ndarray) -> Any:
+        rows = observer.encode(observer.frames(np.asarray(frame)[None]))
+        return agent.model.predict(rows, deterministic=deterministic)[0][0]
+
+    return policy

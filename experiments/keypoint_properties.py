@@ -3,8 +3,9 @@
     python experiments/keypoint_properties.py --encoder runs/ppo_keypoints/MintTasks_Catch-v0/encoders/mint-k8-F0-f4000-s500/encoder.pt
     python experiments/keypoint_properties.py --encoder A.pt B.pt --label k8-500 k16-1500 --out results/ladder/properties
 
-Top to bottom: play ``--episodes`` held-out episodes of the task with a uniformly random policy
-(env seeds 20000, 20001, ...: never used for training or PPO evaluation), encode every frame
+Top to bottom: play ``--episodes`` held-out episodes of the task with a uniformly random policy, or
+with a saved keypoint agent's (``--agent RUN_DIR``: the states it visits, e.g. objects falling onto
+the paddle) (env seeds 20000, 20001, ...: never used for training or PPO evaluation), encode every frame
 with each encoder, and measure what ``envs.keypoint_audit`` defines (per-object detection, also
 of the object that matters next and by vertical third of the frame; length of misses; position
 error in pixels; identity switches and keypoint jumps; keypoints per object; keypoints on the
@@ -19,9 +20,11 @@ import argparse
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from agents.saved_agent import AgentEncoderMismatch, frame_policy
 from envs.keypoint_audit import encode_episodes, keypoint_properties, record_episodes, track_episodes
 from mint_rl.baselines import load_encoder
 from mint_rl.checkpoint import CheckpointError
@@ -51,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="--track: one colour codebook (.npy, cached beside the encoder by ppo_keypoints.py "
                         "--colour-codes) per encoder; keypoints merge and match within their colour code")
     p.add_argument("--glimpse-size", type=int, default=5, help="--codebook: the window whose colour is coded")
+    p.add_argument("--agent", default=None, metavar="RUN_DIR",
+                   help="play the held-out episodes with this saved keypoint agent's deterministic policy (a run "
+                        "folder of ppo_keypoints.py that reads one frame of keypoints) instead of a uniformly random "
+                        "one: the properties on the states the agent visits")
     p.add_argument("--out", default="results/ladder/properties", help="output folder (default %(default)s)")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
@@ -80,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--refine {win}: give odd windows >= 3 pixels")
     if args.glimpse_size < 1:
         p.error(f"--glimpse-size must be >= 1 pixel, got {args.glimpse_size}")
+    if args.agent is not None and not (Path(args.agent) / "agent.json").is_file():
+        p.error(f"--agent {args.agent}: no agent.json there; give a run folder of ppo_keypoints.py "
+                "(<out>/<env>/<agent>/seed<s>)")
     args.label = args.label or [Path(e).parent.name for e in args.encoder]
     return args
 
@@ -100,8 +110,17 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    # 1. Held-out episodes with their object masks.
-    episodes = record_episodes(args.env, args.episodes, seed=HELD_OUT)
+    # 1. Held-out episodes with their object masks, played at random or by the saved agent.
+    policy = None
+    if args.agent is not None:
+        import envs  # noqa: F401  (registers MintTasks/*)
+
+        space = gym.make(args.env).observation_space
+        try:
+            policy = frame_policy(args.agent, space)
+        except (ValueError, AgentEncoderMismatch) as exc:
+            raise SystemExit(f"--agent {exc}") from exc
+    episodes = record_episodes(args.env, args.episodes, seed=HELD_OUT, policy=policy)
     frames = sum(len(e.frames) for e in episodes)
 
     # 2. Every encoder on the same frames.
@@ -134,10 +153,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
 
     # 3. Outputs.
     meta = dict(env=args.env, episodes=args.episodes, frames=frames, held_out_seed=HELD_OUT,
-                tolerance_px=args.tolerance)
+                tolerance_px=args.tolerance, policy=args.agent or "random")
+    played = (f"episodes played by the agent {args.agent} (deterministic)" if args.agent
+              else "random-policy episodes")
     (out / "properties.json").write_text(json.dumps(dict(meta=meta, encoders=results), indent=2))
     (out / "properties.md").write_text(
-        f"{args.env}, {args.episodes} held-out random-policy episodes ({frames} frames), mask tolerance "
+        f"{args.env}, {args.episodes} held-out {played} ({frames} frames), mask tolerance "
         f"{args.tolerance} px (`python experiments/keypoint_properties.py`, envs/keypoint_audit.py defines each "
         f"column; detect_by_band: top / middle / bottom third; detect_by_stage: entering / falling / passed the agent)\n\n" + table(results))
     print(f"wrote {out / 'properties.json'} and properties.md")

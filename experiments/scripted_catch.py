@@ -41,7 +41,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack,
 import envs  # noqa: F401  (registers MintTasks/*)
 from agents.experiment_envs import make_vec
 from agents.experiment_settings import eval_seed
-from agents.saved_agent import load_agent
+from agents.saved_agent import agent_observation_options, load_agent
 from agents.tracked_vec_env import TrackedKeypointVecEnv
 from agents.vec_env import MintKeypointVecEnv
 from envs.catch_controller import code_roles, keypoint_action, object_action
@@ -109,14 +109,11 @@ def agent_env(run_dir: Path) -> tuple[Any, VecEnv]:
         return loaded.model, make_vec(ENV, "state", 1, False)
     if info["agent"] != "mint":
         raise SystemExit(f"--agents {run_dir}: a {info['agent']!r} agent; pixels, ground_truth and mint are played")
-    codebook = None
-    if settings.get("colour_codes"):
-        saved = run_dir / "colour_codes.npy"  # older runs: the codebook cached beside the encoder they copied
-        codebook = np.load(saved if saved.is_file() else next(Path(info["encoder"]["source"]).parent.glob(
-            f"colour_codes-n{settings['colour_codes']}-w{settings['glimpse_size']}-*.npy")))
-    venv = MintKeypointVecEnv(make_vec(ENV, "rgb", 1, False), loaded.encoder, options=ObservationOptions(
-        glimpse_size=settings.get("glimpse_size", 0), glimpse_at=settings.get("glimpse_at", "keypoints"),
-        colour_codes=codebook, drop_code=settings.get("drop_background"), refine_window=settings.get("refine", 0)))
+    try:
+        options = agent_observation_options(loaded, run_dir)
+    except ValueError as exc:
+        raise SystemExit(f"--agents {exc}") from exc
+    venv = MintKeypointVecEnv(make_vec(ENV, "rgb", 1, False), loaded.encoder, options=options)
     if settings.get("track"):
         venv = TrackedKeypointVecEnv(venv, settings["colour_codes"], loaded.encoder.config.image_size)
     return loaded.model, VecFrameStack(venv, info["n_stack"])

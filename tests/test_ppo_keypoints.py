@@ -132,8 +132,8 @@ def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--pretrain-steps", "0", "--online-updates", "1",
                           "--overlay-every", "0"))
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-relation-lrlin-n1-auxr2" / "seed0"
-    assert "| mint-online-relation-lrlin-n1-auxr2 | 1 |" in report["table"]
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online1-relation-lrlin-n1-auxr2" / "seed0"
+    assert "| mint-online1-relation-lrlin-n1-auxr2 | 1 |" in report["table"]
     assert not (tmp_path / "MintTasks_Catch-v0" / "encoders").exists()  # nothing pretrained
     agent = load_agent(run_dir)
     assert agent.info["settings"]["online"] and agent.info["settings"]["online_start"] == "scratch"
@@ -165,7 +165,7 @@ def test_online_starts_from_the_runs_own_pretraining(tmp_path):
     pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "2", "--overlay-every", "0"))
     env_dir = tmp_path / "MintTasks_Catch-v0"
     pretrained = next((env_dir / "encoders").glob("mint-*/encoder.pt"))
-    run_dir = env_dir / "mint-online-relation-c8w5-lrlin-n1-auxr2" / "seed0"
+    run_dir = env_dir / "mint-online2-relation-c8w5-lrlin-n1-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["settings"]["online_start"] == "pretrained" and agent.info["settings"]["colour_codes"] == 8
     start = load_encoder(pretrained).state_dict()
@@ -356,7 +356,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     revive = kill_ppo_runs_at(monkeypatch, 1536)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online-relation-lrlin-n1-auxr2" / "seed0"
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online1-relation-lrlin-n1-auxr2" / "seed0"
     state = json.loads((run_dir / "resume" / "state.json").read_text())
     assert state["step"] == 1024 and state["encoder"] and not (run_dir / "done.json").exists()
     steps = [int(r["step"]) for r in csv.DictReader((run_dir / "evaluations.csv").open())]
@@ -460,3 +460,43 @@ def test_online_updates_other_than_the_default_name_their_own_folder(tmp_path):
     assert fewer.run_settings("mint")["online_updates"] == 5
     frozen = PPOExperiment(agents=["mint"], online_updates=5, out=str(tmp_path / "z"))
     assert "online" not in frozen.label("mint")
+
+
+def test_frame_policy_plays_a_saved_agent_on_raw_frames(run, tmp_path, capsys):
+    """agents.saved_agent.frame_policy: frame → the agent's own keypoint rows → the action its model takes on the
+    observation its eval env gives (same encoder, colour codes); keypoint_properties.py --agent plays held-out
+    episodes with it; agents that read no keypoints, and folders without an agent, are refused by name."""
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    import envs  # noqa: F401
+    from agents.saved_agent import agent_observation_options, frame_policy
+    from agents.vec_env import MintKeypointVecEnv
+
+    out, _ = run
+    run_dir = out / "MintTasks_Catch-v0" / MINT / "seed0"
+    agent = load_agent(run_dir)
+    policy = frame_policy(run_dir, gym.make(ENV).observation_space)
+    venv = MintKeypointVecEnv(DummyVecEnv([lambda: gym.make(ENV)]), agent.encoder,
+                              options=agent_observation_options(agent, run_dir))
+    venv.seed(7)
+    rows = venv.reset()
+    env = gym.make(ENV)
+    frame, _ = env.reset(seed=7)  # the same episode, stepped in step with the vec env
+    for _ in range(12):
+        action = agent.model.predict(rows, deterministic=True)[0]
+        assert policy(frame) == action[0]
+        rows, _, _, _ = venv.step(action)
+        frame, *_ = env.step(action[0])
+    with pytest.raises(ValueError, match="reads no keypoints"):
+        frame_policy(out / "MintTasks_Catch-v0" / "pixels" / "seed0", gym.make(ENV).observation_space)
+
+    props = load_script("keypoint_properties")
+    enc = str(run_dir / "encoder.pt")
+    results = props.main(["--encoder", enc, "--episodes", "1", "--agent", str(run_dir), "--out", str(tmp_path / "p")])
+    meta = json.loads((tmp_path / "p" / "properties.json").read_text())["meta"]
+    assert meta["policy"] == str(run_dir) and 0 <= results["seed0"]["detect_agent"] <= 100
+    assert "played by the agent" in (tmp_path / "p" / "properties.md").read_text()
+    with pytest.raises(SystemExit):
+        props.main(["--encoder", enc, "--agent", str(tmp_path), "--out", str(tmp_path / "q")])
+    assert "no agent.json there" in capsys.readouterr().err
