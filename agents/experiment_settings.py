@@ -419,7 +419,8 @@ class PPOExperiment:
         return rungs
 
     def label(self, agent: str) -> str:
-        """Name of an agent in folders and tables: ``mint``, ``mint-online``, ``mint-set``, ``mint-set-c8w5``, ..."""
+        """Name of an agent in folders and tables: ``mint``, ``mint-online`` (``mint-online<N>`` with N online
+        updates other than the default), ``mint-set``, ``mint-set-c8w5``, ..."""
         label = agent
         if agent == "mint" and self.online:
             label += "-online" + (f"{self.online_updates}" if self.online_updates != ONLINE_UPDATES else "")

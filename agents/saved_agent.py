@@ -129,8 +129,8 @@ def agent_observation_options(agent: LoadedAgent, run_dir: str | os.PathLike) ->
     ``run_dir``, or for older runs the one cached beside the encoder they copied) and refined positions, as in its
     run settings.
 
-    :raises ValueError: the agent reads no keypoints, or dropped its background code (``drop_background``: the code
-        was chosen from the pretraining frames, which the run folder does not keep).
+    :raises ValueError: the agent reads no keypoints, dropped its background code (``drop_background``: the code
+        was chosen from the pretraining frames, which the run folder does not keep), or its codebook is missing.
     """
     info, settings = agent.info, agent.info.get("settings", {})
     if agent.encoder is None:
@@ -140,9 +140,15 @@ def agent_observation_options(agent: LoadedAgent, run_dir: str | os.PathLike) ->
                          "cannot be rebuilt from the run folder")
     codebook = None
     if settings.get("colour_codes"):
-        saved = Path(run_dir) / "colour_codes.npy"
-        codebook = np.load(saved if saved.is_file() else next(Path(info["encoder"]["source"]).parent.glob(
-            f"colour_codes-n{settings['colour_codes']}-w{settings['glimpse_size']}-*.npy")))
+        path = Path(run_dir) / "colour_codes.npy"
+        if not path.is_file():  # older runs: the codebook cached beside the encoder they copied
+            pattern = f"colour_codes-n{settings['colour_codes']}-w{settings['glimpse_size']}-*.npy"
+            source = info["encoder"].get("source")
+            path = next(Path(source).parent.glob(pattern), None) if source else None
+            if path is None:
+                raise ValueError(f"{run_dir} reads colour codes, but its codebook is missing: no colour_codes.npy "
+                                 f"there, nor {pattern} beside its encoder's source {source}")
+        codebook = np.load(path)
     return ObservationOptions(glimpse_size=settings.get("glimpse_size", 0),
                               glimpse_at=settings.get("glimpse_at", "keypoints"), colour_codes=codebook,
                               refine_window=settings.get("refine", 0))
@@ -157,15 +163,18 @@ def frame_policy(run_dir: str | os.PathLike, image_space: Any, deterministic: bo
 
     :param run_dir: the run folder (``model.zip``, ``agent.json``, ``encoder.pt``).
     :param image_space: the env's image observation space.
-    :raises ValueError: the agent reads no keypoints, stacks frames, tracks keypoints or dropped its background.
+    :raises ValueError: the agent reads no keypoints, stacks frames, tracks keypoints, dropped its background or
+        lost its colour codebook.
     """
     agent = load_agent(run_dir)
     settings = agent.info.get("settings", {})
     options = agent_observation_options(agent, run_dir)
-    if agent.info.get("n_stack", 1) != 1 or settings.get("track"):
-        raise ValueError(f"{run_dir} reads {agent.info.get('n_stack')} stacked frames"
-                         + (" of tracked keypoints" if settings.get("track") else "")
-                         + "; frame_policy plays agents that read one frame of keypoints")
+    if settings.get("track"):
+        raise ValueError(f"{run_dir} reads tracked keypoints (--track); frame_policy plays agents that read the "
+                         "encoder's keypoints as they are")
+    if agent.info.get("n_stack", 1) != 1:
+        raise ValueError(f"{run_dir} reads {agent.info.get('n_stack')} stacked frames; frame_policy plays agents "
+                         "that read one frame of keypoints")
     observer = KeypointObserver(image_space, agent.encoder, options=options, owner=f"frame_policy({run_dir})")
 
     def policy(frame: np.ndarray) -> Any:

@@ -39,7 +39,7 @@ import torch.distributed as dist
 
 from envs.collect import collect_frames
 from mint_rl.checkpoint import CheckpointError, load_checkpoint
-from mint_rl.config import MintConfig
+from mint_rl.config import ConfigError, MintConfig
 from mint_rl.draw import draw_keypoints_batch, write_video
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch
 from mint_rl.run_lock import locked_run_folder
@@ -51,6 +51,11 @@ __all__ = ["PretrainError", "PretrainSettings", "pretrain_encoder"]
 
 class PretrainError(RuntimeError):
     """The output folder holds frames or a checkpoint this pretraining cannot use; the message says what to do."""
+
+
+_SET_BY_SETTINGS = frozenset({"num_keypoints", "in_channels", "image_size", "hidden_channels", "feature_dim", "norm",
+                              "batch_size", "clip_length", "lr", "seed", "extra"})
+"""MintConfig fields :meth:`PretrainSettings.config` sets from its own fields (or the frames): ``mint`` may not."""
 
 
 @dataclasses.dataclass
@@ -106,8 +111,13 @@ class PretrainSettings:
     def config(self, channels: int, size: tuple[int, int]) -> MintConfig:
         """The encoder config these settings ask for, on frames of ``channels`` channels and ``size`` (H, W).
 
-        :raises mint_rl.config.ConfigError: a hyperparameter is out of range.
+        :raises mint_rl.config.ConfigError: a hyperparameter is out of range, or ``mint`` sets a field these
+            settings set themselves.
         """
+        clash = sorted(set(self.mint) & _SET_BY_SETTINGS)
+        if clash:
+            raise ConfigError(f"PretrainSettings.mint sets {clash}, which PretrainSettings sets itself (or the "
+                              "frames fix); use those fields instead")
         return MintConfig(num_keypoints=self.num_keypoints, in_channels=channels, image_size=size,
                           hidden_channels=self.hidden_channels, feature_dim=self.feature_dim, norm=self.norm,
                           batch_size=self.batch_size, clip_length=self.clip_length, lr=self.lr,

@@ -87,9 +87,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--refine {win}: give odd windows >= 3 pixels")
     if args.glimpse_size < 1:
         p.error(f"--glimpse-size must be >= 1 pixel, got {args.glimpse_size}")
-    if args.agent is not None and not (Path(args.agent) / "agent.json").is_file():
-        p.error(f"--agent {args.agent}: no agent.json there; give a run folder of ppo_keypoints.py "
-                "(<out>/<env>/<agent>/seed<s>)")
+    if args.agent is not None:
+        info = Path(args.agent) / "agent.json"
+        if not info.is_file():
+            p.error(f"--agent {args.agent}: no agent.json there; give a run folder of ppo_keypoints.py "
+                    "(<out>/<env>/<agent>/seed<s>)")
+        env_id = json.loads(info.read_text()).get("env_id")
+        if env_id != args.env:
+            p.error(f"--agent {args.agent} was trained on {env_id}, not on --env {args.env}; give --env {env_id}")
     args.label = args.label or [Path(e).parent.name for e in args.encoder]
     return args
 

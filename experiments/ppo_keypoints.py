@@ -132,7 +132,8 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--online", action=argparse.BooleanOptionalAction, default=None,
                    help="co-train the mint agent's encoder during PPO with the MINT losses, on the frames PPO sees, "
                         "from --encoder or else from this run's pretraining (--pretrain-steps 0: from scratch); "
-                        "label suffix -online; several times slower per env step. Default: off")
+                        "label suffix -online (-online<N> with --online-updates N other than the default); several times "
+                        "slower per env step. Default: off")
     p.add_argument("--online-updates", type=int, default=ONLINE_UPDATES,
                    help="--online: MINT steps after each rollout (label suffix -online<N> when not "
                         "%(default)s; default %(default)s)")

@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> Path:
         return pretrain_encoder(settings)
     except PretrainError as exc:
         raise SystemExit(str(exc)) from exc
+    except ConfigError as exc:  # a --mint value that only the env's frame size rules out
+        raise SystemExit(f"--mint {' '.join(f'{k}={v}' for k, v in settings.mint.items())}: {exc}") from exc
 
 
 if __name__ == "__main__":

@@ -500,3 +500,16 @@ def test_frame_policy_plays_a_saved_agent_on_raw_frames(run, tmp_path, capsys):
     with pytest.raises(SystemExit):
         props.main(["--encoder", enc, "--agent", str(tmp_path), "--out", str(tmp_path / "q")])
     assert "no agent.json there" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a Catch agent cannot play Dodge's episodes
+        props.main(["--encoder", enc, "--agent", str(run_dir), "--env", "MintTasks/Dodge-v0", "--out", str(tmp_path / "q")])
+    assert "was trained on MintTasks/Catch-v0, not on --env MintTasks/Dodge-v0" in capsys.readouterr().err
+
+    # a copy of the run without its colour codebook (and no cached one beside the encoder's source): a ValueError
+    copy = tmp_path / "nocodes"
+    shutil.copytree(run_dir, copy)
+    (copy / "colour_codes.npy").unlink()
+    info = json.loads((copy / "agent.json").read_text())
+    info["encoder"]["source"] = str(tmp_path / "gone" / "encoder.pt")
+    (copy / "agent.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="its codebook is missing"):
+        frame_policy(copy, gym.make(ENV).observation_space)

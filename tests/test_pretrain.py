@@ -97,3 +97,16 @@ def test_bad_mint_overrides_are_refused_before_any_work(tmp_path, capsys, item, 
         pretrain.main(tiny(tmp_path / "x", "--env", "MintScenes/Bouncing-v0", "--steps", "1", "--mint", item))
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "x").exists()
+
+
+def test_settings_mint_may_not_set_what_the_settings_set():
+    """PretrainSettings.mint (library use) may not override fields the settings set themselves (K, sizes, lr, ...):
+    the clash is refused, naming the fields, instead of training something other than the settings say."""
+    from envs.pretraining import PretrainSettings
+    from mint_rl.config import ConfigError
+
+    ok = PretrainSettings(env="MintScenes/Bouncing-v0", out="x", num_keypoints=6, mint={"kappa": 0.5})
+    assert ok.config(3, (64, 64)).kappa == 0.5 and ok.config(3, (64, 64)).num_keypoints == 6
+    with pytest.raises(ConfigError, match=r"sets \['in_channels', 'num_keypoints'\]"):
+        PretrainSettings(env="MintScenes/Bouncing-v0", out="x", mint={"num_keypoints": 4, "in_channels": 1}).config(
+            3, (64, 64))
