@@ -126,6 +126,8 @@ def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: 
             "n": len(runs), "train_steps_per_s": aggregate([d["train_steps_per_s"] for d in runs]),
             "learn_seconds": aggregate([d["learn_seconds"] for d in runs]),
             "final_return_per_seed": [d["final_return"] for d in runs],
+            "seeds": [d["seed"] for d in runs if d["seed"] in curves],  # the seeds of the per-seed steps below
+            "steps_to_threshold_per_seed": [int(v) if np.isfinite(v) else None for v in reach],  # None: never
             "resumed_seeds": [d["seed"] for d in runs if d.get("resumed")],  # not bit-identical to uninterrupted
         }
     rule = "given" if exp.threshold is not None else "random + 0.8 × (best image agent's final − random)"

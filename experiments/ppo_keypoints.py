@@ -72,7 +72,7 @@ deterministic actions; on ALE ids sampled actions, as rl-baselines3-zoo evaluate
 encoder and ``agent.json`` holding its sha256 and config, checked by ``agents.saved_agent.load_agent``).
 
 Outputs in ``<out>/<env>/``: ``evaluations.csv`` (every evaluation of every run),
-``summary.json``, ``table.md`` (final return ± 95 % t-interval over seeds, return at a third
+``summary.json`` (also per seed: final return, env steps to ``--threshold``), ``table.md`` (final return ± 95 % t-interval over seeds, return at a third
 of the budget, env steps to reach ``--threshold``, training steps/s), ``learning_curves.png``
 (mean and 95 % band over seeds against env steps), TensorBoard runs in ``tb/`` (keypoint
 agents log a frame with their keypoints drawn every ``--overlay-every`` rollouts), and per

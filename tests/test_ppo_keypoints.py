@@ -66,6 +66,9 @@ def test_outputs(run):
     summary = json.loads((env_dir / "summary.json").read_text())
     assert set(summary["agents"]) == {MINT, "pixels"}
     assert summary["agents"][MINT]["final_return"]["n"] == 1.0
+    per_seed = summary["agents"][MINT]["steps_to_threshold_per_seed"]  # an env step, or None: never reached
+    assert summary["agents"][MINT]["seeds"] == [0] and len(per_seed) == 1
+    assert (per_seed[0] is None) == (summary["agents"][MINT]["reached"] == 0)
 
     # the encoder reference: a copy next to the model, its sha256 and config
     info = json.loads((env_dir / MINT / "seed0" / "agent.json").read_text())
