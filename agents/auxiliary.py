@@ -128,17 +128,26 @@ class RewardPredictionCallback(BaseCallback):
         of its episode (:func:`window_rewards`; 1: the step's own reward, UNREAL's form). With H > 1 the steps
         *before* a reward are classed by it too, so the extractor learns what announces a reward; the last H - 1
         steps of a rollout whose episode goes on are left out (their window is not known yet).
+    :param warmup_updates: once, at the end of the first rollout that brings training to ``warmup_steps`` env
+        steps, this many extra minibatch steps (0: none). The replay then holds the rewards of the first,
+        near-random rollouts; the burst teaches the extractor what pays before PPO's policy leans on it. The env
+        steps are PPO's own, so the warm-up costs no steps outside the budget.
+    :param warmup_steps: env steps of training before the burst.
     """
 
     def __init__(self, weight: float = 1.0, updates: int = 8, batch_size: int | None = None, capacity: int = 2048,
-                 hidden: int = 64, seed: int = 0, horizon: int = 1, verbose: int = 0) -> None:
+                 hidden: int = 64, seed: int = 0, horizon: int = 1, warmup_updates: int = 0,
+                 warmup_steps: int = 4096, verbose: int = 0) -> None:
         super().__init__(verbose)
         if not weight > 0 or updates < 1 or (batch_size is not None and batch_size < 3) or capacity < 1 \
-                or hidden < 1 or horizon < 1:
+                or hidden < 1 or horizon < 1 or warmup_updates < 0 or warmup_steps < 1:
             raise ValueError(f"RewardPredictionCallback needs weight > 0, updates >= 1, batch_size >= 3, "
-                             f"capacity >= 1, hidden >= 1 and horizon >= 1; got {weight}, {updates}, {batch_size}, "
-                             f"{capacity}, {hidden}, {horizon}")
+                             f"capacity >= 1, hidden >= 1, horizon >= 1, warmup_updates >= 0 and warmup_steps >= 1; "
+                             f"got {weight}, {updates}, {batch_size}, {capacity}, {hidden}, {horizon}, "
+                             f"{warmup_updates}, {warmup_steps}")
         self.weight, self.updates, self.batch_size = float(weight), int(updates), batch_size
+        self.warmup_updates, self.warmup_steps = int(warmup_updates), int(warmup_steps)
+        self.warmed_up = warmup_updates == 0
         self.horizon = int(horizon)
         self.hidden = int(hidden)
         self.replay = _ClassReplay(int(capacity))
@@ -203,8 +212,13 @@ class RewardPredictionCallback(BaseCallback):
             group["lr"] = lr
         extractor = self._extractor()
         per_class = max(1, (self.batch_size or getattr(self.model, "batch_size", 64)) // len(present))
+        updates = self.updates
+        if not self.warmed_up and self.model.num_timesteps >= self.warmup_steps:
+            updates += self.warmup_updates
+            self.warmed_up = True
+            self.logger.record("aux/warmup_updates", self.warmup_updates)
         losses, hits = [], []
-        for _ in range(self.updates):
+        for _ in range(updates):
             sample, labels = self.replay.sample(per_class, self.rng)
             sample = _map(sample, lambda v: torch.as_tensor(v, device=policy.device))
             target = torch.as_tensor(labels, device=policy.device)
@@ -219,8 +233,8 @@ class RewardPredictionCallback(BaseCallback):
         self.logger.record("aux/reward_balanced_accuracy", float(np.mean(hits)))  # balanced minibatches
 
     def state_dict(self) -> dict[str, Any]:
-        """The head's weights and the auxiliary optimiser's state."""
-        return {"head": self.head.state_dict(), "optimizer": self.optimizer.state_dict()}
+        """The head's weights, the auxiliary optimiser's state and whether the warm-up burst is done."""
+        return {"head": self.head.state_dict(), "optimizer": self.optimizer.state_dict(), "warmed_up": self.warmed_up}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`; before training starts it is kept until the callback is initialised."""
@@ -229,3 +243,4 @@ class RewardPredictionCallback(BaseCallback):
             return
         self.head.load_state_dict(state["head"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.warmed_up = bool(state.get("warmed_up", self.warmed_up))

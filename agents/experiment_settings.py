@@ -75,6 +75,7 @@ SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
 AUX_WEIGHT = 2.0
 AUX_UPDATES = 8
 AUX_HORIZON = 1
+AUX_WARMUP_STEPS = 4096  # --aux-warmup: the burst comes after the rollout that reaches this many env steps
 ONLINE_UPDATES = 20  # --online: MINT steps after each rollout
 SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
                             refine=0, online=False,
@@ -158,6 +159,9 @@ class PPOExperiment:
     :param aux_horizon: with ``aux_reward``: H, the steps whose rewards class a step (its own and the next H - 1
         of its episode; default :data:`AUX_HORIZON`; a value other than 1, the form before the flag, adds
         ``h<value>`` to the ``-auxr`` suffix and to the run settings).
+    :param aux_warmup: with ``aux_reward``: extra minibatch steps of reward prediction, once, after the rollout that
+        brings training to :data:`AUX_WARMUP_STEPS` env steps (PPO's own steps, inside the budget; 0: none; another
+        value adds ``w<value>`` to the ``-auxr`` suffix and to the run settings).
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -205,6 +209,7 @@ class PPOExperiment:
     aux_reward: float | None = None
     aux_updates: int = AUX_UPDATES
     aux_horizon: int = AUX_HORIZON
+    aux_warmup: int = 0
     drop_background: bool | None = None
     track: bool | None = None
     refine: int | None = None
@@ -334,12 +339,16 @@ class PPOExperiment:
         if not (math.isfinite(self.aux_reward) and 0 <= self.aux_reward <= 10):
             raise ExperimentError(f"--aux-reward must be in [0, 10] (0: off; else the auxiliary learning rate as a "
                                   f"multiple of PPO's), got {self.aux_reward}")
-        for name, value in (("--aux-updates", self.aux_updates), ("--aux-horizon", self.aux_horizon)):
+        for name, value in (("--aux-updates", self.aux_updates), ("--aux-horizon", self.aux_horizon),
+                            ("--aux-warmup", self.aux_warmup)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise ExperimentError(f"{name} must be a whole number, got {value!r}")
         if not 1 <= self.aux_updates <= 256:
             raise ExperimentError(f"--aux-updates must be in [1, 256] (minibatch steps of reward prediction per "
                                   f"rollout), got {self.aux_updates}")
+        if not 0 <= self.aux_warmup <= 4096:
+            raise ExperimentError(f"--aux-warmup must be in [0, 4096] (extra minibatch steps of reward prediction, "
+                                  f"once, after {AUX_WARMUP_STEPS} env steps; 0: none), got {self.aux_warmup}")
         n_steps = int(self.ppo["n_steps"])
         if not 1 <= self.aux_horizon <= n_steps // 2:  # a longer window leaves most steps of a rollout unknown
             raise ExperimentError(f"--aux-horizon must be in [1, {n_steps // 2}] (half of PPO's {n_steps} steps per "
@@ -351,6 +360,9 @@ class PPOExperiment:
                                   f"{off}; give --aux-reward > 0 or drop the flag")
         if self.aux_updates != AUX_UPDATES and not self.aux_reward:
             raise ExperimentError(f"--aux-updates {self.aux_updates} sets the steps of reward prediction, which is "
+                                  f"{off}; give --aux-reward > 0 or drop the flag")
+        if self.aux_warmup and not self.aux_reward:
+            raise ExperimentError(f"--aux-warmup {self.aux_warmup} adds steps of reward prediction, which is "
                                   f"{off}; give --aux-reward > 0 or drop the flag")
         if self.aux_reward and not set(self.agents) & set(KEYPOINT_AGENTS + OBJECT_AGENTS):
             raise ExperimentError(f"--aux-reward {self.aux_reward} trains the features extractor of the keypoint and "
@@ -446,6 +458,7 @@ class PPOExperiment:
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.aux_reward:
             label += f"-auxr{self.aux_reward:g}" + (f"u{self.aux_updates}" if self.aux_updates != AUX_UPDATES else "")
             label += f"h{self.aux_horizon}" if self.aux_horizon != 1 else ""  # (1: the form of runs before the flag)
+            label += f"w{self.aux_warmup}" if self.aux_warmup else ""
         return label
 
     def run_settings(self, agent: str) -> dict[str, Any]:
@@ -491,6 +504,8 @@ class PPOExperiment:
                 settings["aux_updates"] = self.aux_updates
             if self.aux_horizon != 1:  # (runs made before the flag had 1: their settings stay valid)
                 settings["aux_horizon"] = self.aux_horizon
+            if self.aux_warmup:  # (runs made before the flag had none)
+                settings["aux_warmup"] = self.aux_warmup
         return settings
 
     def ppo_kwargs(self, agent: str) -> dict[str, Any]:

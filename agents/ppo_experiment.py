@@ -44,8 +44,8 @@ from agents.callbacks import CsvEvalCallback, KeypointImageCallback, OnlineEncod
 from agents.experiment_encoders import (check_encoder, colour_codebook, pretrain_mint, pretrain_transporter,
                                         pretraining_frames)
 from agents.experiment_envs import frame_shape, has_ground_truth, make_vec, object_env
-from agents.experiment_settings import (EXTRACTORS, KEYPOINT_AGENTS, MAX_GLIMPSE_COVERAGE, N_STACK, OBJECT_AGENTS,
-                                        ExperimentError, PPOExperiment, eval_seed)
+from agents.experiment_settings import (AUX_WARMUP_STEPS, EXTRACTORS, KEYPOINT_AGENTS, MAX_GLIMPSE_COVERAGE, N_STACK,
+                                        OBJECT_AGENTS, ExperimentError, PPOExperiment, eval_seed)
 from agents.report import write_results
 from agents.run_folders import (ResumeEncoderChanged, check_resume_encoder, env_slug, keep_evaluations_until,
                                 resume_state, run_folder)
@@ -144,7 +144,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
             callbacks.append(KeypointImageCallback(kp_env, exp.overlay_every))
     if exp.aux_reward and agent in KEYPOINT_AGENTS + OBJECT_AGENTS:
         callbacks.append(RewardPredictionCallback(weight=exp.aux_reward, updates=exp.aux_updates, seed=seed,
-                                                   horizon=exp.aux_horizon))
+                                                   horizon=exp.aux_horizon, warmup_updates=exp.aux_warmup,
+                                                   warmup_steps=AUX_WARMUP_STEPS))
     return model, eval_env, callbacks, kp_env
 
 

@@ -95,8 +95,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, AUX_HORIZON, AUX_UPDATES, AUX_WEIGHT, EXTRACTORS,
-                                        GLIMPSE_AT, ONLINE_UPDATES, SCENE_DEFAULTS, ExperimentError, PPOExperiment)
+from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, AUX_HORIZON, AUX_UPDATES, AUX_WARMUP_STEPS, AUX_WEIGHT,
+                                        EXTRACTORS, GLIMPSE_AT, ONLINE_UPDATES, SCENE_DEFAULTS, ExperimentError,
+                                        PPOExperiment)
 from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment
 
 
@@ -176,6 +177,11 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="with --aux-reward: H, a step's class is the sign of its reward plus those of the next H - 1 "
                         "steps of its episode (default %(default)s; a value other than 1, the step's own reward, adds "
                         "h<value> to the -auxr label suffix)")
+    p.add_argument("--aux-warmup", type=int, default=0,
+                   help="with --aux-reward: extra minibatch steps of reward prediction, once, after the rollout that "
+                        f"reaches {AUX_WARMUP_STEPS} env steps (PPO's own steps, inside the budget), so the extractor "
+                        "learns what pays before the policy leans on it (default 0: none; another value adds "
+                        "w<value> to the -auxr label suffix)")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

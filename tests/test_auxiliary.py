@@ -182,8 +182,37 @@ def test_state_round_trip_also_before_initialisation():
         assert torch.equal(loaded[key]["exp_avg_sq"], saved[key]["exp_avg_sq"])
 
 
+def test_warmup_burst_runs_once_after_warmup_steps_and_is_remembered_across_a_resume():
+    """warmup_updates: extra minibatch steps once, at the end of the first rollout reaching warmup_steps (128 env
+    steps per rollout here: the second); not again, and not again after a resume from its state."""
+    counts = []
+
+    class Spy(RewardPredictionCallback):
+        def _on_rollout_end(self) -> None:
+            calls = []
+            head = self.head
+            hook = head.register_forward_hook(lambda *a: calls.append(1))
+            super()._on_rollout_end()
+            hook.remove()
+            counts.append(len(calls))
+
+    spy = Spy(updates=3, warmup_updates=20, warmup_steps=200)
+    _model().learn(4 * 128, callback=spy)
+    assert counts == [3, 23, 3, 3] and spy.warmed_up
+    resumed = Spy(updates=3, warmup_updates=20, warmup_steps=200)
+    resumed.load_state_dict(spy.state_dict())
+    counts.clear()
+    _model().learn(3 * 128, callback=resumed)
+    assert counts == [3, 3, 3]
+    plain = Spy(updates=3)  # warmup_updates 0: no burst
+    counts.clear()
+    _model().learn(3 * 128, callback=plain)
+    assert counts == [3, 3, 3]
+
+
 @pytest.mark.parametrize("kwargs", [dict(weight=0.0), dict(weight=-1.0), dict(updates=0), dict(batch_size=2),
-                                    dict(capacity=0), dict(hidden=0), dict(horizon=0)])
+                                    dict(capacity=0), dict(hidden=0), dict(horizon=0), dict(warmup_updates=-1),
+                                    dict(warmup_steps=0)])
 def test_bad_settings_refused(kwargs):
     with pytest.raises(ValueError, match="RewardPredictionCallback needs"):
         RewardPredictionCallback(**kwargs)
@@ -302,7 +331,7 @@ def test_a_checkpoint_whose_auxiliary_file_is_missing_is_not_resumed(tmp_path):
 def test_aux_updates_and_horizon_flags(tmp_path, capsys):
     """--aux-updates: the callback's minibatch steps per rollout; --aux-horizon its reward window; the default keeps the label and run settings of
     runs made before the flag, another value marks both; out of range, or with reward prediction off, is refused."""
-    from agents.experiment_settings import AUX_UPDATES, ExperimentError, PPOExperiment
+    from agents.experiment_settings import AUX_UPDATES, AUX_WARMUP_STEPS, ExperimentError, PPOExperiment
     from agents.ppo_experiment import build_agent
     from tests.conftest import load_script
 
@@ -320,6 +349,12 @@ def test_aux_updates_and_horizon_flags(tmp_path, capsys):
     assert "aux_horizon" not in default.run_settings("objects")
     _, _, callbacks, _ = build_agent("objects", window, 0, None, None)
     assert [c.horizon for c in callbacks if isinstance(c, RewardPredictionCallback)] == [8]
+    warm = PPOExperiment(agents=["objects"], aux_warmup=256, out=str(tmp_path / "x"))
+    assert warm.label("objects") == "objects-relation-auxr2w256" and warm.run_settings("objects")["aux_warmup"] == 256
+    assert "aux_warmup" not in default.run_settings("objects")
+    _, _, callbacks, _ = build_agent("objects", warm, 0, None, None)
+    assert [(c.warmup_updates, c.warmup_steps, c.warmed_up) for c in callbacks
+            if isinstance(c, RewardPredictionCallback)] == [(256, AUX_WARMUP_STEPS, False)]
 
     pk = load_script("ppo_keypoints")
     argv = ["--env", "MintTasks/Catch-v0", "--agents", "objects", "--out", str(tmp_path), "--no-progress"]
@@ -327,11 +362,13 @@ def test_aux_updates_and_horizon_flags(tmp_path, capsys):
                                ("--aux-updates", "257", "--aux-updates must be in [1, 256]"),
                                ("--aux-horizon", "0", "--aux-horizon must be in [1, 64]"),
                                ("--aux-horizon", "65", "--aux-horizon must be in [1, 64] (half of PPO's 128 steps"),
-                               ("--aux-horizon", "2.5", "invalid int value")):
+                               ("--aux-horizon", "2.5", "invalid int value"),
+                               ("--aux-warmup", "-1", "--aux-warmup must be in [0, 4096]"),
+                               ("--aux-warmup", "4097", "--aux-warmup must be in [0, 4096]")):
         with pytest.raises(SystemExit):
             pk.main([*argv, flag, bad])
         assert message in capsys.readouterr().err
-    for flag in ("--aux-updates", "--aux-horizon"):
+    for flag in ("--aux-updates", "--aux-horizon", "--aux-warmup"):
         with pytest.raises(SystemExit):
             pk.main([*argv, "--aux-reward", "0", flag, "16"])
         assert "reward prediction, which is off (--aux-reward 0)" in capsys.readouterr().err
