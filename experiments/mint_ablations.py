@@ -81,6 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/mint_ablations", help="output folder, one subfolder per variant")
     p.add_argument("--export", default=None, help="also copy the table files here")
     p.add_argument("--report-only", action="store_true", help="train nothing; table the finished runs")
+    p.add_argument("--previous", default=None, metavar="ABLATIONS_JSON",
+                   help="an earlier table's ablations.json (e.g. results/keypoints/ablations/ablations.json): its rows "
+                        "fill the (variant, scene) cells that have no finished run in --out, when its budget and the "
+                        "variant's MINT fields are this table's (for runs whose folders are gone); the csv's "
+                        "'source' column says which rows came from it")
     p.add_argument("--list", action="store_true", help="print the variants and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
@@ -119,24 +124,62 @@ def evaluate_argv(args: argparse.Namespace, variant: str, scenes: list[str]) -> 
             + (["--mint", *overrides] if overrides else []) + (["--no-progress"] if args.no_progress else []))
 
 
+def budget_of(args: argparse.Namespace) -> dict[str, int]:
+    """The budget every row of one table shares."""
+    return dict(steps=args.steps, frames=args.frames, eval_episodes=args.eval_episodes, eval_frames=args.eval_frames)
+
+
+def previous_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows of ``--previous`` (an earlier ``ablations.json``) by (variant, scene), checked against this table.
+
+    :raises SystemExit: naming the file and the difference, if its budget or a variant's MINT fields differ.
+    """
+    if args.previous is None:
+        return {}
+    path = Path(args.previous)
+    try:
+        data = json.loads(path.read_text())
+        made = {k: data[k] for k in budget_of(args)}
+        variants, rows = data["variants"], data["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"--previous {path}: not an ablations.json written by this script ({exc})")
+    if made != budget_of(args):
+        raise SystemExit(f"--previous {path} was made with {made}; this table asks for {budget_of(args)}: give the "
+                         "same --steps/--frames/--eval-episodes/--eval-frames or drop --previous")
+    kept = {}
+    for row in rows:
+        variant = row["variant"]
+        if variant not in args.variants or row["scene"] not in scenes_of(args, variant):
+            continue
+        if variants.get(variant, {}).get("overrides") != VARIANTS[variant][0]:
+            raise SystemExit(f"--previous {path}: variant {variant} there set {variants.get(variant, {}).get('overrides')}"
+                             f", here {VARIANTS[variant][0]}; drop --previous")
+        kept[(variant, row["scene"])] = dict(row, source=str(path))
+    return kept
+
+
 def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One row per finished (variant, scene): DOP, TOP and the rest of its held-out metrics."""
+    """One row per finished (variant, scene): DOP, TOP and the rest of its held-out metrics; cells without a
+    finished run in ``--out`` from ``--previous`` where it has them."""
+    earlier = previous_rows(args)
     rows = []
     for variant in args.variants:
         for scene in scenes_of(args, variant):
             path = run_folder(Path(args.out) / variant, "mint", scene, 0) / "metrics.json"
             if not path.is_file():
+                if (variant, scene) in earlier:
+                    rows.append(earlier[(variant, scene)])
                 continue
             data = json.loads(path.read_text())
             budget = data["budget"]
-            asked = dict(steps=args.steps, frames=args.frames, eval_episodes=args.eval_episodes,
-                         eval_frames=args.eval_frames)
+            asked = budget_of(args)
             made = {k: budget.get(k) for k in asked}
             if made != asked or budget.get("mint", {}) != VARIANTS[variant][0]:
                 raise SystemExit(f"{path} was made with {made} and MINT fields {budget.get('mint', {})}; this table "
                                  f"asks for {asked} and {VARIANTS[variant][0]}; use another --out")
             means = {k: float(np.nanmean([e[k] for e in data["episodes"]])) for k in ("DOP", "TOP", "UAK")}
-            rows.append(dict(variant=variant, scene=scene, **means, train_seconds=data["train_seconds"]))
+            rows.append(dict(variant=variant, scene=scene, **means, train_seconds=data["train_seconds"],
+                             source=str(path.parent)))
     return rows
 
 
@@ -165,7 +208,7 @@ def write_table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     table = "\n".join(lines) + "\n"
     (out / "ablations.md").write_text(table)
     with (out / "ablations.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["variant", "scene", "DOP", "TOP", "UAK", "train_seconds"])
+        writer = csv.DictWriter(f, fieldnames=["variant", "scene", "DOP", "TOP", "UAK", "train_seconds", "source"])
         writer.writeheader()
         writer.writerows(rows)
     (out / "ablations.json").write_text(json.dumps(dict(

@@ -300,3 +300,23 @@ def test_ablation_script_runs_variants_in_their_folders_and_tables_them(tmp_path
     with pytest.raises(SystemExit):
         ablations.main(["--variants", "nope", "--out", str(tmp_path / "abl")])
     assert "unknown variant(s) ['nope']" in capsys.readouterr().err
+
+    # --previous: an earlier export fills the cells whose run folders are gone; its own budget must match
+    previous = tmp_path / "previous.json"
+    shutil.copy2(tmp_path / "abl" / "ablations.json", previous)
+    shutil.rmtree(tmp_path / "abl" / "kappa0")
+    report = ["--report-only", *argv]
+    assert "| kappa0 | κ = 0 (default 0.9) | (not run yet) |" in ablations.main(report)
+    assert ablations.main([*report, "--previous", str(previous)]) == table
+    rows = list(csv.DictReader((tmp_path / "abl" / "ablations.csv").open()))
+    assert [r["source"] == str(previous) for r in rows] == [False, True]
+    with pytest.raises(SystemExit, match="was made with"):
+        ablations.main([*report, "--steps", "4", "--previous", str(previous)])
+    data = json.loads(previous.read_text())
+    data["variants"]["kappa0"]["overrides"] = {"kappa": 0.5}
+    previous.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match="variant kappa0 there set"):
+        ablations.main([*report, "--previous", str(previous)])
+    previous.write_text("{}")
+    with pytest.raises(SystemExit, match="not an ablations.json"):
+        ablations.main([*report, "--previous", str(previous)])
