@@ -83,7 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--report-only", action="store_true", help="train nothing; table the finished runs")
     p.add_argument("--previous", default=None, metavar="ABLATIONS_JSON",
                    help="an earlier table's ablations.json (e.g. results/keypoints/ablations/ablations.json): its rows "
-                        "fill the (variant, scene) cells that have no finished run in --out, when its budget and the "
+                        "fill the (variant, scene) cells that have no run in --out, which are then not trained again, "
+                        "when its budget and the "
                         "variant's MINT fields are this table's (for runs whose folders are gone); the csv's "
                         "'source' column says which rows came from it")
     p.add_argument("--list", action="store_true", help="print the variants and exit")
@@ -230,8 +231,10 @@ def main(argv: list[str] | None = None) -> str:
             print(f"{name:18s} {what}  {overrides or ''}")
         return ""
     if not args.report_only:
+        tabled = previous_rows(args)  # cells an earlier table has are not trained again
         for variant in args.variants:  # each variant resumes in its own folder; the table is rewritten after each
-            scenes = scenes_of(args, variant)
+            scenes = [s for s in scenes_of(args, variant) if (variant, s) not in tabled
+                      or (run_folder(Path(args.out) / variant, "mint", s, 0)).exists()]
             if scenes:
                 done = subprocess.run([sys.executable, str(EVALUATE), *evaluate_argv(args, variant, scenes)])
                 if done.returncode != 0:

@@ -310,6 +310,8 @@ def test_ablation_script_runs_variants_in_their_folders_and_tables_them(tmp_path
     assert ablations.main([*report, "--previous", str(previous)]) == table
     rows = list(csv.DictReader((tmp_path / "abl" / "ablations.csv").open()))
     assert [r["source"] == str(previous) for r in rows] == [False, True]
+    assert ablations.main([*argv, "--previous", str(previous)]) == table  # its cells are not trained again
+    assert not (tmp_path / "abl" / "kappa0").exists()
     with pytest.raises(SystemExit, match="was made with"):
         ablations.main([*report, "--steps", "4", "--previous", str(previous)])
     data = json.loads(previous.read_text())
