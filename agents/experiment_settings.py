@@ -77,10 +77,10 @@ AUX_UPDATES = 8
 AUX_HORIZON = 1
 AUX_WARMUP_STEPS = 4096  # --aux-warmup: the burst comes after the rollout that reaches this many env steps
 ONLINE_UPDATES = 20  # --online: MINT steps after each rollout
-SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, drop_background=False, track=False,
+SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, equal_codes=False, drop_background=False, track=False,
                             refine=0, online=False,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
-ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, drop_background=False, track=False,
+ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, equal_codes=False, drop_background=False, track=False,
                             refine=0, online=False,
                             keypoint_stack=N_STACK, lr_decay=False, aux_reward=0.0)
 
@@ -162,6 +162,9 @@ class PPOExperiment:
     :param aux_warmup: with ``aux_reward``: extra minibatch steps of reward prediction, once, after the rollout that
         brings training to :data:`AUX_WARMUP_STEPS` env steps (PPO's own steps, inside the budget; 0: none; another
         value adds ``w<value>`` to the ``-auxr`` suffix and to the run settings).
+    :param equal_codes: keypoint agents with colour codes and a set extractor: the extractor's first-layer weights on
+        the code columns start at zero, so every colour starts with the same embedding
+        (``KeypointSetExtractor(equal_codes=N)``; label suffix ``-eqc``; None: off).
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -202,6 +205,7 @@ class PPOExperiment:
     extractor: str | None = None
     glimpse_size: int | None = None
     colour_codes: int | None = None
+    equal_codes: bool | None = None
     glimpse_at: str = "keypoints"
     separate_critic: bool = False
     lr_decay: bool | None = None
@@ -378,6 +382,10 @@ class PPOExperiment:
             raise ExperimentError("--track keeps (x, y, status, colour code) per entity: raw glimpses (--glimpse-size "
                                   "without --colour-codes) would be dropped; add --colour-codes N or leave out "
                                   "--glimpse-size")
+        if self.equal_codes and (not self.colour_codes or self.extractor == "mlp"):
+            raise ExperimentError(f"--equal-codes starts every colour code with the same embedding in a set extractor: "
+                                  f"give --colour-codes N (now {self.colour_codes}) and --extractor other than mlp "
+                                  f"(now {self.extractor}), or leave it out")
         if self.drop_background and not self.colour_codes:
             raise ExperimentError("--drop-background drops the keypoints whose colour code is the background's: give "
                                   "--colour-codes N (and --glimpse-size p), or leave it out")
@@ -441,6 +449,8 @@ class PPOExperiment:
         if agent in KEYPOINT_AGENTS and self.glimpse_size:
             label += (f"-c{self.colour_codes}w{self.glimpse_size}" if self.colour_codes
                       else f"-g{self.glimpse_size}") + ("" if self.glimpse_at == "keypoints" else f"{self.glimpse_at}")
+        if agent in KEYPOINT_AGENTS and self.equal_codes:
+            label += "-eqc"
         if agent in KEYPOINT_AGENTS and self.drop_background:
             label += "-nobg"
         if agent in KEYPOINT_AGENTS and self.track:
@@ -484,6 +494,8 @@ class PPOExperiment:
                 settings.update(glimpse_size=self.glimpse_size, glimpse_at=self.glimpse_at)
             if self.colour_codes:
                 settings["colour_codes"] = self.colour_codes
+            if self.equal_codes:
+                settings["equal_codes"] = True
             if self.drop_background:
                 settings["drop_background"] = True
             if self.track:

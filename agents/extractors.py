@@ -246,18 +246,39 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         urgency). ``"learned"``: the same with a learned sort key, a linear score of each embedding
         (SortPooling, Zhang et al. 2018), appended to the embeddings so that its gradient reaches it.
         Ties keep the input order.
+    :param equal_codes: n > 0 when the last n values of each keypoint's row (in every frame) are a one-hot
+        category, the colour code of the keypoint wrappers (``ObservationOptions(colour_codes=...)``): the
+        first layer's weights on those columns start at zero instead of random, so every category starts
+        with the same embedding and training tells apart only the ones whose difference pays (in Catch, red
+        from the five good colours, which then share what is learned about any one of them). They are a
+        parameter of their own, ``code_weight``, which SB3's orthogonal initialisation of ``nn.Linear``
+        layers does not reset. 0: a plain first layer over the whole row.
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int = 128, embed_dim: int = 64,
                  attention_heads: int = 0, n_stack: int = 1, glimpse: tuple[int, int] | None = None,
-                 glimpse_dim: int = 32, relations: bool = False, sort: str | None = None) -> None:
+                 glimpse_dim: int = 32, relations: bool = False, sort: str | None = None,
+                 equal_codes: int = 0) -> None:
         super().__init__(observation_space, features_dim)
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
             and n_stack > 1
         s = self.layout[0]
         self.glimpse, d = _glimpse_encoder(type(self).__name__, observation_space, self.layout, glimpse, glimpse_dim)
-        self.point = nn.Sequential(nn.Linear(s * d, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim), nn.ReLU())
+        if equal_codes < 0 or equal_codes > d - 3 or (equal_codes and glimpse is not None):
+            raise ValueError(f"{type(self).__name__}(equal_codes={equal_codes}) needs 0 <= n <= {d - 3}, the values "
+                             f"per keypoint after x, y, status in the observation {observation_space}, and no "
+                             "glimpse CNN; give n = the wrapper's number of colour codes (ObservationOptions("
+                             "colour_codes=...)), or 0")
+        self.code_weight: nn.Parameter | None = None
+        if equal_codes:  # the first layer split in two: the rest of the row, and the code columns (zero)
+            columns = torch.arange(s * d).reshape(s, d)
+            self.register_buffer("_other_columns", columns[:, :d - equal_codes].reshape(-1), persistent=False)
+            self.register_buffer("_code_columns", columns[:, d - equal_codes:].reshape(-1), persistent=False)
+            self.code_weight = nn.Parameter(torch.zeros(embed_dim, s * equal_codes))
+        first_in = s * (d - equal_codes)
+        self.point = nn.Sequential(nn.Linear(first_in, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim),
+                                   nn.ReLU())
         self.attention = KeypointAttention(embed_dim, attention_heads) if attention_heads > 0 else None
         self.relations = KeypointRelations(embed_dim) if relations else None
         if sort not in (None, "y", "learned"):
@@ -278,7 +299,12 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         xy = x[..., (self.layout[0] - 1) * d:(self.layout[0] - 1) * d + 2]  # (B, K, 2), newest frame
         if self.glimpse is not None:
             x = _encode_glimpses(x, self.layout, self.glimpse)
-        h = self.point(x)  # (B, K, E)
+        if self.code_weight is not None:
+            h = self.point[0](x.index_select(-1, self._other_columns)) \
+                + nn.functional.linear(x.index_select(-1, self._code_columns), self.code_weight)
+            h = self.point[1:](h)  # (B, K, E)
+        else:
+            h = self.point(x)  # (B, K, E)
         if self.attention is not None:
             # a row with no present keypoint would attend to nothing (NaN): let it attend to all
             pad = ~present & present.any(dim=1, keepdim=True)

@@ -137,6 +137,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
         extractor_kwargs: dict[str, Any] = dict(kwargs, n_stack=exp.keypoint_stack)
         if exp.glimpse_size and not exp.colour_codes:  # raw glimpses: the extractor's glimpse CNN reads them
             extractor_kwargs["glimpse"] = (kp_env.encoder.config.in_channels, exp.glimpse_size)
+        if exp.equal_codes:  # every colour code starts with the same embedding
+            extractor_kwargs["equal_codes"] = exp.colour_codes
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
             features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs,
             share_features_extractor=not exp.separate_critic), **common)

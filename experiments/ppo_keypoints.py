@@ -18,7 +18,7 @@ PPO hyperparameters; only what it observes differs:
                   agent keeps the shared constant rate): the configuration that learned Catch and
                   Dodge best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
                   status-gated MLP (``KeypointMlpExtractor``), as the Atari study measured.
-                  ``--extractor``, ``--glimpse-size``, ``--colour-codes``, ``--lr-decay``,
+                  ``--extractor``, ``--glimpse-size``, ``--colour-codes``, ``--equal-codes``, ``--lr-decay``,
                   ``--keypoint-lr`` and ``--track`` override.
                   The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
@@ -182,6 +182,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         f"reaches {AUX_WARMUP_STEPS} env steps (PPO's own steps, inside the budget), so the extractor "
                         "learns what pays before the policy leans on it (default 0: none; another value adds "
                         "w<value> to the -auxr label suffix)")
+    p.add_argument("--equal-codes", action=argparse.BooleanOptionalAction, default=None,
+                   help="mint/transporter with --colour-codes and a set extractor: the extractor's first-layer weights "
+                        "on the colour-code columns start at zero, so every colour starts with the same embedding and "
+                        "training tells apart only those whose difference pays (label suffix -eqc); default: off")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

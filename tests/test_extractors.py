@@ -186,3 +186,64 @@ def test_ppo_learns_with_extractor_on_keypoint_box():
                                    features_extractor_kwargs=dict(features_dim=16, embed_dim=16)))
     model.learn(128)
     assert isinstance(model.policy.features_extractor, KeypointSetExtractor)
+
+
+def _one_hot_rows(shape, codes, n, seed=0):
+    """A batch of 4 keypoint observations ``shape`` (…, K, 3 + n): random x, y, status, then the one-hot of
+    ``codes`` (4, …, K)."""
+    x = sample((*shape[:-1], 3 + n), seed=seed)
+    x[..., 3:] = torch.nn.functional.one_hot(codes, n).float()
+    return x
+
+
+@pytest.mark.parametrize("n_stack", [1, 2])
+def test_equal_codes_start_equal_and_learn_apart(n_stack):
+    """equal_codes: keypoints that differ only in their code embed alike at the start, survive SB3's
+    orthogonal initialisation, and the code weights get a gradient."""
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+    n = 4
+    space = box((K, n_stack * (3 + n)))  # VecFrameStack layout
+    policy = ActorCriticPolicy(space, gym.spaces.Discrete(2), lambda _: 3e-4, features_extractor_class=KeypointSetExtractor,
+                               features_extractor_kwargs=dict(features_dim=16, n_stack=n_stack, relations=True,
+                                                              equal_codes=n))
+    ext = policy.features_extractor
+    assert ext.code_weight is not None and torch.count_nonzero(ext.code_weight) == 0
+    assert torch.count_nonzero(ext.point[0].weight) > 0  # the rest of the first layer is initialised as usual
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, n, (4, n_stack, K), generator=g)
+    rows = _one_hot_rows((n_stack, K, 3 + n), codes, n)  # (4, S, K, 3 + n)
+    vec = rows.permute(0, 2, 1, 3).reshape(4, K, n_stack * (3 + n))
+    other = rows.clone()
+    other[..., 3:] = torch.nn.functional.one_hot((codes + 1) % n, n).float()
+    other_vec = other.permute(0, 2, 1, 3).reshape(4, K, n_stack * (3 + n))
+    torch.testing.assert_close(ext(vec), ext(other_vec))  # another code, the same features
+    ext(vec).sum().backward()
+    assert ext.code_weight.grad is not None and torch.count_nonzero(ext.code_weight.grad) > 0
+
+
+def test_equal_codes_equal_a_plain_first_layer_with_zero_code_columns():
+    n = 3
+    torch.manual_seed(0)
+    plain = KeypointSetExtractor(box((K, 3 + n)), features_dim=8, relations=True)
+    torch.manual_seed(0)
+    equal = KeypointSetExtractor(box((K, 3 + n)), features_dim=8, relations=True, equal_codes=n)
+    with torch.no_grad():
+        plain.point[0].weight[:, 3:] = 0.0
+        equal.point[0].weight.copy_(plain.point[0].weight[:, :3])
+        equal.point[0].bias.copy_(plain.point[0].bias)
+        mine = dict(equal.named_parameters())
+        for name, a in plain.named_parameters():
+            if not name.startswith("point.0"):
+                mine[name].copy_(a)
+        equal.code_weight.normal_()
+        plain.point[0].weight[:, 3:] = equal.code_weight
+    x = _one_hot_rows((K, 3 + n), torch.randint(0, n, (4, K), generator=torch.Generator().manual_seed(1)), n)
+    torch.testing.assert_close(equal(x), plain(x))
+
+
+def test_equal_codes_rejects_a_layout_without_that_many_columns():
+    with pytest.raises(ValueError, match=r"equal_codes=3\) needs 0 <= n <= 2"):
+        KeypointSetExtractor(box((K, D)), equal_codes=3)
+    with pytest.raises(ValueError, match="no glimpse CNN"):
+        KeypointSetExtractor(box((K, 3 + 3 * 5 * 5)), glimpse=(3, 5), equal_codes=2)

@@ -516,3 +516,15 @@ def test_frame_policy_plays_a_saved_agent_on_raw_frames(run, tmp_path, capsys):
     (copy / "agent.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="its codebook is missing"):
         frame_policy(copy, gym.make(ENV).observation_space)
+
+
+def test_equal_codes_reach_the_keypoint_agents_extractor(tmp_path):
+    """--equal-codes: the keypoint agent's label and run settings say so, and its saved extractor reads the colour
+    codes through its own code weights (that they start at zero and get a gradient: tests/test_extractors.py)."""
+    torch.set_num_threads(1)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--equal-codes"))
+    label = "mint-relation-c8w5-eqc-lrlin-n1-auxr2"
+    run_dir = report["out"] / label / "seed0"
+    assert json.loads((run_dir / "settings.json").read_text())["equal_codes"] is True
+    extractor = load_agent(run_dir).model.policy.features_extractor
+    assert extractor.code_weight is not None and extractor.code_weight.shape == (64, 8)

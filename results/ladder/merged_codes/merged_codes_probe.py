@@ -8,9 +8,13 @@ the 5 codes whose colour is one of Catch's good colours are merged into one (an 
 ``envs.tasks.GOOD_COLOURS``): the one-hot block keeps its width, and every good keypoint carries the same code. So
 the keypoints carry exactly what MINT finds, with the flag's meaning given.
 
+MODE ``equal`` (no oracle) instead keeps the 8 codes and sets the columns of the extractor's first layer that read
+them to zero after SB3 initialises the policy: every code starts with the same embedding, and the agent learns
+which codes differ (a learned counterpart of the merge: what it learns about one good colour starts out shared).
+
 Usage (from the project root; RUNS is the ``--out`` of the main job whose colour codebook is reused)::
 
-    python results/ladder/merged_codes/merged_codes_probe.py SEED ENCODER RUNS OUT
+    python results/ladder/merged_codes/merged_codes_probe.py SEED ENCODER RUNS OUT [merged|equal]
     python results/ladder/merged_codes/merged_codes_probe.py 0 runs/pretrain_catch_s1/encoder.pt runs/catch_s17 \
         runs/merged_codes/seed0
 
@@ -77,7 +81,9 @@ class MergedCodes(VecEnvWrapper):
         return self._map(obs), rewards, dones, infos
 
 
-def main(seed: int, encoder: str, runs: str, out: str) -> None:
+def main(seed: int, encoder: str, runs: str, out: str, mode: str = "merged") -> None:
+    if mode not in ("merged", "equal"):
+        raise SystemExit(f"MODE must be merged or equal, got {mode!r}")
     torch.set_num_threads(1)
     exp = PPOExperiment(env="MintTasks/Catch-v0", agents=["mint"], seeds=seed + 1, timesteps=100_000,
                         encoder=encoder, out=runs, no_progress=True)
@@ -89,11 +95,18 @@ def main(seed: int, encoder: str, runs: str, out: str) -> None:
     if model.observation_space.shape[-1] != 3 + n:
         raise SystemExit(f"rows of {model.observation_space.shape[-1]} columns; this probe expects (x, y, status, "
                          f"{n} codes)")
-    model.env.venv = MergedCodes(model.env.venv, merge)  # below the frame stack, as the keypoint VecEnv is
-    eval_env.venv = MergedCodes(eval_env.venv, merge)
+    if mode == "merged":
+        model.env.venv = MergedCodes(model.env.venv, merge)  # below the frame stack, as the keypoint VecEnv is
+        eval_env.venv = MergedCodes(eval_env.venv, merge)
+    else:
+        first = model.policy.features_extractor.point[0]  # Linear over (x, y, status, codes) of one frame
+        if not model.policy.share_features_extractor or first.in_features != 3 + n:
+            raise SystemExit("equal: expects one shared extractor whose first layer reads (x, y, status, codes)")
+        with torch.no_grad():
+            first.weight[:, CODE_COLUMNS] = 0.0
     Path(out).mkdir(parents=True, exist_ok=True)
     evaluator = CsvEvalCallback(eval_env, Path(out) / "evaluations.csv", eval_seed(seed),
-                                dict(env=exp.env, agent=f"{exp.label('mint')}-merged-good-codes", seed=seed),
+                                dict(env=exp.env, agent=f"{exp.label('mint')}-{'merged-good' if mode == 'merged' else 'equal'}-codes", seed=seed),
                                 exp.eval_freq, exp.n_envs, exp.eval_episodes, deterministic=exp.deterministic_eval)
     model.learn(exp.timesteps, callback=[evaluator, *callbacks])
 
@@ -112,7 +125,7 @@ def summary(outs: list[str]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--summary":
         summary(sys.argv[2:])
-    elif len(sys.argv) == 5:
-        main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) in (5, 6):
+        main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], *sys.argv[5:])
     else:
         raise SystemExit(__doc__)
