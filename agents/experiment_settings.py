@@ -340,6 +340,9 @@ class PPOExperiment:
         if self.keypoint_lr is not None and not set(self.agents) & set(KEYPOINT_AGENTS):
             raise ExperimentError(f"--keypoint-lr {self.keypoint_lr} sets the learning rate of the keypoint agents "
                                   f"({', '.join(KEYPOINT_AGENTS)}), and --agents has none; add one or drop the flag")
+        if self.equal_codes and not set(self.agents) & set(KEYPOINT_AGENTS):
+            raise ExperimentError(f"--equal-codes acts on the extractor of the keypoint agents "
+                                  f"({', '.join(KEYPOINT_AGENTS)}), and --agents has none; add one or drop the flag")
         if not (math.isfinite(self.aux_reward) and 0 <= self.aux_reward <= 10):
             raise ExperimentError(f"--aux-reward must be in [0, 10] (0: off; else the auxiliary learning rate as a "
                                   f"multiple of PPO's), got {self.aux_reward}")

@@ -249,10 +249,10 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
     :param equal_codes: n > 0 when the last n values of each keypoint's row (in every frame) are a one-hot
         category, the colour code of the keypoint wrappers (``ObservationOptions(colour_codes=...)``): the
         first layer's weights on those columns start at zero instead of random, so every category starts
-        with the same embedding and training tells apart only the ones whose difference pays (in Catch, red
-        from the five good colours, which then share what is learned about any one of them). They are a
-        parameter of their own, ``code_weight``, which SB3's orthogonal initialisation of ``nn.Linear``
-        layers does not reset. 0: a plain first layer over the whole row.
+        with the same embedding, and training is free to separate them (the intent, measured in
+        docs/keypoint_ladder.md: what is learned about one good colour in Catch starts out shared with the
+        others). They are a parameter of their own, ``code_weight``, which SB3's orthogonal initialisation
+        of ``nn.Linear`` layers does not reset. 0: a plain first layer over the whole row.
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int = 128, embed_dim: int = 64,
@@ -265,7 +265,7 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
             and n_stack > 1
         s = self.layout[0]
         self.glimpse, d = _glimpse_encoder(type(self).__name__, observation_space, self.layout, glimpse, glimpse_dim)
-        if equal_codes < 0 or equal_codes > d - 3 or (equal_codes and glimpse is not None):
+        if isinstance(equal_codes, bool) or not 0 <= equal_codes <= d - 3 or (equal_codes and glimpse is not None):
             raise ValueError(f"{type(self).__name__}(equal_codes={equal_codes}) needs 0 <= n <= {d - 3}, the values "
                              f"per keypoint after x, y, status in the observation {observation_space}, and no "
                              "glimpse CNN; give n = the wrapper's number of colour codes (ObservationOptions("

@@ -183,9 +183,9 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "learns what pays before the policy leans on it (default 0: none; another value adds "
                         "w<value> to the -auxr label suffix)")
     p.add_argument("--equal-codes", action=argparse.BooleanOptionalAction, default=None,
-                   help="mint/transporter with --colour-codes and a set extractor: the extractor's first-layer weights "
-                        "on the colour-code columns start at zero, so every colour starts with the same embedding and "
-                        "training tells apart only those whose difference pays (label suffix -eqc); default: off")
+                   help="mint/transporter with --colour-codes and an --extractor other than mlp: the extractor's "
+                        "first-layer weights on the colour-code columns start at zero, so every colour starts with the "
+                        "same embedding and training is free to separate them (label suffix -eqc); default: off")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

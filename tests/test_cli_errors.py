@@ -83,6 +83,7 @@ def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
                                                                      "same embedding in a set extractor: give "
                                                                      "--colour-codes N (now 0)"),
     (["--agents", "mint", "--equal-codes", "--extractor", "mlp"], "and --extractor other than mlp (now mlp)"),
+    (["--agents", "pixels", "--equal-codes"], "--equal-codes acts on the extractor of the keypoint agents"),
     (["--online-updates", "-3"], "--online-updates must be >= 1 (MINT steps after each rollout), got -3"),
     (["--overlay-every", "-1"], "--overlay-every must be >= 0, got -1"),
     (["--agents", "mint", "--refine", "4"], "--refine 4: give an odd window >= 3 pixels"),

@@ -222,14 +222,14 @@ def test_equal_codes_start_equal_and_learn_apart(n_stack):
     assert ext.code_weight.grad is not None and torch.count_nonzero(ext.code_weight.grad) > 0
 
 
-def test_equal_codes_equal_a_plain_first_layer_with_zero_code_columns():
+def test_equal_codes_compute_a_plain_first_layer_split_in_two():
+    """With the same weights (random code weights here), the split first layer equals the plain one."""
     n = 3
     torch.manual_seed(0)
     plain = KeypointSetExtractor(box((K, 3 + n)), features_dim=8, relations=True)
     torch.manual_seed(0)
     equal = KeypointSetExtractor(box((K, 3 + n)), features_dim=8, relations=True, equal_codes=n)
     with torch.no_grad():
-        plain.point[0].weight[:, 3:] = 0.0
         equal.point[0].weight.copy_(plain.point[0].weight[:, :3])
         equal.point[0].bias.copy_(plain.point[0].bias)
         mine = dict(equal.named_parameters())
@@ -245,5 +245,7 @@ def test_equal_codes_equal_a_plain_first_layer_with_zero_code_columns():
 def test_equal_codes_rejects_a_layout_without_that_many_columns():
     with pytest.raises(ValueError, match=r"equal_codes=3\) needs 0 <= n <= 2"):
         KeypointSetExtractor(box((K, D)), equal_codes=3)
+    with pytest.raises(ValueError, match=r"equal_codes=True\) needs"):
+        KeypointSetExtractor(box((K, D)), equal_codes=True)
     with pytest.raises(ValueError, match="no glimpse CNN"):
         KeypointSetExtractor(box((K, 3 + 3 * 5 * 5)), glimpse=(3, 5), equal_codes=2)
