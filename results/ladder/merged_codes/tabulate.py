@@ -5,7 +5,8 @@
 Reads ``RUNS/{merged,equal}_codes/seed<S>/evaluations.csv`` (finished runs only: 16 evaluations), copies them to
 ``OUT/<mode>_seed<S>.csv`` and writes ``OUT/table.md``: per seed the return at 33k, the final return and the env steps
 to 5.26 and 5.52 (trailing 3-evaluation mean, ``agents.report.steps_to_threshold``), for the default (its rows in the
-main job's ``evaluations.csv``) and each mode, on the seeds every mode finished; means over the seeds that reach.
+main job's ``evaluations.csv``) and each mode, on the seeds every mode finished, then each mode on every seed it finished; means over the seeds
+that reach.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def main(runs: str, default_csv: str, out: str) -> None:
              "| keypoint agent | return at 33k | final return | reaches 5.26 | reaches 5.52 |", "|---|---|---|---|---|",
              "| the default (seventeenth session) | " + " | ".join(cells(default, seeds)) + " |"]
     lines += [f"| {name} | " + " | ".join(cells(done[mode], seeds)) + " |" for mode, name in MODES.items()]
+    for mode, name in MODES.items():  # each mode against the default on every seed both finished (nineteenth session)
+        own = sorted(set(default) & set(done[mode]))
+        if own != seeds:
+            lines += ["", f"{name} against the default on seeds {', '.join(map(str, own))}:", "",
+                      "| keypoint agent | return at 33k | final return | reaches 5.26 | reaches 5.52 |", "|---|---|---|---|---|",
+                      "| the default (seventeenth session) | " + " | ".join(cells(default, own)) + " |",
+                      f"| {name} | " + " | ".join(cells(done[mode], own)) + " |"]
     (out_dir / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
