@@ -72,12 +72,16 @@ SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
 # aux_reward: auxiliary reward prediction (agents.auxiliary) for keypoint and ladder agents on object tasks, at this
 # multiple of PPO's learning rate: it made the keypoint agent reach the pixel agent's return on more seeds, and
 # sooner, on the same encoder (docs/keypoint_ladder.md, "Tenth session"); off on ALE (not measured there).
+# equal_codes: the extractor's weights on the colour-code columns start at zero, so every colour starts with the
+# same embedding: on Catch every seed of ten reached the pixel agent's return, and sooner, on two encoders; on Dodge
+# level at the end (docs/keypoint_ladder.md, "Nineteenth session"). It applies where the keypoints carry colour codes
+# and the extractor is a set extractor (resolved in PPOExperiment once the agents are known); off on ALE.
 AUX_WEIGHT = 2.0
 AUX_UPDATES = 8
 AUX_HORIZON = 1
 AUX_WARMUP_STEPS = 4096  # --aux-warmup: the burst comes after the rollout that reaches this many env steps
 ONLINE_UPDATES = 20  # --online: MINT steps after each rollout
-SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, equal_codes=False, drop_background=False, track=False,
+SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, equal_codes=True, drop_background=False, track=False,
                             refine=0, online=False,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
 ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, equal_codes=False, drop_background=False, track=False,
@@ -164,7 +168,9 @@ class PPOExperiment:
         value adds ``w<value>`` to the ``-auxr`` suffix and to the run settings).
     :param equal_codes: keypoint agents with colour codes and a set extractor: the extractor's first-layer weights on
         the code columns start at zero, so every colour starts with the same embedding
-        (``KeypointSetExtractor(equal_codes=N)``; label suffix ``-eqc``; None: off).
+        (``KeypointSetExtractor(equal_codes=N)``; label suffix ``-eqc``). None: on for object tasks wherever it
+        applies (keypoint agents, colour codes, an extractor other than ``mlp``), off otherwise and on ALE; an
+        explicit True where it does not apply is refused.
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -269,6 +275,7 @@ class PPOExperiment:
                     "--pretrain-steps N to start from, or --colour-codes 0")
             representation.update(glimpse_size=0, colour_codes=0)
         aux_default = representation.pop("aux_reward")  # filled below, once the agents are known
+        equal_default = representation.pop("equal_codes")  # likewise
         for key, value in {**defaults, **representation}.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
@@ -281,6 +288,9 @@ class PPOExperiment:
         self._aux_given = self.aux_reward is not None  # (for the wording of errors)
         if self.aux_reward is None:  # the default applies to keypoint and ladder agents; none to apply it to: 0
             self.aux_reward = aux_default if set(self.agents) & set(KEYPOINT_AGENTS + OBJECT_AGENTS) else 0.0
+        if self.equal_codes is None:  # the default applies where the keypoints carry codes read by a set extractor
+            self.equal_codes = bool(equal_default and self.colour_codes and self.extractor != "mlp"
+                                    and set(self.agents) & set(KEYPOINT_AGENTS))
         self._check_representation()
         self.object_kwargs = self._ladder_rungs()
 

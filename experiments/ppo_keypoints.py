@@ -13,7 +13,9 @@ PPO hyperparameters; only what it observes differs:
                   from a frozen encoder; the current frame on object tasks, 2 stacked on ALE
                   (``--keypoint-stack``). On object tasks each keypoint also carries its colour
                   code (below), the policy reads them as a set with a relation network over
-                  keypoint pairs (``agents.extractors.KeypointSetExtractor(relations=True)``), and
+                  keypoint pairs (``agents.extractors.KeypointSetExtractor(relations=True)``), whose
+                  weights on the code columns start at zero (``--equal-codes``: every colour starts
+                  with the same embedding), and
                   the keypoint agent's learning rate decays linearly (``--lr-decay``; every other
                   agent keeps the shared constant rate): the configuration that learned Catch and
                   Dodge best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
@@ -185,7 +187,8 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--equal-codes", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes and an --extractor other than mlp: the extractor's "
                         "first-layer weights on the colour-code columns start at zero, so every colour starts with the "
-                        "same embedding and training is free to separate them (label suffix -eqc); default: off")
+                        "same embedding and training is free to separate them (label suffix -eqc); default: on for "
+                        "object tasks wherever it applies, off on ALE ids")
     p.add_argument("--drop-background", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes: keypoints whose colour code is the background's (the "
                         "code nearest the median colour of the pretraining frames) are reported inactive (label "

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import agents.ppo_experiment as ppo_experiment
+from agents.experiment_settings import ExperimentError, PPOExperiment
 from agents.run_folders import read_resume_state
 from agents.saved_agent import AgentEncoderMismatch, load_agent
 from mint_rl.checkpoint import load_checkpoint, save_checkpoint
@@ -27,7 +28,7 @@ ENV = "MintTasks/Catch-v0"
 
 # the default keypoint agent on object tasks: set extractor with a relation network, 8 colour codes, 5×5 window,
 # linearly decaying learning rate, 1 frame
-MINT = "mint-relation-c8w5-lrlin-n1-auxr2"
+MINT = "mint-relation-c8w5-eqc-lrlin-n1-auxr2"
 
 
 def tiny(out: Path, *extra: str) -> list[str]:
@@ -168,7 +169,7 @@ def test_online_starts_from_the_runs_own_pretraining(tmp_path):
     pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--online-updates", "2", "--overlay-every", "0"))
     env_dir = tmp_path / "MintTasks_Catch-v0"
     pretrained = next((env_dir / "encoders").glob("mint-*/encoder.pt"))
-    run_dir = env_dir / "mint-online2-relation-c8w5-lrlin-n1-auxr2" / "seed0"
+    run_dir = env_dir / "mint-online2-relation-c8w5-eqc-lrlin-n1-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["settings"]["online_start"] == "pretrained" and agent.info["settings"]["colour_codes"] == 8
     start = load_encoder(pretrained).state_dict()
@@ -208,7 +209,7 @@ def test_keypoint_stack_two_frames(tmp_path):
     """--keypoint-stack 2: the previous frame's keypoints beside the current ones; its own label and run folder."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--keypoint-stack", "2"))
-    run_dir = report["out"] / "mint-relation-c8w5-lrlin-auxr2" / "seed0"
+    run_dir = report["out"] / "mint-relation-c8w5-eqc-lrlin-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["n_stack"] == 2 and agent.model.observation_space.shape == (3, 2 * (3 + 8))
 
@@ -217,7 +218,7 @@ def test_separate_critic_and_relation_extractor(tmp_path):
     """--separate-critic --extractor relation: the value function has its own relation extractor; own label."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--extractor", "relation", "--separate-critic"))
-    agent = load_agent(report["out"] / "mint-relation-c8w5-sc-lrlin-n1-auxr2" / "seed0")
+    agent = load_agent(report["out"] / "mint-relation-c8w5-eqc-sc-lrlin-n1-auxr2" / "seed0")
     policy = agent.model.policy
     assert not policy.share_features_extractor
     assert policy.pi_features_extractor is not policy.vf_features_extractor
@@ -246,7 +247,7 @@ def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch):
     monkeypatch.setattr(ppo_experiment, "build_agent", spy)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "9", "--jobs", "1"))
     assert [kp_env.observer.refine_window for kp_env in built] == [9]
-    run_dir = report["out"] / "mint-relation-c8w5-rf9-lrlin-n1-auxr2" / "seed0"
+    run_dir = report["out"] / "mint-relation-c8w5-eqc-rf9-lrlin-n1-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["settings"]["refine"] == 9
 
@@ -415,11 +416,11 @@ def test_lr_decay_is_the_keypoint_agents_own_and_keeps_the_protocol(tmp_path):
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "ground_truth", "--extractor", "set", "--lr-decay"))
     rates = {label: load_agent(report["out"] / label / "seed0").model.policy.optimizer.param_groups[0]["lr"]
-             for label in ("mint-set-c8w5-lrlin-n1-auxr2", "ground_truth")}
-    assert rates["mint-set-c8w5-lrlin-n1-auxr2"] < SCENE_PPO["learning_rate"] / 2
+             for label in ("mint-set-c8w5-eqc-lrlin-n1-auxr2", "ground_truth")}
+    assert rates["mint-set-c8w5-eqc-lrlin-n1-auxr2"] < SCENE_PPO["learning_rate"] / 2
     assert rates["ground_truth"] == SCENE_PPO["learning_rate"]
     table = (report["out"] / "table.md").read_text()
-    assert "mint-set-c8w5-lrlin-n1-auxr2" in table and "ground_truth" in table
+    assert "mint-set-c8w5-eqc-lrlin-n1-auxr2" in table and "ground_truth" in table
 
 
 def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys):
@@ -432,7 +433,7 @@ def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys
     lr = exp.ppo_kwargs("mint")["learning_rate"]
     assert lr(1.0) == pytest.approx(6e-4) and lr(0.25) == pytest.approx(1.5e-4)
     assert exp.ppo_kwargs("ground_truth")["learning_rate"] == SCENE_PPO["learning_rate"]
-    assert exp.label("mint") == "mint-relation-c8w5-lr0.0006-lrlin-n1-auxr2" and exp.label("ground_truth") == "ground_truth"
+    assert exp.label("mint") == "mint-relation-c8w5-eqc-lr0.0006-lrlin-n1-auxr2" and exp.label("ground_truth") == "ground_truth"
     assert exp.run_settings("mint")["keypoint_learning_rate"] == 6e-4
     assert "keypoint_learning_rate" not in exp.run_settings("ground_truth")
     assert exp.run_settings("mint")["ppo"] == exp.run_settings("ground_truth")["ppo"]
@@ -519,12 +520,34 @@ def test_frame_policy_plays_a_saved_agent_on_raw_frames(run, tmp_path, capsys):
 
 
 def test_equal_codes_reach_the_keypoint_agents_extractor(tmp_path):
-    """--equal-codes: the keypoint agent's label and run settings say so, and its saved extractor reads the colour
-    codes through its own code weights (that they start at zero and get a gradient: tests/test_extractors.py)."""
+    """Equal codes (the default on object tasks): the keypoint agent's label and run settings say so, and its saved
+    extractor reads the colour codes through its own code weights (that they start at zero and get a gradient:
+    tests/test_extractors.py); --no-equal-codes gives the plain first layer."""
     torch.set_num_threads(1)
-    report = pk.main(tiny(tmp_path, "--agents", "mint", "--equal-codes"))
+    report = pk.main(tiny(tmp_path, "--agents", "mint"))
     label = "mint-relation-c8w5-eqc-lrlin-n1-auxr2"
     run_dir = report["out"] / label / "seed0"
     assert json.loads((run_dir / "settings.json").read_text())["equal_codes"] is True
     extractor = load_agent(run_dir).model.policy.features_extractor
     assert extractor.code_weight is not None and extractor.code_weight.shape == (64, 8)
+    report = pk.main(tiny(tmp_path / "off", "--agents", "mint", "--no-equal-codes"))
+    run_dir = report["out"] / "mint-relation-c8w5-lrlin-n1-auxr2" / "seed0"
+    assert "equal_codes" not in json.loads((run_dir / "settings.json").read_text())
+    assert load_agent(run_dir).model.policy.features_extractor.code_weight is None
+
+
+def test_equal_codes_are_the_default_only_where_they_apply(tmp_path):
+    """The default turns equal codes on for keypoint agents with colour codes and a set extractor on object tasks,
+    and leaves them off (without an error) where they do not apply; an explicit --equal-codes there is refused."""
+    def exp(**kw):
+        return PPOExperiment(out=str(tmp_path / "x"), **kw)
+    assert exp(agents=["mint"]).equal_codes and exp(agents=["mint"], extractor="set").equal_codes
+    assert exp(agents=["mint", "pixels", "ground_truth"]).label("mint").endswith("-eqc-lrlin-n1-auxr2")
+    assert not exp(agents=["mint"], equal_codes=False).equal_codes
+    assert not exp(agents=["mint"], colour_codes=0).equal_codes
+    assert not exp(agents=["mint"], glimpse_size=0).equal_codes
+    assert not exp(agents=["mint"], extractor="mlp").equal_codes
+    assert not exp(agents=["pixels", "ground_truth"]).equal_codes
+    assert not exp(env="ALE/Pong-v5", agents=["mint"]).equal_codes
+    with pytest.raises(ExperimentError, match="--equal-codes starts every colour code"):
+        exp(agents=["mint"], colour_codes=0, equal_codes=True)
