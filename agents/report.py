@@ -161,11 +161,14 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
                 if np.isfinite(summary["pixels_final_return"]) else ""), "",
              ("| agent | n | final return | return at T/3 | env steps to threshold | env steps to pixels' final return "
               "| train steps/s | learn wall s |"), "|---|---|---|---|---|---|---|---|"]
+    have_pixels = np.isfinite(summary["pixels_final_return"])
     for label, s in summary["agents"].items():
+        to_pixels = (_reach_cell(s["steps_to_pixels_final"], s["reached_pixels_final"], s["n"]) if have_pixels
+                     else "– (no pixel agent)")
         lines.append(f"| {label} | {s['n']}{RESUMED if s.get('resumed_seeds') else ''} | {_fmt(s['final_return'])} | "
                      f"{_fmt(s['return_at_third'])} | "
                      f"{_reach_cell(s['steps_to_threshold'], s['reached'], s['n'])} | "
-                     f"{_reach_cell(s['steps_to_pixels_final'], s['reached_pixels_final'], s['n'])} | "
+                     f"{to_pixels} | "
                      f"{_fmt(s['train_steps_per_s'], '{:.0f}')} | {_fmt(s['learn_seconds'], '{:.0f}')} |")
     r = summary["random_return"]
     lines.append(f"| random policy | {int(r['n'])} | {_fmt(r)} | | | | | |")

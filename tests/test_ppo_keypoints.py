@@ -530,6 +530,7 @@ def test_equal_codes_reach_the_keypoint_agents_extractor(tmp_path):
     assert json.loads((run_dir / "settings.json").read_text())["equal_codes"] is True
     extractor = load_agent(run_dir).model.policy.features_extractor
     assert extractor.code_weight is not None and extractor.code_weight.shape == (64, 8)
+    assert f"| {label} | 1 |" in report["table"] and "| – (no pixel agent) |" in report["table"]  # no pixels: no bar
     report = pk.main(tiny(tmp_path / "off", "--agents", "mint", "--no-equal-codes"))
     run_dir = report["out"] / "mint-relation-c8w5-lrlin-n1-auxr2" / "seed0"
     assert "equal_codes" not in json.loads((run_dir / "settings.json").read_text())
