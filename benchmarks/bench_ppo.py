@@ -96,16 +96,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="the keypoint agent's colour categories (with --glimpse-size, the coded window; default: the "
                         "main job's for each env)")
     p.add_argument("--track", action="store_true", help="the keypoint agent reads tracked entities (--track)")
+    p.add_argument("--equal-codes", action=argparse.BooleanOptionalAction, default=None,
+                   help="the keypoint agent's colour codes start equal (--equal-codes; default: the main job's for "
+                        "each env, on for object tasks)")
     p.add_argument("--aux-reward", type=float, default=None,
                    help="the keypoint agent's auxiliary reward prediction (its updates are part of the measured cost; "
                         "0: off; default: the main job's for each env)")
     args = p.parse_args(argv)
     agent_options = {name: getattr(args, name) for name in ("extractor", "glimpse_size", "colour_codes", "aux_reward")
                      if getattr(args, name) is not None}
+    switches = ([] if not args.track else ["--track"]) + \
+        ([] if args.equal_codes is None else ["--equal-codes" if args.equal_codes else "--no-equal-codes"])
+    agent_flags = switches + [f for name, value in agent_options.items() for f in (f"--{name.replace('_', '-')}", str(value))]
     if args.track:
         agent_options["track"] = True
-    agent_flags = (["--track"] if args.track else []) + [f for name, value in agent_options.items() if name != "track"
-                                                         for f in (f"--{name.replace('_', '-')}", str(value))]
+    if args.equal_codes is not None:
+        agent_options["equal_codes"] = args.equal_codes
     torch.set_num_threads(args.threads)
     rows = []
     for env_id in args.envs:

@@ -29,3 +29,23 @@ def test_the_keypoint_agent_pays_for_its_auxiliary_loss(monkeypatch, capsys, aux
     assert len(calls) == updates
     assert rows[0]["keypoints"] > 0 and rows[0]["pixels"] > 0
     assert "| MintTasks/Catch-v0 | 4 | 512 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag, equal", [([], True), (["--no-equal-codes"], False)])
+def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeypatch, capsys, flag, equal):
+    """The measured keypoint agent has the main job's extractor: colour codes that start equal by default on object
+    tasks, a plain first layer with ``--no-equal-codes``; the table's header names the flag."""
+    torch.set_num_threads(1)
+    bench = _bench()
+    built = {}
+    real = bench.build_agent
+
+    def spy(agent, *args, **kwargs):
+        out = real(agent, *args, **kwargs)
+        built[agent] = out[0]
+        return out
+    monkeypatch.setattr(bench, "build_agent", spy)
+    bench.main(["--envs", "MintTasks/Catch-v0", "--repeats", "1", "--rollouts", "1", "-k", "3", *flag])
+    assert (built["mint"].policy.features_extractor.code_weight is not None) == equal
+    out = capsys.readouterr().out
+    assert ("keypoint agent: --no-equal-codes" in out) == (not equal)
