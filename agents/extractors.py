@@ -239,6 +239,7 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         with their pooled features. The offset between two entities, which a policy often needs
         (where an object is relative to the agent), is then an input rather than something the
         pooled per-keypoint features must encode.
+    :param relation_dim: with ``relations``: the width of the pair MLP and its codes (None: ``embed_dim``).
     :param sort: None: pool the keypoint embeddings (mean and max). ``"y"``: instead concatenate them in
         a canonical order, lowest keypoint in the image first (largest newest y), inactive keypoints
         last and zeroed, so an MLP reads the set the way ``MlpPolicy`` reads a state vector in a fixed
@@ -258,7 +259,7 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
     def __init__(self, observation_space: gym.Space, features_dim: int = 128, embed_dim: int = 64,
                  attention_heads: int = 0, n_stack: int = 1, glimpse: tuple[int, int] | None = None,
                  glimpse_dim: int = 32, relations: bool = False, sort: str | None = None,
-                 equal_codes: int = 0) -> None:
+                 equal_codes: int = 0, relation_dim: int | None = None) -> None:
         super().__init__(observation_space, features_dim)
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
@@ -280,7 +281,10 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         self.point = nn.Sequential(nn.Linear(first_in, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim),
                                    nn.ReLU())
         self.attention = KeypointAttention(embed_dim, attention_heads) if attention_heads > 0 else None
-        self.relations = KeypointRelations(embed_dim) if relations else None
+        if relation_dim is not None and not relations:
+            raise ValueError(f"{type(self).__name__}(relation_dim={relation_dim}) sets the width of the relation network: "
+                             "give relations=True, or leave relation_dim out")
+        self.relations = KeypointRelations(embed_dim, relation_dim) if relations else None
         if sort not in (None, "y", "learned"):
             raise ValueError(f"sort must be None, 'y' or 'learned', got {sort!r}")
         if sort is not None and (relations or attention_heads):
@@ -288,7 +292,7 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         self.sort = sort
         self.score = nn.Linear(embed_dim, 1) if sort == "learned" else None
         k = self.layout[1]
-        pooled = (4 * embed_dim if relations else 2 * embed_dim) if sort is None \
+        pooled = (2 * embed_dim + (2 * self.relations.pair_dim if self.relations is not None else 0)) if sort is None \
             else k * (embed_dim + (sort == "learned"))
         self.head = nn.Sequential(nn.Linear(pooled, features_dim), nn.ReLU())
 
@@ -349,30 +353,39 @@ class KeypointRelations(nn.Module):
     only, gathered from the whole batch (the cost follows the number of active keypoints, not K²);
     :meth:`pairs` gives every pair's code, for inspection.
 
-    :param dim: E, the keypoint embedding size and the pair code size.
+    :param dim: E, the keypoint embedding size.
+    :param pair_dim: P_E, the width of the pair MLP and of the pair codes (None: E). Its cost grows with the
+        number of present pairs times this width (``benchmarks/bench_ppo.py``; the object-task default of
+        ``experiments/ppo_keypoints.py`` is narrower than E for that reason).
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, pair_dim: int | None = None) -> None:
         super().__init__()
-        self.first = nn.Linear(dim, dim)
-        self.second = nn.Linear(dim, dim, bias=False)
-        self.offset = nn.Linear(2, dim, bias=False)
-        self.out = nn.Sequential(nn.ReLU(), nn.Linear(dim, dim), nn.ReLU())
+        pair_dim = dim if pair_dim is None else pair_dim
+        if isinstance(pair_dim, bool) or not isinstance(pair_dim, int) or pair_dim < 1:
+            raise ValueError(f"KeypointRelations(pair_dim={pair_dim!r}): give the pair code width, a whole number "
+                             ">= 1 (None: the embedding size)")
+        self.pair_dim = pair_dim
+        self.first = nn.Linear(dim, pair_dim)
+        self.second = nn.Linear(dim, pair_dim, bias=False)
+        self.offset = nn.Linear(2, pair_dim, bias=False)
+        self.out = nn.Sequential(nn.ReLU(), nn.Linear(pair_dim, pair_dim), nn.ReLU())
 
     def _terms(self, h: torch.Tensor, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        at = self.offset(xy)  # (B, K, E): W p; the pair [i, j] gets W p_j - W p_i
+        at = self.offset(xy)  # (B, K, P_E): W p; the pair [i, j] gets W p_j - W p_i
         return self.first(h) - at, self.second(h) + at
 
     def pairs(self, h: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
-        """``h (B, K, E)``, ``xy (B, K, 2)`` (the module's coordinate convention) → ``(B, K, K, E)``,
+        """``h (B, K, E)``, ``xy (B, K, 2)`` (the module's coordinate convention) → ``(B, K, K, P_E)``,
         entry (i, j) the code of the pair with keypoint i first (every pair, present or not)."""
         first, second = self._terms(h, xy)
         return self.out(first.unsqueeze(2) + second.unsqueeze(1))
 
     def forward(self, h: torch.Tensor, xy: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        """``h (B, K, E)``, ``xy (B, K, 2)``, ``present (B, K)`` bool → ``(B, 2E)``: the mean and the max of
+        """``h (B, K, E)``, ``xy (B, K, 2)``, ``present (B, K)`` bool → ``(B, 2 P_E)``: the mean and the max of
         the codes of the ordered pairs (i ≠ j) of present keypoints; zeros where there is no such pair."""
-        b, k, e = h.shape
+        b, k = h.shape[:2]
+        e = self.pair_dim
         first, second = self._terms(h, xy)
         pairs = present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(k, dtype=torch.bool, device=h.device)
         flat = pairs.reshape(-1).nonzero().squeeze(1)  # (P,) the present pairs of the batch: r·K² + i·K + j (r the batch row)

@@ -13,7 +13,8 @@ PPO hyperparameters; only what it observes differs:
                   from a frozen encoder; the current frame on object tasks, 2 stacked on ALE
                   (``--keypoint-stack``). On object tasks each keypoint also carries its colour
                   code (below), the policy reads them as a set with a relation network over
-                  keypoint pairs (``agents.extractors.KeypointSetExtractor(relations=True)``), whose
+                  keypoint pairs of width 32 (``KeypointSetExtractor(relations=True, relation_dim=32)``,
+                  ``--relation-dim``), whose
                   weights on the code columns start at zero (``--equal-codes``: every colour starts
                   with the same embedding), and
                   the keypoint agent's learning rate decays linearly (``--lr-decay``; every other
@@ -98,7 +99,7 @@ import argparse
 from typing import Any
 
 from agents.experiment_settings import (AGENTS, ATARI_DEFAULTS, AUX_HORIZON, AUX_UPDATES, AUX_WARMUP_STEPS, AUX_WEIGHT,
-                                        EXTRACTORS, GLIMPSE_AT, ONLINE_UPDATES, SCENE_DEFAULTS, ExperimentError,
+                                        EXTRACTORS, GLIMPSE_AT, ONLINE_UPDATES, RELATION_DIM, SCENE_DEFAULTS, ExperimentError,
                                         PPOExperiment)
 from agents.ppo_experiment import EXPERIMENT_ERRORS, run_ppo_experiment
 
@@ -145,7 +146,12 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention'), "
                         "with a relation network over keypoint pairs ('relation'), or reading the keypoints in a "
                         "canonical order instead of pooling them: lowest in the image first ('sort-y') or by a learned "
-                        "score ('sort-learned'); default: 'set' on object tasks, 'mlp' on ALE ids")
+                        "score ('sort-learned'); default: 'relation' on object tasks, 'mlp' on ALE ids")
+    p.add_argument("--relation-dim", type=int, default=None,
+                   help="mint/transporter with --extractor relation: the width of the relation network's pair MLP "
+                        f"(its cost follows the present keypoint pairs times this width); default {RELATION_DIM} on "
+                        "object tasks (label suffix -p<width>), the embedding size 64 on ALE ids and in runs made "
+                        "before the flag (no suffix)")
     p.add_argument("--glimpse-size", type=int, default=None,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
                         "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "
