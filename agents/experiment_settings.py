@@ -13,7 +13,7 @@ flags. Fields left None take the env's defaults when the object is made: object 
 Example::
 
     exp = PPOExperiment(env="MintTasks/Catch-v0", seeds=3)
-    exp.timesteps, exp.agents, exp.label("mint")     # 50000, ['mint', 'pixels', 'ground_truth'], 'mint-relation-c8w5-lrlin-n1-auxr2'
+    exp.timesteps, exp.agents, exp.label("mint")     # 50000, ['mint', 'pixels', 'ground_truth'], 'mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2'
 """
 
 from __future__ import annotations

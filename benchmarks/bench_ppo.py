@@ -41,7 +41,7 @@ def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str |
     """Median training fps of the keypoint and pixel agents on one env, interleaved chunks.
 
     :param agent_options: the keypoint agent's representation, as ``PPOExperiment`` fields (``extractor``,
-        ``glimpse_size``, ``colour_codes``, ``track``; default: the main job's for the env).
+        ``relation_dim``, ``glimpse_size``, ``colour_codes``, ``track``; default: the main job's for the env).
     """
     try:
         exp = PPOExperiment(env=env_id, overlay_every=0, no_progress=True, num_keypoints=k, **(agent_options or {}))
@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--glimpse-size", type=int, default=None,
                    help="the keypoint agent's glimpses (its glimpse CNN is part of the measured cost; default: the "
                         "main job's for each env)")
+    p.add_argument("--relation-dim", type=int, default=None,
+                   help="the keypoint agent's relation network width (with the relation extractor; default: the "
+                        "main job's for each env)")
     p.add_argument("--colour-codes", type=int, default=None,
                    help="the keypoint agent's colour categories (with --glimpse-size, the coded window; default: the "
                         "main job's for each env)")
@@ -103,7 +106,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="the keypoint agent's auxiliary reward prediction (its updates are part of the measured cost; "
                         "0: off; default: the main job's for each env)")
     args = p.parse_args(argv)
-    agent_options = {name: getattr(args, name) for name in ("extractor", "glimpse_size", "colour_codes", "aux_reward")
+    agent_options = {name: getattr(args, name) for name in ("extractor", "relation_dim", "glimpse_size", "colour_codes",
+                                                            "aux_reward")
                      if getattr(args, name) is not None}
     switches = ([] if not args.track else ["--track"]) + \
         ([] if args.equal_codes is None else ["--equal-codes" if args.equal_codes else "--no-equal-codes"])

@@ -31,10 +31,12 @@ def test_the_keypoint_agent_pays_for_its_auxiliary_loss(monkeypatch, capsys, aux
     assert "| MintTasks/Catch-v0 | 4 | 512 |" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("flag, equal", [([], True), (["--no-equal-codes"], False)])
-def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeypatch, capsys, flag, equal):
+@pytest.mark.parametrize("flag, equal, width", [([], True, 32), (["--no-equal-codes"], False, 32),
+                                                (["--relation-dim", "64"], True, 64)])
+def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeypatch, capsys, flag, equal, width):
     """The measured keypoint agent has the main job's extractor: colour codes that start equal by default on object
-    tasks, a plain first layer with ``--no-equal-codes``; the table's header names the flag."""
+    tasks, a plain first layer with ``--no-equal-codes``, the relation network 32 wide unless ``--relation-dim``
+    says otherwise; the table's header names the flags."""
     torch.set_num_threads(1)
     bench = _bench()
     built = {}
@@ -47,5 +49,7 @@ def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeyp
     monkeypatch.setattr(bench, "build_agent", spy)
     bench.main(["--envs", "MintTasks/Catch-v0", "--repeats", "1", "--rollouts", "1", "-k", "3", *flag])
     assert (built["mint"].policy.features_extractor.code_weight is not None) == equal
+    assert built["mint"].policy.features_extractor.relations.pair_dim == width
     out = capsys.readouterr().out
     assert ("keypoint agent: --no-equal-codes" in out) == (not equal)
+    assert ("--relation-dim 64" in out) == (width == 64)

@@ -104,21 +104,24 @@ def test_relation_pairs_see_offsets_of_the_newest_frame():
         torch.testing.assert_close(seen[0], frames[:, 1, :, :2])
 
 
-def test_relation_pooling_over_present_pairs_matches_masked_pooling_of_all_pairs():
+@pytest.mark.parametrize("pair_dim", [None, 5])
+def test_relation_pooling_over_present_pairs_matches_masked_pooling_of_all_pairs(pair_dim):
     """The pooled pair codes, computed on the present pairs only, equal the status-masked mean and max over
-    every pair code (self-pairs excluded), in value and gradient; a row with fewer than two present
-    keypoints pools to zeros."""
+    every pair code (self-pairs excluded), in value and gradient, at the embedding's width and at a narrower
+    one; a row with fewer than two present keypoints pools to zeros."""
     from agents.extractors import KeypointRelations
 
     torch.manual_seed(0)
-    rel = KeypointRelations(16)
+    rel = KeypointRelations(16, pair_dim)
+    width = pair_dim or 16
     h, xy = torch.randn(6, 7, 16, requires_grad=True), torch.rand(6, 7, 2) * 2 - 1
     present = torch.rand(6, 7) < 0.6
     present[0], present[1] = False, torch.arange(7) == 2  # no keypoint; one keypoint: no pair
     present[2] = True
     pooled = rel(h, xy, present)
     mask = (present.unsqueeze(2) & present.unsqueeze(1) & ~torch.eye(7, dtype=torch.bool)).flatten(1)
-    codes = rel.pairs(h, xy).flatten(1, 2)  # (B, K·K, E)
+    codes = rel.pairs(h, xy).flatten(1, 2)  # (B, K·K, P_E)
+    assert codes.shape[-1] == width
     mean = (codes * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
     maxed = codes.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
     expected = torch.cat([mean, torch.where(mask.any(1, keepdim=True), maxed, torch.zeros_like(maxed))], -1)
@@ -131,7 +134,7 @@ def test_relation_pooling_over_present_pairs_matches_masked_pooling_of_all_pairs
         torch.testing.assert_close(got, want)
     # a batch without any pair pools to zeros, with zero gradients
     none = rel(h, xy, torch.arange(7) == torch.tensor([[0], [3]] * 3))
-    assert none.shape == (6, 32) and none.abs().max() == 0
+    assert none.shape == (6, 2 * width) and none.abs().max() == 0
     assert all(g is None or g.abs().max() == 0 for g in torch.autograd.grad(none.sum(), [h], allow_unused=True))
 
 
@@ -249,3 +252,23 @@ def test_equal_codes_rejects_a_layout_without_that_many_columns():
         KeypointSetExtractor(box((K, D)), equal_codes=True)
     with pytest.raises(ValueError, match="no glimpse CNN"):
         KeypointSetExtractor(box((K, 3 + 3 * 5 * 5)), glimpse=(3, 5), equal_codes=2)
+
+
+def test_relation_width_sets_the_pair_mlp_and_the_pooled_size():
+    """``relation_dim`` narrows the relation network (its pair codes, pooled mean and max, feed the head) without
+    touching the keypoint embedding; the default is the embedding size; bad widths are refused, naming the flag."""
+    from agents.extractors import KeypointRelations
+
+    torch.manual_seed(0)
+    wide = KeypointSetExtractor(box((K, D)), features_dim=8, embed_dim=16, relations=True)
+    narrow = KeypointSetExtractor(box((K, D)), features_dim=8, embed_dim=16, relations=True, relation_dim=4)
+    assert wide.relations.pair_dim == 16 and wide.head[0].in_features == 4 * 16
+    assert narrow.relations.pair_dim == 4 and narrow.relations.out[1].weight.shape == (4, 4)
+    assert narrow.head[0].in_features == 2 * 16 + 2 * 4 and narrow.point[0].out_features == 16
+    out = narrow(sample((K, D)))
+    assert out.shape == (4, 8) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="relation_dim=4.*relations=True"):
+        KeypointSetExtractor(box((K, D)), relation_dim=4)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="pair_dim"):
+            KeypointRelations(16, bad)
