@@ -13,7 +13,7 @@ flags. Fields left None take the env's defaults when the object is made: object 
 Example::
 
     exp = PPOExperiment(env="MintTasks/Catch-v0", seeds=3)
-    exp.timesteps, exp.agents, exp.label("mint")     # 50000, ['mint', 'pixels', 'ground_truth'], 'mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2'
+    exp.timesteps, exp.agents, exp.label("mint")     # 50000, ['mint', 'pixels', 'ground_truth'], 'mint-relation-c8w5-eqc-lrlin-n1-auxr2'
 """
 
 from __future__ import annotations
@@ -76,21 +76,20 @@ SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
 # same embedding: on Catch every seed of ten reached the pixel agent's return, and sooner, on two encoders; on Dodge
 # level at the end (docs/keypoint_ladder.md, "Nineteenth session"). It applies where the keypoints carry colour codes
 # and the extractor is a set extractor (resolved in PPOExperiment once the agents are known); off on ALE.
-# relation_dim: the width of the relation network's pair MLP in the keypoint agents' relation extractor. 32 on object
-# tasks (half the embedding size): its cost follows the present pairs times this width, and at the embedding size a
-# trained encoder's keypoints (most of them active) kept keypoint PPO under twice pixel PPO's speed
-# (docs/keypoint_ladder.md, "Twenty-first session"). None elsewhere: the embedding size, the form of runs before it.
-RELATION_DIM = 32
-RELATION_DIM_BEFORE = 64  # the extractor's embedding size, the width before the flag: no label suffix, no setting
+# relation_dim (--relation-dim): the width of the relation network's pair MLP, by default the extractor's embedding
+# size, RELATION_DIM. Half of it (32) made keypoint PPO about 10 % faster on Catch (its cost follows the present pairs
+# times this width) but ended lower on Catch (10 paired seeds) and, on the point estimate, on Dodge
+# (docs/keypoint_ladder.md, "Twenty-first session"): an option, not the default.
+RELATION_DIM = 64  # a width other than this adds -p<width> to the label and to the run settings
 AUX_WEIGHT = 2.0
 AUX_UPDATES = 8
 AUX_HORIZON = 1
 AUX_WARMUP_STEPS = 4096  # --aux-warmup: the burst comes after the rollout that reaches this many env steps
 ONLINE_UPDATES = 20  # --online: MINT steps after each rollout
-SCENE_REPRESENTATION = dict(extractor="relation", relation_dim=RELATION_DIM, glimpse_size=5, colour_codes=8, equal_codes=True, drop_background=False, track=False,
+SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, equal_codes=True, drop_background=False, track=False,
                             refine=0, online=False,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
-ATARI_REPRESENTATION = dict(extractor="mlp", relation_dim=None, glimpse_size=0, colour_codes=0, equal_codes=False, drop_background=False, track=False,
+ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, equal_codes=False, drop_background=False, track=False,
                             refine=0, online=False,
                             keypoint_stack=N_STACK, lr_decay=False, aux_reward=0.0)
 
@@ -146,9 +145,8 @@ class PPOExperiment:
     :param online_updates: MINT steps after each rollout when ``online``.
     :param extractor: keypoint features extractor, a key of :data:`EXTRACTORS` (None: set, ALE mlp).
     :param relation_dim: keypoint agents with the ``relation`` extractor: the width of its pair MLP
-        (``KeypointSetExtractor(relation_dim=...)``; None: :data:`RELATION_DIM` on object tasks, the embedding size
-        64 on ALE; a width other than 64 adds ``-p<width>`` to the label and to the run settings). Refused with
-        another extractor.
+        (``KeypointSetExtractor(relation_dim=...)``; None: the embedding size, :data:`RELATION_DIM`; another width
+        adds ``-p<width>`` to the label and to the run settings). Refused with another extractor.
     :param glimpse_size: p×p frame glimpse per keypoint, 0 for none (None: 5, ALE 0).
     :param colour_codes: one-hot colour category among N colours instead of raw glimpses, 0 for none (None: 8,
         ALE 0; 0 without glimpses or when ``online`` starts from scratch).
@@ -286,8 +284,6 @@ class PPOExperiment:
                     "--pretrain-steps N to start from, or --colour-codes 0")
             representation.update(glimpse_size=0, colour_codes=0)
         aux_default = representation.pop("aux_reward")  # filled below, once the agents are known
-        relation_default = representation.pop("relation_dim")  # filled below, once the extractor is known
-        self._relation_given = self.relation_dim is not None
         equal_default = representation.pop("equal_codes")  # likewise
         for key, value in {**defaults, **representation}.items():
             if getattr(self, key) is None:
@@ -304,8 +300,6 @@ class PPOExperiment:
         if self.equal_codes is None:  # the default applies where the keypoints carry codes read by a set extractor
             self.equal_codes = bool(equal_default and self.colour_codes and self.extractor != "mlp"
                                     and set(self.agents) & set(KEYPOINT_AGENTS))
-        if self.relation_dim is None and self.extractor == "relation" and set(self.agents) & set(KEYPOINT_AGENTS):
-            self.relation_dim = relation_default
         self._check_representation()
         self.object_kwargs = self._ladder_rungs()
 
@@ -483,7 +477,7 @@ class PPOExperiment:
             label += "-online" + (f"{self.online_updates}" if self.online_updates != ONLINE_UPDATES else "")
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.extractor != "mlp":
             label += f"-{self.extractor}"
-        if agent in KEYPOINT_AGENTS and self.relation_dim not in (None, RELATION_DIM_BEFORE):
+        if agent in KEYPOINT_AGENTS and self.relation_dim not in (None, RELATION_DIM):
             label += f"-p{self.relation_dim}"
         if agent in KEYPOINT_AGENTS and self.glimpse_size:
             label += (f"-c{self.colour_codes}w{self.glimpse_size}" if self.colour_codes
@@ -535,7 +529,7 @@ class PPOExperiment:
                 settings["colour_codes"] = self.colour_codes
             if self.equal_codes:
                 settings["equal_codes"] = True
-            if self.relation_dim not in (None, RELATION_DIM_BEFORE):  # (runs made before the flag: the embedding size)
+            if self.relation_dim not in (None, RELATION_DIM):  # (the default width: no setting, as before the flag)
                 settings["relation_dim"] = self.relation_dim
             if self.drop_background:
                 settings["drop_background"] = True

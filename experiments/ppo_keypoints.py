@@ -13,8 +13,7 @@ PPO hyperparameters; only what it observes differs:
                   from a frozen encoder; the current frame on object tasks, 2 stacked on ALE
                   (``--keypoint-stack``). On object tasks each keypoint also carries its colour
                   code (below), the policy reads them as a set with a relation network over
-                  keypoint pairs of width 32 (``KeypointSetExtractor(relations=True, relation_dim=32)``,
-                  ``--relation-dim``), whose
+                  keypoint pairs (``agents.extractors.KeypointSetExtractor(relations=True)``), whose
                   weights on the code columns start at zero (``--equal-codes``: every colour starts
                   with the same embedding), and
                   the keypoint agent's learning rate decays linearly (``--lr-decay``; every other
@@ -149,9 +148,9 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "score ('sort-learned'); default: 'relation' on object tasks, 'mlp' on ALE ids")
     p.add_argument("--relation-dim", type=int, default=None,
                    help="mint/transporter with --extractor relation: the width of the relation network's pair MLP "
-                        f"(its cost follows the present keypoint pairs times this width); default {RELATION_DIM} on "
-                        "object tasks (label suffix -p<width>), the embedding size 64 on ALE ids and in runs made "
-                        "before the flag (no suffix)")
+                        f"(its cost follows the present keypoint pairs times this width); default {RELATION_DIM}, the "
+                        "keypoint embedding size; another width adds -p<width> to the label (32: about 10 %% faster "
+                        "on Catch, lower returns on Catch and Dodge, docs/keypoint_ladder.md)")
     p.add_argument("--glimpse-size", type=int, default=None,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
                         "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "

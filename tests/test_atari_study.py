@@ -145,7 +145,7 @@ def test_summary_written_by_the_ppo_report_is_read_back(tmp_path):
     read = read_summary(path)
     assert read.path == path and read.timesteps == written["timesteps"] == 2048
     assert read.random_return["mean"] == pytest.approx(-1.5)
-    assert list(read.agents) == list(written["agents"]) == ["pixels", "mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2"]
+    assert list(read.agents) == list(written["agents"]) == ["pixels", "mint-relation-c8w5-eqc-lrlin-n1-auxr2"]
     for label, agent in read.agents.items():
         entry = written["agents"][label]
         assert agent.n == entry["n"] == 2

@@ -31,12 +31,12 @@ def test_the_keypoint_agent_pays_for_its_auxiliary_loss(monkeypatch, capsys, aux
     assert "| MintTasks/Catch-v0 | 4 | 512 |" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("flag, equal, width", [([], True, 32), (["--no-equal-codes"], False, 32),
-                                                (["--relation-dim", "64"], True, 64)])
+@pytest.mark.parametrize("flag, equal, width", [([], True, 64), (["--no-equal-codes"], False, 64),
+                                                (["--relation-dim", "32"], True, 32)])
 def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeypatch, capsys, flag, equal, width):
     """The measured keypoint agent has the main job's extractor: colour codes that start equal by default on object
-    tasks, a plain first layer with ``--no-equal-codes``, the relation network 32 wide unless ``--relation-dim``
-    says otherwise; the table's header names the flags."""
+    tasks, a plain first layer with ``--no-equal-codes``, the relation network as wide as the embedding (64) unless
+    ``--relation-dim`` says otherwise; the table's header names the flags."""
     torch.set_num_threads(1)
     bench = _bench()
     built = {}
@@ -52,4 +52,4 @@ def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeyp
     assert built["mint"].policy.features_extractor.relations.pair_dim == width
     out = capsys.readouterr().out
     assert ("keypoint agent: --no-equal-codes" in out) == (not equal)
-    assert ("--relation-dim 64" in out) == (width == 64)
+    assert ("--relation-dim 32" in out) == (width == 32)

@@ -28,7 +28,7 @@ ENV = "MintTasks/Catch-v0"
 
 # the default keypoint agent on object tasks: set extractor with a relation network, 8 colour codes, 5×5 window,
 # linearly decaying learning rate, 1 frame
-MINT = "mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2"
+MINT = "mint-relation-c8w5-eqc-lrlin-n1-auxr2"
 
 
 def tiny(out: Path, *extra: str) -> list[str]:
@@ -136,8 +136,8 @@ def test_online_cotraining_saves_the_cotrained_encoder(tmp_path):
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--online", "--pretrain-steps", "0", "--online-updates", "1",
                           "--overlay-every", "0"))
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online1-relation-p32-lrlin-n1-auxr2" / "seed0"
-    assert "| mint-online1-relation-p32-lrlin-n1-auxr2 | 1 |" in report["table"]
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online1-relation-lrlin-n1-auxr2" / "seed0"
+    assert "| mint-online1-relation-lrlin-n1-auxr2 | 1 |" in report["table"]
     assert not (tmp_path / "MintTasks_Catch-v0" / "encoders").exists()  # nothing pretrained
     agent = load_agent(run_dir)
     assert agent.info["settings"]["online"] and agent.info["settings"]["online_start"] == "scratch"
@@ -209,7 +209,7 @@ def test_keypoint_stack_two_frames(tmp_path):
     """--keypoint-stack 2: the previous frame's keypoints beside the current ones; its own label and run folder."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--keypoint-stack", "2"))
-    run_dir = report["out"] / "mint-relation-p32-c8w5-eqc-lrlin-auxr2" / "seed0"
+    run_dir = report["out"] / "mint-relation-c8w5-eqc-lrlin-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["n_stack"] == 2 and agent.model.observation_space.shape == (3, 2 * (3 + 8))
 
@@ -218,7 +218,7 @@ def test_separate_critic_and_relation_extractor(tmp_path):
     """--separate-critic --extractor relation: the value function has its own relation extractor; own label."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--extractor", "relation", "--separate-critic"))
-    agent = load_agent(report["out"] / "mint-relation-p32-c8w5-eqc-sc-lrlin-n1-auxr2" / "seed0")
+    agent = load_agent(report["out"] / "mint-relation-c8w5-eqc-sc-lrlin-n1-auxr2" / "seed0")
     policy = agent.model.policy
     assert not policy.share_features_extractor
     assert policy.pi_features_extractor is not policy.vf_features_extractor
@@ -247,7 +247,7 @@ def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch):
     monkeypatch.setattr(ppo_experiment, "build_agent", spy)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "9", "--jobs", "1"))
     assert [kp_env.observer.refine_window for kp_env in built] == [9]
-    run_dir = report["out"] / "mint-relation-p32-c8w5-eqc-rf9-lrlin-n1-auxr2" / "seed0"
+    run_dir = report["out"] / "mint-relation-c8w5-eqc-rf9-lrlin-n1-auxr2" / "seed0"
     agent = load_agent(run_dir)
     assert agent.info["settings"]["refine"] == 9
 
@@ -360,7 +360,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, caps
     revive = kill_ppo_runs_at(monkeypatch, 1536)
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
-    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online1-relation-p32-lrlin-n1-auxr2" / "seed0"
+    run_dir = tmp_path / "MintTasks_Catch-v0" / "mint-online1-relation-lrlin-n1-auxr2" / "seed0"
     state = json.loads((run_dir / "resume" / "state.json").read_text())
     assert state["step"] == 1024 and state["encoder"] and not (run_dir / "done.json").exists()
     steps = [int(r["step"]) for r in csv.DictReader((run_dir / "evaluations.csv").open())]
@@ -433,7 +433,7 @@ def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys
     lr = exp.ppo_kwargs("mint")["learning_rate"]
     assert lr(1.0) == pytest.approx(6e-4) and lr(0.25) == pytest.approx(1.5e-4)
     assert exp.ppo_kwargs("ground_truth")["learning_rate"] == SCENE_PPO["learning_rate"]
-    assert exp.label("mint") == "mint-relation-p32-c8w5-eqc-lr0.0006-lrlin-n1-auxr2" and exp.label("ground_truth") == "ground_truth"
+    assert exp.label("mint") == "mint-relation-c8w5-eqc-lr0.0006-lrlin-n1-auxr2" and exp.label("ground_truth") == "ground_truth"
     assert exp.run_settings("mint")["keypoint_learning_rate"] == 6e-4
     assert "keypoint_learning_rate" not in exp.run_settings("ground_truth")
     assert exp.run_settings("mint")["ppo"] == exp.run_settings("ground_truth")["ppo"]
@@ -525,39 +525,41 @@ def test_equal_codes_reach_the_keypoint_agents_extractor(tmp_path):
     tests/test_extractors.py); --no-equal-codes gives the plain first layer."""
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path, "--agents", "mint"))
-    label = "mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2"
+    label = "mint-relation-c8w5-eqc-lrlin-n1-auxr2"
     run_dir = report["out"] / label / "seed0"
     assert json.loads((run_dir / "settings.json").read_text())["equal_codes"] is True
     extractor = load_agent(run_dir).model.policy.features_extractor
     assert extractor.code_weight is not None and extractor.code_weight.shape == (64, 8)
-    assert extractor.relations.pair_dim == 32 == json.loads((run_dir / "settings.json").read_text())["relation_dim"]
+    assert extractor.relations.pair_dim == 64 and "relation_dim" not in json.loads((run_dir / "settings.json").read_text())
     assert f"| {label} | 1 |" in report["table"] and "| – (no pixel agent) |" in report["table"]  # no pixels: no bar
     report = pk.main(tiny(tmp_path / "off", "--agents", "mint", "--no-equal-codes"))
-    run_dir = report["out"] / "mint-relation-p32-c8w5-lrlin-n1-auxr2" / "seed0"
+    run_dir = report["out"] / "mint-relation-c8w5-lrlin-n1-auxr2" / "seed0"
     assert "equal_codes" not in json.loads((run_dir / "settings.json").read_text())
     assert load_agent(run_dir).model.policy.features_extractor.code_weight is None
 
 
-def test_relation_width_is_the_default_only_where_it_applies(tmp_path):
-    """The relation network's width: 32 for keypoint agents with the relation extractor on object tasks (label
-    ``-p32``, run setting), none elsewhere; 64, the width of runs before the flag, keeps their label and settings so
-    they still match; a width where no relation network of a keypoint agent exists, or out of range, is refused."""
+def test_relation_width_is_an_option_of_the_keypoint_agents_relation_network(tmp_path):
+    """The relation network's width: by default the embedding size (64; no label suffix, no run setting, so runs made
+    before the flag still match, and ``--relation-dim 64`` is the same run); another width adds ``-p<width>`` to the
+    label and to the run settings; a width where no relation network of a keypoint agent exists, or out of range,
+    is refused."""
     def exp(**kw):
         return PPOExperiment(out=str(tmp_path / "x"), **kw)
     default = exp(agents=["mint", "pixels"])
-    assert default.relation_dim == 32 and default.label("mint").startswith("mint-relation-p32-")
-    assert default.run_settings("mint")["relation_dim"] == 32 and "relation_dim" not in default.run_settings("pixels")
-    before = exp(agents=["mint"], relation_dim=64)
-    assert before.label("mint") == "mint-relation-c8w5-eqc-lrlin-n1-auxr2" and "relation_dim" not in before.run_settings("mint")
-    assert exp(agents=["mint"], relation_dim=16).label("mint").startswith("mint-relation-p16-")
-    assert exp(agents=["mint"], extractor="set").relation_dim is None
-    assert exp(agents=["pixels", "ground_truth"]).relation_dim is None
+    assert default.relation_dim is None and default.label("mint") == "mint-relation-c8w5-eqc-lrlin-n1-auxr2"
+    assert "relation_dim" not in default.run_settings("mint")
+    same = exp(agents=["mint"], relation_dim=64)
+    assert same.label("mint") == default.label("mint") and same.run_settings("mint") == default.run_settings("mint")
+    narrow = exp(agents=["mint", "pixels"], relation_dim=32)
+    assert narrow.label("mint") == "mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2"
+    assert narrow.run_settings("mint")["relation_dim"] == 32 and "relation_dim" not in narrow.run_settings("pixels")
     assert exp(agents=["objects"]).label("objects") == "objects-relation-auxr2"  # the ladder's agents keep theirs
-    assert exp(env="ALE/Pong-v5", agents=["mint"]).relation_dim is None
     with pytest.raises(ExperimentError, match="--relation-dim 16 .*--extractor relation \\(now set\\)"):
         exp(agents=["mint"], extractor="set", relation_dim=16)
     with pytest.raises(ExperimentError, match="--relation-dim 16 .*in --agents"):
         exp(agents=["pixels"], relation_dim=16)
+    with pytest.raises(ExperimentError, match="--relation-dim 16 .*--extractor relation \\(now mlp\\)"):
+        exp(env="ALE/Pong-v5", agents=["mint"], relation_dim=16)
     for bad in (0, 2000, 2.5):
         with pytest.raises(ExperimentError, match="--relation-dim must be a whole number in \\[1, 1024\\]"):
             exp(agents=["mint"], relation_dim=bad)

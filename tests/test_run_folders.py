@@ -185,7 +185,7 @@ def test_ppo_resume_refuses_a_swapped_encoder_and_marks_resumed_seeds(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         pk.main(argv)
     revive()
-    run_dir = tmp_path / "ppo" / "MintTasks_Catch-v0" / "mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2" / "seed0"
+    run_dir = tmp_path / "ppo" / "MintTasks_Catch-v0" / "mint-relation-c8w5-eqc-lrlin-n1-auxr2" / "seed0"
     state = read_resume_state(run_dir)
     assert state["step"] == 512 and state["encoder_sha256"] == file_sha256(encoder) and state["resumes"] == 0
 
@@ -205,10 +205,10 @@ def test_ppo_resume_refuses_a_swapped_encoder_and_marks_resumed_seeds(tmp_path, 
     done = json.loads((run_dir / "done.json").read_text())
     assert done["resumed"] == 1 and done["resumed_at"] == 512
     summary = json.loads((run_dir.parents[1] / "summary.json").read_text())
-    assert summary["agents"]["mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2"]["resumed_seeds"] == [0]
-    assert "| mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2 | 1† |" in report["table"]
+    assert summary["agents"]["mint-relation-c8w5-eqc-lrlin-n1-auxr2"]["resumed_seeds"] == [0]
+    assert "| mint-relation-c8w5-eqc-lrlin-n1-auxr2 | 1† |" in report["table"]
     assert "† resumed from a mid-way checkpoint after an interruption, so not bit-identical" in report["table"]
-    assert report["table"].rstrip().endswith("mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2 seed 0")
+    assert report["table"].rstrip().endswith("mint-relation-c8w5-eqc-lrlin-n1-auxr2 seed 0")
 
 
 @pytest.mark.parametrize("env", ["MintTasks/Catch-v0", "ALE/Pong-v5"])

@@ -72,7 +72,7 @@ def test_plays_saved_agents_on_the_same_episodes(tmp_path):
         "3", "--eval-episodes", "1", "--overlay-every", "0", "--out", str(tmp_path / "ppo"), "--no-progress"])
     env_dir = report["out"]
     enc = env_dir / "encoders" / "mint-k3-F0-f48-s2" / "encoder.pt"
-    runs = [str(env_dir / "mint-relation-p32-c8w5-eqc-lrlin-n1-auxr2" / "seed0"), str(env_dir / "pixels" / "seed0")]
+    runs = [str(env_dir / "mint-relation-c8w5-eqc-lrlin-n1-auxr2" / "seed0"), str(env_dir / "pixels" / "seed0")]
     results = sc.main(["--encoder", str(enc), "--episodes", "1", "--out", str(tmp_path / "out"), "--agents", *runs])
     assert len(results) == 4
     for run in runs:
