@@ -179,6 +179,9 @@ class PPOExperiment:
         (``KeypointSetExtractor(equal_codes=N)``; label suffix ``-eqc``). None: on for object tasks wherever it
         applies (keypoint agents, colour codes, an extractor other than ``mlp``), off otherwise and on ALE; an
         explicit True where it does not apply is refused.
+    :param code_gain: with ``equal_codes``: the code weights start at this gain × a random orthogonal matrix instead
+        of zero (``KeypointSetExtractor(code_gain=...)``; label suffix ``-eqc`` becomes ``-eqcg<gain>``, and the run
+        settings record it); 0: zero.
     :param drop_background: keypoint agents with colour codes: keypoints whose code is the background's
         (:func:`mint_rl.appearance.background_code` on the pretraining frames) are reported inactive, so the
         policy reads only keypoints on something (None: off).
@@ -221,6 +224,7 @@ class PPOExperiment:
     glimpse_size: int | None = None
     colour_codes: int | None = None
     equal_codes: bool | None = None
+    code_gain: float = 0.0
     glimpse_at: str = "keypoints"
     separate_critic: bool = False
     lr_decay: bool | None = None
@@ -417,6 +421,14 @@ class PPOExperiment:
             raise ExperimentError(f"--equal-codes starts every colour code with the same embedding in a set extractor: "
                                   f"give --colour-codes N (now {self.colour_codes}) and --extractor other than mlp "
                                   f"(now {self.extractor}), or leave it out")
+        if isinstance(self.code_gain, bool) or not isinstance(self.code_gain, numbers.Real) \
+                or not (math.isfinite(self.code_gain) and 0 <= self.code_gain <= 2):
+            raise ExperimentError(f"--code-gain must be in [0, 2] (the start of the colour-code weights, × a random "
+                                  f"orthogonal matrix; 0: zero), got {self.code_gain!r}")
+        if self.code_gain and not self.equal_codes:
+            raise ExperimentError(f"--code-gain {self.code_gain} sets the start of the weights of codes that start "
+                                  "(nearly) equal, which are off here (--no-equal-codes, no --colour-codes, the mlp "
+                                  "extractor, or ALE); turn them on or drop the flag")
         if self.drop_background and not self.colour_codes:
             raise ExperimentError("--drop-background drops the keypoints whose colour code is the background's: give "
                                   "--colour-codes N (and --glimpse-size p), or leave it out")
@@ -483,7 +495,7 @@ class PPOExperiment:
             label += (f"-c{self.colour_codes}w{self.glimpse_size}" if self.colour_codes
                       else f"-g{self.glimpse_size}") + ("" if self.glimpse_at == "keypoints" else f"{self.glimpse_at}")
         if agent in KEYPOINT_AGENTS and self.equal_codes:
-            label += "-eqc"
+            label += "-eqc" + (f"g{self.code_gain:g}" if self.code_gain else "")
         if agent in KEYPOINT_AGENTS and self.drop_background:
             label += "-nobg"
         if agent in KEYPOINT_AGENTS and self.track:
@@ -529,6 +541,8 @@ class PPOExperiment:
                 settings["colour_codes"] = self.colour_codes
             if self.equal_codes:
                 settings["equal_codes"] = True
+                if self.code_gain:  # (runs made before the flag started at zero)
+                    settings["code_gain"] = self.code_gain
             if self.relation_dim not in (None, RELATION_DIM):  # (the default width: no setting, as before the flag)
                 settings["relation_dim"] = self.relation_dim
             if self.drop_background:

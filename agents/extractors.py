@@ -254,12 +254,15 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         docs/keypoint_ladder.md: what is learned about one good colour in Catch starts out shared with the
         others). They are a parameter of their own, ``code_weight``, which SB3's orthogonal initialisation
         of ``nn.Linear`` layers does not reset. 0: a plain first layer over the whole row.
+    :param code_gain: with ``equal_codes``: the code weights start at ``code_gain`` × a random orthogonal matrix
+        (``nn.init.orthogonal_``; SB3 gives the rest of the first layer gain √2) instead of zero, so the colours
+        start close but not equal. 0: zero (every colour starts with the same embedding).
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int = 128, embed_dim: int = 64,
                  attention_heads: int = 0, n_stack: int = 1, glimpse: tuple[int, int] | None = None,
                  glimpse_dim: int = 32, relations: bool = False, sort: str | None = None,
-                 equal_codes: int = 0, relation_dim: int | None = None) -> None:
+                 equal_codes: int = 0, relation_dim: int | None = None, code_gain: float = 0.0) -> None:
         super().__init__(observation_space, features_dim)
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
@@ -277,6 +280,10 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
             self.register_buffer("_other_columns", columns[:, :d - equal_codes].reshape(-1), persistent=False)
             self.register_buffer("_code_columns", columns[:, d - equal_codes:].reshape(-1), persistent=False)
             self.code_weight = nn.Parameter(torch.zeros(embed_dim, s * equal_codes))
+        if not (isinstance(code_gain, (int, float)) and not isinstance(code_gain, bool) and math.isfinite(code_gain)
+                and code_gain >= 0) or (code_gain and not equal_codes):
+            raise ValueError(f"{type(self).__name__}(code_gain={code_gain!r}) scales the start of the colour-code "
+                             "weights: give a finite number >= 0 together with equal_codes=n, or leave it out")
         first_in = s * (d - equal_codes)
         self.point = nn.Sequential(nn.Linear(first_in, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim),
                                    nn.ReLU())
@@ -295,6 +302,9 @@ class KeypointSetExtractor(BaseFeaturesExtractor):
         pooled = (2 * embed_dim + (2 * self.relations.pair_dim if self.relations is not None else 0)) if sort is None \
             else k * (embed_dim + (sort == "learned"))
         self.head = nn.Sequential(nn.Linear(pooled, features_dim), nn.ReLU())
+        if code_gain:  # (drawn last, so the other layers start as they do without it)
+            with torch.no_grad():
+                nn.init.orthogonal_(self.code_weight, gain=float(code_gain))
 
     def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         x, status = split_keypoint_observation(observations, self.layout, self.vec_stack)

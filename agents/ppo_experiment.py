@@ -139,6 +139,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
             extractor_kwargs["glimpse"] = (kp_env.encoder.config.in_channels, exp.glimpse_size)
         if exp.equal_codes:  # every colour code starts with the same embedding
             extractor_kwargs["equal_codes"] = exp.colour_codes
+            if exp.code_gain:  # ... or nearly: a small random start
+                extractor_kwargs["code_gain"] = exp.code_gain
         if exp.relation_dim is not None:  # the relation network's pair width
             extractor_kwargs["relation_dim"] = exp.relation_dim
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(

@@ -189,6 +189,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         f"reaches {AUX_WARMUP_STEPS} env steps (PPO's own steps, inside the budget), so the extractor "
                         "learns what pays before the policy leans on it (default 0: none; another value adds "
                         "w<value> to the -auxr label suffix)")
+    p.add_argument("--code-gain", type=float, default=0.0,
+                   help="with equal codes: the colour-code weights start at this gain times a random orthogonal matrix "
+                        "instead of zero (close, not equal; SB3 gives the rest of the first layer gain 1.41); label "
+                        "suffix -eqcg<gain>; default 0")
     p.add_argument("--equal-codes", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter with --colour-codes and an --extractor other than mlp: the extractor's "
                         "first-layer weights on the colour-code columns start at zero, so every colour starts with the "

@@ -272,3 +272,28 @@ def test_relation_width_sets_the_pair_mlp_and_the_pooled_size():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="pair_dim"):
             KeypointRelations(16, bad)
+
+
+def test_code_gain_starts_the_code_weights_close_but_not_equal():
+    """``code_gain`` g: the code weights start at g × an orthogonal matrix (columns of norm g) instead of zero, and
+    the rest of the extractor starts as it does without it (same seed); a gain without equal codes, or negative, is
+    refused."""
+    n = 3
+    torch.manual_seed(0)
+    zero = KeypointSetExtractor(box((K, 3 + n)), features_dim=8, relations=True, equal_codes=n)
+    torch.manual_seed(0)
+    small = KeypointSetExtractor(box((K, 3 + n)), features_dim=8, relations=True, equal_codes=n, code_gain=0.5)
+    assert zero.code_weight.abs().max() == 0
+    torch.testing.assert_close(small.code_weight.norm(dim=0), torch.full((n,), 0.5))
+    for (name, a), (_, b) in zip(zero.named_parameters(), small.named_parameters()):
+        if name != "code_weight":
+            assert torch.equal(a, b), name
+    x = _one_hot_rows((K, 3 + n), torch.randint(0, n, (4, K), generator=torch.Generator().manual_seed(1)), n)
+    same_but_code = x.clone()
+    same_but_code[..., 3:] = torch.roll(x[..., 3:], 1, dims=-1)  # every keypoint another colour
+    assert torch.equal(zero(x), zero(same_but_code)) and not torch.allclose(small(x), small(same_but_code))
+    for bad in (-0.1, float("nan"), True):
+        with pytest.raises(ValueError, match="code_gain"):
+            KeypointSetExtractor(box((K, 3 + n)), equal_codes=n, code_gain=bad)
+    with pytest.raises(ValueError, match="together with equal_codes"):
+        KeypointSetExtractor(box((K, 3 + n)), code_gain=0.5)

@@ -565,6 +565,22 @@ def test_relation_width_is_an_option_of_the_keypoint_agents_relation_network(tmp
             exp(agents=["mint"], relation_dim=bad)
 
 
+def test_code_gain_is_recorded_and_refused_without_equal_codes(tmp_path):
+    """--code-gain g: the keypoint agent's label says -eqcg<g> and its run settings record g (0, the default, keeps
+    the label and settings of runs before the flag); refused without equal codes or out of [0, 2]."""
+    def exp(**kw):
+        return PPOExperiment(out=str(tmp_path / "x"), **kw)
+    assert exp(agents=["mint"]).label("mint") == "mint-relation-c8w5-eqc-lrlin-n1-auxr2"
+    assert "code_gain" not in exp(agents=["mint"]).run_settings("mint")
+    small = exp(agents=["mint"], code_gain=0.5)
+    assert small.label("mint") == "mint-relation-c8w5-eqcg0.5-lrlin-n1-auxr2" and small.run_settings("mint")["code_gain"] == 0.5
+    with pytest.raises(ExperimentError, match="--code-gain 0.5 .*turn them on or drop the flag"):
+        exp(agents=["mint"], code_gain=0.5, equal_codes=False)
+    for bad in (-0.5, 3.0, float("nan")):
+        with pytest.raises(ExperimentError, match="--code-gain must be in \\[0, 2\\]"):
+            exp(agents=["mint"], code_gain=bad)
+
+
 def test_equal_codes_are_the_default_only_where_they_apply(tmp_path):
     """The default turns equal codes on for keypoint agents with colour codes and a set extractor on object tasks,
     and leaves them off (without an error) where they do not apply; an explicit --equal-codes there is refused."""
