@@ -77,7 +77,7 @@ SCENE_DEFAULTS = dict(n_envs=4, timesteps=50_000, eval_episodes=10)
 # level at the end (docs/keypoint_ladder.md, "Nineteenth session"). It applies where the keypoints carry colour codes
 # and the extractor is a set extractor (resolved in PPOExperiment once the agents are known); off on ALE.
 # relation_dim (--relation-dim): the width of the relation network's pair MLP, by default the extractor's embedding
-# size, RELATION_DIM. Half of it (32) made keypoint PPO about 10 % faster on Catch (its cost follows the present pairs
+# size, RELATION_DIM. Half of it (32) made keypoint PPO about 8–16 % faster on Catch (its cost follows the present pairs
 # times this width) but ended lower on Catch (10 paired seeds) and, on the point estimate, on Dodge
 # (docs/keypoint_ladder.md, "Twenty-first session"): an option, not the default.
 RELATION_DIM = 64  # a width other than this adds -p<width> to the label and to the run settings

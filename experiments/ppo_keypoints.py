@@ -149,7 +149,7 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--relation-dim", type=int, default=None,
                    help="mint/transporter with --extractor relation: the width of the relation network's pair MLP "
                         f"(its cost follows the present keypoint pairs times this width); default {RELATION_DIM}, the "
-                        "keypoint embedding size; another width adds -p<width> to the label (32: about 10 %% faster "
+                        "keypoint embedding size; another width adds -p<width> to the label (32: about 8-16 %% faster "
                         "on Catch, lower returns on Catch and Dodge, docs/keypoint_ladder.md)")
     p.add_argument("--glimpse-size", type=int, default=None,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "

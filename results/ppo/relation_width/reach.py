@@ -8,6 +8,7 @@ import sys
 from collections import defaultdict
 
 import numpy as np
+from scipy import stats
 
 from agents.report import steps_to_threshold
 
@@ -31,10 +32,9 @@ def main() -> None:
             print(f"  seed {s}: reach {r:8.0f}  at33 {a:5.2f}  final {f:5.2f}")
         arr = np.array(list(seeds.values()))
         n = len(arr)
-        t = {3: 4.303, 5: 2.776, 8: 2.365, 10: 2.262}.get(n, 2.0)
         for name, col in (("reach", arr[:, 0]), ("at33", arr[:, 1]), ("final", arr[:, 2])):
             ok = col[np.isfinite(col)]
-            ci = t * ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else float("nan")
+            ci = stats.t.ppf(0.975, len(ok) - 1) * ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else float("nan")
             print(f"  {name}: {ok.mean():.2f} ± {ci:.2f} ({len(ok)}/{n})")
 
 
