@@ -20,8 +20,8 @@ PPO hyperparameters; only what it observes differs:
                   agent keeps the shared constant rate): the configuration that learned Catch and
                   Dodge best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
                   status-gated MLP (``KeypointMlpExtractor``), as the Atari study measured.
-                  ``--extractor``, ``--glimpse-size``, ``--colour-codes``, ``--equal-codes``, ``--lr-decay``,
-                  ``--keypoint-lr`` and ``--track`` override.
+                  ``--extractor``, ``--relation-dim``, ``--glimpse-size``, ``--colour-codes``, ``--equal-codes``,
+                  ``--code-gain``, ``--lr-decay``, ``--keypoint-lr`` and ``--track`` override.
                   The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
                   reuses it), or given with ``--encoder PATH``. With ``--online`` that encoder
