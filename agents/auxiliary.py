@@ -173,7 +173,8 @@ class RewardPredictionCallback(BaseCallback):
         device = self.model.policy.device
         self.head = nn.Sequential(nn.Linear(extractor.features_dim, self.hidden), nn.ReLU(),
                                   nn.Linear(self.hidden, 3)).to(device)
-        self.optimizer = torch.optim.Adam([*extractor.parameters(), *self.head.parameters()], lr=1e-4)
+        self.optimizer = torch.optim.Adam([*extractor.parameters(), *self.head.parameters()], lr=1e-4,
+                                          foreach=True)  # (bit for bit the per-tensor form, faster on CPU)
         buffer = self.model.rollout_buffer
         self._rewards = np.zeros((buffer.buffer_size, buffer.n_envs), dtype=np.float32)
         self._dones = np.zeros((buffer.buffer_size, buffer.n_envs), dtype=bool)

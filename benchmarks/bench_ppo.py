@@ -21,6 +21,8 @@ Target: keypoints >= 2x pixels.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -79,6 +81,18 @@ def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str |
             **{f"{name}_all": v for name, v in fps.items()}}
 
 
+def machine() -> str:
+    """The CPU's model name and core count, and torch's version: the ratio depends on the CPU (a conv-heavy pixel agent
+    loses more than the keypoint agent on a slower one: results/ppo/speed_s22/), so every table names it."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"CPU: {model}, {os.cpu_count()} cores; torch {torch.__version__}"
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["MintTasks/Catch-v0", "ALE/Pong-v5"])
@@ -125,7 +139,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"{[round(v) for v in row['pixels_all']]} steps/s", flush=True)
     print(f"\ntraining env steps per second (SB3 time/fps), median of {args.repeats} interleaved chunks, "
           f"{args.threads} torch thread(s); keypoint agent: "
-          f"{' '.join(agent_flags) or 'the main job defaults of each env'}\n")
+          f"{' '.join(agent_flags) or 'the main job defaults of each env'}; {machine()}\n")
     print("| env | n_envs | chunk (steps) | MINT keypoints PPO | pixel PPO (NatureCNN) | ratio |")
     print("|---|---|---|---|---|---|")
     for r in rows:

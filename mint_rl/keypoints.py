@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import functools
+
 import math
 from dataclasses import dataclass, fields
 from typing import Optional
@@ -120,6 +122,15 @@ def _maps_view(flat: torch.Tensor, dim: int, shape: torch.Size) -> torch.Tensor:
     return flat.reshape(b, k, h, w)
 
 
+@functools.lru_cache(maxsize=16)
+def _centre_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``(2, H·W)``: (x, y) of each pixel centre of an ``H × W`` grid, row-major; built once per grid and kept
+    (read only: the readout runs once per env step, where building it cost as much as the softmax)."""
+    with torch.inference_mode(False):  # a normal tensor even when first asked for under inference mode
+        xs, ys = pixel_centres(h, w, device=device, dtype=dtype)
+        return torch.stack([xs.repeat(h), ys.repeat_interleave(w)])
+
+
 class _Readout(torch.autograd.Function):
     """See :func:`keypoint_readout`."""
 
@@ -129,8 +140,7 @@ class _Readout(torch.autograd.Function):
         maps = F.softplus(logits)
         flat, dim = _spatial_view(maps)
         probs = torch.softmax(flat / temperature, dim=dim)
-        xs, ys = pixel_centres(h, w, device=logits.device, dtype=logits.dtype)
-        grid = torch.stack([xs.repeat(h), ys.repeat_interleave(w)])  # (2, H·W): (x, y) of each pixel, row-major
+        grid = _centre_grid(h, w, logits.device, logits.dtype)  # (2, H·W): (x, y) of each pixel, row-major
         if dim == 1:
             coords = torch.matmul(grid, probs).transpose(1, 2)  # (2, HW) @ (B, HW, K): no copy of probs
         else:

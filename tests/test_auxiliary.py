@@ -398,3 +398,22 @@ def test_sampled_evaluations_leave_training_as_it_was(tmp_path):
 
     often, once = train(128, "often"), train(10**6, "once")
     assert all(torch.equal(a, b) for a, b in zip(often, once))
+
+
+def test_auxiliary_adam_runs_in_its_foreach_form_bit_for_bit_the_per_tensor_one():
+    """The callback's Adam runs in PyTorch's foreach form (speed); its updates equal the per-tensor form's exactly."""
+    model = _model()
+    aux = RewardPredictionCallback(weight=3.0, updates=1)
+    model.learn(128, callback=aux)
+    assert all(g["foreach"] for g in aux.optimizer.param_groups)
+    params = [p for g in aux.optimizer.param_groups for p in g["params"]]
+    twins = [p.detach().clone().requires_grad_(True) for p in params]
+    plain = torch.optim.Adam(twins, lr=1e-3, foreach=False)
+    fast = torch.optim.Adam(params, lr=1e-3, foreach=True)
+    for _ in range(3):
+        for p, q in zip(params, twins):
+            g = torch.randn_like(p)
+            p.grad, q.grad = g.clone(), g.clone()
+        fast.step()
+        plain.step()
+    assert all(torch.equal(p, q) for p, q in zip(params, twins))

@@ -28,7 +28,20 @@ def test_the_keypoint_agent_pays_for_its_auxiliary_loss(monkeypatch, capsys, aux
     rows = _bench().main(argv + ([] if aux is None else ["--aux-reward", aux]))
     assert len(calls) == updates
     assert rows[0]["keypoints"] > 0 and rows[0]["pixels"] > 0
-    assert "| MintTasks/Catch-v0 | 4 | 512 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| MintTasks/Catch-v0 | 4 | 512 |" in out
+    assert f"CPU: {_bench().machine().split('CPU: ')[1]}" in out and f"torch {torch.__version__}" in out  # the CPU is named
+
+
+def test_machine_names_the_cpu_model_from_proc_cpuinfo(monkeypatch, tmp_path):
+    bench = _bench()
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t: avx2\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
+    assert bench.machine().startswith("CPU: Test CPU 9000, ")
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: (_ for _ in ()).throw(OSError("no /proc")))
+    assert bench.machine().startswith("CPU: ") and "Test CPU" not in bench.machine()
 
 
 @pytest.mark.parametrize("flag, equal, width", [([], True, 64), (["--no-equal-codes"], False, 64),

@@ -262,3 +262,24 @@ def test_authors_input_scale_feeds_the_network_their_range():
     x = frames.float()
     torch.testing.assert_close(seen[True], (x - 0.5) / 0.5)
     torch.testing.assert_close(seen[False], x / 127.5 - 1.0)
+
+
+def test_readout_grid_is_kept_per_grid_and_still_differentiable_after_inference_mode():
+    """The pixel-centre grid is built once per (H, W, device, dtype) and reused; one first built under
+    inference mode must not poison a later differentiable call."""
+    from mint_rl.keypoints import _centre_grid
+
+    _centre_grid.cache_clear()
+    logits = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    with torch.inference_mode():
+        first = keypoint_readout(logits, 0.5)[1]
+    x = logits.clone().requires_grad_(True)
+    maps, coords, peaks = keypoint_readout(x, 0.5)
+    coords.sum().backward()  # an inference tensor saved for backward would raise here
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    torch.testing.assert_close(coords.detach(), first)
+    torch.testing.assert_close(coords.detach(), plain_readout(logits, 0.5)[1])
+    assert _centre_grid.cache_info().hits >= 1 and _centre_grid.cache_info().currsize == 1
+    small = torch.randn(1, 1, 4, 4)  # another grid and dtype: its own entry
+    torch.testing.assert_close(keypoint_readout(small, 1.0)[1], plain_readout(small, 1.0)[1])
+    assert _centre_grid.cache_info().currsize == 2

@@ -596,3 +596,29 @@ def test_equal_codes_are_the_default_only_where_they_apply(tmp_path):
     assert not exp(env="ALE/Pong-v5", agents=["mint"]).equal_codes
     with pytest.raises(ExperimentError, match="--equal-codes starts every colour code"):
         exp(agents=["mint"], colour_codes=0, equal_codes=True)
+
+
+def test_every_agent_uses_sb3s_adam_in_its_foreach_form():
+    """Every agent's PPO optimiser is SB3's default, Adam with eps 1e-5 (which SB3 sets only when no optimizer_kwargs
+    are given), in PyTorch's foreach form (the same updates bit for bit as the per-tensor CPU loop; faster:
+    results/ppo/speed_s22/), so no agent gets a faster optimiser than another."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    sb3_default = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=1), device="cpu").policy.optimizer
+    exp = PPOExperiment(env="MintTasks/Catch-v0", overlay_every=0, no_progress=True, num_keypoints=8,
+                        agents=("pixels", "ground_truth", "objects", "mint"))
+    encoder = KeypointEncoder(MintConfig(num_keypoints=8, in_channels=3, image_size=(64, 64))).eval()
+    codebook = np.random.default_rng(0).random((exp.colour_codes, 3)).astype(np.float32)
+    for agent in ("pixels", "ground_truth", "objects", "mint"):
+        model, eval_env, _, _ = ppo_experiment.build_agent(agent, exp, 0, encoder if agent == "mint" else None,
+                                                           None, codebook if agent == "mint" else None)
+        optimizer = model.policy.optimizer
+        assert type(optimizer) is type(sb3_default), agent
+        for group in optimizer.param_groups:
+            assert group["foreach"] is True, agent
+            assert {k: v for k, v in group.items() if k not in ("params", "foreach", "lr", "initial_lr")} == \
+                {k: v for k, v in sb3_default.param_groups[0].items() if k not in ("params", "foreach", "lr", "initial_lr")}, agent
+        model.get_env().close()
+        eval_env.close()
