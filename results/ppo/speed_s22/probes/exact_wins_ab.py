@@ -1,6 +1,6 @@
 """A/B in one process, the default keypoint agent on an encoder (argv[1]): A = Adam in PyTorch's per-tensor CPU form
 and the readout's pixel-centre grid rebuilt at every call (the code before the twenty-second session); B = this
-checkout (fused Adam for the PPO and auxiliary optimisers, the grid cached). Interleaved 1024-step learn() chunks,
+checkout (Adam in its foreach form for the PPO and auxiliary optimisers, the grid cached). Interleaved 1024-step learn() chunks,
 argv[2] repeats after one warm-up round."""
 import statistics, sys, time
 from pathlib import Path
