@@ -4,8 +4,9 @@ What ``experiments/ppo_keypoints.py`` runs, and ``experiments/atari_study.py`` o
 
 1. inputs: every check before any training (device, env frames, ground truth, glimpse size, encoder, the settings
    of finished runs in the folder); one process per ``<out>/<env>/`` (``mint_rl.run_lock``);
-2. encoders: pretrained once per env and budget and cached (:mod:`agents.experiment_encoders`), colour codebooks;
-3. the random policy's return on the held-out episodes (the table's reference);
+2. the random policy's return on the held-out episodes (the table's reference);
+3. encoders: pretrained once per env and budget and cached (:mod:`agents.experiment_encoders`), colour codebooks;
+   with ``jobs > 1`` the first runs that need no encoder (pixels, true state) train meanwhile;
 4. the runs, interleaved by seed (:func:`train_run`: :func:`build_agent`, the callbacks of :mod:`agents.callbacks`,
    mid-way resume from :mod:`agents.run_folders`, the saved agent of :mod:`agents.saved_agent`);
 5. the report (:func:`agents.report.write_results`), after every run and at the end, and its export.
@@ -29,6 +30,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -173,30 +175,47 @@ class RandomPolicy:
         return np.array([self.action_space.sample() for _ in range(len(observation))]), None
 
 
+Encoders = tuple[dict[str, Path | None], dict[str, np.ndarray], dict[str, int]]
+"""What the keypoint runs need from step 2 of :func:`run_ppo_experiment`: encoder paths, colour codebooks and
+background codes, per keypoint agent."""
+
+
 def _train_runs(order: list[tuple[str, int]], exp: PPOExperiment, env_dir: Path,
-                encoder_paths: dict[str, Path | None], codebooks: dict[str, np.ndarray],
-                backgrounds: dict[str, int]) -> Any:
+                prepare: Callable[[], Encoders]) -> Any:
     """Train the runs of ``order``; yields each run's ``done.json`` content as it finishes.
 
-    With ``exp.jobs > 1`` and more than one run, up to ``exp.jobs`` run at a time in worker processes
-    (``spawn``; each with ``exp.threads`` torch threads, no progress bars, killed with this process); a
-    failing run stops the others and raises here.
+    ``prepare`` makes the encoders (pretraining, codebooks) and is called once, before the first run that needs
+    one. With ``exp.jobs > 1`` and more than one run, up to ``exp.jobs`` run at a time in worker processes
+    (``spawn``; each with ``exp.threads`` torch threads, no progress bars, killed with this process), and the first
+    ``jobs - 1`` runs that need no encoder (pixels, true state, ladder rungs) start before ``prepare``, so they
+    train while this process pretrains on the remaining core (the default command's critical path is its pixel
+    run); the rest follow in ``order``. A failing run, or a failing ``prepare``, stops the others (an interrupted
+    run resumes on the next call) and raises here.
     """
     jobs = min(exp.jobs, len(order))
     if jobs <= 1:
+        encoder_paths, codebooks, backgrounds = prepare()
         for agent, seed in order:
             yield train_run(agent, seed, exp, env_dir, encoder_paths.get(agent), codebooks.get(agent),
                             backgrounds.get(agent))
         return
     worker_exp = dataclasses.replace(exp, no_progress=True)
-    print(f"training {len(order)} runs, {jobs} at a time in worker processes (--jobs {exp.jobs}); one line per run "
-          "as it finishes", flush=True)
+    early = [run for run in order if run[0] not in KEYPOINT_AGENTS][:jobs - 1]
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
                                                 initargs=(exp.threads,)) as pool:
-        futures = [pool.submit(train_run, agent, seed, worker_exp, env_dir, encoder_paths.get(agent),
-                               codebooks.get(agent), backgrounds.get(agent)) for agent, seed in order]
+        futures = [pool.submit(train_run, agent, seed, worker_exp, env_dir, None, None, None)
+                   for agent, seed in early]
         try:
+            if early:
+                print(f"started {', '.join(f'{exp.label(a)} seed {s}' for a, s in early)} (no encoder needed) "
+                      "beside the encoder's preparation", flush=True)
+            encoder_paths, codebooks, backgrounds = prepare()
+            print(f"training {len(order)} runs, {jobs} at a time in worker processes (--jobs {exp.jobs}); one line "
+                  "per run as it finishes", flush=True)
+            futures += [pool.submit(train_run, agent, seed, worker_exp, env_dir, encoder_paths.get(agent),
+                                    codebooks.get(agent), backgrounds.get(agent))
+                        for agent, seed in order if (agent, seed) not in early]
             for future in concurrent.futures.as_completed(futures):
                 yield future.result()
         except BaseException:
@@ -322,7 +341,8 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
     :return: ``summary`` (``summary.json``), ``table`` (``table.md``), ``out`` (the env folder) and
         ``wall_seconds`` of this call.
     :raises ExperimentError, PretrainError, ResumeEncoderChanged: (:data:`EXPERIMENT_ERRORS`) an input is unusable;
-        raised before any training.
+        raised before any training, except a failing pretraining with ``jobs > 1``, which stops the encoder-free runs
+        started beside it (they resume on the next call).
     """
     t_start, cpu_start = time.perf_counter(), time.process_time()
     torch.set_num_threads(exp.threads)
@@ -382,47 +402,55 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
               f"({exp.n_envs} envs, evaluation every {exp.eval_freq} steps on {exp.eval_episodes} held-out "
               f"episodes); {len(todo)} run(s) to do; out {env_dir}", flush=True)
 
-        # 2. Encoders: pretrained once per env and budget, cached for the next run.
-        encoders_dir = env_dir / "encoders"
-        encoder_paths: dict[str, Path | None] = {}
-        pretrain_seconds: dict[str, float] = {}
-        todo_agents = {a for a, _ in todo}
-        if "mint" in todo_agents:
-            if exp.encoder is not None:
-                encoder_paths["mint"] = exp.encoder_file
-            elif exp.pretrain_steps > 0:  # (with --online, the start of the co-training)
-                encoder_paths["mint"], pretrain_seconds["mint"] = pretrain_mint(exp, encoders_dir)
-                check_encoder(encoder_paths["mint"], frames, exp.env)
-            else:
-                encoder_paths["mint"] = None  # --online --pretrain-steps 0: co-trained from scratch
-        if "transporter" in todo_agents:
-            encoder_paths["transporter"], pretrain_seconds["transporter"] = pretrain_transporter(exp, encoders_dir,
-                                                                                                 frames)
-        codebooks: dict[str, np.ndarray] = {}
-        backgrounds: dict[str, int] = {}
-        if exp.colour_codes:  # colour categories fitted to the keypoints of the pretraining frames, cached
-            frames_path = pretraining_frames(exp, encoders_dir)
-            for name, path in encoder_paths.items():
-                if path is not None:
-                    codebooks[name] = colour_codebook(path, frames_path, exp)
-                    if exp.drop_background:
-                        backgrounds[name] = background_code(codebooks[name], load_frames(frames_path)[0].reshape(
-                            -1, *frame_shape(exp.env)))
-        for name, seconds in pretrain_seconds.items():
-            if seconds > 0:
-                print(f"pretrained the {name} encoder in {seconds:.0f} s: {encoder_paths[name]}", flush=True)
-        for agent, seed in todo:  # an interrupted run resumes only on the encoder it started with
-            check_resume_encoder(run_folder(env_dir, exp.label(agent), seed), exp.run_settings(agent),
-                                 encoder_paths.get(agent))
-
-        # 3. Random-policy reference on the held-out episodes.
+        # 2. Random-policy reference on the held-out episodes.
         random = random_returns(exp, env_dir)
+        for agent, seed in todo:  # (the keypoint runs' resume states are checked against their encoders in 3)
+            if agent not in KEYPOINT_AGENTS:
+                check_resume_encoder(run_folder(env_dir, exp.label(agent), seed), exp.run_settings(agent), None)
+
+        # 3. Encoders: pretrained once per env and budget, cached for the next run (with --jobs > 1, while the first
+        # runs that need none already train: _train_runs).
+        pretrain_seconds: dict[str, float] = {}
+
+        def prepare() -> Encoders:
+            encoders_dir = env_dir / "encoders"
+            encoder_paths: dict[str, Path | None] = {}
+            todo_agents = {a for a, _ in todo}
+            if "mint" in todo_agents:
+                if exp.encoder is not None:
+                    encoder_paths["mint"] = exp.encoder_file
+                elif exp.pretrain_steps > 0:  # (with --online, the start of the co-training)
+                    encoder_paths["mint"], pretrain_seconds["mint"] = pretrain_mint(exp, encoders_dir)
+                    check_encoder(encoder_paths["mint"], frames, exp.env)
+                else:
+                    encoder_paths["mint"] = None  # --online --pretrain-steps 0: co-trained from scratch
+            if "transporter" in todo_agents:
+                encoder_paths["transporter"], pretrain_seconds["transporter"] = pretrain_transporter(
+                    exp, encoders_dir, frames)
+            codebooks: dict[str, np.ndarray] = {}
+            backgrounds: dict[str, int] = {}
+            if exp.colour_codes:  # colour categories fitted to the keypoint colours of the pretraining frames, cached
+                frames_path = pretraining_frames(exp, encoders_dir)
+                for name, path in encoder_paths.items():
+                    if path is not None:
+                        codebooks[name] = colour_codebook(path, frames_path, exp)
+                        if exp.drop_background:
+                            backgrounds[name] = background_code(codebooks[name], load_frames(frames_path)[0].reshape(
+                                -1, *frame_shape(exp.env)))
+            for name, seconds in pretrain_seconds.items():
+                if seconds > 0:
+                    print(f"pretrained the {name} encoder in {seconds:.0f} s: {encoder_paths[name]}", flush=True)
+            for agent, seed in todo:  # an interrupted run resumes only on the encoder it started with
+                if agent in KEYPOINT_AGENTS:
+                    check_resume_encoder(run_folder(env_dir, exp.label(agent), seed), exp.run_settings(agent),
+                                         encoder_paths.get(agent))
+            return encoder_paths, codebooks, backgrounds
 
         # 4. Training runs, interleaved by seed so that partial results cover every agent; up to `jobs` at a
         # time, each in its own process (one run, or --jobs 1: in this process, with progress bars).
         extra: dict[str, Any] = {"pretrain_seconds_this_invocation": pretrain_seconds}
         order = sorted(todo, key=lambda a_s: (a_s[1], exp.agents.index(a_s[0])))
-        for done in _train_runs(order, exp, env_dir, encoder_paths, codebooks, backgrounds):
+        for done in _train_runs(order, exp, env_dir, prepare):
             print(f"{done['label']:>14s} seed {done['seed']}: final return {done['final_return']:.2f} ± "
                   f"{done['final_return_std']:.2f} (sd over {exp.eval_episodes} episodes), "
                   f"{done['train_steps_per_s']:.0f} train steps/s, {done['learn_seconds']:.0f} s", flush=True)

@@ -65,8 +65,9 @@ deterministic policy trained with episodic lives idles after its first lost life
 This script reads the flags into an ``agents.experiment_settings.PPOExperiment`` and runs it with
 ``agents.ppo_experiment.run_ppo_experiment`` (which ``experiments/atari_study.py`` runs per game).
 Top to bottom: check the inputs (everything that can be wrong fails here, before any
-training); collect random-policy frames and pretrain the encoders; score a uniformly random
-policy on the held-out episodes; then for every (agent, seed): build train and eval envs,
+training); score a uniformly random policy on the held-out episodes; collect random-policy frames
+and pretrain the encoders (with ``--jobs`` > 1 the first runs that need no encoder, such as the pixel
+agent's, train meanwhile on the other cores); then for every (agent, seed): build train and eval envs,
 train PPO with an ``EvalCallback`` that evaluates on held-out episodes (env seeds
 ``10000 + 1000 × seed + i`` for eval env i, the same episodes at every evaluation and for every agent,
 deterministic actions; on ALE ids sampled actions, as rl-baselines3-zoo evaluates Atari agents) every ``--eval-freq`` steps and appends each evaluation to

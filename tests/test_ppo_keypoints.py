@@ -5,6 +5,7 @@ import csv
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,54 @@ def test_parallel_runs_match_sequential_runs(run, tmp_path):
         strip = [[{k: v for k, v in r.items() if k not in ("train_seconds", "train_steps_per_s")} for r in rs]
                  for rs in rows]
         assert strip[0] == strip[1], label
+
+
+def test_encoder_free_runs_train_while_the_encoder_pretrains(tmp_path, monkeypatch, capsys):
+    """With --jobs 2 the pixel run starts in a worker before the MINT encoder's pretraining (in this process) begins,
+    so the pretraining is off the default command's critical path; the keypoint run follows, and both finish."""
+    torch.set_num_threads(1)
+    real = ppo_experiment.pretrain_mint
+    seen = []
+
+    def pretrain(*args, **kwargs):
+        pixel_run = tmp_path / "MintTasks_Catch-v0" / "pixels" / "seed0" / "settings.json"
+        deadline = time.monotonic() + 120
+        while not pixel_run.is_file() and time.monotonic() < deadline:  # the worker needs a few s to import
+            time.sleep(0.2)
+        seen.append(pixel_run.is_file())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ppo_experiment, "pretrain_mint", pretrain)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "pixels", "--jobs", "2"))
+    assert seen == [True]
+    out = capsys.readouterr().out
+    assert "started pixels seed 0 (no encoder needed) beside the encoder's preparation" in out
+    assert out.index("started pixels seed 0") < out.index("pretrained the mint encoder")
+    for label in (MINT, "pixels"):
+        assert (report["out"] / label / "seed0" / "done.json").is_file(), label
+
+
+def test_a_failing_pretraining_stops_the_runs_started_beside_it(tmp_path, monkeypatch):
+    """A pretraining that fails while the pixel run trains stops that run (no done.json) and raises; the next call
+    trains it (resumed or anew) with the encoder."""
+    torch.set_num_threads(1)
+    real = ppo_experiment.pretrain_mint
+
+    def broken(*args, **kwargs):  # fails as soon as the pixel run has started (before it can finish)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "MintTasks_Catch-v0" / "pixels" / "seed0" / "settings.json").is_file() \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise ppo_experiment.PretrainError("pretraining failed on purpose")
+
+    monkeypatch.setattr(ppo_experiment, "pretrain_mint", broken)
+    with pytest.raises(SystemExit, match="pretraining failed on purpose"):
+        pk.main(tiny(tmp_path, "--agents", "mint", "pixels", "--jobs", "2"))
+    assert not (tmp_path / "MintTasks_Catch-v0" / "pixels" / "seed0" / "done.json").exists()
+    monkeypatch.setattr(ppo_experiment, "pretrain_mint", real)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "pixels", "--jobs", "2"))
+    for label in (MINT, "pixels"):
+        assert (report["out"] / label / "seed0" / "done.json").is_file(), label
 
 
 def test_rejects_zero_jobs(tmp_path, capsys):
