@@ -84,6 +84,9 @@ class PretrainSettings:
     :param no_progress: no progress bars.
     :param mint: further :class:`MintConfig` fields, applied over those above (an ablation: loss weights, κ,
         the entropy window, ...; ``experiments/pretrain.py --mint FIELD=VALUE``).
+    :param grid_scale: heatmap grid side as a multiple of the input side (rounded, at least 8): 1.0 the input
+        size, 0.5 half (what ``None``, :class:`MintConfig`'s default, gives), 1.4 the authors' upsampling. Not
+        together with a ``grid_size`` in ``mint``.
     """
 
     env: str
@@ -107,18 +110,27 @@ class PretrainSettings:
     allow_config_change: bool = False
     no_progress: bool = False
     mint: dict[str, Any] = dataclasses.field(default_factory=dict)
+    grid_scale: float | None = None
 
     def config(self, channels: int, size: tuple[int, int]) -> MintConfig:
         """The encoder config these settings ask for, on frames of ``channels`` channels and ``size`` (H, W).
 
-        :raises mint_rl.config.ConfigError: a hyperparameter is out of range, or ``mint`` sets a field these
-            settings set themselves.
+        :raises mint_rl.config.ConfigError: a hyperparameter is out of range, ``mint`` sets a field these
+            settings set themselves, or ``grid_scale`` is not positive or comes with ``mint``'s ``grid_size``.
         """
         clash = sorted(set(self.mint) & _SET_BY_SETTINGS)
         if clash:
             raise ConfigError(f"PretrainSettings.mint sets {clash}, which PretrainSettings sets itself (or the "
                               "frames fix); use those fields instead")
-        return MintConfig(num_keypoints=self.num_keypoints, in_channels=channels, image_size=size,
+        grid = None
+        if self.grid_scale is not None:
+            if not self.grid_scale > 0:
+                raise ConfigError(f"PretrainSettings.grid_scale={self.grid_scale}: must be > 0 (1.0: the heatmap "
+                                  "grid at the input size)")
+            if "grid_size" in self.mint:
+                raise ConfigError("PretrainSettings sets both grid_scale and mint's grid_size; give one")
+            grid = tuple(max(8, round(self.grid_scale * int(side))) for side in size)
+        return MintConfig(num_keypoints=self.num_keypoints, in_channels=channels, image_size=size, grid_size=grid,
                           hidden_channels=self.hidden_channels, feature_dim=self.feature_dim, norm=self.norm,
                           batch_size=self.batch_size, clip_length=self.clip_length, lr=self.lr,
                           seed=self.seed).replace(**self.mint)

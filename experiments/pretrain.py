@@ -49,6 +49,11 @@ SCENE_STEPS = 4000
 ``results/keypoints/convergence/``) has MINT's held-out TOP rising up to 4k steps on EnterLeave and Collisions and
 no scene gaining from 4k to 8k."""
 
+SCENE_GRID_SCALE = 1.0
+"""Default heatmap grid on the object scenes: the input size (64 × 64 for their 64 px frames), not
+:class:`~mint_rl.config.MintConfig`'s half. The ablations (``experiments/mint_ablations.py``, one seed,
+``results/keypoints/ablations/``) have MINT detecting far more objects on the finer grid on every family."""
+
 
 OWN_FLAGS = {"num_keypoints": "--num-keypoints", "image_size": "--image-size", "hidden_channels": "--hidden-channels",
              "feature_dim": "--feature-dim", "norm": "--norm", "batch_size": "--batch-size",
@@ -70,6 +75,10 @@ def parse_args(argv: list[str] | None = None) -> PretrainSettings:
     p.add_argument("--image-size", type=int, default=None,
                    help="encoder input side (default: the env's frame size; ALE frames are preprocessed to it, "
                         "e.g. 64 for a faster encoder)")
+    p.add_argument("--grid-scale", type=float, default=None,
+                   help=f"heatmap grid side as a multiple of the input side: 1 the input size, 0.5 half, 1.4 the "
+                        f"authors' upsampling (default: {SCENE_GRID_SCALE} on MintScenes/* ids, where it detects far "
+                        f"more objects than half (docs/keypoint_quality.md, 'Ablations'); 0.5 elsewhere)")
     p.add_argument("--hidden-channels", type=int, default=16)
     p.add_argument("--feature-dim", type=int, default=8)
     p.add_argument("--norm", choices=["batch", "group", "none"], default="batch")
@@ -91,6 +100,11 @@ def parse_args(argv: list[str] | None = None) -> PretrainSettings:
     args = p.parse_args(argv)
     if args.steps is None:
         args.steps = SCENE_STEPS if args.env.startswith("MintScenes/") else 1500
+    if args.grid_scale is None and args.env.startswith("MintScenes/") and not any(
+            item.startswith("grid_size=") for item in args.mint):
+        args.grid_scale = SCENE_GRID_SCALE
+    if args.grid_scale is not None and not args.grid_scale > 0:
+        p.error(f"--grid-scale must be > 0, got {args.grid_scale}")
     out_given = args.out is not None
     args.out = args.out or f"runs/pretrain/{args.env.replace('/', '_')}-s{args.seed}"
     overrides, args.mint = args.mint, {}
@@ -101,6 +115,8 @@ def parse_args(argv: list[str] | None = None) -> PretrainSettings:
                                          fixed="fixed by the env's frames")
     except ValueError as exc:
         p.error(str(exc))
+    if settings.grid_scale is not None and "grid_size" in settings.mint:
+        p.error("--grid-scale and --mint grid_size=... both set the heatmap grid; give one")
     return settings
 
 

@@ -64,6 +64,32 @@ def test_default_steps_are_the_convergence_curves_on_scenes(tmp_path, capsys, en
     assert f"is at step {default} and --steps is {default}; no file was written" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("env,extra,grid", [
+    ("MintScenes/Bouncing-v0", [], (64, 64)),  # the object scenes' default: the input size
+    ("MintScenes/Bouncing-v0", ["--grid-scale", "0.5"], (32, 32)),
+    ("MintScenes/Bouncing-v0", ["--mint", "grid_size=[20, 24]"], (20, 24)),
+    ("MintTasks/Catch-v0", [], (32, 32)),  # elsewhere MintConfig's half
+    ("MintTasks/Catch-v0", ["--grid-scale", "1.4"], (90, 90)),  # the authors' upsampling
+])
+def test_heatmap_grid_defaults_to_the_input_size_on_scenes(tmp_path, env, extra, grid):
+    torch.set_num_threads(1)
+    path = pretrain.main(tiny(tmp_path, "--env", env, "--steps", "1", "--video-frames", "0", *extra))
+    config = load_checkpoint(path)["config"]
+    assert tuple(config.image_size) == (64, 64) and tuple(config.grid_size) == grid
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--grid-scale", "0"], "--grid-scale must be > 0, got 0.0"),
+    (["--grid-scale", "nan"], "--grid-scale must be > 0, got nan"),
+    (["--grid-scale", "1", "--mint", "grid_size=[20, 20]"], "both set the heatmap grid; give one"),
+])
+def test_bad_grid_scale_is_refused_before_any_work(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit):
+        pretrain.main(tiny(tmp_path / "x", "--env", "MintScenes/Bouncing-v0", "--steps", "1", *extra))
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_mint_overrides_reach_the_checkpoint_and_a_resume_with_others_is_refused(tmp_path, capsys):
     """--mint FIELD=VALUE (an ablation) sets those MintConfig fields of the trained encoder; resuming the folder
     with other overrides is refused (other loss weights are other hyperparameters) unless --allow-config-change."""
@@ -110,3 +136,19 @@ def test_settings_mint_may_not_set_what_the_settings_set():
     with pytest.raises(ConfigError, match=r"sets \['in_channels', 'num_keypoints'\]"):
         PretrainSettings(env="MintScenes/Bouncing-v0", out="x", mint={"num_keypoints": 4, "in_channels": 1}).config(
             3, (64, 64))
+
+
+def test_settings_grid_scale_sets_the_grid_from_the_frames():
+    """PretrainSettings.grid_scale (library use): the grid follows the frame size, rounded, at least 8 cells;
+    a scale that is not positive, or one given with mint's grid_size, is refused."""
+    from envs.pretraining import PretrainSettings
+    from mint_rl.config import ConfigError
+
+    s = PretrainSettings(env="ALE/Pong-v5", out="x", grid_scale=1.4)
+    assert s.config(3, (64, 64)).grid_size == (90, 90) and s.config(1, (84, 42)).grid_size == (118, 59)
+    assert PretrainSettings(env="ALE/Pong-v5", out="x", grid_scale=0.1).config(3, (64, 64)).grid_size == (8, 8)
+    assert PretrainSettings(env="ALE/Pong-v5", out="x").config(3, (84, 84)).grid_size == (42, 42)
+    with pytest.raises(ConfigError, match="grid_scale=-1.0: must be > 0"):
+        PretrainSettings(env="ALE/Pong-v5", out="x", grid_scale=-1.0).config(3, (64, 64))
+    with pytest.raises(ConfigError, match="both grid_scale and mint's grid_size"):
+        PretrainSettings(env="ALE/Pong-v5", out="x", grid_scale=1.0, mint={"grid_size": (20, 20)}).config(3, (64, 64))
