@@ -44,10 +44,12 @@ from mint_rl.config import ConfigError, config_overrides
 from mint_rl.utils import resolve_device
 
 
-SCENE_STEPS = 4000
-"""Default optimiser steps on the object scenes: the convergence curve (``evaluate_keypoints.py --curve``, one seed,
-``results/keypoints/convergence/``) has MINT's held-out TOP rising up to 4k steps on EnterLeave and Collisions and
-no scene gaining from 4k to 8k."""
+SCENE_STEPS = 2000
+"""Default optimiser steps on the object scenes, with the input-size grid (:data:`SCENE_GRID_SCALE`): its curve
+(``evaluate_keypoints.py --curve 500 1000 2000 --steps 4000 --mint 'grid_size=[64, 64]'``, one seed,
+``results/keypoints/input_grid_curve/``) has MINT's held-out DOP at 2k within 1.9 points of 4k on every family
+(at 1k up to 3.9 below). On the half-size grid (``--grid-scale 0.5``) the curve rose to 4k
+(``results/keypoints/convergence/``): give ``--steps 4000`` there."""
 
 SCENE_GRID_SCALE = 1.0
 """Default heatmap grid on the object scenes: the input size (64 × 64 for their 64 px frames), not
@@ -69,8 +71,9 @@ def parse_args(argv: list[str] | None = None) -> PretrainSettings:
     p.add_argument("--num-envs", type=int, default=4, help="parallel sub-environments for collection")
     p.add_argument("--async-envs", action="store_true", help="collect in worker processes")
     p.add_argument("--steps", type=int, default=None,
-                   help=f"optimiser steps (default: {SCENE_STEPS} on MintScenes/* ids, where MINT's held-out DOP/TOP "
-                        f"stop rising by 4k steps (docs/keypoint_quality.md, 'Convergence'); 1500 elsewhere)")
+                   help=f"optimiser steps (default: {SCENE_STEPS} on MintScenes/* ids, where MINT's held-out DOP on the "
+                        f"input-size grid is within 2 points of 4k steps (docs/keypoint_quality.md, 'Input-size "
+                        f"grid'); 1500 elsewhere)")
     p.add_argument("--num-keypoints", "-k", type=int, default=16)
     p.add_argument("--image-size", type=int, default=None,
                    help="encoder input side (default: the env's frame size; ALE frames are preprocessed to it, "

@@ -50,9 +50,9 @@ def test_image_size_of_a_scene_env_that_gives_other_frames(tmp_path):
         pretrain.main(tiny(tmp_path, "--env", "MintScenes/Collisions-v0", "--image-size", "32", "--steps", "1"))
 
 
-@pytest.mark.parametrize("env,default", [("MintScenes/Bouncing-v0", 4000), ("MintTasks/Catch-v0", 1500)])
+@pytest.mark.parametrize("env,default", [("MintScenes/Bouncing-v0", 2000), ("MintTasks/Catch-v0", 1500)])
 def test_default_steps_are_the_convergence_curves_on_scenes(tmp_path, capsys, env, default):
-    """Without --steps: 4,000 optimiser steps on MintScenes ids (the convergence curve), 1,500 elsewhere. A
+    """Without --steps: 2,000 optimiser steps on MintScenes ids (the input-size grid's curve), 1,500 elsewhere. A
     checkpoint at exactly that step leaves nothing to train, and the message names the default."""
     pretrain.main(tiny(tmp_path, "--env", env, "--steps", "2"))
     path = tmp_path / "encoder.pt"
