@@ -87,6 +87,7 @@ __all__ = [
     "BACKGROUNDS",
     "PALETTE",
     "SHAPES",
+    "border_entry",
     "ObjectScenesEnv",
     "SceneConfig",
     "check_min_max",
@@ -148,6 +149,22 @@ def check_min_max(name: str, value: Any, low: float, integer: bool = False) -> t
     if not (low <= lo <= hi):
         raise ValueError(f"{name} must satisfy {low} <= min <= max, got {value!r}")
     return (int(lo), int(hi)) if integer else (float(lo), float(hi))
+
+
+def border_entry(edge: int, along: float, margin: float, width: int, height: int) -> tuple[float, float, float]:
+    """Where an object enters the frame: just outside border ``edge`` (0 left, 1 right, 2 top, 3 bottom), at
+    fraction ``along`` ∈ [0, 1] of that border, its centre ``margin`` px beyond the frame's outer pixel edge.
+
+    :return: ``(x, y, inward)``: the centre in pixels (pixel-centre coordinates, y down) and the heading that
+        points straight into the frame, in radians (0 right, π/2 down).
+    """
+    if edge == 0:  # left, heading right
+        return -0.5 - margin, along * (height - 1), 0.0
+    if edge == 1:  # right, heading left
+        return width - 0.5 + margin, along * (height - 1), math.pi
+    if edge == 2:  # top, heading down
+        return along * (width - 1), -0.5 - margin, math.pi / 2
+    return along * (width - 1), height - 0.5 + margin, -math.pi / 2  # bottom, heading up
 
 
 @dataclass(frozen=True)
@@ -494,15 +511,7 @@ class ObjectScenesEnv(gym.Env):
         ]
         for _ in range(_SPAWN_TRIES):
             edge = int(self.np_random.integers(4))
-            along = float(self.np_random.uniform(0.0, 1.0))
-            if edge == 0:  # left, heading right
-                x, y, inward = -0.5 - margin, along * (h - 1), 0.0
-            elif edge == 1:  # right, heading left
-                x, y, inward = w - 0.5 + margin, along * (h - 1), math.pi
-            elif edge == 2:  # top, heading down
-                x, y, inward = along * (w - 1), -0.5 - margin, math.pi / 2
-            else:  # bottom, heading up
-                x, y, inward = along * (w - 1), h - 0.5 + margin, -math.pi / 2
+            x, y, inward = border_entry(edge, float(self.np_random.uniform(0.0, 1.0)), margin, w, h)
             if all((x - p.x) ** 2 + (y - p.y) ** 2 > (radius + r + 1.0) ** 2 for p, r in others):
                 break
         else:

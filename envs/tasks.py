@@ -72,7 +72,7 @@ from mint_rl.coords import pixel_to_normalised, units_per_pixel
 
 from .render import (compose_frame, fill_box, fill_circle, fill_polygon, label_masks, rotate, shape_vertices,
                      visible_areas)
-from .scenes import PALETTE, SHAPES, check_min_max
+from .scenes import PALETTE, SHAPES, border_entry, check_min_max
 
 __all__ = [
     "AGENT_COLOUR",
@@ -771,14 +771,7 @@ class ReachEnv(ObjectTaskEnv):
                 heading = float(rng.uniform(0.0, 2.0 * math.pi))
             else:
                 edge, along = int(rng.integers(4)), float(rng.uniform(0.0, 1.0))
-                if edge == 0:  # left, heading right
-                    x, y, inward = -0.5 - margin, along * (h - 1), 0.0
-                elif edge == 1:  # right, heading left
-                    x, y, inward = w - 0.5 + margin, along * (h - 1), math.pi
-                elif edge == 2:  # top, heading down
-                    x, y, inward = along * (w - 1), -0.5 - margin, math.pi / 2
-                else:  # bottom, heading up
-                    x, y, inward = along * (w - 1), h - 0.5 + margin, -math.pi / 2
+                x, y, inward = border_entry(edge, along, margin, w, h)
                 heading = inward + float(rng.uniform(-math.pi / 4, math.pi / 4))
             if all(math.dist(p, (x, y)) > radius + r + 1.0 for p, radius in others):
                 break

@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env, data_equivalence
 
 import envs
 from envs.scenes import (
+    border_entry,
     SHAPES,
     ObjectScenesEnv,
     SceneConfig,
@@ -219,3 +220,23 @@ def test_mean_object_area_is_computed_from_the_scenes() -> None:
     assert a_small == mean_object_area(small, n_episodes=2, seed=0)
     a_large = mean_object_area(large, n_episodes=2, seed=0)
     assert 10 < a_small < 64 and 100 < a_large < 260 and a_large > 3 * a_small
+
+
+@pytest.mark.parametrize("edge", [0, 1, 2, 3])
+def test_border_entry_starts_outside_and_heads_in(edge: int) -> None:
+    """An entering object's centre lies ``margin`` px beyond the border it enters by, and its heading points into
+    the frame along that border's normal (shared by the EnterLeave scene and the Reach task)."""
+    w, h, margin = 40, 30, 3.0
+    for along in (0.0, 0.37, 1.0):
+        x, y, inward = border_entry(edge, along, margin, w, h)
+        dx, dy = np.cos(inward), np.sin(inward)
+        step = np.array([x + 100 * dx, y + 100 * dy])  # far along the heading: across the frame
+        if edge == 0:
+            assert x == -0.5 - margin and y == along * (h - 1) and step[0] > w
+        elif edge == 1:
+            assert x == w - 0.5 + margin and y == along * (h - 1) and step[0] < 0
+        elif edge == 2:
+            assert y == -0.5 - margin and x == along * (w - 1) and step[1] > h
+        else:
+            assert y == h - 0.5 + margin and x == along * (w - 1) and step[1] < 0
+        assert abs(dx * dy) < 1e-12  # along the border's normal
