@@ -6,6 +6,7 @@
     python experiments/atari_objects_detection.py --seeds 3 -k 16 --grid 42           # the chosen setting, 3 seeds
     python experiments/atari_objects_detection.py --games Pong --encoder runs/pretrain/ALE_Pong-v5-s0/encoder.pt
     python experiments/atari_objects_detection.py --games Pong Breakout MsPacman --methods mint --grid 84 --ship
+    python experiments/atari_objects_detection.py --games Pong --grid 84 --sweep refine=3,5,9   # refined positions
 
 Top to bottom: check the flags (an unsupported game, a bad sweep or setting stops here); lock ``--out``;
 then per game: record held-out frames with their RAM object boxes (``envs.atari_detection``: random
@@ -17,10 +18,15 @@ policy, env seeds 10000+, the encoder's frame size; cached), and per seed, metho
    ``pretrain.py``), cached per setting in ``<out>/encoders/<game>/<run>/encoder.pt``; an interrupted
    run resumes, and a setting with more ``steps`` continues the finished checkpoint with fewer;
 3. scoring (``envs.atari_detection.detection_by_category``): per category the detection rate on the
-   undilated boxes, DOP and TOP; per frame UAK (active keypoints on no box) and the active keypoints.
+   undilated boxes, DOP and TOP, and beside them the detection rate on boxes grown by one pixel
+   (``detection_1px``: a side measure for objects of a pixel or two, e.g. Pong's ball); per frame UAK
+   (active keypoints on no box) and the active keypoints. With ``--refine W`` the keypoints are first moved
+   to the centre of the object part under them (``mint_rl.refine``: colour mean shift in a W × W window, no
+   labels, no training; what ``ppo_keypoints.py --refine W`` gives an agent).
 
 A sweep varies one factor of the base setting (``-k``, ``--grid``, ``--steps``, ``--w-mce``: the
-conditional-entropy weight, MINT only) at a time; the base setting is always run. Rows go to
+conditional-entropy weight, MINT only; ``--refine``: scored on the same encoder) at a time; the base setting
+is always run. Rows go to
 ``<out>/results.csv`` (one per game, method, setting, seed and category) as each run finishes, and
 ``<out>/table.md`` is rewritten (mean ± 95 % t half-width over seeds; ``agents.atari_detection_report``).
 Rerunning the command skips the runs in results.csv; an ``--out`` made with another budget is refused.
@@ -50,10 +56,11 @@ from mint_rl.baselines import ENCODER_TYPES, build_trainer, load_encoder
 from mint_rl.checkpoint import CheckpointError, load_checkpoint
 from mint_rl.config import ConfigError, MintConfig
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch
+from mint_rl.refine import check_refine_window, refine_keypoints
 from mint_rl.run_lock import locked_run_folder
 from mint_rl.utils import atomic_write_text, differences, resolve_device
 
-FACTORS = {"k": int, "grid": int, "steps": int, "w_mce": float}  # what --sweep can vary
+FACTORS = {"k": int, "grid": int, "steps": int, "w_mce": float, "refine": int}  # what --sweep can vary
 COLLECT_STREAMS = 4  # pretrain.py's --num-envs default
 
 
@@ -67,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--grid", type=int, default=None, help="heatmap grid side (default: half of --image-size)")
     p.add_argument("--steps", type=int, default=1500, help="pretraining optimiser steps (pretrain.py's default)")
     p.add_argument("--w-mce", type=float, default=MintConfig.w_mce, help="MINT's conditional-entropy weight")
+    p.add_argument("--refine", type=int, default=0, metavar="WINDOW",
+                   help="move the keypoints to the centre of the object part under them before scoring "
+                        "(mint_rl.refine, an odd window in pixels >= 3; 0: off)")
     p.add_argument("--sweep", action="append", default=[], metavar="FACTOR=V1,V2,...",
                    help=f"vary one factor of the base setting ({', '.join(FACTORS)}); repeat for more factors")
     p.add_argument("--seeds", type=int, default=1, help="pretraining seeds 0..n-1 (frames and initialisation)")
@@ -101,7 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except ValueError as exc:
         p.error(f"--device: {exc}")
     base = {"k": args.num_keypoints, "grid": args.grid or max(args.image_size // 2, 8), "steps": args.steps,
-            "w_mce": args.w_mce}
+            "w_mce": args.w_mce, "refine": args.refine}
     args.settings = [base]
     for spec in args.sweep:
         factor, _, values = spec.partition("=")
@@ -116,6 +126,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for setting in args.settings:
         if setting["steps"] < 1:
             p.error(f"setting {label(setting)}: steps must be >= 1")
+        if setting["refine"]:
+            try:
+                check_refine_window(setting["refine"], args.image_size, args.image_size)
+            except ValueError as exc:
+                p.error(f"setting {label(setting)}: --refine {setting['refine']}: {exc} (0: off)")
         try:
             config_for(args, setting, seed=0)
         except ConfigError as exc:
@@ -136,9 +151,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def label(setting: dict, method: str = "mint") -> str:
-    """``k16-g42-s1500-mce100`` (the Transporter has no conditional-entropy weight)."""
+    """``k16-g42-s1500-mce100`` (the Transporter has no conditional-entropy weight), ``-r5`` added when the
+    keypoints are refined in a 5 × 5 window."""
     name = f"k{setting['k']}-g{setting['grid']}-s{setting['steps']}"
-    return name + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
+    return (name + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
+            + (f"-r{setting['refine']}" if setting.get("refine") else ""))
 
 
 def config_for(args: argparse.Namespace, setting: dict, seed: int) -> MintConfig:
@@ -156,7 +173,7 @@ def planned_runs(args: argparse.Namespace) -> list[tuple[str, int, str, dict]]:
     if args.encoder is not None:
         config = args.given["config"]
         given = {"k": config.num_keypoints, "grid": config.grid_size[1], "steps": args.given.get("step", 0),
-                 "w_mce": config.w_mce}
+                 "w_mce": config.w_mce, "refine": args.refine}
         return [(args.games[0], 0, args.given.get("encoder_type", "mint"), given)]
     return [(game, seed, method, setting) for game in args.games for seed in range(args.seeds)
             for method in args.methods
@@ -263,9 +280,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
             else:
                 encoder, train_seconds = pretrained(out, game, method, setting, seed, args, device)
             recording = held_out(out, game, args.eval_frames, encoder.config)
-            report = detection_by_category(recording, *encode_frames(encoder, recording.frames, device))
+            coords, status = encode_frames(encoder, recording.frames, device)
+            if setting["refine"]:
+                frames = torch.from_numpy(recording.frames).permute(0, 3, 1, 2).contiguous()
+                coords = refine_keypoints(frames, torch.from_numpy(coords), setting["refine"]).numpy()
+            report = detection_by_category(recording, coords, status)
+            near = detection_by_category(recording, coords, status, dilate=1).categories
             new = [{"game": game, "method": method, "setting": name, **setting,
                     "w_mce": setting["w_mce"] if method == "mint" else "", "seed": seed, **r,
+                    "detection_1px": near[r["category"]]["detection"],
                     "train_seconds": round(train_seconds, 1)} for r in report.rows()]
             rows += [{k: str(v) for k, v in r.items()} for r in new]
             done.add((game, method, name, str(seed)))

@@ -16,7 +16,7 @@ import torch
 
 from agents.atari_detection_report import COLUMNS, markdown_table, read_results, write_atari_detection_results
 from envs.atari_detection import (HELD_OUT_SEED, AtariRecording, atari_detection, detection_by_category,
-                                  record_atari_objects, slot_assignments)
+                                  dilate_masks, record_atari_objects, slot_assignments)
 from envs.atari_objects import SUPPORTED_GAMES
 from mint_rl.config import MintConfig
 from mint_rl.keypoints import Keypoints
@@ -101,6 +101,25 @@ def test_a_keypoint_inside_two_overlapping_boxes_detects_both() -> None:
     assert detection_by_category(rec, coords, np.ones((1, 1))).categories["ghost"]["detection"] == 100.0
 
 
+def test_dilated_boxes_catch_a_keypoint_one_pixel_off() -> None:
+    """A keypoint one pixel beside a 1 × 1 box misses it undilated and detects it with ``dilate=1``; two pixels
+    off it misses both; UAK counts it off the grown box only when it is outside that too."""
+    masks = np.zeros((2, 1, 8, 8), bool)
+    masks[:, 0, 4, 4] = True  # a one-pixel ball at column 4, row 4
+    px = lambda col, row: [(2 * col + 1) / 8 - 1, (2 * row + 1) / 8 - 1]
+    coords = np.array([[px(5, 4)], [px(6, 4)]])  # one, then two pixels to the right
+    rec = AtariRecording("Test", np.zeros((2, 8, 8, 3), np.uint8), masks, np.ones((2, 1), bool),
+                         np.zeros((2, 1, 2), np.float32), np.array(["ball"]), np.array([True, True]))
+    tight, near = (detection_by_category(rec, coords, np.ones((2, 1)), dilate=d) for d in (0, 1))
+    assert tight.categories["ball"]["detection"] == 0.0 and tight.UAK == 1.0
+    assert near.categories["ball"]["detection"] == 50.0 and near.UAK == 0.5
+    grown = dilate_masks(masks, 1)
+    assert grown.shape == masks.shape and grown[0, 0].sum() == 9 and grown[0, 0, 3:6, 3:6].all()
+    np.testing.assert_array_equal(dilate_masks(masks, 0), masks)
+    with pytest.raises(ValueError, match="dilate must be a whole number of pixels >= 0"):
+        detection_by_category(rec, coords, np.ones((2, 1)), dilate=-1)
+
+
 def test_top_does_not_link_one_video_to_the_next() -> None:
     """Two 2-frame videos; keypoint 0 sits on the object in the first, keypoint 1 in the second: tracked in
     both videos (TOP 100), although across the boundary the keypoint identity changes."""
@@ -145,6 +164,12 @@ def test_script_scores_a_given_encoder_and_skips_it_when_rerun(tmp_path: Path) -
     assert (tmp_path / "out" / "table.md").read_text().count("| Pong |") == 3
     assert (tmp_path / "out" / "frames" / "Pong-heldout-n30-64x64x3.npz").is_file()
     assert aod.main(argv) == rows  # nothing new to run
+    for r in rows:  # the side measure on boxes grown by a pixel detects at least what the boxes do
+        assert np.isnan(float(r["detection"])) or float(r["detection_1px"]) >= float(r["detection"])
+    refined = aod.main(argv + ["--refine", "3"])[len(rows):]  # the same encoder, its keypoints refined: new rows
+    assert [r["setting"] for r in refined] == [f"k4-g32-s0-mce100-r3 ({checkpoint})"] * 3
+    assert refined[0]["refine"] == "3" and rows[0]["refine"] == "0"
+    assert f"| Pong | ball | mint | k4-g32-s0-mce100-r3 ({checkpoint}) | 1 |" in (tmp_path / "out" / "table.md").read_text()
     with pytest.raises(SystemExit) as error:
         aod.main(["--games", "Breakout", "--encoder", str(checkpoint), "--out", str(tmp_path / "other")])
     assert error.value.code == 2
@@ -174,7 +199,9 @@ def test_script_end_to_end_sweeps_caches_and_resumes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flags,message", [
     (["--games", "Seaquest"], "supported games: Boxing, Breakout, Freeway, MsPacman, Pong"),
-    (["--sweep", "depth=1,2"], "FACTOR one of k, grid, steps, w_mce"),
+    (["--sweep", "depth=1,2"], "FACTOR one of k, grid, steps, w_mce, refine"),
+    (["--refine", "4"], "--refine 4: refinement window must be an odd int >= 3"),
+    (["--sweep", "refine=3,85"], "--refine 85: refinement window 85 px is larger than the 84×84 frames"),
     (["--sweep", "k=8,x"], "k takes int values"),
     (["--sweep", "grid=4"], "grid_size=.*>= 8"),
     (["--steps", "0"], "--steps must be >= 1"),
