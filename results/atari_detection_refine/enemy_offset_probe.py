@@ -24,3 +24,9 @@ f = rec.frames[t]
 print("rows", ys.min(), ys.max())
 for x in range(4, 18):
     print(x, f[ys.min():ys.max()+1, x].mean(0).round(0).tolist())
+# keypoint 15, the one nearest the enemy paddle most often: how it follows the paddle
+k15, c = px(coords[rec.visible[:, j], 15]), px(rec.centres[rec.visible[:, j], j])
+off = k15 - c
+print("keypoint 15: active", (status[rec.visible[:, j], 15] > 0.5).mean().round(3), "|dy| < 3 px", (abs(off[:, 1]) < 3).mean().round(3),
+      "dx median", np.median(off[:, 0]).round(2), "IQR", np.percentile(off[:, 0], [25, 75]).round(2),
+      "corr(y)", np.corrcoef(k15[:, 1], c[:, 1])[0, 1].round(3))
