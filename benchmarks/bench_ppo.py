@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ppo.py                                   # MintTasks/Catch-v0 and ALE/Pong-v5
     python benchmarks/bench_ppo.py --envs MintTasks/Catch-v0 --repeats 3
+    python benchmarks/bench_ppo.py --envs ALE/Pong-v5 --encoder ENC.pt --refine 5   # a trained Atari encoder, refined
 
 Training frames per second as SB3 reports them (``time/fps``: env steps per wall second of
 ``learn()``, rollout collection and gradient updates included). Both agents are built exactly
@@ -43,7 +44,8 @@ def bench_env(env_id: str, rollouts_per_chunk: int, repeats: int, encoder: str |
     """Median training fps of the keypoint and pixel agents on one env, interleaved chunks.
 
     :param agent_options: the keypoint agent's representation, as ``PPOExperiment`` fields (``extractor``,
-        ``relation_dim``, ``glimpse_size``, ``colour_codes``, ``track``; default: the main job's for the env).
+        ``relation_dim``, ``glimpse_size``, ``colour_codes``, ``track``, ``aux_reward``, ``refine``; default: the main
+        job's for the env).
     """
     try:
         exp = PPOExperiment(env=env_id, overlay_every=0, no_progress=True, num_keypoints=k, **(agent_options or {}))
@@ -116,12 +118,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--equal-codes", action=argparse.BooleanOptionalAction, default=None,
                    help="the keypoint agent's colour codes start equal (--equal-codes; default: the main job's for "
                         "each env, on for object tasks)")
+    p.add_argument("--refine", type=int, default=None,
+                   help="the keypoint agent's keypoints refined by colour mean shift in a W x W window (mint_rl.refine; "
+                        "its cost is part of the measured one; odd, >= 3; 0: off; default: the main job's for each env)")
     p.add_argument("--aux-reward", type=float, default=None,
                    help="the keypoint agent's auxiliary reward prediction (its updates are part of the measured cost; "
                         "0: off; default: the main job's for each env)")
     args = p.parse_args(argv)
     agent_options = {name: getattr(args, name) for name in ("extractor", "relation_dim", "glimpse_size", "colour_codes",
-                                                            "aux_reward")
+                                                            "aux_reward", "refine")
                      if getattr(args, name) is not None}
     switches = ([] if not args.track else ["--track"]) + \
         ([] if args.equal_codes is None else ["--equal-codes" if args.equal_codes else "--no-equal-codes"])

@@ -66,3 +66,25 @@ def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeyp
     out = capsys.readouterr().out
     assert ("keypoint agent: --no-equal-codes" in out) == (not equal)
     assert ("--relation-dim 32" in out) == (width == 32)
+
+
+def test_refine_reaches_the_keypoint_agents_wrapper_and_a_bad_window_is_refused(monkeypatch, capsys):
+    """``--refine 5``: the measured keypoint agent's wrapper refines its keypoints in a 5 × 5 window (so the cost of
+    refinement is timed), the table's header names the flag; an even window stops before any agent is built."""
+    torch.set_num_threads(1)
+    bench = _bench()
+    built = {}
+    real = bench.build_agent
+
+    def spy(agent, *args, **kwargs):
+        out = real(agent, *args, **kwargs)
+        built[agent] = out[3]
+        return out
+    monkeypatch.setattr(bench, "build_agent", spy)
+    bench.main(["--envs", "MintTasks/Catch-v0", "--repeats", "1", "--rollouts", "1", "-k", "3", "--refine", "5"])
+    assert built["mint"].observer.refine_window == 5
+    assert "--refine 5" in capsys.readouterr().out
+    built.clear()
+    with pytest.raises(SystemExit, match="--refine 4"):
+        bench.main(["--envs", "MintTasks/Catch-v0", "--repeats", "1", "--rollouts", "1", "-k", "3", "--refine", "4"])
+    assert not built
