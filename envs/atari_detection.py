@@ -22,6 +22,16 @@ keypoint encoder and report, per object *category* (``"ball"``, ``"player"``, ``
 ball is 1 × 1 or 1 × 2 pixels at 84 × 84, its colour spread over its neighbours by the resize), where a keypoint
 half a pixel off the box misses it; the targets stay on the undilated boxes.
 
+and, from :func:`readout_by_category` (:mod:`mint_rl.readout`), what a policy could read without a keypoint on the box:
+
+=================  ==============================================================================
+``probe_px``       mean error, in pixels of the frame, of each object's centre read from the
+                   frame's keypoints by a linear map (ridge regression on ``(x·a, y·a, a)`` per
+                   keypoint) fitted on the other videos; over the category's (frame, visible object)
+``probe_base_px``  the same for the constant guess (the other videos' mean centre): the read-out
+                   carries the position where ``probe_px`` is well below it
+=================  ==============================================================================
+
 and per frame, for all categories together:
 
 =============  ==================================================================================
@@ -70,13 +80,14 @@ import torch
 from mint_rl.keypoints import encode_in_chunks
 from mint_rl.metrics import (ACTIVE_THRESHOLD, detected_objects_percent, keypoint_assignments, keypoint_counts,
                              tracked_objects_percent, unsuccessful_assignments)
+from mint_rl.readout import linear_readout, readout_errors
 
 from .atari import make_atari_env
 from .atari_objects import AtariObjects, game_layout
 
 __all__ = ["HELD_OUT_SEED", "CATEGORY_METRICS", "FRAME_METRICS", "AtariRecording", "Detection",
            "record_atari_objects", "encode_frames", "slot_assignments", "dilate_masks", "detection_by_category",
-           "atari_detection"]
+           "readout_by_category", "atari_detection"]
 
 HELD_OUT_SEED = 10_000
 """Env seed of the first held-out stream; pretraining frames use seeds below it."""
@@ -298,6 +309,38 @@ def detection_by_category(recording: AtariRecording, coords: np.ndarray, status:
                          "objects": float(e["objects"])} for name, e in tally.items()}
     active = float((status > ACTIVE_THRESHOLD).sum(1).mean()) if t else float("nan")
     return Detection(recording.game, categories, background / t if t else float("nan"), active, t)
+
+
+def readout_by_category(recording: AtariRecording, coords: np.ndarray, status: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per category, how well a linear map reads each object's centre from the keypoints (:mod:`mint_rl.readout`).
+
+    The folds are the recording's videos (each scored by a map fitted on the others); a recording of one video is
+    split into its two halves.
+
+    :param recording: from :func:`record_atari_objects`.
+    :param coords: ``(T, K, 2)`` keypoints of its frames, (x, y) in [-1, 1], y down, pixel-centre aligned.
+    :param status: ``(T, K)``; active when ``status > 0.5``.
+    :return: category → ``{"probe_px", "probe_base_px"}``: mean error in pixels of the frame over the category's
+        (frame, visible object) pairs, of the read-out and of the constant guess; ``nan`` for a category never
+        visible.
+    """
+    videos = recording.videos()
+    fold = np.zeros(len(recording.frames), np.int64)
+    if len(videos) > 1:
+        for i, video in enumerate(videos):
+            fold[video] = i
+    else:
+        fold[len(fold) // 2:] = 1
+    size = recording.frames.shape[1:3]
+    errors = {name: readout_errors(linear_readout(coords, status, recording.centres, recording.visible, fold,
+                                                  features=use), recording.centres, size)
+              for name, use in (("probe_px", True), ("probe_base_px", False))}
+    out = {}
+    for name in dict.fromkeys(recording.categories.tolist()):
+        slots = recording.categories == name
+        out[name] = {key: float(np.nanmean(err[:, slots])) if np.isfinite(err[:, slots]).any() else float("nan")
+                     for key, err in errors.items()}
+    return out
 
 
 def atari_detection(encoder: torch.nn.Module, game: str, num_frames: int = 1000, *,

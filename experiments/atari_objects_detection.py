@@ -20,7 +20,10 @@ policy, env seeds 10000+, the encoder's frame size; cached), and per seed, metho
 3. scoring (``envs.atari_detection.detection_by_category``): per category the detection rate on the
    undilated boxes, DOP and TOP, and beside them the detection rate on boxes grown by one pixel
    (``detection_1px``: a side measure for objects of a pixel or two, e.g. Pong's ball); per frame UAK
-   (active keypoints on no box) and the active keypoints. With ``--refine W`` the keypoints are first moved
+   (active keypoints on no box) and the active keypoints; and what a policy could read without a keypoint on
+   the box (``envs.atari_detection.readout_by_category``): the error in pixels of each object's centre read
+   from the keypoints by a linear map fitted on the other held-out videos (``probe_px``), beside the constant
+   guess's (``probe_base_px``). With ``--refine W`` the keypoints are first moved
    to the centre of the object part under them (``mint_rl.refine``: colour mean shift in a W × W window, no
    labels, no training; what ``ppo_keypoints.py --refine W`` gives an agent).
 
@@ -48,7 +51,8 @@ import numpy as np
 import torch
 
 from agents.atari_detection_report import read_results, write_atari_detection_results
-from envs.atari_detection import AtariRecording, detection_by_category, encode_frames, record_atari_objects
+from envs.atari_detection import (AtariRecording, detection_by_category, encode_frames, readout_by_category,
+                                  record_atari_objects)
 from envs.atari_objects import SUPPORTED_GAMES, game_layout
 from envs.collect import collect_frames
 from envs.shipped_encoders import PRETRAINED_DIR, ship_encoder
@@ -286,9 +290,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 coords = refine_keypoints(frames, torch.from_numpy(coords), setting["refine"]).numpy()
             report = detection_by_category(recording, coords, status)
             near = detection_by_category(recording, coords, status, dilate=1).categories
+            probe = readout_by_category(recording, coords, status)
             new = [{"game": game, "method": method, "setting": name, **setting,
                     "w_mce": setting["w_mce"] if method == "mint" else "", "seed": seed, **r,
-                    "detection_1px": near[r["category"]]["detection"],
+                    "detection_1px": near[r["category"]]["detection"], **probe[r["category"]],
                     "train_seconds": round(train_seconds, 1)} for r in report.rows()]
             rows += [{k: str(v) for k, v in r.items()} for r in new]
             done.add((game, method, name, str(seed)))

@@ -16,7 +16,7 @@ import torch
 
 from agents.atari_detection_report import COLUMNS, markdown_table, read_results, write_atari_detection_results
 from envs.atari_detection import (HELD_OUT_SEED, AtariRecording, atari_detection, detection_by_category,
-                                  dilate_masks, record_atari_objects, slot_assignments)
+                                  dilate_masks, readout_by_category, record_atari_objects, slot_assignments)
 from envs.atari_objects import SUPPORTED_GAMES
 from mint_rl.config import MintConfig
 from mint_rl.keypoints import Keypoints
@@ -120,6 +120,25 @@ def test_dilated_boxes_catch_a_keypoint_one_pixel_off() -> None:
         detection_by_category(rec, coords, np.ones((2, 1)), dilate=-1)
 
 
+def test_the_readout_credits_keypoints_that_follow_an_object_off_its_box() -> None:
+    """Pong, 400 held-out frames in 4 videos: keypoints 10 px to the right of each object detect nothing, yet the
+    linear read-out finds every centre within a pixel, far below the constant guess; keypoints that ignore the
+    objects read no better than that guess. A recording of one video is split in halves."""
+    rec = record_atari_objects("Pong", 400, num_streams=4)
+    beside = np.nan_to_num(rec.centres) + np.array([10 * 2 / 84, 0.0])
+    status = rec.visible.astype(float)
+    probe = readout_by_category(rec, beside, status)
+    detection = detection_by_category(rec, beside, status).categories
+    for name in ("player", "enemy", "ball"):
+        assert detection[name]["detection"] < 5.0
+        assert probe[name]["probe_px"] < 1.0 and probe[name]["probe_base_px"] > 5.0, (name, probe[name])
+    unrelated = np.random.default_rng(0).uniform(-1, 1, (400, 16, 2))
+    for name, values in readout_by_category(rec, unrelated, np.ones((400, 16))).items():
+        assert values["probe_px"] > 0.9 * values["probe_base_px"], (name, values)
+    one = record_atari_objects("Pong", 40, num_streams=1)
+    assert len(one.videos()) == 1 and readout_by_category(one, one.centres, one.visible)["player"]["probe_px"] < 1.0
+
+
 def test_top_does_not_link_one_video_to_the_next() -> None:
     """Two 2-frame videos; keypoint 0 sits on the object in the first, keypoint 1 in the second: tracked in
     both videos (TOP 100), although across the boundary the keypoint identity changes."""
@@ -166,6 +185,9 @@ def test_script_scores_a_given_encoder_and_skips_it_when_rerun(tmp_path: Path) -
     assert aod.main(argv) == rows  # nothing new to run
     for r in rows:  # the side measure on boxes grown by a pixel detects at least what the boxes do
         assert np.isnan(float(r["detection"])) or float(r["detection_1px"]) >= float(r["detection"])
+        assert np.isnan(float(r["detection"])) == np.isnan(float(r["probe_px"]))  # the read-out beside them
+        assert np.isnan(float(r["detection"])) or float(r["probe_px"]) >= 0.0 < float(r["probe_base_px"])
+    assert "read-out px ↓ | constant px |" in (tmp_path / "out" / "table.md").read_text()
     refined = aod.main(argv + ["--refine", "3"])[len(rows):]  # the same encoder, its keypoints refined: new rows
     assert [r["setting"] for r in refined] == [f"k4-g32-s0-mce100-r3 ({checkpoint})"] * 3
     assert refined[0]["refine"] == "3" and rows[0]["refine"] == "0"
