@@ -27,7 +27,7 @@ and, from :func:`readout_by_category` (:mod:`mint_rl.readout`), what a policy co
 =================  ==============================================================================
 ``probe_px``       mean error, in pixels of the frame, of each object's centre read from the
                    frame's keypoints by a linear map (ridge regression on ``(x·a, y·a, a)`` per
-                   keypoint) fitted on the other videos; over the category's (frame, visible object)
+                   keypoint) fitted on the other videos; over the category's (frame, visible object) pairs
 ``probe_base_px``  the same for the constant guess (the other videos' mean centre): the read-out
                    carries the position where ``probe_px`` is well below it
 =================  ==============================================================================
@@ -321,8 +321,8 @@ def readout_by_category(recording: AtariRecording, coords: np.ndarray, status: n
     :param coords: ``(T, K, 2)`` keypoints of its frames, (x, y) in [-1, 1], y down, pixel-centre aligned.
     :param status: ``(T, K)``; active when ``status > 0.5``.
     :return: category → ``{"probe_px", "probe_base_px"}``: mean error in pixels of the frame over the category's
-        (frame, visible object) pairs, of the read-out and of the constant guess; ``nan`` for a category never
-        visible.
+        (frame, visible object) pairs that got a prediction (a slot visible in one video only gets none), of the
+        read-out and of the constant guess; ``nan`` for a category never visible.
     """
     videos = recording.videos()
     fold = np.zeros(len(recording.frames), np.int64)

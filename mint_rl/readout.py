@@ -1,5 +1,7 @@
 """Linear read-out of object positions from keypoints: a position probe.
 
+(Not the encoder's soft-argmax that turns heatmaps into keypoints: that is :func:`mint_rl.keypoints.keypoint_readout`.)
+
 Detection (:mod:`mint_rl.metrics`) asks whether an active keypoint lies *inside* an object's box. A policy needs
 less: that the object's position can be read from the keypoints. A keypoint that follows a paddle at a fixed offset
 on the background, or one that sits a pixel beside a 2-pixel ball, misses the box but carries the position. This
@@ -10,11 +12,12 @@ on it:
   an inactive keypoint reads as zeros), plus a constant: ``3 K + 1`` numbers;
 - for each object slot and each fold ``f``, a ridge regression from those features to the slot's centre is fitted on
   the frames of the *other* folds where the slot is visible, and predicts the slot's centre on the frames of fold
-  ``f``.
+  ``f`` where it is visible.
 
 Coordinates are (x, y) in [-1, 1], y down, pixel-centre aligned (:mod:`mint_rl.coords`); errors in pixels follow
-with :func:`readout_errors`. A linear map is a lower bound on what a policy network can read; compare with
-the error of the constant guess (``features=False``: the mean centre of the other folds).
+with :func:`readout_errors`. A per-frame linear map tested on unseen folds is a conservative, simple measure of what
+a policy network can read; compare with the error of the constant guess (``features=False``: the mean centre of the
+other folds).
 
 Example::
 
@@ -51,7 +54,8 @@ def keypoint_features(coords: np.ndarray, status: np.ndarray) -> np.ndarray:
     if coords.ndim != 3 or coords.shape[-1] != 2 or status.shape != coords.shape[:2]:
         raise ValueError(f"coords must be (T, K, 2) and status (T, K), got {coords.shape} and {status.shape}")
     active = (status > ACTIVE_THRESHOLD).astype(np.float64)
-    per_keypoint = np.concatenate([coords * active[..., None], active[..., None]], axis=-1)  # (T, K, 3)
+    placed = np.where(active[..., None] > 0, coords, 0.0)  # an inactive keypoint reads as zeros, whatever its coords
+    per_keypoint = np.concatenate([placed, active[..., None]], axis=-1)  # (T, K, 3)
     return np.concatenate([per_keypoint.reshape(len(coords), -1), np.ones((len(coords), 1))], axis=1)
 
 
@@ -61,7 +65,7 @@ def linear_readout(coords: np.ndarray, status: np.ndarray, centres: np.ndarray, 
 
     :param coords: ``(T, K, 2)`` keypoints, (x, y) in [-1, 1].
     :param status: ``(T, K)``; active when ``> 0.5``.
-    :param centres: ``(T, N, 2)`` object centres (finite where visible).
+    :param centres: ``(T, N, 2)`` object centres (finite where visible; other values are ignored).
     :param visible: ``(T, N)`` bool.
     :param fold: ``(T,)`` the fold of each frame (e.g. its video); at least two folds.
     :param ridge: the penalty per fitted frame (>= 0).
@@ -75,6 +79,9 @@ def linear_readout(coords: np.ndarray, status: np.ndarray, centres: np.ndarray, 
     if centres.shape != (len(x), n, 2) or visible.shape != (len(x), n) or fold.shape != (len(x),):
         raise ValueError(f"centres must be (T, N, 2), visible (T, N) and fold (T,) with T = {len(x)} frames of the "
                          f"keypoints, got {centres.shape}, {visible.shape} and {fold.shape}")
+    if not np.isfinite(centres[visible]).all():
+        raise ValueError("centres must be finite where visible (a nan centre of a visible slot would void every map "
+                         "fitted on it)")
     if not ridge >= 0:
         raise ValueError(f"ridge must be >= 0, got {ridge!r}")
     folds = np.unique(fold)
@@ -99,7 +106,7 @@ def linear_readout(coords: np.ndarray, status: np.ndarray, centres: np.ndarray, 
 
 
 def readout_errors(predicted: np.ndarray, centres: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """``(T, N)`` Euclidean error in pixels of a frame of ``size`` (``(H, W)``) between predicted and true centres;
-    ``nan`` where the prediction is."""
+    """``(T, N)`` Euclidean error in pixels of a frame of ``size`` (``(H, W)``) between ``(T, N, 2)`` predicted and
+    ``(T, N, 2)`` true centres ((x, y) in [-1, 1]); ``nan`` where the prediction is."""
     scale = pixels_per_unit(size)  # (x, y) pixels per [-1, 1] unit
     return np.linalg.norm((np.asarray(predicted, np.float64) - np.asarray(centres, np.float64)) * scale, axis=-1)

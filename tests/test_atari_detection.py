@@ -125,7 +125,7 @@ def test_the_readout_credits_keypoints_that_follow_an_object_off_its_box() -> No
     linear read-out finds every centre within a pixel, far below the constant guess; keypoints that ignore the
     objects read no better than that guess. A recording of one video is split in halves."""
     rec = record_atari_objects("Pong", 400, num_streams=4)
-    beside = np.nan_to_num(rec.centres) + np.array([10 * 2 / 84, 0.0])
+    beside = rec.centres + np.array([10 * 2 / 84, 0.0])
     status = rec.visible.astype(float)
     probe = readout_by_category(rec, beside, status)
     detection = detection_by_category(rec, beside, status).categories
@@ -135,6 +135,10 @@ def test_the_readout_credits_keypoints_that_follow_an_object_off_its_box() -> No
     unrelated = np.random.default_rng(0).uniform(-1, 1, (400, 16, 2))
     for name, values in readout_by_category(rec, unrelated, np.ones((400, 16))).items():
         assert values["probe_px"] > 0.9 * values["probe_base_px"], (name, values)
+    pacman = record_atari_objects("MsPacman", 200, num_streams=2)  # four ghost slots pooled into one category
+    assert (pacman.categories == "ghost").sum() == 4
+    exact = readout_by_category(pacman, pacman.centres, pacman.visible.astype(float))
+    assert exact["ghost"]["probe_px"] < 2.0 and exact["ghost"]["probe_base_px"] > 3 * exact["ghost"]["probe_px"]
     one = record_atari_objects("Pong", 40, num_streams=1)
     assert len(one.videos()) == 1 and readout_by_category(one, one.centres, one.visible)["player"]["probe_px"] < 1.0
 
@@ -186,7 +190,7 @@ def test_script_scores_a_given_encoder_and_skips_it_when_rerun(tmp_path: Path) -
     for r in rows:  # the side measure on boxes grown by a pixel detects at least what the boxes do
         assert np.isnan(float(r["detection"])) or float(r["detection_1px"]) >= float(r["detection"])
         assert np.isnan(float(r["detection"])) == np.isnan(float(r["probe_px"]))  # the read-out beside them
-        assert np.isnan(float(r["detection"])) or float(r["probe_px"]) >= 0.0 < float(r["probe_base_px"])
+        assert np.isnan(float(r["detection"])) or (float(r["probe_px"]) >= 0.0 and float(r["probe_base_px"]) > 0.0)
     assert "read-out px ↓ | constant px |" in (tmp_path / "out" / "table.md").read_text()
     refined = aod.main(argv + ["--refine", "3"])[len(rows):]  # the same encoder, its keypoints refined: new rows
     assert [r["setting"] for r in refined] == [f"k4-g32-s0-mce100-r3 ({checkpoint})"] * 3

@@ -41,11 +41,27 @@ def test_every_frame_is_scored_by_a_map_fitted_on_the_other_folds() -> None:
     assert np.abs(own - centres[:20, 0]).max() < 1e-6
 
 
+def test_the_constant_guess_is_the_other_folds_mean_and_the_constant_is_not_penalised() -> None:
+    """``features=False`` predicts exactly the mean centre of the other folds; so does a read-out with a huge ridge
+    (every weight but the constant's shrinks to zero)."""
+    centres, visible = _moving_object(30)
+    coords = centres + 0.05
+    fold = np.arange(30) // 10
+    constant = linear_readout(coords, np.ones((30, 1)), centres, visible, fold, features=False)
+    shrunk = linear_readout(coords, np.ones((30, 1)), centres, visible, fold, ridge=1e9)
+    for f in range(3):
+        mean = centres[fold != f, 0].mean(0)
+        assert np.allclose(constant[fold == f, 0], mean, atol=1e-12)
+        assert np.allclose(shrunk[fold == f, 0], mean, atol=1e-6)
+    assert readout_errors(linear_readout(coords, np.ones((30, 1)), centres, visible, fold), centres, 84).max() < 0.5
+
+
 def test_an_inactive_keypoint_reads_as_zeros_and_unseen_slots_are_nan() -> None:
     coords = np.array([[[0.5, -0.5], [0.1, 0.2]]] * 2)
     x = keypoint_features(coords, np.array([[0.9, 0.2], [0.2, 0.9]]))
     assert x.shape == (2, 7)
     assert x[0].tolist() == [0.5, -0.5, 1.0, 0.0, 0.0, 0.0, 1.0] and x[1].tolist() == [0.0, 0.0, 0.0, 0.1, 0.2, 1.0, 1.0]
+    assert keypoint_features(np.full((1, 1, 2), np.nan), np.zeros((1, 1))).tolist() == [[0.0, 0.0, 0.0, 1.0]]
     centres, visible = _moving_object(30)
     visible = np.concatenate([visible, visible], axis=1)
     centres = np.concatenate([centres, centres], axis=1)
@@ -68,6 +84,7 @@ def test_errors_are_in_pixels_of_each_axis() -> None:
     (dict(fold=np.zeros(9)), "fold"),
     (dict(ridge=-1.0), "ridge must be >= 0"),
     (dict(centres=np.zeros((10, 2))), "centres must be"),
+    (dict(centres=np.full((10, 1, 2), np.nan)), "centres must be finite where visible"),
 ])
 def test_bad_inputs_are_named(kwargs: dict, message: str) -> None:
     args = dict(coords=np.zeros((10, 2, 2)), status=np.ones((10, 2)), centres=np.zeros((10, 1, 2)),
