@@ -17,6 +17,20 @@ def _bench():
     return module
 
 
+def _spied_bench(monkeypatch):
+    """The benchmark module on one torch thread, with ``build_agent`` recording what it returns per agent."""
+    torch.set_num_threads(1)
+    bench = _bench()
+    built = {}
+    real = bench.build_agent
+
+    def spy(agent, *args, **kwargs):
+        built[agent] = real(agent, *args, **kwargs)
+        return built[agent]
+    monkeypatch.setattr(bench, "build_agent", spy)
+    return bench, built
+
+
 @pytest.mark.parametrize("aux, updates", [(None, 2), ("0", 0)])
 def test_the_keypoint_agent_pays_for_its_auxiliary_loss(monkeypatch, capsys, aux, updates):
     """One warm-up and one measured chunk of one rollout each: with the main job's defaults the keypoint agent's
@@ -50,19 +64,11 @@ def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeyp
     """The measured keypoint agent has the main job's extractor: colour codes that start equal by default on object
     tasks, a plain first layer with ``--no-equal-codes``, the relation network as wide as the embedding (64) unless
     ``--relation-dim`` says otherwise; the table's header names the flags."""
-    torch.set_num_threads(1)
-    bench = _bench()
-    built = {}
-    real = bench.build_agent
-
-    def spy(agent, *args, **kwargs):
-        out = real(agent, *args, **kwargs)
-        built[agent] = out[0]
-        return out
-    monkeypatch.setattr(bench, "build_agent", spy)
+    bench, built = _spied_bench(monkeypatch)
     bench.main(["--envs", "MintTasks/Catch-v0", "--repeats", "1", "--rollouts", "1", "-k", "3", *flag])
-    assert (built["mint"].policy.features_extractor.code_weight is not None) == equal
-    assert built["mint"].policy.features_extractor.relations.pair_dim == width
+    model = built["mint"][0]
+    assert (model.policy.features_extractor.code_weight is not None) == equal
+    assert model.policy.features_extractor.relations.pair_dim == width
     out = capsys.readouterr().out
     assert ("keypoint agent: --no-equal-codes" in out) == (not equal)
     assert ("--relation-dim 32" in out) == (width == 32)
@@ -71,18 +77,9 @@ def test_the_keypoint_agent_is_the_main_jobs_with_or_without_equal_codes(monkeyp
 def test_refine_reaches_the_keypoint_agents_wrapper_and_a_bad_window_is_refused(monkeypatch, capsys):
     """``--refine 5``: the measured keypoint agent's wrapper refines its keypoints in a 5 × 5 window (so the cost of
     refinement is timed), the table's header names the flag; an even window stops before any agent is built."""
-    torch.set_num_threads(1)
-    bench = _bench()
-    built = {}
-    real = bench.build_agent
-
-    def spy(agent, *args, **kwargs):
-        out = real(agent, *args, **kwargs)
-        built[agent] = out[3]
-        return out
-    monkeypatch.setattr(bench, "build_agent", spy)
+    bench, built = _spied_bench(monkeypatch)
     bench.main(["--envs", "MintTasks/Catch-v0", "--repeats", "1", "--rollouts", "1", "-k", "3", "--refine", "5"])
-    assert built["mint"].observer.refine_window == 5
+    assert built["mint"][3].observer.refine_window == 5  # build_agent's keypoint env
     assert "--refine 5" in capsys.readouterr().out
     built.clear()
     with pytest.raises(SystemExit, match="--refine 4"):
