@@ -4,7 +4,8 @@
 # ALE protocol). The keypoint agent reads the grid-42 Pong encoder of results/atari_detection_refine/grid42/ (made by
 # its run.sh: K = 16, 1,500 steps on 6,000 random-policy frames; player paddle 93 %, ball 55 % with refinement),
 # its keypoints refined in a 5 px window. Runs are interleaved by seed; an interrupted run resumes from its mid-way
-# checkpoint: rerun this script. Pixel PPO is about 1.5 CPU-hours a seed on one free core of this machine.
+# checkpoint: rerun this script. Pixel PPO is about 5 CPU-hours a seed here (about 54 env steps/s with 1 torch thread
+# while another job holds the other core; progress.py).
 set -e
 ENC=runs/aod_g42_refine/encoders/Pong/mint-k16-g42-mce100-seed0-s1500/encoder.pt
 [ -f "$ENC" ] || bash results/atari_detection_refine/grid42/run.sh
