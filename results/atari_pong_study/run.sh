@@ -10,4 +10,4 @@ set -e
 ENC=runs/aod_g42_refine/encoders/Pong/mint-k16-g42-mce100-seed0-s1500/encoder.pt
 [ -f "$ENC" ] || bash results/atari_detection_refine/grid42/run.sh
 python experiments/ppo_keypoints.py --env ALE/Pong-v5 --agents pixels mint objects --encoder "$ENC" --refine 5 \
-  --seeds 3 --jobs 1 --threads 1 --no-progress --out runs/pong_study --export results/atari_pong_study "$@"
+  --seeds 3 --jobs 2 --threads 1 --no-progress --out runs/pong_study --export results/atari_pong_study "$@"
