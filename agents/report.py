@@ -5,8 +5,13 @@ From the run folders of one env (:mod:`agents.run_folders`), :func:`write_result
     evaluations.csv       every evaluation of every run in the table (columns agents.run_folders.EVALUATION_FIELDS)
     summary.json          per agent over finished seeds (:func:`summarise`)
     table.md              final return ± 95 % t-interval, return at T/3, env steps to the threshold and to the pixel
-                          agent's final return, training speed (:func:`markdown_table`)
-    learning_curves.png   mean and 95 % band over seeds against env steps (:func:`learning_curves`)
+                          agent's final return, return at equal training time, training speed (:func:`markdown_table`)
+    learning_curves.png   mean and 95 % band over seeds against env steps and against training seconds
+                          (:func:`learning_curves`)
+
+Equal training time: every agent is read at the mean training seconds the fastest image agent took for the whole
+budget (:func:`equal_time_seconds`; seconds of ``PPO.learn`` without evaluation, from each evaluation's
+``train_seconds``; an agent that finished earlier holds its final return). Encoder pretraining is not in it.
 
 Mean ± interval over seeds is :func:`mint_rl.metrics.aggregate` (Student t). The plotting helper
 :func:`plot_mean_band` and the CSV writer :func:`write_rows` serve other reports too
@@ -38,9 +43,10 @@ from agents.run_folders import EVALUATION_FIELDS, run_folder
 from mint_rl.metrics import aggregate
 from mint_rl.utils import write_json
 
-__all__ = ["RESUMED", "SMOOTH", "AgentSummary", "ExperimentSummary", "SummaryError", "learning_curves",
-           "markdown_table", "per_seed_curves", "plot_mean_band", "read_curves", "read_summary", "result_labels",
-           "steps_to_threshold", "summarise", "write_results", "write_rows"]
+__all__ = ["RESUMED", "SMOOTH", "AgentSummary", "ExperimentSummary", "SummaryError", "equal_time_seconds",
+           "learning_curves", "markdown_table", "per_seed_curves", "per_seed_time_curves", "plot_mean_band",
+           "read_curves", "read_summary", "result_labels", "return_at_seconds", "steps_to_threshold", "summarise",
+           "write_results", "write_rows"]
 
 SMOOTH = 3  # steps-to-threshold reads a trailing mean over this many evaluations (one lucky evaluation is not enough)
 RESUMED = "†"  # marks, in table.md, an agent whose n includes resumed seeds
@@ -68,6 +74,17 @@ def per_seed_curves(rows: Iterable[Mapping[str, Any]], label: str) -> dict[int, 
     return {s: (np.array([p[0] for p in sorted(c)]), np.array([p[1] for p in sorted(c)])) for s, c in curves.items()}
 
 
+def per_seed_time_curves(rows: Iterable[Mapping[str, Any]], label: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """seed → (training seconds, mean returns) of one agent, sorted by step; rows without ``train_seconds``
+    (evaluation files older than that column) are left out."""
+    curves: dict[int, list[tuple[int, float, float]]] = {}
+    for r in rows:
+        if r["agent"] == label and r.get("train_seconds") not in (None, ""):
+            curves.setdefault(int(r["seed"]), []).append((int(r["step"]), float(r["train_seconds"]),
+                                                          float(r["mean_return"])))
+    return {s: (np.array([p[1] for p in sorted(c)]), np.array([p[2] for p in sorted(c)])) for s, c in curves.items()}
+
+
 def write_rows(path: Path, rows: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> None:
     """Rows as a CSV with columns ``fields`` (other keys ignored), written atomically (``<path>.tmp``, replace)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -87,9 +104,31 @@ def steps_to_threshold(steps: np.ndarray, returns: np.ndarray, threshold: float)
     return float(steps[hit[0]]) if hit.size else float("nan")
 
 
+def return_at_seconds(seconds: np.ndarray, returns: np.ndarray, t: float) -> float:
+    """A run's return after ``t`` training seconds: linear between evaluations, the final return after its last
+    evaluation (a finished run keeps its policy); nan before its first evaluation or when ``t`` is nan."""
+    if not np.isfinite(t) or seconds.size == 0 or seconds[0] > t:
+        return float("nan")
+    return float(np.interp(t, seconds, returns))
+
+
+def equal_time_seconds(train_seconds: Mapping[str, Sequence[float]]) -> tuple[float, str | None]:
+    """The training time at which agents are compared: the smallest, over agents, of the mean training seconds
+    their finished seeds took for the whole budget; returns (seconds, that agent), or (nan, None) without any.
+
+    :param train_seconds: agent → the ``train_seconds`` of its finished seeds (``done.json``).
+    """
+    means = {label: float(np.mean(v)) for label, v in train_seconds.items() if len(v)}
+    if not means:
+        return float("nan"), None
+    fastest = min(means, key=means.__getitem__)
+    return means[fastest], fastest
+
+
 def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: Sequence[float]) -> dict[str, Any]:
     """Per agent, over finished seeds: final return, return at T/3, env steps to the threshold and to the
-    pixel agent's final return, speed.
+    pixel agent's final return, return at equal training time (:func:`equal_time_seconds` of the image agents),
+    speed.
 
     The default threshold is ``random + 0.8 × (best − random)`` where best is the best final mean return of
     the agents that see images (``ground_truth`` and the ``objects*`` ladder rungs are references that see the
@@ -109,6 +148,8 @@ def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: 
     pixels_final = finals["pixels"]["mean"] if "pixels" in finals else float("nan")
     rows = read_curves(env_dir, labels, exp.seeds)
     third = exp.timesteps / 3
+    equal_seconds, fastest = equal_time_seconds(
+        {label: [d["train_seconds"] for d in done[label] if "train_seconds" in d] for label in image_agents})
     agents: dict[str, Any] = {}
     for label, runs in done.items():
         if not runs:
@@ -118,11 +159,15 @@ def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: 
         at_third = [float(np.interp(third, s, r)) if s[0] <= third else float("nan") for s, r in finished]
         reach = [steps_to_threshold(s, r, threshold) for s, r in finished]
         reach_pixels = [steps_to_threshold(s, r, pixels_final) for s, r in finished]
+        timed = per_seed_time_curves(rows, label)
+        at_equal = [return_at_seconds(*timed[d["seed"]], equal_seconds) if d["seed"] in timed else float("nan")
+                    for d in runs]
         agents[label] = {
             "final_return": finals[label], "return_at_third": aggregate(at_third),
             "steps_to_threshold": aggregate(reach), "reached": int(np.isfinite(reach).sum()),
             "steps_to_pixels_final": aggregate(reach_pixels),
             "reached_pixels_final": int(np.isfinite(reach_pixels).sum()),
+            "return_at_equal_time": aggregate(at_equal),
             "n": len(runs), "train_steps_per_s": aggregate([d["train_steps_per_s"] for d in runs]),
             "learn_seconds": aggregate([d["learn_seconds"] for d in runs]),
             "final_return_per_seed": [d["final_return"] for d in runs],
@@ -133,7 +178,8 @@ def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: 
     rule = "given" if exp.threshold is not None else "random + 0.8 × (best image agent's final − random)"
     return {"env": exp.env, "timesteps": exp.timesteps, "threshold": threshold, "threshold_rule": rule,
             "eval_policy": "deterministic" if exp.deterministic_eval else "stochastic",
-            "pixels_final_return": pixels_final, "random_return": aggregate(random), "agents": agents}
+            "pixels_final_return": pixels_final, "random_return": aggregate(random),
+            "equal_time_seconds": equal_seconds, "equal_time_agent": fastest, "agents": agents}
 
 
 # --------------------------------------------------------------------------- table
@@ -142,6 +188,10 @@ def _fmt(stats: Mapping[str, float], spec: str = "{:.2f}") -> str:
         return "–"
     cell = spec.format(stats["mean"])
     return cell + (" ± " + spec.format(stats["half_width"]) if np.isfinite(stats["half_width"]) else "")
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.0f}" if value is not None and np.isfinite(value) else "equal"
 
 
 def _reach_cell(stats: Mapping[str, float], reached: int, n: int) -> str:
@@ -160,7 +210,8 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
              + (f"; pixels' final return {summary['pixels_final_return']:.2f}"
                 if np.isfinite(summary["pixels_final_return"]) else ""), "",
              ("| agent | n | final return | return at T/3 | env steps to threshold | env steps to pixels' final return "
-              "| train steps/s | learn wall s |"), "|---|---|---|---|---|---|---|---|"]
+              f"| return at {_seconds(summary.get('equal_time_seconds'))} train s | train steps/s | learn wall s |"),
+             "|---|---|---|---|---|---|---|---|---|"]
     have_pixels = np.isfinite(summary["pixels_final_return"])
     for label, s in summary["agents"].items():
         to_pixels = (_reach_cell(s["steps_to_pixels_final"], s["reached_pixels_final"], s["n"]) if have_pixels
@@ -168,10 +219,14 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
         lines.append(f"| {label} | {s['n']}{RESUMED if s.get('resumed_seeds') else ''} | {_fmt(s['final_return'])} | "
                      f"{_fmt(s['return_at_third'])} | "
                      f"{_reach_cell(s['steps_to_threshold'], s['reached'], s['n'])} | "
-                     f"{to_pixels} | "
+                     f"{to_pixels} | {_fmt(s['return_at_equal_time']) if 'return_at_equal_time' in s else '–'} | "
                      f"{_fmt(s['train_steps_per_s'], '{:.0f}')} | {_fmt(s['learn_seconds'], '{:.0f}')} |")
     r = summary["random_return"]
-    lines.append(f"| random policy | {int(r['n'])} | {_fmt(r)} | | | | | |")
+    lines.append(f"| random policy | {int(r['n'])} | {_fmt(r)} | | | | | | |")
+    if summary.get("equal_time_agent"):
+        lines += ["", f"Return at equal training time: every agent after the mean training seconds "
+                      f"{summary['equal_time_agent']} took for the whole budget (seconds in PPO.learn without "
+                      "evaluation, read between evaluations; encoder pretraining not included)."]
     resumed = [f"{label} seed{'s' if len(s['resumed_seeds']) > 1 else ''} {', '.join(map(str, s['resumed_seeds']))}"
                for label, s in summary["agents"].items() if s.get("resumed_seeds")]
     if resumed:
@@ -197,23 +252,38 @@ def plot_mean_band(ax: Any, curves: Mapping[Any, Mapping[int, float]], label: st
 
 
 def learning_curves(summary: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], path: Path) -> None:
-    """Mean eval return over seeds against env steps, with the 95 % t-band (n >= 2) per agent, the random policy
-    and the threshold, as a PNG."""
+    """Mean eval return over seeds with the 95 % t-band (n >= 2) per agent, the random policy and the threshold,
+    against env steps (left) and against training seconds (right: each seed read by :func:`return_at_seconds` on a
+    common grid up to the end of its agent's shortest seed; the dotted line is the equal training time), as a PNG."""
     from matplotlib.figure import Figure
 
     rows = list(rows)
-    fig = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(12, 4.2), dpi=110, layout="constrained")
+    by_steps, by_time = fig.subplots(1, 2, sharey=True)
     for label in summary["agents"]:
         curves = per_seed_curves(rows, label)
         if curves:
-            plot_mean_band(ax, {seed: dict(zip(s.tolist(), r.tolist())) for seed, (s, r) in curves.items()}, label)
-    ax.axhline(summary["random_return"]["mean"], color="grey", ls=":", label="random policy")
-    ax.axhline(summary["threshold"], color="black", ls="--", lw=0.8, label="threshold")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("mean eval return (held-out episodes)")
-    ax.set_title(f"PPO on {summary['env']}")
-    ax.legend(fontsize=8)
+            plot_mean_band(by_steps, {seed: dict(zip(s.tolist(), r.tolist())) for seed, (s, r) in curves.items()},
+                           label)
+        timed = per_seed_time_curves(rows, label)
+        if timed:
+            start = max(float(t[0]) for t, _ in timed.values())
+            end = min(float(t[-1]) for t, _ in timed.values())
+            grid = np.linspace(start, end, 50) if end > start else np.array([end])
+            plot_mean_band(by_time, {seed: {float(x): return_at_seconds(t, r, float(x)) for x in grid}
+                                     for seed, (t, r) in timed.items()}, label)
+    for ax in (by_steps, by_time):
+        ax.axhline(summary["random_return"]["mean"], color="grey", ls=":", label="random policy")
+        ax.axhline(summary["threshold"], color="black", ls="--", lw=0.8, label="threshold")
+    if np.isfinite(summary.get("equal_time_seconds", float("nan"))):
+        by_time.axvline(summary["equal_time_seconds"], color="black", ls=":", lw=0.8, label="equal training time")
+    by_steps.set_xlabel("env steps")
+    by_steps.set_ylabel("mean eval return (held-out episodes)")
+    by_steps.set_title(f"PPO on {summary['env']}")
+    by_time.set_xlabel("training seconds (PPO.learn, evaluation excluded)")
+    by_time.set_title("against training time")
+    by_steps.legend(fontsize=8)
+    by_time.legend(fontsize=8)
     fig.savefig(path, format="png")
 
 
