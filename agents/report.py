@@ -10,8 +10,10 @@ From the run folders of one env (:mod:`agents.run_folders`), :func:`write_result
                           (:func:`learning_curves`)
 
 Equal training time: every agent is read at the mean training seconds the fastest image agent took for the whole
-budget (:func:`equal_time_seconds`; seconds of ``PPO.learn`` without evaluation, from each evaluation's
-``train_seconds``; an agent that finished earlier holds its final return). Encoder pretraining is not in it.
+budget (:func:`equal_time_seconds`; the references on true objects when no image agent finished; seconds of
+``PPO.learn`` without evaluation, from each evaluation's ``train_seconds``; an agent that finished earlier holds its
+final return). Encoder pretraining is not in it. Seconds compare only runs made on the same machine under the same
+load (e.g. the runs of one ``--jobs`` experiment, side by side).
 
 Mean ± interval over seeds is :func:`mint_rl.metrics.aggregate` (Student t). The plotting helper
 :func:`plot_mean_band` and the CSV writer :func:`write_rows` serve other reports too
@@ -194,6 +196,14 @@ def _seconds(value: Any) -> str:
     return f"{value:.0f}" if value is not None and np.isfinite(value) else "equal"
 
 
+def _equal_cell(agent: Mapping[str, Any]) -> str:
+    """Return at equal training time, with (k/n) when only k of the n seeds had evaluated by then."""
+    if "return_at_equal_time" not in agent:  # a summary written before the column existed
+        return "–"
+    stats, n = agent["return_at_equal_time"], agent["n"]
+    return _fmt(stats) + (f" ({int(stats['n'])}/{n})" if int(stats["n"]) < n else "")
+
+
 def _reach_cell(stats: Mapping[str, float], reached: int, n: int) -> str:
     """Mean env steps over the seeds that reached (k/n), or 'not reached'."""
     return (f"{stats['mean']:.0f}" if reached else "not reached") + f" ({reached}/{n})"
@@ -219,7 +229,7 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
         lines.append(f"| {label} | {s['n']}{RESUMED if s.get('resumed_seeds') else ''} | {_fmt(s['final_return'])} | "
                      f"{_fmt(s['return_at_third'])} | "
                      f"{_reach_cell(s['steps_to_threshold'], s['reached'], s['n'])} | "
-                     f"{to_pixels} | {_fmt(s['return_at_equal_time']) if 'return_at_equal_time' in s else '–'} | "
+                     f"{to_pixels} | {_equal_cell(s)} | "
                      f"{_fmt(s['train_steps_per_s'], '{:.0f}')} | {_fmt(s['learn_seconds'], '{:.0f}')} |")
     r = summary["random_return"]
     lines.append(f"| random policy | {int(r['n'])} | {_fmt(r)} | | | | | | |")
@@ -251,10 +261,11 @@ def plot_mean_band(ax: Any, curves: Mapping[Any, Mapping[int, float]], label: st
                         color=line.get_color(), alpha=0.2)
 
 
-def learning_curves(summary: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], path: Path) -> None:
+def learning_curves(summary: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], path: Path) -> Any:
     """Mean eval return over seeds with the 95 % t-band (n >= 2) per agent, the random policy and the threshold,
     against env steps (left) and against training seconds (right: each seed read by :func:`return_at_seconds` on a
-    common grid up to the end of its agent's shortest seed; the dotted line is the equal training time), as a PNG."""
+    common grid from the latest first evaluation to the end of its agent's shortest seed, left out when the seeds'
+    times do not overlap; the dotted line is the equal training time), as a PNG; returns the matplotlib figure."""
     from matplotlib.figure import Figure
 
     rows = list(rows)
@@ -266,12 +277,12 @@ def learning_curves(summary: Mapping[str, Any], rows: Iterable[Mapping[str, Any]
             plot_mean_band(by_steps, {seed: dict(zip(s.tolist(), r.tolist())) for seed, (s, r) in curves.items()},
                            label)
         timed = per_seed_time_curves(rows, label)
-        if timed:
-            start = max(float(t[0]) for t, _ in timed.values())
-            end = min(float(t[-1]) for t, _ in timed.values())
+        start = max((float(t[0]) for t, _ in timed.values()), default=np.inf)
+        end = min((float(t[-1]) for t, _ in timed.values()), default=-np.inf)
+        if end >= start:  # the times every seed has evaluated through (runs in progress: to the shortest)
             grid = np.linspace(start, end, 50) if end > start else np.array([end])
             plot_mean_band(by_time, {seed: {float(x): return_at_seconds(t, r, float(x)) for x in grid}
-                                     for seed, (t, r) in timed.items()}, label)
+                                     for seed, (t, r) in timed.items()}, label, marker="." if grid.size == 1 else None)
     for ax in (by_steps, by_time):
         ax.axhline(summary["random_return"]["mean"], color="grey", ls=":", label="random policy")
         ax.axhline(summary["threshold"], color="black", ls="--", lw=0.8, label="threshold")
@@ -285,6 +296,7 @@ def learning_curves(summary: Mapping[str, Any], rows: Iterable[Mapping[str, Any]
     by_steps.legend(fontsize=8)
     by_time.legend(fontsize=8)
     fig.savefig(path, format="png")
+    return fig
 
 
 # --------------------------------------------------------------------------- all of it

@@ -76,8 +76,8 @@ encoder and ``agent.json`` holding its sha256 and config, checked by ``agents.sa
 
 Outputs in ``<out>/<env>/``: ``evaluations.csv`` (every evaluation of every run),
 ``summary.json`` (also per seed: final return, env steps to ``--threshold``), ``table.md`` (final return ± 95 % t-interval over seeds, return at a third
-of the budget, env steps to reach ``--threshold``, training steps/s), ``learning_curves.png``
-(mean and 95 % band over seeds against env steps), TensorBoard runs in ``tb/`` (keypoint
+of the budget, env steps to reach ``--threshold``, return at equal training time, training steps/s),
+``learning_curves.png`` (mean and 95 % band over seeds against env steps and against training seconds), TensorBoard runs in ``tb/`` (keypoint
 agents log a frame with their keypoints drawn every ``--overlay-every`` rollouts), and per
 run ``<agent>/seed<s>/`` with ``model.zip``, ``agent.json`` (and ``encoder.pt``).
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from agents.experiment_settings import PPOExperiment
-from agents.report import (equal_time_seconds, markdown_table, per_seed_time_curves, return_at_seconds, summarise,
-                           write_results, write_rows)
+from agents.report import (equal_time_seconds, learning_curves, markdown_table, per_seed_time_curves, read_curves,
+                           return_at_seconds, summarise, write_results, write_rows)
 from agents.run_folders import EVALUATION_FIELDS, run_folder
 
 STEPS = [512, 1024, 1536]
@@ -82,15 +82,57 @@ def test_summary_compares_agents_at_the_fastest_image_agents_time(study):
     assert agents["pixels"]["return_at_equal_time"]["mean"] == pytest.approx((2.0 + 2.0) / 2)  # 2.0 and 2.0
     assert agents["objects"]["return_at_equal_time"]["mean"] == pytest.approx(9.0)  # done after 154 s
     table = markdown_table(summary)
-    assert "| return at 768 train s |" in table
-    assert "| kp | 2 | 4.00 ± " in table and "| 4.00 ± 12.71 |" in table
     assert "after the mean training seconds kp took for the whole budget" in table
+    header, _, *rows = [line for line in table.splitlines() if line.startswith("|")]
+    column = [c.strip() for c in header.split("|")].index("return at 768 train s")
+    cells = {row.split("|")[1].strip(): row.split("|")[column].strip() for row in rows}
+    assert cells == {"kp": "4.00 ± 12.71", "pixels": "2.00 ± 0.00", "objects": "9.00", "random policy": ""}
+    assert all(row.count("|") == header.count("|") for row in rows)
 
 
-def test_results_files_carry_the_equal_time(study):
+def test_seeds_not_evaluated_by_the_equal_time_are_counted(tmp_path):
+    """A seed whose first evaluation comes after the equal time has no return there: the cell says k/n."""
+    exp = PPOExperiment(env="MintTasks/Catch-v0", agents=["mint", "pixels"], seeds=2, timesteps=1536,
+                        out=str(tmp_path))
+    env_dir = tmp_path / "MintTasks_Catch-v0"
+    fake_run(env_dir, "kp", 0, 0.5, [1.0, 2.0, 3.0])    # 768 s
+    fake_run(env_dir, "pixels", 0, 1.0, [0.0, 4.0, 6.0])  # first evaluation at 512 s
+    fake_run(env_dir, "pixels", 1, 2.0, [2.0, 2.0, 8.0])  # first evaluation at 1024 s: none by 768 s
+    summary = summarise(exp, env_dir, ["kp", "pixels"], random=[0.0])
+    assert summary["agents"]["pixels"]["return_at_equal_time"]["n"] == 1
+    assert "| 2.00 (1/2) |" in markdown_table(summary)
+
+
+def test_a_summary_from_before_the_equal_time_still_renders(study, tmp_path):
+    """summary.json files written before the column: the table shows '–' and the figure has no equal-time line."""
+    exp, env_dir = study
+    summary = summarise(exp, env_dir, ["kp", "pixels"], random=[0.0, 0.0])
+    for key in ("equal_time_seconds", "equal_time_agent"):
+        del summary[key]
+    for agent in summary["agents"].values():
+        del agent["return_at_equal_time"]
+    table = markdown_table(summary)
+    assert "| return at equal train s |" in table and "| kp | 2 |" in table
+    assert "Return at equal training time" not in table
+    fig = learning_curves(summary, [], tmp_path / "old.png")
+    assert not any(line.get_linestyle() == ":" and line.get_xdata()[0] == line.get_xdata()[-1]
+                   for line in fig.axes[1].lines)
+
+
+def test_results_files_carry_the_equal_time(study, tmp_path):
     exp, env_dir = study
     summary, table = write_results(exp, env_dir, ["kp", "pixels"], random=[0.0, 0.0], extra={})
     stored = json.loads((env_dir / "summary.json").read_text())
     assert stored["equal_time_seconds"] == pytest.approx(768.0)
     assert stored["agents"]["pixels"]["return_at_equal_time"]["mean"] == pytest.approx(2.0)
     assert (env_dir / "learning_curves.png").stat().st_size > 10_000
+    fig = learning_curves(summary, read_curves(env_dir, ["kp", "pixels"], exp.seeds), tmp_path / "again.png")
+    by_steps, by_time = fig.axes
+    assert by_steps.get_xlabel() == "env steps" and by_time.get_xlabel().startswith("training seconds")
+    curves = {line.get_label(): line for line in by_time.lines}
+    assert set(curves) >= {"kp (n=2)", "pixels (n=2)", "equal training time"}
+    assert list(curves["equal training time"].get_xdata()) == [768.0, 768.0]
+    kp_t, kp_r = curves["kp (n=2)"].get_xdata(), curves["kp (n=2)"].get_ydata()
+    assert kp_t[0] == pytest.approx(256.0) and kp_t[-1] == pytest.approx(768.0) and kp_r[-1] == pytest.approx(4.0)
+    px_t, px_r = curves["pixels (n=2)"].get_xdata(), curves["pixels (n=2)"].get_ydata()
+    assert px_r[np.argmin(abs(np.asarray(px_t) - 768.0))] == pytest.approx(2.0, abs=0.2)
