@@ -1,6 +1,7 @@
 """Where the Pong study's runs stand, for committing partial results while it runs: per run, the last logged agent
 step and SB3's time/fps (agent steps per second of training since the run's (re)start) from its TensorBoard events
-in runs/pong_study, and a copy of each run's evaluations.csv (every held-out evaluation so far) in partial/.
+in runs/pong_study, a copy of each run's evaluations.csv (every held-out evaluation so far) in partial/, and each seed's
+runs read at the training seconds of its finished keypoint run (equal training time).
 
     python results/atari_pong_study/progress.py > results/atari_pong_study/progress.out
 """
@@ -27,3 +28,32 @@ for path in sorted(glob.glob(f"{STUDY}/*/seed*/evaluations.csv")):
         rows = f.read().splitlines()[1:]
     last = rows[-1].split(",") if rows else None
     print(f"{agent} {seed}: {len(rows)} evaluations" + (f", last at step {last[3]}: mean return {last[4]}" if last else ""))
+
+# Equal training time, per seed, so far: every run read at the training seconds of the keypoint agent's finished run
+# (agents.report.return_at_seconds; nan: that run has not trained that long yet, or its first evaluation came later).
+import csv  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from agents.report import return_at_seconds  # noqa: E402
+
+
+def curve(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return (np.array([float(r["train_seconds"]) for r in rows]), np.array([float(r["mean_return"]) for r in rows]),
+            np.array([int(r["step"]) for r in rows]))
+
+
+for done in sorted(glob.glob(f"{STUDY}/mint-rf5/seed*/done.json")):
+    seed = os.path.basename(os.path.dirname(done))
+    t_mint, r_mint, _ = curve(os.path.join(os.path.dirname(done), "evaluations.csv"))
+    cells = [f"mint-rf5 {r_mint[-1]:.1f}"]
+    for agent in ("pixels", "objects"):
+        path = f"{STUDY}/{agent}/{seed}/evaluations.csv"
+        if os.path.isfile(path):
+            t, r, steps = curve(path)
+            at = return_at_seconds(t, r, t_mint[-1]) if t[-1] >= t_mint[-1] else float("nan")
+            cells.append(f"{agent} {at:.1f} (at step {np.interp(t_mint[-1], t, steps):.0f})" if np.isfinite(at)
+                         else f"{agent} not there yet ({t[-1]:.0f} s)")
+    print(f"{seed} at mint-rf5's {t_mint[-1]:.0f} training seconds: " + ", ".join(cells))
