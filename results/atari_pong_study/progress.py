@@ -53,7 +53,8 @@ for done in sorted(glob.glob(f"{STUDY}/mint-rf5/seed*/done.json")):
         path = f"{STUDY}/{agent}/{seed}/evaluations.csv"
         if os.path.isfile(path):
             t, r, steps = curve(path)
-            at = return_at_seconds(t, r, t_mint[-1]) if t[-1] >= t_mint[-1] else float("nan")
-            cells.append(f"{agent} {at:.1f} (at step {np.interp(t_mint[-1], t, steps):.0f})" if np.isfinite(at)
+            finished = os.path.isfile(os.path.join(os.path.dirname(path), "done.json"))  # keeps its final
+            at = return_at_seconds(t, r, t_mint[-1]) if finished or t[-1] >= t_mint[-1] else float("nan")
+            cells.append(f"{agent} {at:.1f} (at step {np.interp(t_mint[-1], t, steps):.0f}{', finished' if finished else ''})" if np.isfinite(at)
                          else f"{agent} not there yet ({t[-1]:.0f} s)")
     print(f"{seed} at mint-rf5's {t_mint[-1]:.0f} training seconds: " + ", ".join(cells))
