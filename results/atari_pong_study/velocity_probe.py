@@ -23,8 +23,7 @@ size = rec.frames.shape[1:3]
 fold = np.zeros(len(rec.frames), np.int64)
 for i, video in enumerate(rec.videos()):
     fold[video] = i
-pairs = np.flatnonzero(~rec.starts)[1:] if rec.starts[0] else np.flatnonzero(~rec.starts)  # t with t-1 in its video
-pairs = pairs[pairs > 0]
+pairs = np.flatnonzero(~rec.starts)  # frames t whose frame t-1 is in the same video (frame 0 starts one)
 both = rec.visible[pairs] & rec.visible[pairs - 1]
 moved = np.where(both[..., None], rec.centres[pairs] - rec.centres[pairs - 1], 0.0)
 print(f"{len(pairs)} frame pairs; mean |displacement| per agent step (px, where visible in both):")
