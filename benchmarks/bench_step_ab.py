@@ -2,6 +2,7 @@
 
     python benchmarks/bench_step_ab.py --before HEAD           # a git ref (exported to a temp dir)
     python benchmarks/bench_step_ab.py --before /path/to/old/checkout --reps 21 --sizes 84
+    python benchmarks/bench_step_ab.py --encoder ENC.pt --frames FRAMES.npz   # a trained encoder on its frames
 
 On a machine whose speed drifts (shared cores), two runs of ``bench_encoder.py`` minutes apart
 do not compare well. Here each version runs in its own long-lived process (its own imports,
@@ -9,6 +10,12 @@ one torch thread), and the two take turns, one training step each (the same step
 ``bench_encoder.py``: 32 clips × 3 frames, entropy included, K = 16), alternating which goes
 first, each followed by the NatureCNN yardstick forward. It prints the medians and the median
 of the per-pair ratios before/after.
+
+By default both versions train a fresh encoder (seed 0) on uniform-noise clips, as ``bench_encoder.py`` does. A
+trained encoder costs more per step than a fresh one where its soft-argmax temperature has shrunk (denormal floats,
+``mint_rl.utils.flush_denormals``): ``--encoder`` starts both versions from that checkpoint (its geometry replaces
+``--sizes``) and ``--frames`` (a frame cache, ``mint_rl.frame_cache``) gives the clips, one fixed batch of the
+checkpoint's batch size sampled with seed 0.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def worker(size: int) -> None:
+def worker(size: int, encoder: str | None = None, frames_path: str | None = None) -> None:
     """Answer ``step`` / ``base`` / ``peak`` on stdin with milliseconds (or MB) on stdout."""
+    import numpy as np
     import torch
 
     torch.set_num_threads(1)
@@ -36,8 +44,18 @@ def worker(size: int) -> None:
     from mint_rl.trainer import MintTrainer
 
     torch.manual_seed(0)
-    trainer = MintTrainer(MintConfig(num_keypoints=16, image_size=(size, size), hidden_channels=16, batch_size=32))
-    clips = torch.randint(0, 256, (32, 3, 3, size, size), dtype=torch.uint8)
+    if encoder is None:
+        trainer = MintTrainer(MintConfig(num_keypoints=16, image_size=(size, size), hidden_channels=16, batch_size=32))
+        clips = torch.randint(0, 256, (32, 3, 3, size, size), dtype=torch.uint8)
+    else:
+        from mint_rl.baselines import load_encoder
+        from mint_rl.frame_cache import load_frames
+
+        enc = load_encoder(encoder)
+        trainer = MintTrainer(enc.config, encoder=enc)
+        streams, starts, _ = load_frames(frames_path)
+        clips, _ = trainer.frame_buffer(streams, starts).sample(enc.config.batch_size, enc.config.clip_length,
+                                                               np.random.default_rng(0))
     frames = clips[:, 0].contiguous()
     nature = torch.nn.Sequential(  # SB3's NatureCNN body, as in bench_encoder.py
         torch.nn.Conv2d(3, 32, 8, 4), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 4, 2), torch.nn.ReLU(),
@@ -72,11 +90,15 @@ def source_tree(spec: str, tmp: str) -> Path:
     return out
 
 
-def compare(size: int, trees: dict[str, Path], reps: int) -> None:
+def compare(size: int, trees: dict[str, Path], reps: int, trained: list[str] | None = None) -> None:
+    """Time ``reps`` interleaved pairs of steps at ``size`` (or of the trained encoder: ``trained`` = [checkpoint,
+    frame cache], absolute paths) and print the medians and the per-pair speed-up."""
+    label = "trained" if trained else f"{size}x{size}"
     procs = {}
     for name, tree in trees.items():
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(tree))
-        procs[name] = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(size)],
+        extra = ["--encoder", trained[0], "--frames", trained[1]] if trained else []
+        procs[name] = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(size), *extra],
                                        cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if procs[name].stdout.readline().strip() != "ready":
             raise RuntimeError(f"the {name} worker ({tree}) did not start")
@@ -99,11 +121,11 @@ def compare(size: int, trees: dict[str, Path], reps: int) -> None:
     for name in trees:
         step, base = times[(name, "step")], times[(name, "base")]
         ratio = statistics.median(s / b for s, b in zip(step, base))
-        print(f"{size}x{size} {name:<6}  step {statistics.median(step):7.1f} ms (min {min(step):6.1f})  "
+        print(f"{label} {name:<6}  step {statistics.median(step):7.1f} ms (min {min(step):6.1f})  "
               f"NatureCNN fwd {statistics.median(base):5.1f} ms  ratio {ratio:5.1f}  peak RSS {peaks[name]:5.0f} MB")
     gain = [b / a for b, a in zip(times[("before", "step")], times[("after", "step")])]
     q = statistics.quantiles(gain, n=4)
-    print(f"{size}x{size} speed-up before/after: median of {reps} pairs {statistics.median(gain):.2f}x "
+    print(f"{label} speed-up before/after: median of {reps} pairs {statistics.median(gain):.2f}x "
           f"(quartiles {q[0]:.2f}-{q[2]:.2f})", flush=True)
 
 
@@ -113,17 +135,29 @@ def main() -> None:
     p.add_argument("--after", default=str(ROOT), help="a directory holding mint_rl (default: this checkout)")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 84])
     p.add_argument("--reps", type=int, default=15)
+    p.add_argument("--encoder", help="a trained MINT checkpoint both versions start from (with --frames)")
+    p.add_argument("--frames", help="the frame cache (frames.npz) the clips of --encoder come from")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # internal: run one version's worker
     args = p.parse_args()
-    if args.worker:
-        worker(args.worker)
+    if args.worker is not None:
+        worker(args.worker, args.encoder, args.frames)
         return
+    if (args.encoder is None) != (args.frames is None):
+        p.error("--encoder and --frames go together: a trained checkpoint and the frame cache its clips come from")
+    trained = None
+    if args.encoder:
+        for flag, path in (("--encoder", args.encoder), ("--frames", args.frames)):
+            if not Path(path).is_file():
+                p.error(f"{flag} {path}: no such file")
+        trained = [str(Path(args.encoder).resolve()), str(Path(args.frames).resolve())]
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"before": source_tree(args.before, tmp), "after": source_tree(args.after, tmp)}
-        print(f"MINT training step, K=16, 32 clips x 3 frames, torch threads 1, {args.reps} interleaved pairs; "
+        what = (f"trained encoder {args.encoder} on clips of {args.frames}" if trained
+                else "fresh encoder, K=16, 32 clips x 3 frames")
+        print(f"MINT training step, {what}, torch threads 1, {args.reps} interleaved pairs; "
               f"before = {args.before}, after = {args.after}")
-        for size in args.sizes:
-            compare(size, trees, args.reps)
+        for size in ([0] if trained else args.sizes):
+            compare(size, trees, args.reps, trained)
 
 
 if __name__ == "__main__":

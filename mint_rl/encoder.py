@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from mint_rl.config import MintConfig
 from mint_rl.keypoints import Keypoints, encode_in_chunks, keypoint_readout, sample_features
 from mint_rl.norm import ChannelsLastBatchNorm2d, norm_layer
+from mint_rl.utils import flush_denormals
 
 __all__ = ["KeypointEncoder", "to_network_input", "check_encoder_frames"]
 
@@ -175,8 +176,9 @@ class KeypointEncoder(nn.Module):
             bias = bias + norm.bias
         return F.conv2d(hidden, conv.weight * scale[:, None, None, None], bias)
 
+    @flush_denormals()
     def forward(self, frames: torch.Tensor) -> Keypoints:
-        """Encode frames.
+        """Encode frames (denormal floats flushed to zero: :func:`mint_rl.utils.flush_denormals`).
 
         :param frames: ``(B, C, H, W)`` uint8 (0–255) or float in [0, 1], ``(H, W) = image_size``.
             A single frame ``(C, H, W)`` is accepted and gets a batch dimension of 1.

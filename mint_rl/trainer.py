@@ -35,7 +35,7 @@ from mint_rl.encoder import KeypointEncoder, check_encoder_frames
 from mint_rl.entropy import LocalEntropy
 from mint_rl.keypoints import Keypoints
 from mint_rl.losses import MintLoss
-from mint_rl.utils import resolve_device, seed_everything
+from mint_rl.utils import flush_denormals, resolve_device, seed_everything
 
 __all__ = ["BaseTrainer", "MintTrainer", "make_entropy", "is_main_process"]
 
@@ -332,8 +332,10 @@ class MintTrainer(BaseTrainer):
                 maps, _ = self.encoder.heatmaps(frames.flatten(0, 1).to(self.device))
                 self.encoder.calibrate_status_threshold(maps.flatten(2).amax(-1))
 
+    @flush_denormals()
     def step(self, frames: torch.Tensor, entropy: torch.Tensor | None = None) -> dict[str, float]:
-        """One optimiser step on a batch of clips.
+        """One optimiser step on a batch of clips, denormal floats flushed to zero (:func:`mint_rl.utils.flush_denormals`:
+        a trained encoder's soft-argmax underflows to them, and they are slow on x86 CPUs).
 
         :param frames: ``(B, T, C, H, W)`` uint8 (or float in [0, 1]) consecutive frames.
         :param entropy: ``(B, T, H', W')`` their entropy maps; computed here when None.

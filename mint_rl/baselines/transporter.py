@@ -55,6 +55,7 @@ from mint_rl.encoder import check_encoder_frames, to_network_input
 from mint_rl.keypoints import Keypoints, encode_in_chunks, gaussian_maps, sample_features, spatial_soft_argmax
 from mint_rl.norm import norm_layer
 from mint_rl.trainer import BaseTrainer
+from mint_rl.utils import flush_denormals
 
 __all__ = ["TransporterEncoder", "TransporterTrainer", "transport", "transporter_loss"]
 
@@ -187,8 +188,9 @@ class TransporterEncoder(nn.Module):
         check_encoder_frames(frames, self.config.in_channels, self.config.image_size, name=name)
         return frames
 
+    @flush_denormals()
     def forward(self, frames: torch.Tensor) -> Keypoints:
-        """Encode frames.
+        """Encode frames (denormal floats flushed to zero, as MINT's encoder: :func:`mint_rl.utils.flush_denormals`).
 
         :param frames: ``(B, C, H, W)`` uint8 (0–255) or float in [0, 1], ``(H, W) = image_size``.
             A single frame ``(C, H, W)`` is accepted and gets a batch dimension of 1.
@@ -264,8 +266,9 @@ class TransporterTrainer(BaseTrainer):
         later = torch.from_numpy(self.rng.integers(1, t, size=b))
         return frames[:, 0], frames[torch.arange(b), later]
 
+    @flush_denormals()
     def step(self, frames: torch.Tensor, entropy: torch.Tensor | None = None) -> dict[str, float]:
-        """One optimiser step on a batch of clips.
+        """One optimiser step on a batch of clips, denormal floats flushed to zero as in MINT's trainer.
 
         :param frames: ``(B, T, C, H, W)`` uint8 (or float in [0, 1]) consecutive frames, T ≥ 2.
         :param entropy: ignored (the Transporter needs no entropy); accepted so ``fit`` is shared.
