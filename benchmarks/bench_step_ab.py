@@ -34,12 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def worker(size: int, encoder: str | None = None, frames_path: str | None = None) -> None:
+def worker(size: int, encoder: str | None = None, frames_path: str | None = None, threads: int = 1) -> None:
     """Answer ``step`` / ``base`` / ``peak`` on stdin with milliseconds (or MB) on stdout."""
     import numpy as np
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     from mint_rl.config import MintConfig
     from mint_rl.trainer import MintTrainer
 
@@ -90,14 +90,14 @@ def source_tree(spec: str, tmp: str) -> Path:
     return out
 
 
-def compare(size: int, trees: dict[str, Path], reps: int, trained: list[str] | None = None) -> None:
+def compare(size: int, trees: dict[str, Path], reps: int, trained: list[str] | None = None, threads: int = 1) -> None:
     """Time ``reps`` interleaved pairs of steps at ``size`` (or of the trained encoder: ``trained`` = [checkpoint,
     frame cache], absolute paths) and print the medians and the per-pair speed-up."""
     label = "trained" if trained else f"{size}x{size}"
     procs = {}
     for name, tree in trees.items():
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(tree))
-        extra = ["--encoder", trained[0], "--frames", trained[1]] if trained else []
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(tree))
+        extra = (["--encoder", trained[0], "--frames", trained[1]] if trained else []) + ["--threads", str(threads)]
         procs[name] = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(size), *extra],
                                        cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if procs[name].stdout.readline().strip() != "ready":
@@ -137,11 +137,14 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=15)
     p.add_argument("--encoder", help="a trained MINT checkpoint both versions start from (with --frames)")
     p.add_argument("--frames", help="the frame cache (frames.npz) the clips of --encoder come from")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads of each version's process (they take turns)")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # internal: run one version's worker
     args = p.parse_args()
     if args.worker is not None:
-        worker(args.worker, args.encoder, args.frames)
+        worker(args.worker, args.encoder, args.frames, args.threads)
         return
+    if args.threads < 1:
+        p.error(f"--threads {args.threads}: give 1 or more")
     if (args.encoder is None) != (args.frames is None):
         p.error("--encoder and --frames go together: a trained checkpoint and the frame cache its clips come from")
     trained = None
@@ -154,10 +157,10 @@ def main() -> None:
         trees = {"before": source_tree(args.before, tmp), "after": source_tree(args.after, tmp)}
         what = (f"trained encoder {args.encoder} on clips of {args.frames}" if trained
                 else "fresh encoder, K=16, 32 clips x 3 frames")
-        print(f"MINT training step, {what}, torch threads 1, {args.reps} interleaved pairs; "
+        print(f"MINT training step, {what}, torch threads {args.threads}, {args.reps} interleaved pairs; "
               f"before = {args.before}, after = {args.after}")
         for size in ([0] if trained else args.sizes):
-            compare(size, trees, args.reps, trained)
+            compare(size, trees, args.reps, trained, args.threads)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ from mint_rl.config import ConfigError, MintConfig
 from mint_rl.frame_cache import frame_source, load_frames, save_frames, source_mismatch
 from mint_rl.refine import check_refine_window, refine_keypoints
 from mint_rl.run_lock import locked_run_folder
-from mint_rl.utils import atomic_write_text, differences, resolve_device
+from mint_rl.utils import atomic_write_text, differences, flush_denormals_process_wide, resolve_device
 
 FACTORS = {"k": int, "grid": int, "steps": int, "w_mce": float, "refine": int}  # what --sweep can vary
 COLLECT_STREAMS = 4  # pretrain.py's --num-envs default
@@ -322,4 +322,5 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
+    flush_denormals_process_wide()  # before any torch work: its worker threads inherit it (mint_rl.utils)
     main()

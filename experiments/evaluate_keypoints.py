@@ -65,7 +65,7 @@ from mint_rl.draw import draw_keypoints_batch, entropy_figure, write_video
 from mint_rl.keypoints import gaussian_maps, information_patches
 from mint_rl.metrics import enter_leave_metrics, video_metrics
 from mint_rl.trainer import make_entropy
-from mint_rl.utils import resolve_device, write_json
+from mint_rl.utils import flush_denormals_process_wide, resolve_device, write_json
 
 
 # --------------------------------------------------------------------------- 1. arguments
@@ -346,4 +346,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    flush_denormals_process_wide()  # before any torch work: its worker threads inherit it (mint_rl.utils)
     main()

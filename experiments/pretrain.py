@@ -41,7 +41,7 @@ from pathlib import Path
 
 from envs.pretraining import PretrainError, PretrainSettings, pretrain_encoder
 from mint_rl.config import ConfigError, config_overrides
-from mint_rl.utils import resolve_device
+from mint_rl.utils import flush_denormals_process_wide, resolve_device
 
 
 SCENE_STEPS = 2000
@@ -158,4 +158,5 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
+    flush_denormals_process_wide()  # before any torch work: its worker threads inherit it (mint_rl.utils)
     main()

@@ -140,3 +140,27 @@ def test_readout_of_a_sharp_map_is_unchanged_by_flushing():
     _, plain, _ = keypoint_readout(logits, 0.07)
     torch.testing.assert_close(coords, plain, rtol=0, atol=1e-7)
     assert coords[0, 0].tolist() == pytest.approx([(5 + 0.5) / 4 - 1, (3 + 0.5) / 4 - 1])
+
+
+THREAD_CHECK = """
+import threading
+from mint_rl.utils import denormals_flushed, flush_denormals_process_wide
+if {call}:
+    flush_denormals_process_wide()
+seen = []
+t = threading.Thread(target=lambda: seen.append(denormals_flushed()))
+t.start(); t.join()
+print(denormals_flushed(), seen[0])
+"""
+
+
+@needs_flag
+@pytest.mark.parametrize("call", [True, False])
+def test_process_wide_flag_reaches_threads_started_later(call):
+    """What lets torch's intra-op worker threads flush too: a thread started after the call inherits the flag."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", THREAD_CHECK.format(call=call)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [str(call), str(call)]

@@ -1,7 +1,7 @@
 """Thirtieth-session probe: does flushing denormals change the speed of a MINT training step on a *trained* encoder?
 
-    python results/ppo/speed_s30/probe_denormal_train.py ENCODER.pt FRAMES.npz     # the frames it was trained on
-    python results/ppo/speed_s30/probe_denormal_train.py ENCODER.pt ALE/Pong-v5    # or 1,200 random-policy frames
+    python results/keypoints/denormals_s30/probe_denormal_train.py ENCODER.pt FRAMES.npz     # the frames it was trained on
+    python results/keypoints/denormals_s30/probe_denormal_train.py ENCODER.pt ALE/Pong-v5    # or 1,200 random-policy frames
 
 A trained encoder's softmax temperature is small (about 0.07 on Catch), so the soft-argmax's exp(x - max) underflows
 to denormal floats over most of each map; x86 arithmetic on denormals is slow. Times one training step (the pretraining
