@@ -137,7 +137,8 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=15)
     p.add_argument("--encoder", help="a trained MINT checkpoint both versions start from (with --frames)")
     p.add_argument("--frames", help="the frame cache (frames.npz) the clips of --encoder come from")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads of each version's process (they take turns)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads of each version's process (they take turns)")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # internal: run one version's worker
     args = p.parse_args()
     if args.worker is not None:

@@ -334,8 +334,9 @@ class MintTrainer(BaseTrainer):
 
     @flush_denormals()
     def step(self, frames: torch.Tensor, entropy: torch.Tensor | None = None) -> dict[str, float]:
-        """One optimiser step on a batch of clips, denormal floats flushed to zero (:func:`mint_rl.utils.flush_denormals`:
-        a trained encoder's soft-argmax underflows to them, and they are slow on x86 CPUs).
+        """One optimiser step on a batch of clips, denormal floats flushed to zero
+        (:func:`mint_rl.utils.flush_denormals`: a trained encoder's soft-argmax underflows to them, and they are slow
+        on x86 CPUs).
 
         :param frames: ``(B, T, C, H, W)`` uint8 (or float in [0, 1]) consecutive frames.
         :param entropy: ``(B, T, H', W')`` their entropy maps; computed here when None.

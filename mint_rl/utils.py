@@ -67,11 +67,11 @@ def flush_denormals() -> Iterator[None]:
     """Flush denormal floats to zero on this thread while inside (``torch.set_flush_denormal(True)``); a context
     manager and a decorator.
 
-    Why: a trained MINT encoder's soft-argmax temperature is small (about 0.07–0.09), so ``exp(x − max)`` over a
-    heatmap underflows to denormal floats (below 1.2e-38) at most pixels, and x86 CPUs compute on denormals many times
-    slower than on normal floats: a training step at 84×84 on a trained encoder took 1.65× as long with them
-    (``results/keypoints/denormals_s30/``). Flushing changes only those values, each below 1.2e-38: loss terms agree to the bit
-    and gradients to float rounding (``tests/test_denormals.py``).
+    Why: a trained MINT encoder's soft-argmax temperature is small (about 0.07–0.12), so ``exp(x − max)`` over a
+    heatmap underflows to denormal floats (below 1.2e-38) at many pixels, and x86 CPUs compute on denormals many times
+    slower than on normal floats: a training step at 84×84 on a trained encoder took 1.2–1.65× as long with them
+    (``results/keypoints/denormals_s30/``). Flushing changes only those values, each below 1.2e-38: loss terms agree
+    to the bit and gradients to float rounding (``tests/test_denormals.py``).
 
     On exit the flag is switched off again unless it was on before (an enclosing :func:`flush_denormals`, or the
     caller's own ``torch.set_flush_denormal(True)``, stays in force). The flag is per thread: with more than one torch
