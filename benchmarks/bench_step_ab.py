@@ -15,7 +15,8 @@ By default both versions train a fresh encoder (seed 0) on uniform-noise clips, 
 trained encoder costs more per step than a fresh one where its soft-argmax temperature has shrunk (denormal floats,
 ``mint_rl.utils.flush_denormals``): ``--encoder`` starts both versions from that checkpoint (its geometry replaces
 ``--sizes``) and ``--frames`` (a frame cache, ``mint_rl.frame_cache``) gives the clips, one fixed batch of the
-checkpoint's batch size sampled with seed 0.
+checkpoint's batch size sampled with seed 0 (:func:`trained_setup`; it uses only what every version of mint_rl has
+had, so ``--before`` may be any earlier commit).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def worker(size: int, encoder: str | None = None, frames_path: str | None = None, threads: int = 1) -> None:
     """Answer ``step`` / ``base`` / ``peak`` on stdin with milliseconds (or MB) on stdout."""
-    import numpy as np
     import torch
 
     torch.set_num_threads(threads)
@@ -48,14 +48,7 @@ def worker(size: int, encoder: str | None = None, frames_path: str | None = None
         trainer = MintTrainer(MintConfig(num_keypoints=16, image_size=(size, size), hidden_channels=16, batch_size=32))
         clips = torch.randint(0, 256, (32, 3, 3, size, size), dtype=torch.uint8)
     else:
-        from mint_rl.baselines import load_encoder
-        from mint_rl.frame_cache import load_frames
-
-        enc = load_encoder(encoder)
-        trainer = MintTrainer(enc.config, encoder=enc)
-        streams, starts, _ = load_frames(frames_path)
-        clips, _ = trainer.frame_buffer(streams, starts).sample(enc.config.batch_size, enc.config.clip_length,
-                                                               np.random.default_rng(0))
+        trainer, clips = trained_setup(encoder, frames_path)
     frames = clips[:, 0].contiguous()
     nature = torch.nn.Sequential(  # SB3's NatureCNN body, as in bench_encoder.py
         torch.nn.Conv2d(3, 32, 8, 4), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 4, 2), torch.nn.ReLU(),
@@ -77,6 +70,43 @@ def worker(size: int, encoder: str | None = None, frames_path: str | None = None
         t = time.perf_counter()
         trainer.step(clips) if cmd == "step" else base()
         print(json.dumps(1000 * (time.perf_counter() - t)), flush=True)
+
+
+def trained_setup(encoder: str, frames_path: str):
+    """A trainer around the checkpoint's encoder and one batch of its clips, built only from what every version of
+    mint_rl has had (a ``MintConfig`` dataclass, ``KeypointEncoder``, ``MintTrainer``), so older versions time the same
+    step: the checkpoint's config fields this version lacks must be off (False, None, 0), and the clips are sampled
+    here with numpy (seed 0; consecutive frames of one stream inside one episode; the step computes their entropy, as
+    in the fresh-encoder case)."""
+    from dataclasses import fields
+
+    import numpy as np
+    import torch
+
+    from mint_rl.config import MintConfig
+    from mint_rl.encoder import KeypointEncoder
+    from mint_rl.trainer import MintTrainer
+
+    ckpt = torch.load(encoder, map_location="cpu", weights_only=False)
+    raw = dict(ckpt["config"])
+    known = {f.name for f in fields(MintConfig)}
+    unknown = {k: raw.pop(k) for k in list(raw) if k not in known}
+    if any(v not in (False, None, 0) for v in unknown.values()):
+        raise SystemExit(f"this version of mint_rl has no config fields {unknown}, which the checkpoint sets")
+    cfg = MintConfig(**raw)
+    enc = KeypointEncoder(cfg)
+    enc.load_state_dict(ckpt["encoder"])
+    with np.load(frames_path) as cache:
+        streams, starts = cache["frames"], cache["starts"]
+    b, t = cfg.batch_size, cfg.clip_length
+    rng = np.random.default_rng(0)
+    picked = []
+    while len(picked) < b:
+        s, i = int(rng.integers(streams.shape[0])), int(rng.integers(streams.shape[1] - t + 1))
+        if not starts[s, i + 1:i + t].any():  # no episode begins inside the clip
+            picked.append(streams[s, i:i + t])
+    clips = torch.from_numpy(np.stack(picked)).permute(0, 1, 4, 2, 3).contiguous()  # (B, T, C, H, W)
+    return MintTrainer(cfg, encoder=enc), clips
 
 
 def source_tree(spec: str, tmp: str) -> Path:
@@ -144,6 +174,8 @@ def main() -> None:
     if args.worker is not None:
         worker(args.worker, args.encoder, args.frames, args.threads)
         return
+    if args.reps < 2:
+        p.error(f"--reps {args.reps}: give 2 or more (the speed-up's quartiles need two pairs)")
     if args.threads < 1:
         p.error(f"--threads {args.threads}: give 1 or more")
     if (args.encoder is None) != (args.frames is None):

@@ -51,6 +51,7 @@ def test_trained_encoder_ab_runs_both_versions(trained):
     (["--frames", "x.npz"], "--encoder and --frames go together"),
     (["--encoder", "missing.pt", "--frames", "missing.npz"], "--encoder missing.pt: no such file"),
     (["--threads", "0"], "--threads 0: give 1 or more"),
+    (["--reps", "1"], "--reps 1: give 2 or more"),
 ])
 def test_bad_flags_are_refused(flags, message):
     done = run(*flags)
