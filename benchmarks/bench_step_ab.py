@@ -31,6 +31,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,10 +51,14 @@ def worker(size: int, encoder: str | None = None, frames_path: str | None = None
         trainer = MintTrainer(MintConfig(num_keypoints=16, image_size=(size, size), hidden_channels=16, batch_size=32))
         clips = torch.randint(0, 256, (32, 3, 3, size, size), dtype=torch.uint8)
     else:
-        trainer, clips = trained_setup(encoder, frames_path)
+        try:
+            trainer, clips = trained_setup(encoder, frames_path)
+        except ValueError as exc:  # the parent then says the worker did not start
+            print(f"bench_step_ab: {exc}", file=sys.stderr, flush=True)
+            sys.exit(2)
     frames = clips[:, 0].contiguous()
     nature = torch.nn.Sequential(  # SB3's NatureCNN body, as in bench_encoder.py
-        torch.nn.Conv2d(3, 32, 8, 4), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 4, 2), torch.nn.ReLU(),
+        torch.nn.Conv2d(frames.shape[1], 32, 8, 4), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 4, 2), torch.nn.ReLU(),
         torch.nn.Conv2d(64, 64, 3, 1), torch.nn.ReLU(), torch.nn.Flatten())
 
     def base() -> None:
@@ -72,15 +79,31 @@ def worker(size: int, encoder: str | None = None, frames_path: str | None = None
         print(json.dumps(1000 * (time.perf_counter() - t)), flush=True)
 
 
-def trained_setup(encoder: str, frames_path: str):
-    """A trainer around the checkpoint's encoder and one batch of its clips, built only from what every version of
-    mint_rl has had (a ``MintConfig`` dataclass, ``KeypointEncoder``, ``MintTrainer``), so older versions time the same
-    step: the checkpoint's config fields this version lacks must be off (False, None, 0), and the clips are sampled
-    here with numpy (seed 0; consecutive frames of one stream inside one episode; the step computes their entropy, as
-    in the fresh-encoder case)."""
+def clip_starts(starts: np.ndarray, length: int) -> np.ndarray:
+    """``(M, 2)`` (stream, index) of every clip of ``length`` consecutive frames inside one episode, given
+    ``starts (S, N)`` (True where a frame begins an episode)."""
+    s, n = starts.shape
+    if n < length:
+        return np.zeros((0, 2), dtype=int)
+    # a clip at i is valid when no episode begins at i + 1 … i + length − 1
+    # (S, N − length + 1, length − 1): the starts after each candidate's first frame
+    inside = np.lib.stride_tricks.sliding_window_view(starts[:, 1:], length - 1, axis=1)
+    return np.argwhere(~inside.any(-1))
+
+
+def trained_setup(encoder: str, frames_path: str) -> tuple[Any, Any]:
+    """A ``MintTrainer`` around the checkpoint's encoder and one ``(B, T, C, H, W)`` uint8 batch of its clips, built
+    only from what every version of mint_rl has had (a ``MintConfig`` dataclass, ``KeypointEncoder``,
+    ``MintTrainer``), so older versions time the same step.
+
+    :param encoder: a MINT checkpoint; its config fields this version lacks must be off (False, None, 0).
+    :param frames_path: a frame cache (``frames`` ``(S, N, H, W, C)``, ``starts`` ``(S, N)``); the batch is the
+        checkpoint's batch size of clips of its clip length, drawn with seed 0 among the clips inside one episode
+        (the step computes their entropy, as in the fresh-encoder case).
+    :raises ValueError: a config field this version lacks is set, or no episode holds a whole clip.
+    """
     from dataclasses import fields
 
-    import numpy as np
     import torch
 
     from mint_rl.config import MintConfig
@@ -92,21 +115,19 @@ def trained_setup(encoder: str, frames_path: str):
     known = {f.name for f in fields(MintConfig)}
     unknown = {k: raw.pop(k) for k in list(raw) if k not in known}
     if any(v not in (False, None, 0) for v in unknown.values()):
-        raise SystemExit(f"this version of mint_rl has no config fields {unknown}, which the checkpoint sets")
+        raise ValueError(f"this version of mint_rl has no config fields {unknown}, which the checkpoint sets")
     cfg = MintConfig(**raw)
     enc = KeypointEncoder(cfg)
     enc.load_state_dict(ckpt["encoder"])
     with np.load(frames_path) as cache:
         streams, starts = cache["frames"], cache["starts"]
-    b, t = cfg.batch_size, cfg.clip_length
-    rng = np.random.default_rng(0)
-    picked = []
-    while len(picked) < b:
-        s, i = int(rng.integers(streams.shape[0])), int(rng.integers(streams.shape[1] - t + 1))
-        if not starts[s, i + 1:i + t].any():  # no episode begins inside the clip
-            picked.append(streams[s, i:i + t])
-    clips = torch.from_numpy(np.stack(picked)).permute(0, 1, 4, 2, 3).contiguous()  # (B, T, C, H, W)
-    return MintTrainer(cfg, encoder=enc), clips
+    candidates = clip_starts(starts, cfg.clip_length)
+    if not len(candidates):
+        raise ValueError(f"{frames_path}: no episode holds {cfg.clip_length} consecutive frames (the checkpoint's "
+                         "clip length)")
+    picked = candidates[np.random.default_rng(0).integers(len(candidates), size=cfg.batch_size)]
+    clips = np.stack([streams[s, i:i + cfg.clip_length] for s, i in picked])
+    return MintTrainer(cfg, encoder=enc), torch.from_numpy(clips).permute(0, 1, 4, 2, 3).contiguous()
 
 
 def source_tree(spec: str, tmp: str) -> Path:

@@ -93,7 +93,7 @@ from mint_rl.baselines import build_trainer, load_encoder
 from mint_rl.checkpoint import load_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.frame_cache import given_frames_source, save_frames
-from mint_rl.utils import resolve_device, write_json
+from mint_rl.utils import flush_denormals_process_wide, resolve_device, write_json
 
 ENCODERS = ("mint", "transporter", "ground_truth")
 DEFAULTS = dict(seeds=3, encoder_steps=400, batch_size=32, train_episodes=15, episode_length=200, eval_episodes=4,
@@ -389,4 +389,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    flush_denormals_process_wide()  # before any torch work: its worker threads inherit it (mint_rl.utils)
     main()

@@ -68,7 +68,7 @@ from mint_rl.config import MintConfig
 from mint_rl.metrics import video_metrics
 from mint_rl.online import OnlineOptions
 from mint_rl.trainer import MintTrainer
-from mint_rl.utils import resolve_device, weight_checksum, write_json
+from mint_rl.utils import flush_denormals_process_wide, resolve_device, weight_checksum, write_json
 
 DEFAULTS = argparse.Namespace(**DEFAULT_BUDGET, **DEFAULT_ENCODER)  # evaluate_keypoints' default budget and geometry
 
@@ -290,4 +290,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    flush_denormals_process_wide()  # before any torch work: its worker threads inherit it (mint_rl.utils)
     main()

@@ -69,9 +69,9 @@ def flush_denormals() -> Iterator[None]:
 
     Why: a trained MINT encoder's soft-argmax temperature is small (about 0.07–0.12), so ``exp(x − max)`` over a
     heatmap underflows to denormal floats (below 1.2e-38) at many pixels, and x86 CPUs compute on denormals many times
-    slower than on normal floats: a training step at 84×84 on a trained encoder took 1.2–1.65× as long with them
-    (``results/keypoints/denormals_s30/``). Flushing changes only those values, each below 1.2e-38: loss terms agree
-    to the bit and gradients to float rounding (``tests/test_denormals.py``).
+    slower than on normal floats: a training step on a trained encoder took 1.5–1.65× as long with them at 84×84 and
+    1.2× at 64×64 (``results/keypoints/denormals_s30/``). Flushing changes only those values, each below 1.2e-38:
+    loss terms and gradients agree to float rounding (``tests/test_denormals.py``).
 
     On exit the flag is switched off again unless it was on before (an enclosing :func:`flush_denormals`, or the
     caller's own ``torch.set_flush_denormal(True)``, stays in force). The flag is per thread: with more than one torch
@@ -94,7 +94,8 @@ def flush_denormals_process_wide() -> bool:
     parallel operation, flush too. For scripts that train encoders with more than one torch thread, called before
     any torch work (:func:`flush_denormals` alone reaches the calling thread only: a 2-thread training step at
     84×84 on a trained encoder took 142–157 ms with it alone and 104–110 ms with this call first,
-    ``results/keypoints/denormals_s30/``). Returns False where the CPU has no such flag."""
+    ``results/keypoints/denormals_s30/``). It also reaches numpy and numba code run on those threads afterwards.
+    Returns False where the CPU has no such flag."""
     return bool(torch.set_flush_denormal(True))
 
 

@@ -1,6 +1,7 @@
 """benchmarks/bench_step_ab.py: the paired A/B of a training step, on a trained checkpoint and its frames, and its bad
 flags (refused before any worker starts)."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,9 @@ from mint_rl.trainer import MintTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks" / "bench_step_ab.py"
+_spec = importlib.util.spec_from_file_location("bench_step_ab", BENCH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
 
 
 def run(*flags: str) -> subprocess.CompletedProcess:
@@ -57,3 +61,23 @@ def test_bad_flags_are_refused(flags, message):
     done = run(*flags)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_clip_starts_keep_clips_inside_one_episode():
+    starts = np.zeros((2, 7), bool)
+    starts[:, 0] = True
+    starts[0, 3] = True  # stream 0: episodes at 0–2 and 3–6; stream 1: one episode 0–6
+    got = {tuple(x) for x in bench.clip_starts(starts, 3).tolist()}
+    assert got == {(0, 0), (0, 3), (0, 4), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4)}
+    assert len(bench.clip_starts(starts, 8)) == 0
+    starts[1, 1::2] = True  # stream 1: episodes of 1–2 frames
+    assert {tuple(x) for x in bench.clip_starts(starts, 3).tolist()} == {(0, 0), (0, 3), (0, 4)}
+
+
+def test_frames_without_a_whole_clip_are_refused(tmp_path, trained):
+    encoder, _ = trained
+    frames = np.zeros((1, 6, 40, 40, 3), np.uint8)
+    starts = np.ones((1, 6), bool)  # every frame begins an episode
+    save_frames(tmp_path / "short.npz", frames, starts, given_frames_source("test", 6, "one-frame episodes"))
+    with pytest.raises(ValueError, match="no episode holds 3 consecutive frames"):
+        bench.trained_setup(str(encoder), str(tmp_path / "short.npz"))

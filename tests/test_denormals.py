@@ -20,6 +20,7 @@ needs_flag = pytest.mark.skipif(not torch.set_flush_denormal(False), reason="thi
 
 @pytest.fixture
 def flag_off():
+    """Flushing off before and after the test (torch's default), whatever the test did."""
     torch.set_flush_denormal(False)
     yield
     torch.set_flush_denormal(False)
@@ -92,6 +93,7 @@ def test_the_case_below_meets_denormals(flag_off):
 
 
 def step_results(config: MintConfig, steps: int = 1) -> tuple[list[dict[str, float]], list[torch.Tensor]]:
+    """The loss terms of ``steps`` training steps of :func:`trained_like` on random clips, and the last gradients."""
     trainer = MintTrainer(config, encoder=trained_like(config))
     g = torch.Generator().manual_seed(2)
     history = []
@@ -131,15 +133,59 @@ def test_encoder_forward_flushed_equals_unflushed(flag_off, monkeypatch):
     torch.testing.assert_close(flushed.status, plain.status, rtol=0, atol=1e-6)
 
 
-def test_readout_of_a_sharp_map_is_unchanged_by_flushing():
-    """A one-hot-like map: every other pixel's weight is denormal or zero; flushed, the coordinate is the peak's."""
+@needs_flag
+def test_readout_of_a_sharp_map_is_unchanged_by_flushing(flag_off):
+    """A one-hot-like map whose other pixels' weights are denormal (exp(−95) at T = 0.07) unflushed and zero flushed:
+    the coordinate is the peak's either way."""
     logits = torch.full((1, 1, 8, 8), -20.0)
-    logits[0, 0, 3, 5] = 5.0
+    logits[0, 0, 3, 5] = 6.65  # softplus 6.651: (peak − other) / T ≈ 95, between the denormal bounds 87 and 103
+    weights = torch.softmax(torch.nn.functional.softplus(logits).flatten(2) / 0.07, dim=-1)
+    assert ((weights > 0) & (weights < SMALLEST_NORMAL)).sum() == 63
     with flush_denormals():
         _, coords, _ = keypoint_readout(logits, 0.07)
     _, plain, _ = keypoint_readout(logits, 0.07)
     torch.testing.assert_close(coords, plain, rtol=0, atol=1e-7)
     assert coords[0, 0].tolist() == pytest.approx([(5 + 0.5) / 4 - 1, (3 + 0.5) / 4 - 1])
+
+
+def record_flag(seen: list[bool]):
+    """A forward (or backward) hook that records whether denormals are flushed when it runs."""
+    return lambda *args: seen.append(denormals_flushed())
+
+
+@needs_flag
+def test_mint_forward_and_step_run_flushed(flag_off):
+    """What the decorators do: the encoder's layers, the loss and the backward pass all run with the flag on."""
+    cfg = MintConfig(num_keypoints=2, image_size=(32, 32), hidden_channels=4, batch_size=2)
+    trainer = MintTrainer(cfg)
+    layers, backward, loss = [], [], []
+    trainer.encoder.backbone.register_forward_hook(record_flag(layers))
+    trainer.encoder.keypoint_head.register_full_backward_hook(record_flag(backward))
+    loss_fn = trainer.loss_fn
+    trainer.loss_fn = lambda *args: (loss.append(denormals_flushed()), loss_fn(*args))[1]
+    with torch.no_grad():
+        trainer.encoder.eval()(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    assert layers == [True] and not denormals_flushed()
+    trainer.step(torch.randint(0, 256, (2, 3, 3, 32, 32), dtype=torch.uint8))
+    assert layers == [True, True] and loss == [True] and backward == [True]
+    assert not denormals_flushed()
+
+
+@needs_flag
+def test_transporter_forward_and_step_run_flushed(flag_off):
+    from mint_rl.baselines.transporter import TransporterTrainer
+
+    cfg = MintConfig(num_keypoints=2, image_size=(32, 32), hidden_channels=4, batch_size=2)
+    trainer = TransporterTrainer(cfg)
+    keypoints, reconstruction = [], []
+    trainer.encoder.keypoint_net.register_forward_hook(record_flag(keypoints))
+    trainer.encoder.refine_out.register_forward_hook(record_flag(reconstruction))
+    with torch.no_grad():
+        trainer.encoder.eval()(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    assert keypoints == [True] and not denormals_flushed()
+    trainer.step(torch.randint(0, 256, (2, 2, 3, 32, 32), dtype=torch.uint8))
+    assert all(keypoints) and len(keypoints) > 1 and reconstruction and all(reconstruction)
+    assert not denormals_flushed()
 
 
 THREAD_CHECK = """

@@ -1,7 +1,7 @@
 """Thirtieth-session probe: does flushing denormals change the speed of a MINT training step on a *trained* encoder?
 
-    python results/keypoints/denormals_s30/probe_denormal_train.py ENCODER.pt FRAMES.npz     # the frames it was trained on
-    python results/keypoints/denormals_s30/probe_denormal_train.py ENCODER.pt ALE/Pong-v5    # or 1,200 random-policy frames
+    python results/keypoints/denormals_s30/probe_denormal_train.py ENC.pt FRAMES.npz     # the frames it was trained on
+    python results/keypoints/denormals_s30/probe_denormal_train.py ENC.pt ALE/Pong-v5    # or 1,200 random-policy ones
 
 A trained encoder's softmax temperature is small (about 0.07 on Catch), so the soft-argmax's exp(x - max) underflows
 to denormal floats over most of each map; x86 arithmetic on denormals is slow. Times one training step (the pretraining
@@ -43,5 +43,5 @@ for rep in range(12):
 torch.set_flush_denormal(False)
 for ftz, v in times.items():
     print(f"flush denormals {ftz}: median {statistics.median(v) * 1e3:.1f} ms per step ({len(v)} steps)")
-print(f"temperature now {float(enc.temperature.detach()):.4f}; batch {enc.config.batch_size} clips x {enc.config.clip_length}"
-      f" frames, {enc.config.image_size}, K={enc.config.num_keypoints}")
+print(f"temperature now {float(enc.temperature.detach()):.4f}; batch {enc.config.batch_size} clips x "
+      f"{enc.config.clip_length} frames, {enc.config.image_size}, K={enc.config.num_keypoints}")

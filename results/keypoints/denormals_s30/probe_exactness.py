@@ -1,4 +1,4 @@
-"""Thirtieth-session probe: gradients of one MINT loss with and without flushing denormals, on the main job's Catch encoder.
+"""Thirtieth-session probe: gradients of one MINT loss with and without flushing denormals (main job's Catch encoder).
 
     python results/keypoints/denormals_s30/probe_exactness.py   # after python experiments/ppo_keypoints.py
 
