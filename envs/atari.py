@@ -9,7 +9,8 @@ stage                     default
 ========================  ==================================================================
 sticky actions            ``repeat_action_probability=0.25`` (the ``-v5`` protocol)
 no-op starts              up to ``noop_max=30`` random no-ops after each reset
-frame skip                ``frame_skip=4``, max-pooled over the last two frames
+frame skip                ``frame_skip=4``, max-pooled over the last two frames (the RAM after
+                          both is kept by :class:`RamHistory`)
 resize                    ``screen_size=84`` → 84×84, RGB ``(84, 84, 3)`` or grey ``(84, 84)``
 life loss                 not terminal (``terminal_on_life_loss=False``)
 FIRE                      not pressed for the agent (``fire_on_reset=True`` / ``"auto"``:
@@ -52,7 +53,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit, TransformReward
 
-__all__ = ["make_atari_env", "atari_pixel_env", "atari_ids", "FireOnReset", "VECTORIZATION_MODES"]
+__all__ = ["make_atari_env", "atari_pixel_env", "atari_ids", "FireOnReset", "RamHistory", "VECTORIZATION_MODES"]
 
 VECTORIZATION_MODES = ("sync", "async")
 """``vectorization_mode`` values of :func:`make_atari_env`: ``SyncVectorEnv`` (one process)
@@ -97,6 +98,42 @@ def _check_env_id(env_id: str) -> None:
     raise ValueError(f"unknown Atari id {env_id!r}.{hint} ALE ids look like 'ALE/Pong-v5'; list them with "
                      "envs.atari.atari_ids() (or `[i for i in gymnasium.registry if i.startswith('ALE/')]` "
                      "after `import ale_py; gymnasium.register_envs(ale_py)`).")
+
+
+class RamHistory(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Keep the emulator's RAM after each of the last two emulator frames.
+
+    With frame skipping, ``AtariPreprocessing``'s observation is the per-channel maximum of the
+    last two emulator frames of the agent step, so a fast object is drawn twice in it; reading the
+    RAM after the step gives the later of the two only. Placed on the emulator itself (``frameskip=1``,
+    under ``AtariPreprocessing``; :func:`make_atari_env` does so whenever ``frame_skip > 1``), this
+    wrapper records both, and :class:`envs.atari_objects.AtariObjects` turns them into
+    ``info["objects"]["pooled_masks"]``. Observations, rewards and spaces are unchanged.
+
+    :attr rams: the RAM (uint8 ``(128,)`` copies) after each of the last two emulator frames, oldest
+        first; one entry right after the emulator's ``reset``.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        if not hasattr(env.unwrapped, "ale"):
+            raise TypeError(f"RamHistory needs an ALE Atari env (with .ale), got {env.unwrapped!r}")
+        self.rams: list[np.ndarray] = []
+
+    def _record(self) -> None:
+        self.rams = [*self.rams[-1:], self.env.unwrapped.ale.getRAM().copy()]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.rams = []
+        self._record()
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        out = self.env.step(action)
+        self._record()
+        return out
 
 
 class FireOnReset(gym.Wrapper):
@@ -212,6 +249,8 @@ def _make_one(
     _register_ale()
     env = gym.make(env_id, frameskip=1, repeat_action_probability=repeat_action_probability,
                    render_mode=render_mode, **env_kwargs)
+    if frame_skip > 1:  # the RAM of both frames the observation max-pools (AtariObjects' pooled_masks)
+        env = RamHistory(env)
     env = AtariPreprocessing(env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size,
                              terminal_on_life_loss=terminal_on_life_loss, grayscale_obs=not rgb,
                              grayscale_newaxis=False, scale_obs=False)

@@ -56,6 +56,9 @@ key              shape, dtype    meaning
 ``colours``      (N, 3) uint8    the object's nominal RGB colour; 0 for an absent slot
 ``areas``        (N,) int64      pixels of the mask at the observation size
 ``masks``        (N, H, W) bool  the box at the observation size (only when ``return_masks``)
+``pooled_masks`` (N, H, W) bool  the union of the object's boxes in the emulator frames the
+                                 observation max-pools (see below); where the object is visible
+                                 (only when ``return_masks``)
 ===============  ==============  ============================================================
 
 plus, as :mod:`envs.tasks` does, ``agent`` (N,) bool (the player's slot), and for Atari
@@ -70,7 +73,11 @@ centres), the one pixel under the box's centre. Positions follow the project's c
 
 The RAM is read after each step, that is after the last emulator frame of the step; with
 :func:`envs.atari.make_atari_env`'s frame skip the observation is the maximum of the last two
-frames, so a fast object (the ball) can show a second image one frame behind its box.
+frames, so a fast object (the ball) can show a second image one frame behind its box. For that,
+``pooled_masks`` holds everything the observation draws of each object: the union of its boxes after
+both pooled frames, read from :class:`envs.atari.RamHistory` (which ``make_atari_env`` puts under its
+frame skip). At ``reset`` the observation is one frame, and so is ``pooled_masks``; in an env without a
+``RamHistory`` (no frame skip, or the emulator's own ``frameskip``) ``pooled_masks`` equals ``masks``.
 
 Example::
 
@@ -95,6 +102,7 @@ import numpy as np
 
 from mint_rl.coords import normalised_to_pixel, pixel_to_normalised
 
+from .atari import RamHistory
 from .tasks import TASK_SHAPES
 
 __all__ = [
@@ -360,6 +368,15 @@ def box_mask(box: Box, frame_size: tuple[int, int] = ATARI_FRAME_SIZE) -> np.nda
     return mask
 
 
+def _ram_history(env: gym.Env) -> Any:
+    """The :class:`envs.atari.RamHistory` in ``env``'s wrapper chain, or None."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, RamHistory):
+            return env
+        env = env.env
+    return None
+
+
 def _frame_size_of(space: gym.Space) -> tuple[int, int] | None:
     """``(H, W)`` of image observations ``(H, W)``, ``(H, W, 3)``, ``(S, H, W)`` or ``(S, H, W, 3)``."""
     shape = getattr(space, "shape", None)
@@ -417,20 +434,34 @@ class AtariObjects(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._bar = TASK_SHAPES.index("bar")
         self._box_scale = np.array([width / ATARI_FRAME_SIZE[1], height / ATARI_FRAME_SIZE[0]])
         self._previous: tuple[np.ndarray, np.ndarray] | None = None  # (present, centres) of the last frame
+        self._history = _ram_history(env)  # envs.atari.RamHistory under the frame skip, or None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         self._previous = None
-        info["objects"] = self._ground_truth()
+        info["objects"] = self._ground_truth(pooled=False)  # the reset observation is one frame
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info["objects"] = self._ground_truth()
+        info["objects"] = self._ground_truth(pooled=True)
         return obs, reward, terminated, truncated, info
 
-    def _ground_truth(self) -> dict[str, Any]:
-        """``info["objects"]`` for the emulator's current RAM; the velocity reference moves to it."""
+    def _pooled_masks(self, masks: np.ndarray, visible: np.ndarray, pooled: bool) -> np.ndarray:
+        """``masks`` joined with the boxes of the earlier frame the observation max-pools (where visible)."""
+        out = masks.copy()
+        rams = self._history.rams if self._history is not None else []
+        if pooled and len(rams) == 2:
+            for obj in read_objects(self.layout.game, rams[0]):
+                if visible[obj.slot] and obj.visible:
+                    out[obj.slot] |= box_mask(obj.box, self.frame_size)
+        return out
+
+    def _ground_truth(self, pooled: bool = True) -> dict[str, Any]:
+        """``info["objects"]`` for the emulator's current RAM; the velocity reference moves to it.
+
+        :param pooled: the observation max-pools the last two emulator frames (after a step; not at reset).
+        """
         n = self.layout.num_slots
         ram = self.env.unwrapped.ale.getRAM()
         boxes = np.zeros((n, 4), dtype=np.int64)
@@ -471,4 +502,5 @@ class AtariObjects(gym.Wrapper, gym.utils.RecordConstructorArgs):
         }
         if self.return_masks:
             objects["masks"] = masks
+            objects["pooled_masks"] = self._pooled_masks(masks, visible, pooled)
         return objects

@@ -19,7 +19,9 @@ policy, env seeds 10000+, the encoder's frame size; cached), and per seed, metho
    run resumes, and a setting with more ``steps`` continues the finished checkpoint with fewer;
 3. scoring (``envs.atari_detection.detection_by_category``): per category the detection rate on the
    undilated boxes, DOP and TOP, and beside them the detection rate on boxes grown by one pixel
-   (``detection_1px``: a side measure for objects of a pixel or two, e.g. Pong's ball); per frame UAK
+   (``detection_1px``: a side measure for objects of a pixel or two, e.g. Pong's ball) and on the object's boxes
+   in both emulator frames the observation max-pools (``detection_pooled``: a fast ball is drawn twice in the
+   observation, and its last-frame box holds the later image only); per frame UAK
    (active keypoints on no box) and the active keypoints; and what a policy could read without a keypoint on
    the box (``envs.atari_detection.readout_by_category``): the error in pixels of each object's centre read
    from the keypoints by a linear map fitted on the other held-out videos (``probe_px``), beside the constant
@@ -32,7 +34,8 @@ conditional-entropy weight, MINT only; ``--refine``: scored on the same encoder)
 is always run. Rows go to
 ``<out>/results.csv`` (one per game, method, setting, seed and category) as each run finishes, and
 ``<out>/table.md`` is rewritten (mean ± 95 % t half-width over seeds; ``agents.atari_detection_report``).
-Rerunning the command skips the runs in results.csv; an ``--out`` made with another budget is refused.
+Rerunning the command skips the runs in results.csv (``--rescore`` scores them again from their cached encoders,
+replacing their rows); an ``--out`` made with another budget is refused.
 ``--ship`` then writes each game's MINT encoder of the base setting (seed 0) into the package as a shipped
 encoder (``envs.shipped_encoders``: weights and config, its setting, its rows of the table, this command).
 """
@@ -96,6 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--out", default="runs/atari_objects_detection")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--rescore", action="store_true",
+                   help="score the planned runs already in results.csv again (their cached encoders are loaded, not "
+                        "retrained) and replace their rows, e.g. to fill a column added since (detection_pooled)")
     p.add_argument("--ship", nargs="?", const=str(PRETRAINED_DIR), default=None, metavar="DIR",
                    help="afterwards, copy each game's MINT encoder of the base setting, seed 0, into the package "
                         "(DIR, default envs/pretrained/: <game>.pt, loadable by name, envs.shipped_encoders) with its "
@@ -192,7 +198,10 @@ def held_out(out: Path, game: str, frames: int, config: MintConfig) -> AtariReco
     (h, w), c = config.image_size, config.in_channels
     cache = out / "frames" / f"{game}-heldout-n{frames}-{h}x{w}x{c}.npz"
     if cache.is_file():
-        return AtariRecording.load(cache)
+        recording = AtariRecording.load(cache)
+        if recording.pooled_masks is not None:
+            return recording
+        # cached before the pooled masks were kept: the same seeds give the same frames, recorded again with them
     recording = record_atari_objects(game, frames, frame_size=(h, w), rgb=c == 3)
     recording.save(cache)
     return recording
@@ -272,10 +281,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 raise SystemExit(f"{out} holds results of another budget ({'; '.join(changed)}; folder → this "
                                  "command); rerun with its flags or use another --out")
         atomic_write_text(budget_path, json.dumps(budget, indent=2))
-        rows = read_results(out / "results.csv")  # runs already scored: skipped
+        rows = read_results(out / "results.csv")  # runs already scored: skipped (scored again with --rescore)
+        plan = [(game, seed, method, setting, label(setting, method) + (f" ({args.encoder})" if args.encoder else ""))
+                for game, seed, method, setting in planned_runs(args)]
+        if args.rescore:
+            again = {(game, method, name, str(seed)) for game, seed, method, _, name in plan}
+            rows = [r for r in rows if (r["game"], r["method"], r["setting"], r["seed"]) not in again]
         done = {(r["game"], r["method"], r["setting"], r["seed"]) for r in rows}
-        for game, seed, method, setting in planned_runs(args):
-            name = label(setting, method) + (f" ({args.encoder})" if args.encoder else "")
+        for game, seed, method, setting, name in plan:
             if (game, method, name, str(seed)) in done:
                 continue
             t0 = time.time()
@@ -290,10 +303,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 coords = refine_keypoints(frames, torch.from_numpy(coords), setting["refine"]).numpy()
             report = detection_by_category(recording, coords, status)
             near = detection_by_category(recording, coords, status, dilate=1).categories
+            both = detection_by_category(recording, coords, status, pooled=True).categories
             probe = readout_by_category(recording, coords, status)
             new = [{"game": game, "method": method, "setting": name, **setting,
                     "w_mce": setting["w_mce"] if method == "mint" else "", "seed": seed, **r,
-                    "detection_1px": near[r["category"]]["detection"], **probe[r["category"]],
+                    "detection_1px": near[r["category"]]["detection"],
+                    "detection_pooled": both[r["category"]]["detection"], **probe[r["category"]],
                     "train_seconds": round(train_seconds, 1)} for r in report.rows()]
             rows += [{k: str(v) for k, v in r.items()} for r in new]
             done.add((game, method, name, str(seed)))

@@ -85,8 +85,14 @@ def test_held_out_frames_are_reproducible_and_the_recording_round_trips(tmp_path
     assert [v.start for v in a.videos()] == [0, 20]
     c = AtariRecording.load(a.save(tmp_path / "rec.npz"))
     assert c.game == "Pong" and c.categories.tolist() == ["player", "enemy", "ball"]
-    for key in ("frames", "masks", "visible", "centres", "starts"):
+    for key in ("frames", "masks", "visible", "centres", "starts", "pooled_masks"):
         np.testing.assert_array_equal(getattr(a, key), getattr(c, key))
+    assert a.pooled_masks.shape == a.masks.shape and np.all(a.pooled_masks >= a.masks)
+    old = AtariRecording(*(getattr(a, k) for k in ("game", "frames", "masks", "visible", "centres", "categories",
+                                                   "starts")))  # as saved before pooled masks were kept
+    assert AtariRecording.load(old.save(tmp_path / "old.npz")).pooled_masks is None
+    with pytest.raises(ValueError, match="pooled=True needs a recording with pooled_masks"):
+        detection_by_category(old, a.centres, a.visible.astype(float), pooled=True)
 
 
 def test_a_keypoint_inside_two_overlapping_boxes_detects_both() -> None:
@@ -118,6 +124,21 @@ def test_dilated_boxes_catch_a_keypoint_one_pixel_off() -> None:
     np.testing.assert_array_equal(dilate_masks(masks, 0), masks)
     with pytest.raises(ValueError, match="dilate must be a whole number of pixels >= 0"):
         detection_by_category(rec, coords, np.ones((2, 1)), dilate=-1)
+
+
+def test_pooled_boxes_credit_a_keypoint_on_the_earlier_image_of_a_fast_ball() -> None:
+    """A keypoint on the ball's earlier image (in the frame the observation max-pools with the last one) misses
+    the last frame's box and is inside the pooled boxes."""
+    masks = np.zeros((1, 1, 8, 8), bool)
+    masks[0, 0, 4, 4] = True  # the ball's box in the last emulator frame
+    pooled = masks.copy()
+    pooled[0, 0, 4, 6] = True  # and in the frame before, two pixels to the right
+    coords = np.array([[[(2 * 6 + 1) / 8 - 1, (2 * 4 + 1) / 8 - 1]]])  # on the earlier image
+    rec = AtariRecording("Test", np.zeros((1, 8, 8, 3), np.uint8), masks, np.ones((1, 1), bool),
+                         np.zeros((1, 1, 2), np.float32), np.array(["ball"]), np.array([True]), pooled)
+    assert detection_by_category(rec, coords, np.ones((1, 1))).categories["ball"]["detection"] == 0.0
+    both = detection_by_category(rec, coords, np.ones((1, 1)), pooled=True)
+    assert both.categories["ball"]["detection"] == 100.0 and both.UAK == 0.0
 
 
 def test_the_readout_credits_keypoints_that_follow_an_object_off_its_box() -> None:
@@ -192,6 +213,21 @@ def test_script_scores_a_given_encoder_and_skips_it_when_rerun(tmp_path: Path) -
         assert np.isnan(float(r["detection"])) == np.isnan(float(r["probe_px"]))  # the read-out beside them
         assert np.isnan(float(r["detection"])) or (float(r["probe_px"]) >= 0.0 and float(r["probe_base_px"]) > 0.0)
     assert "read-out px ↓ | constant px |" in (tmp_path / "out" / "table.md").read_text()
+    for r in rows:  # the boxes of both pooled frames hold the last frame's box
+        assert np.isnan(float(r["detection"])) or float(r["detection_pooled"]) >= float(r["detection"])
+    # rows and a cached recording from before the pooled boxes were kept: --rescore fills the column, re-recording
+    cache = tmp_path / "out" / "frames" / "Pong-heldout-n30-64x64x3.npz"
+    rec = AtariRecording.load(cache)
+    AtariRecording(*(getattr(rec, k) for k in ("game", "frames", "masks", "visible", "centres", "categories",
+                                               "starts"))).save(cache)
+    write_atari_detection_results(tmp_path / "out", [{**r, "detection_pooled": ""} for r in rows],
+                                  {"frames": 6000, "eval_frames": 30, "image_size": 84})
+    player = lambda: next(line for line in (tmp_path / "out" / "table.md").read_text().splitlines()
+                          if line.startswith("| Pong | player |")).split(" | ")
+    assert player()[7] == "–" and player()[5] != "–"  # the "both frames" column, empty in the old rows
+    assert aod.main(argv + ["--rescore"]) == rows  # scored again, same values, rows replaced (not appended)
+    assert AtariRecording.load(cache).pooled_masks is not None
+    assert player()[7] != "–"
     refined = aod.main(argv + ["--refine", "3"])[len(rows):]  # the same encoder, its keypoints refined: new rows
     assert [r["setting"] for r in refined] == [f"k4-g32-s0-mce100-r3 ({checkpoint})"] * 3
     assert refined[0]["refine"] == "3" and rows[0]["refine"] == "0"
