@@ -284,8 +284,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows = read_results(out / "results.csv")  # runs already scored: skipped (scored again with --rescore)
         plan = [(game, seed, method, setting, label(setting, method) + (f" ({args.encoder})" if args.encoder else ""))
                 for game, seed, method, setting in planned_runs(args)]
+        trained: dict[tuple, str] = {}  # training seconds of the rows scored again (their encoders are cached)
         if args.rescore:
             again = {(game, method, name, str(seed)) for game, seed, method, _, name in plan}
+            trained = {(r["game"], r["method"], r["setting"], r["seed"]): r["train_seconds"] for r in rows}
             rows = [r for r in rows if (r["game"], r["method"], r["setting"], r["seed"]) not in again]
         done = {(r["game"], r["method"], r["setting"], r["seed"]) for r in rows}
         for game, seed, method, setting, name in plan:
@@ -305,6 +307,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             near = detection_by_category(recording, coords, status, dilate=1).categories
             both = detection_by_category(recording, coords, status, pooled=True).categories
             probe = readout_by_category(recording, coords, status)
+            if train_seconds < 1.0 and (game, method, name, str(seed)) in trained:  # a cached encoder scored again
+                train_seconds = float(trained[(game, method, name, str(seed))] or 0.0)
             new = [{"game": game, "method": method, "setting": name, **setting,
                     "w_mce": setting["w_mce"] if method == "mint" else "", "seed": seed, **r,
                     "detection_1px": near[r["category"]]["detection"],

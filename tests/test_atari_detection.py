@@ -225,7 +225,10 @@ def test_script_scores_a_given_encoder_and_skips_it_when_rerun(tmp_path: Path) -
     player = lambda: next(line for line in (tmp_path / "out" / "table.md").read_text().splitlines()
                           if line.startswith("| Pong | player |")).split(" | ")
     assert player()[7] == "–" and player()[5] != "–"  # the "both frames" column, empty in the old rows
-    assert aod.main(argv + ["--rescore"]) == rows  # scored again, same values, rows replaced (not appended)
+    write_atari_detection_results(tmp_path / "out", [{**r, "detection_pooled": "", "train_seconds": "12.5"}
+                                                      for r in rows], {"frames": 6000, "eval_frames": 30, "image_size": 84})
+    again = aod.main(argv + ["--rescore"])  # scored again, same values, rows replaced (not appended)
+    assert again == [{**r, "train_seconds": "12.5"} for r in rows]  # the training time of the cached encoder kept
     assert AtariRecording.load(cache).pooled_masks is not None
     assert player()[7] != "–"
     refined = aod.main(argv + ["--refine", "3"])[len(rows):]  # the same encoder, its keypoints refined: new rows
