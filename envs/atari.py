@@ -53,7 +53,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit, TransformReward
 
-__all__ = ["make_atari_env", "atari_pixel_env", "atari_ids", "FireOnReset", "RamHistory", "VECTORIZATION_MODES"]
+__all__ = ["make_atari_env", "atari_pixel_env", "atari_ids", "FireOnReset", "RamHistory", "PoolingMarker",
+           "VECTORIZATION_MODES"]
 
 VECTORIZATION_MODES = ("sync", "async")
 """``vectorization_mode`` values of :func:`make_atari_env`: ``SyncVectorEnv`` (one process)
@@ -106,20 +107,37 @@ class RamHistory(gym.Wrapper, gym.utils.RecordConstructorArgs):
     With frame skipping, ``AtariPreprocessing``'s observation is the per-channel maximum of the
     last two emulator frames of the agent step, so a fast object is drawn twice in it; reading the
     RAM after the step gives the later of the two only. Placed on the emulator itself (``frameskip=1``,
-    under ``AtariPreprocessing``; :func:`make_atari_env` does so whenever ``frame_skip > 1``), this
-    wrapper records both, and :class:`envs.atari_objects.AtariObjects` turns them into
-    ``info["objects"]["pooled_masks"]``. Observations, rewards and spaces are unchanged.
+    under ``AtariPreprocessing``; :func:`make_atari_env` does so whenever ``frame_skip > 1``, with a
+    :class:`PoolingMarker` right above ``AtariPreprocessing``), this wrapper records both, and
+    :class:`envs.atari_objects.AtariObjects` turns them into ``info["objects"]["pooled_masks"]``.
+    Observations, rewards and spaces are unchanged.
 
     :attr rams: the RAM (uint8 ``(128,)`` copies) after each of the last two emulator frames, oldest
         first; one entry right after the emulator's ``reset``.
+    :attr observation_pooled: whether the last observation max-pools the last two frames: True after
+        an ``AtariPreprocessing`` step, False after its reset (one frame, even after no-ops); set by
+        the :class:`PoolingMarker` above it (False without one).
+    :raises TypeError: on an env that is not an ALE emulator stepping one frame at a time (``frameskip=1``),
+        or above an ``AtariPreprocessing`` (whose frames it would not see).
     """
 
     def __init__(self, env: gym.Env) -> None:
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.Wrapper.__init__(self, env)
-        if not hasattr(env.unwrapped, "ale"):
-            raise TypeError(f"RamHistory needs an ALE Atari env (with .ale), got {env.unwrapped!r}")
+        base = env.unwrapped
+        if not hasattr(base, "ale"):
+            raise TypeError(f"RamHistory needs an ALE Atari env (with .ale), got {base!r}")
+        inner: gym.Env = env
+        while isinstance(inner, gym.Wrapper):
+            if isinstance(inner, AtariPreprocessing):
+                raise TypeError("RamHistory must sit under AtariPreprocessing (on the emulator), not above it; "
+                                "envs.atari.make_atari_env places it")
+            inner = inner.env
+        if getattr(base, "_frameskip", 1) != 1:
+            raise TypeError(f"RamHistory needs the emulator at frameskip=1 (it skips {base._frameskip} frames "
+                            "itself, so the frames in between are not seen); gym.make(id, frameskip=1)")
         self.rams: list[np.ndarray] = []
+        self.observation_pooled = False
 
     def _record(self) -> None:
         self.rams = [*self.rams[-1:], self.env.unwrapped.ale.getRAM().copy()]
@@ -133,6 +151,36 @@ class RamHistory(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         out = self.env.step(action)
         self._record()
+        return out
+
+
+class PoolingMarker(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Tell the :class:`RamHistory` below whether the last observation max-pools two frames.
+
+    Placed directly above ``AtariPreprocessing``: its ``step`` pools the last two emulator frames,
+    its ``reset`` returns one frame (after the no-ops). So a step through this wrapper (an agent's,
+    or :class:`FireOnReset`'s FIRE inside a reset) sets ``RamHistory.observation_pooled`` to True,
+    a reset to False. Observations, rewards and spaces are unchanged.
+
+    :param env: an ``AtariPreprocessing`` env over a :class:`RamHistory`; otherwise ``TypeError``.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        if not isinstance(env, AtariPreprocessing) or not isinstance(env.env, RamHistory):
+            raise TypeError("PoolingMarker goes directly on an AtariPreprocessing over a RamHistory "
+                            "(envs.atari.make_atari_env builds the stack)")
+        self.history: RamHistory = env.env
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        out = self.env.reset(seed=seed, options=options)
+        self.history.observation_pooled = False
+        return out
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        out = self.env.step(action)
+        self.history.observation_pooled = True
         return out
 
 
@@ -254,6 +302,8 @@ def _make_one(
     env = AtariPreprocessing(env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size,
                              terminal_on_life_loss=terminal_on_life_loss, grayscale_obs=not rgb,
                              grayscale_newaxis=False, scale_obs=False)
+    if frame_skip > 1:
+        env = PoolingMarker(env)
     if fire_on_reset is True or (fire_on_reset == "auto" and "FIRE" in (_action_meanings(env) or ())):
         env = FireOnReset(env, fire_steps=fire_steps)
     if max_episode_steps is not None:

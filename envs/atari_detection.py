@@ -114,7 +114,7 @@ class AtariRecording:
     :param categories: ``(N,)`` str, the category of each slot.
     :param starts: ``(T,)`` bool, True at the first frame of each video (stream or episode).
     :param pooled_masks: ``(T, N, H, W)`` bool, each slot's boxes in both emulator frames the observation
-        max-pools (``AtariObjects``' ``pooled_masks``: everything the frame draws of the object); None in a
+        max-pools, where it is visible in the last one (``AtariObjects``' ``pooled_masks``); None in a
         recording saved before they were kept.
     """
 

@@ -57,8 +57,8 @@ key              shape, dtype    meaning
 ``areas``        (N,) int64      pixels of the mask at the observation size
 ``masks``        (N, H, W) bool  the box at the observation size (only when ``return_masks``)
 ``pooled_masks`` (N, H, W) bool  the union of the object's boxes in the emulator frames the
-                                 observation max-pools (see below); where the object is visible
-                                 (only when ``return_masks``)
+                                 observation max-pools (see below), where it is visible in the
+                                 last one (only when ``return_masks``)
 ===============  ==============  ============================================================
 
 plus, as :mod:`envs.tasks` does, ``agent`` (N,) bool (the player's slot), and for Atari
@@ -75,9 +75,12 @@ The RAM is read after each step, that is after the last emulator frame of the st
 :func:`envs.atari.make_atari_env`'s frame skip the observation is the maximum of the last two
 frames, so a fast object (the ball) can show a second image one frame behind its box. For that,
 ``pooled_masks`` holds everything the observation draws of each object: the union of its boxes after
-both pooled frames, read from :class:`envs.atari.RamHistory` (which ``make_atari_env`` puts under its
-frame skip). At ``reset`` the observation is one frame, and so is ``pooled_masks``; in an env without a
-``RamHistory`` (no frame skip, or the emulator's own ``frameskip``) ``pooled_masks`` equals ``masks``.
+both pooled frames where it is visible in the last one, read from :class:`envs.atari.RamHistory` (which
+``make_atari_env`` puts under its frame skip). When the observation is one frame (after a plain reset; a
+reset with :class:`envs.atari.FireOnReset` ends on a pooled FIRE step) and in an env without a ``RamHistory``
+(no frame skip, or the emulator's own ``frameskip``) ``pooled_masks`` equals ``masks``. A step that ends the
+episode inside the frame skip returns ``AtariPreprocessing``'s observation of the step before, which neither
+``masks`` nor ``pooled_masks`` describes.
 
 Example::
 
@@ -439,29 +442,27 @@ class AtariObjects(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         self._previous = None
-        info["objects"] = self._ground_truth(pooled=False)  # the reset observation is one frame
+        info["objects"] = self._ground_truth()
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info["objects"] = self._ground_truth(pooled=True)
+        info["objects"] = self._ground_truth()
         return obs, reward, terminated, truncated, info
 
-    def _pooled_masks(self, masks: np.ndarray, visible: np.ndarray, pooled: bool) -> np.ndarray:
-        """``masks`` joined with the boxes of the earlier frame the observation max-pools (where visible)."""
+    def _pooled_masks(self, masks: np.ndarray, visible: np.ndarray) -> np.ndarray:
+        """``masks`` joined with the boxes of the earlier frame the observation max-pools (where visible in both)."""
         out = masks.copy()
-        rams = self._history.rams if self._history is not None else []
-        if pooled and len(rams) == 2:
+        history = self._history
+        if history is not None and history.observation_pooled and len(history.rams) == 2:
+            rams = history.rams
             for obj in read_objects(self.layout.game, rams[0]):
                 if visible[obj.slot] and obj.visible:
                     out[obj.slot] |= box_mask(obj.box, self.frame_size)
         return out
 
-    def _ground_truth(self, pooled: bool = True) -> dict[str, Any]:
-        """``info["objects"]`` for the emulator's current RAM; the velocity reference moves to it.
-
-        :param pooled: the observation max-pools the last two emulator frames (after a step; not at reset).
-        """
+    def _ground_truth(self) -> dict[str, Any]:
+        """``info["objects"]`` for the emulator's current RAM; the velocity reference moves to it."""
         n = self.layout.num_slots
         ram = self.env.unwrapped.ale.getRAM()
         boxes = np.zeros((n, 4), dtype=np.int64)
@@ -502,5 +503,5 @@ class AtariObjects(gym.Wrapper, gym.utils.RecordConstructorArgs):
         }
         if self.return_masks:
             objects["masks"] = masks
-            objects["pooled_masks"] = self._pooled_masks(masks, visible, pooled)
+            objects["pooled_masks"] = self._pooled_masks(masks, visible)
         return objects

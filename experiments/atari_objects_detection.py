@@ -100,8 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/atari_objects_detection")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--rescore", action="store_true",
-                   help="score the planned runs already in results.csv again (their cached encoders are loaded, not "
-                        "retrained) and replace their rows, e.g. to fill a column added since (detection_pooled)")
+                   help="score the planned runs already in results.csv again (their cached encoders are loaded; one "
+                        "that is missing is trained) and replace their rows in place, e.g. to fill a column added "
+                        "since (detection_pooled)")
     p.add_argument("--ship", nargs="?", const=str(PRETRAINED_DIR), default=None, metavar="DIR",
                    help="afterwards, copy each game's MINT encoder of the base setting, seed 0, into the package "
                         "(DIR, default envs/pretrained/: <game>.pt, loadable by name, envs.shipped_encoders) with its "
@@ -284,12 +285,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows = read_results(out / "results.csv")  # runs already scored: skipped (scored again with --rescore)
         plan = [(game, seed, method, setting, label(setting, method) + (f" ({args.encoder})" if args.encoder else ""))
                 for game, seed, method, setting in planned_runs(args)]
-        trained: dict[tuple, str] = {}  # training seconds of the rows scored again (their encoders are cached)
-        if args.rescore:
-            again = {(game, method, name, str(seed)) for game, seed, method, _, name in plan}
-            trained = {(r["game"], r["method"], r["setting"], r["seed"]): r["train_seconds"] for r in rows}
-            rows = [r for r in rows if (r["game"], r["method"], r["setting"], r["seed"]) not in again]
-        done = {(r["game"], r["method"], r["setting"], r["seed"]) for r in rows}
+        key = lambda r: (r["game"], r["method"], r["setting"], r["seed"])  # noqa: E731
+        trained = {key(r): r["train_seconds"] for r in rows}  # kept when a cached encoder is scored again
+        done = {key(r) for r in rows}
+        if args.rescore:  # scored again; their old rows stay until the new ones replace them, in place
+            done -= {(game, method, name, str(seed)) for game, seed, method, _, name in plan}
         for game, seed, method, setting, name in plan:
             if (game, method, name, str(seed)) in done:
                 continue
@@ -307,15 +307,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
             near = detection_by_category(recording, coords, status, dilate=1).categories
             both = detection_by_category(recording, coords, status, pooled=True).categories
             probe = readout_by_category(recording, coords, status)
-            if train_seconds < 1.0 and (game, method, name, str(seed)) in trained:  # a cached encoder scored again
-                train_seconds = float(trained[(game, method, name, str(seed))] or 0.0)
+            if train_seconds < 1.0 and trained.get((game, method, name, str(seed))):  # a cached encoder rescored
+                train_seconds = float(trained[(game, method, name, str(seed))])
             new = [{"game": game, "method": method, "setting": name, **setting,
                     "w_mce": setting["w_mce"] if method == "mint" else "", "seed": seed, **r,
                     "detection_1px": near[r["category"]]["detection"],
                     "detection_pooled": both[r["category"]]["detection"], **probe[r["category"]],
                     "train_seconds": round(train_seconds, 1)} for r in report.rows()]
-            rows += [{k: str(v) for k, v in r.items()} for r in new]
-            done.add((game, method, name, str(seed)))
+            this = (game, method, name, str(seed))
+            scored = [{k: str(v) for k, v in r.items()} for r in new]
+            at = [i for i, r in enumerate(rows) if key(r) == this]  # rows of a rescored run: replaced in place
+            rows = (rows[:at[0]] + scored + [r for r in rows[at[0]:] if key(r) != this]) if at else rows + scored
+            done.add(this)
             write_atari_detection_results(out, rows, budget)  # results as they arrive
             print(f"{game} {method} {name} seed {seed} ({time.time() - t0:.0f}s): "
                   + ", ".join(f"{r['category']} {r['detection']:.0f}%" for r in new) + f"; UAK {report.UAK:.2f}",

@@ -240,6 +240,33 @@ def test_script_scores_a_given_encoder_and_skips_it_when_rerun(tmp_path: Path) -
     assert error.value.code == 2
 
 
+def test_script_scores_the_boxes_of_both_pooled_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keypoints placed only where the ball's earlier pooled image is (outside its last-frame box): the script's
+    detection is 0 and its "both frames" detection is 100 % of those frames."""
+    checkpoint = tmp_path / "encoder.pt"
+    MintTrainer(MintConfig(num_keypoints=1, image_size=(84, 84))).save(checkpoint, {"env_id": "ALE/Pong-v5"})
+    earlier = {}
+
+    def on_the_earlier_image(encoder, frames, device="cpu"):
+        rec = AtariRecording.load(next((tmp_path / "out" / "frames").glob("*.npz")))
+        only = rec.pooled_masks[:, 2] & ~rec.masks[:, 2] & rec.visible[:, 2, None, None]  # ball, earlier image only
+        coords = np.full((len(frames), 1, 2), -0.999)
+        status = np.zeros((len(frames), 1))
+        for t in np.flatnonzero(only.any((1, 2))):
+            row, col = np.argwhere(only[t])[0]
+            coords[t, 0] = [(2 * col + 1) / 84 - 1, (2 * row + 1) / 84 - 1]
+            status[t, 0] = 1.0
+        earlier["frames"] = int(status.sum())
+        return coords, status
+
+    monkeypatch.setattr(aod, "encode_frames", on_the_earlier_image)
+    rows = aod.main(["--games", "Pong", "--encoder", str(checkpoint), "--eval-frames", "200", "--out",
+                     str(tmp_path / "out")])
+    ball = next(r for r in rows if r["category"] == "ball")
+    assert earlier["frames"] >= 10 and float(ball["detection"]) == 0.0
+    assert float(ball["detection_pooled"]) == pytest.approx(100.0 * earlier["frames"] / float(ball["objects"]))
+
+
 @pytest.mark.slow
 def test_script_end_to_end_sweeps_caches_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from envs.atari import RamHistory, make_atari_env
+from envs.atari import PoolingMarker, RamHistory, make_atari_env
 from envs.atari_objects import (
     ATARI_FRAME_SIZE,
     SUPPORTED_GAMES,
@@ -255,7 +255,7 @@ def test_pooled_masks_hold_both_images_of_the_fast_ball() -> None:
     """make_atari_env's observation max-pools the last two emulator frames, so the ball is drawn twice when it
     moves. A label-free keypoint on the brightest pixel near the ball lands in the last frame's box far less
     often than in ``pooled_masks`` (its boxes in both pooled frames; the ball_ceiling_probe measured 66 % and
-    93-95 % over 658 frames). ``pooled_masks`` holds ``masks``, equals them at reset and without a frame skip."""
+    92-95 % over 658 frames). ``pooled_masks`` holds ``masks``, equals them at reset and without a frame skip."""
     env = make_atari_env("ALE/Pong-v5", wrappers=[AtariObjects])
     history = _ram_history(env)  # under AtariPreprocessing
     assert isinstance(history, RamHistory) and isinstance(history.env, gym.Wrapper)
@@ -289,6 +289,43 @@ def test_pooled_masks_hold_both_images_of_the_fast_ball() -> None:
         _, _, _, _, info = single.step(single.action_space.sample())
         np.testing.assert_array_equal(info["objects"]["pooled_masks"], info["objects"]["masks"])
     single.close()
+
+
+def test_a_reset_pools_only_when_it_ends_on_a_fire_step() -> None:
+    """A plain reset's observation is one frame (pooled_masks == masks); a reset with FireOnReset ends on a FIRE
+    step, whose observation pools two frames, so its pooled_masks join the boxes read from both RAMs."""
+    plain = make_atari_env("ALE/Breakout-v5", wrappers=[AtariObjects])
+    _, info = plain.reset(seed=SEED)
+    assert not _ram_history(plain).observation_pooled
+    np.testing.assert_array_equal(info["objects"]["pooled_masks"], info["objects"]["masks"])
+    _, _, _, _, info = plain.step(0)
+    assert _ram_history(plain).observation_pooled
+    plain.close()
+    env = make_atari_env("ALE/Breakout-v5", fire_on_reset=True, wrappers=[AtariObjects])
+    history, differ = _ram_history(env), 0
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        objects = info["objects"]
+        assert history.observation_pooled and len(history.rams) == 2
+        expected = objects["masks"].copy()
+        for obj in read_objects("Breakout", history.rams[0]):
+            if objects["visible"][obj.slot] and obj.visible:
+                expected[obj.slot] |= box_mask(obj.box, (84, 84))
+        np.testing.assert_array_equal(objects["pooled_masks"], expected)
+        differ += int((objects["pooled_masks"] != objects["masks"]).any())
+    assert differ >= 3  # the paddle or the served ball moved between the two pooled frames
+    env.close()
+
+
+def test_ram_history_is_refused_where_it_cannot_see_the_pooled_frames() -> None:
+    with pytest.raises(TypeError, match="frameskip=1"):
+        RamHistory(_ale("Pong"))  # the emulator skips frames itself
+    with pytest.raises(TypeError, match="under AtariPreprocessing"):
+        RamHistory(gym.wrappers.AtariPreprocessing(_ale("Pong", frameskip=1)))
+    with pytest.raises(TypeError, match="ALE Atari env"):
+        RamHistory(ObjectScenesEnv(SceneConfig(n_moving=1)))
+    with pytest.raises(TypeError, match="PoolingMarker goes directly on an AtariPreprocessing"):
+        PoolingMarker(gym.wrappers.AtariPreprocessing(_ale("Pong", frameskip=1)))
 
 
 def test_keypoint_metrics_run_on_atari_ground_truth() -> None:

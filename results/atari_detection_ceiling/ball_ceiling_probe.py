@@ -30,7 +30,7 @@ STEPS, SEEDS, SIZE = 1000, (10000, 10001, 10002), (84, 84)
 
 
 def ball_box(ram: np.ndarray):
-    objs = [o for o in read_objects("Pong", ram) if o.category == "ball"]
+    objs = [o for o in read_objects("Pong", ram) if o.category == "ball" and o.visible]
     return objs[0].box if objs else None
 
 
