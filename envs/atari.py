@@ -54,7 +54,7 @@ import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit, TransformReward
 
 __all__ = ["make_atari_env", "atari_pixel_env", "atari_ids", "FireOnReset", "RamHistory", "PoolingMarker",
-           "VECTORIZATION_MODES"]
+           "find_wrapper", "VECTORIZATION_MODES"]
 
 VECTORIZATION_MODES = ("sync", "async")
 """``vectorization_mode`` values of :func:`make_atari_env`: ``SyncVectorEnv`` (one process)
@@ -101,6 +101,15 @@ def _check_env_id(env_id: str) -> None:
                      "after `import ale_py; gymnasium.register_envs(ale_py)`).")
 
 
+def find_wrapper(env: gym.Env, wrapper_type: type | tuple[type, ...]) -> gym.Wrapper | None:
+    """The outermost wrapper of ``wrapper_type`` in ``env``'s wrapper chain (``env`` itself included), or None."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, wrapper_type):
+            return env
+        env = env.env
+    return None
+
+
 class RamHistory(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Keep the emulator's RAM after each of the last two emulator frames.
 
@@ -127,12 +136,9 @@ class RamHistory(gym.Wrapper, gym.utils.RecordConstructorArgs):
         base = env.unwrapped
         if not hasattr(base, "ale"):
             raise TypeError(f"RamHistory needs an ALE Atari env (with .ale), got {base!r}")
-        inner: gym.Env = env
-        while isinstance(inner, gym.Wrapper):
-            if isinstance(inner, AtariPreprocessing):
-                raise TypeError("RamHistory must sit under AtariPreprocessing (on the emulator), not above it; "
-                                "envs.atari.make_atari_env places it")
-            inner = inner.env
+        if find_wrapper(env, AtariPreprocessing) is not None:
+            raise TypeError("RamHistory must sit under AtariPreprocessing (on the emulator), not above it; "
+                            "envs.atari.make_atari_env places it")
         if getattr(base, "_frameskip", 1) != 1:
             raise TypeError(f"RamHistory needs the emulator at frameskip=1 (it skips {base._frameskip} frames "
                             "itself, so the frames in between are not seen); gym.make(id, frameskip=1)")

@@ -105,7 +105,7 @@ import numpy as np
 
 from mint_rl.coords import normalised_to_pixel, pixel_to_normalised
 
-from .atari import RamHistory
+from .atari import RamHistory, find_wrapper
 from .tasks import TASK_SHAPES
 
 __all__ = [
@@ -373,11 +373,7 @@ def box_mask(box: Box, frame_size: tuple[int, int] = ATARI_FRAME_SIZE) -> np.nda
 
 def _ram_history(env: gym.Env) -> Any:
     """The :class:`envs.atari.RamHistory` in ``env``'s wrapper chain, or None."""
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, RamHistory):
-            return env
-        env = env.env
-    return None
+    return find_wrapper(env, RamHistory)
 
 
 def _frame_size_of(space: gym.Space) -> tuple[int, int] | None:

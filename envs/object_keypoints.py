@@ -63,13 +63,10 @@ def _probability(name: str, value: float) -> float:
 
 def _atari_objects(env: gym.Env) -> Any:
     """The :class:`envs.atari_objects.AtariObjects` in ``env``'s wrapper stack, or None."""
+    from envs.atari import find_wrapper
     from envs.atari_objects import AtariObjects
 
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, AtariObjects):
-            return env
-        env = env.env
-    return None
+    return find_wrapper(env, AtariObjects)
 
 
 class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# #16 item 2 (s31): settings that led a one-seed sweep, with 3 pretraining seeds (frames and initialisation), MINT,
+# keypoints refined in a 5 px window, 1,000 held-out frames, scored on last-frame and pooled ("both frames") boxes.
+# One folder per (game, setting), so two run side by side; each writes its table into this folder.
+#   bash run.sh pong-mce400      Pong, w_mce 400 (s29 sweep, seed 0: player 100, enemy 37, ball 48 %)
+#   bash run.sh pong-k8          Pong, K 8 (s29 sweep, seed 0: 69 / 98 / 58 %)
+#   bash run.sh mspacman-mce25   MsPacman, w_mce 25 (s31 sweep, seed 0: Ms Pac-Man 49, ghosts 49 %)
+# The base setting's 3 seeds are in results/atari_detection_pong_3seeds/. Resumable: rerun.
+set -e
+case "${1:?give a setting: pong-mce400, pong-k8 or mspacman-mce25}" in
+  pong-mce400)    G=Pong;     FLAGS="--w-mce 400" ;;
+  pong-k8)        G=Pong;     FLAGS="-k 8" ;;
+  mspacman-mce25) G=MsPacman; FLAGS="--w-mce 25" ;;
+  *) echo "unknown setting $1" >&2; exit 2 ;;
+esac
+python experiments/atari_objects_detection.py --games $G --methods mint --seeds 3 --refine 5 $FLAGS \
+  --out "runs/aod_seeds_s31_$1" --threads 1 --no-progress
+mkdir -p "results/atari_detection_seeds_s31/$1"
+cp "runs/aod_seeds_s31_$1/results.csv" "runs/aod_seeds_s31_$1/table.md" "results/atari_detection_seeds_s31/$1/"
