@@ -5,12 +5,18 @@
 #   bash run.sh pong-mce400      Pong, w_mce 400 (s29 sweep, seed 0: player 100, enemy 37, ball 48 %)
 #   bash run.sh pong-k8          Pong, K 8 (s29 sweep, seed 0: 69 / 98 / 58 %)
 #   bash run.sh mspacman-mce25   MsPacman, w_mce 25 (s31 sweep, seed 0: Ms Pac-Man 49, ghosts 49 %)
+#   bash run.sh breakout-k8      Breakout, K 8 (s31 sweep, seed 0: paddle 87, ball 21 %)
+#   bash run.sh breakout-k32     Breakout, K 32 (s31 sweep, seed 0: paddle 92, ball 9 %)
+#   bash run.sh breakout-base    Breakout, the base setting (s31 sweep, seed 0: paddle 11, ball 2 %), for comparison
 # The base setting's 3 seeds are in results/atari_detection_pong_3seeds/. Resumable: rerun.
 set -e
-case "${1:?give a setting: pong-mce400, pong-k8 or mspacman-mce25}" in
+case "${1:?give a setting: pong-mce400, pong-k8, mspacman-mce25, breakout-k8, breakout-k32 or breakout-base}" in
   pong-mce400)    G=Pong;     FLAGS="--w-mce 400" ;;
   pong-k8)        G=Pong;     FLAGS="-k 8" ;;
   mspacman-mce25) G=MsPacman; FLAGS="--w-mce 25" ;;
+  breakout-k8)    G=Breakout; FLAGS="-k 8" ;;
+  breakout-k32)   G=Breakout; FLAGS="-k 32" ;;
+  breakout-base)  G=Breakout; FLAGS="" ;;
   *) echo "unknown setting $1" >&2; exit 2 ;;
 esac
 python experiments/atari_objects_detection.py --games $G --methods mint --seeds 3 --refine 5 $FLAGS \
