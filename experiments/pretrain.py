@@ -58,6 +58,14 @@ SCENE_GRID_SCALE = 1.0
 one seed)."""
 
 
+ALE_KEYPOINTS = {"ALE/Breakout-v5": 32}
+"""Default K on ALE ids where the per-object detection study (issue #16) found another K than 16 better across 3
+pretraining seeds (MINT, grid 42, 1,500 steps, refined in 5 px, 1,000 held-out frames): on Breakout K = 32 finds the
+paddle in 90.7 ± 24.9 % of frames against K = 16's 3.8 ± 16.0 (K = 8: 29.4 ± 124.0;
+``results/atari_detection_seeds_s31/``). On Pong and MsPacman no K beat 16 across seeds: they keep it."""
+DEFAULT_KEYPOINTS = 16
+
+
 OWN_FLAGS = {"num_keypoints": "--num-keypoints", "image_size": "--image-size", "hidden_channels": "--hidden-channels",
              "feature_dim": "--feature-dim", "norm": "--norm", "batch_size": "--batch-size",
              "clip_length": "--clip-length", "lr": "--lr", "seed": "--seed", "in_channels": None, "extra": None}
@@ -75,7 +83,10 @@ def parse_args(argv: list[str] | None = None) -> PretrainSettings:
                    help=f"optimiser steps (default: {SCENE_STEPS} on MintScenes/* ids, where MINT's held-out DOP on the "
                         f"input-size grid is within 2 points of 4k steps (docs/keypoint_quality.md, 'Input-size "
                         f"grid'); 1500 elsewhere)")
-    p.add_argument("--num-keypoints", "-k", type=int, default=16)
+    p.add_argument("--num-keypoints", "-k", type=int, default=None,
+                   help=f"K (default: {DEFAULT_KEYPOINTS}; "
+                        + ", ".join(f"{k} on {env}" for env, k in ALE_KEYPOINTS.items())
+                        + ", where the per-object detection study found it better across 3 seeds)")
     p.add_argument("--image-size", type=int, default=None,
                    help="encoder input side (default: the env's frame size; ALE frames are preprocessed to it, "
                         "e.g. 64 for a faster encoder)")
@@ -104,6 +115,8 @@ def parse_args(argv: list[str] | None = None) -> PretrainSettings:
     args = p.parse_args(argv)
     if args.steps is None:
         args.steps = SCENE_STEPS if args.env.startswith("MintScenes/") else 1500
+    if args.num_keypoints is None:
+        args.num_keypoints = ALE_KEYPOINTS.get(args.env, DEFAULT_KEYPOINTS)
     if args.grid_scale is None and args.env.startswith("MintScenes/") and not any(
             item.startswith("grid_size=") for item in args.mint):
         args.grid_scale = SCENE_GRID_SCALE

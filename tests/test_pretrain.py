@@ -152,3 +152,14 @@ def test_settings_grid_scale_sets_the_grid_from_the_frames():
         PretrainSettings(env="ALE/Pong-v5", out="x", grid_scale=-1.0).config(3, (64, 64))
     with pytest.raises(ConfigError, match="both grid_scale and mint's grid_size"):
         PretrainSettings(env="ALE/Pong-v5", out="x", grid_scale=1.0, mint={"grid_size": (20, 20)}).config(3, (64, 64))
+
+
+@pytest.mark.parametrize("argv,k", [
+    (["--env", "ALE/Breakout-v5"], 32),  # the detection study's K for Breakout (3 seeds)
+    (["--env", "ALE/Pong-v5"], 16),
+    (["--env", "MintScenes/Bouncing-v0"], 16),
+    (["--env", "ALE/Breakout-v5", "-k", "8"], 8),  # a given K always wins
+])
+def test_default_keypoints_per_game(tmp_path, argv, k):
+    settings = pretrain.parse_args(["--out", str(tmp_path / "x"), *argv])
+    assert settings.num_keypoints == k
