@@ -154,12 +154,13 @@ def test_settings_grid_scale_sets_the_grid_from_the_frames():
         PretrainSettings(env="ALE/Pong-v5", out="x", grid_scale=1.0, mint={"grid_size": (20, 20)}).config(3, (64, 64))
 
 
-@pytest.mark.parametrize("argv,k", [
-    (["--env", "ALE/Breakout-v5"], 32),  # the detection study's K for Breakout (3 seeds)
-    (["--env", "ALE/Pong-v5"], 16),
-    (["--env", "MintScenes/Bouncing-v0"], 16),
-    (["--env", "ALE/Breakout-v5", "-k", "8"], 8),  # a given K always wins
+@pytest.mark.parametrize("env,k", [
+    ("ALE/Breakout-v5", 32),  # the detection study's K for Breakout (3 seeds; pretrain.ALE_KEYPOINTS)
+    ("ALE/Pong-v5", 16),
 ])
-def test_default_keypoints_per_game(tmp_path, argv, k):
-    settings = pretrain.parse_args(["--out", str(tmp_path / "x"), *argv])
-    assert settings.num_keypoints == k
+def test_default_keypoints_per_game(tmp_path, env, k):
+    torch.set_num_threads(1)
+    argv = tiny(tmp_path, "--env", env, "--image-size", "32", "--steps", "1", "--video-frames", "0")
+    at = argv.index("-k")
+    del argv[at:at + 2]  # no -k: the default
+    assert load_checkpoint(pretrain.main(argv))["config"].num_keypoints == k
