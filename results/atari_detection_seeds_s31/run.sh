@@ -8,15 +8,19 @@
 #   bash run.sh breakout-k8      Breakout, K 8 (s31 sweep, seed 0: paddle 87, ball 21 %)
 #   bash run.sh breakout-k32     Breakout, K 32 (s31 sweep, seed 0: paddle 92, ball 9 %)
 #   bash run.sh breakout-base    Breakout, the base setting (s31 sweep, seed 0: paddle 11, ball 2 %), for comparison
+#   bash run.sh freeway-mce25    Freeway, w_mce 25 (s31 sweep, seed 0: chicken 60, cars 19 %)
+#   bash run.sh freeway-base     Freeway, the base setting (s31 sweep, seed 0: chicken 38, cars 10 %), for comparison
 # The base setting's 3 seeds are in results/atari_detection_pong_3seeds/. Resumable: rerun.
 set -e
-case "${1:?give a setting: pong-mce400, pong-k8, mspacman-mce25, breakout-k8, breakout-k32 or breakout-base}" in
+case "${1:?give a setting: pong-mce400, pong-k8, mspacman-mce25, breakout-k8, breakout-k32, breakout-base, freeway-mce25 or freeway-base}" in
   pong-mce400)    G=Pong;     FLAGS="--w-mce 400" ;;
   pong-k8)        G=Pong;     FLAGS="-k 8" ;;
   mspacman-mce25) G=MsPacman; FLAGS="--w-mce 25" ;;
   breakout-k8)    G=Breakout; FLAGS="-k 8" ;;
   breakout-k32)   G=Breakout; FLAGS="-k 32" ;;
   breakout-base)  G=Breakout; FLAGS="" ;;
+  freeway-mce25)  G=Freeway;  FLAGS="--w-mce 25" ;;
+  freeway-base)   G=Freeway;  FLAGS="" ;;
   *) echo "unknown setting $1" >&2; exit 2 ;;
 esac
 python experiments/atari_objects_detection.py --games $G --methods mint --seeds 3 --refine 5 $FLAGS \
