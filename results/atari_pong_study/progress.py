@@ -1,6 +1,6 @@
 """Where the Pong study's runs stand, for committing partial results while it runs: per run, the last logged agent
 step and SB3's time/fps (agent steps per second of training since the run's (re)start) from its TensorBoard events
-in runs/pong_study, a copy of each run's evaluations.csv (every held-out evaluation so far) in partial/, and each seed's
+in runs/pong_study_2m, a copy of each run's evaluations.csv (every held-out evaluation so far) in partial/, and each seed's
 runs read at the training seconds of its finished keypoint run (equal training time).
 
     python results/atari_pong_study/progress.py > results/atari_pong_study/progress.out
@@ -11,7 +11,7 @@ import shutil
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-STUDY = "runs/pong_study/ALE_Pong-v5"
+STUDY = "runs/pong_study_2m/ALE_Pong-v5"
 PARTIAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "partial")
 
 for path in sorted(glob.glob(f"{STUDY}/tb/*/events*")):
