@@ -91,7 +91,7 @@ from .atari import make_atari_env
 from .atari_objects import AtariObjects, game_layout
 
 __all__ = ["HELD_OUT_SEED", "CATEGORY_METRICS", "FRAME_METRICS", "AtariRecording", "Detection",
-           "record_atari_objects", "encode_frames", "slot_assignments", "dilate_masks", "detection_by_category",
+           "record_atari_objects", "encode_frames", "slot_assignments", "object_hits", "dilate_masks", "detection_by_category",
            "readout_by_category", "atari_detection"]
 
 HELD_OUT_SEED = 10_000
@@ -260,6 +260,30 @@ def slot_assignments(coords: np.ndarray, status: np.ndarray, masks: np.ndarray) 
         own = keypoint_assignments(coords, status, masks[:, [j]])  # 0 inside slot j's mask
         blocks.append(np.where(own == 0, j, own))
     return np.concatenate(blocks, axis=1)
+
+
+def object_hits(recording: AtariRecording, coords: np.ndarray, status: np.ndarray, pooled: bool = False) -> np.ndarray:
+    """Which visible objects have an active keypoint inside their undilated box, frame by frame.
+
+    :param recording: from :func:`record_atari_objects`.
+    :param coords: ``(T, K, 2)`` keypoints of its frames, (x, y) in [-1, 1], y down, pixel-centre aligned.
+    :param status: ``(T, K)``; active when ``status > 0.5``.
+    :param pooled: score against the boxes of both frames the observation max-pools (``recording.pooled_masks``).
+    :return: ``(T, N)`` bool, False for a slot not visible in that frame; a category's mean over its visible
+        slots is :func:`detection_by_category`'s ``detection`` (``dilate=0``).
+    """
+    coords, status = np.asarray(coords, dtype=np.float64), np.asarray(status, dtype=np.float64)
+    t, n = recording.visible.shape
+    if coords.ndim != 3 or coords.shape[0] != t or coords.shape[-1] != 2 or status.shape != coords.shape[:2]:
+        raise ValueError(f"coords must be (T, K, 2) and status (T, K) with T = {t} frames of the recording, got "
+                         f"{coords.shape} and {status.shape}")
+    boxes = recording.masks
+    if pooled:
+        if recording.pooled_masks is None:
+            raise ValueError("pooled=True needs a recording with pooled_masks; record it again (record_atari_objects)")
+        boxes = recording.pooled_masks
+    masks = boxes & recording.visible[:, :, None, None]
+    return (keypoint_counts(slot_assignments(coords, status, masks), n) > 0) & recording.visible
 
 
 def dilate_masks(masks: np.ndarray, pixels: int) -> np.ndarray:

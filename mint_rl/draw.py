@@ -39,6 +39,7 @@ __all__ = [
     "keypoint_colors",
     "draw_keypoints",
     "draw_keypoints_batch",
+    "draw_mask_boxes",
     "colorize",
     "image_grid",
     "entropy_figure",
@@ -184,6 +185,50 @@ def draw_keypoints_batch(
         for n in range(fr.shape[0])
     ]
     return np.stack(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def draw_mask_boxes(
+    image: ArrayLike,
+    masks: ArrayLike,
+    colors: ArrayLike,
+    scale: int = 1,
+    labels: Optional[Sequence[str]] = None,
+) -> np.ndarray:
+    """Outline the bounding box of each mask on a copy of an image (e.g. the ground-truth object boxes
+    over a :func:`draw_keypoints` overlay).
+
+    :param image: ``(H * scale, W * scale, 3)`` RGB uint8, the frame already upscaled by ``scale``.
+    :param masks: ``(N, H, W)`` bool at the frame's size; an empty mask draws nothing.
+    :param colors: ``(N, 3)`` RGB uint8, one per mask.
+    :param scale: the upscaling of ``image`` relative to the masks (a positive integer).
+    :param labels: ``N`` strings written above their boxes (None: no text).
+    :return: new ``(H * scale, W * scale, 3)`` uint8 RGB image; the outline of mask ``n`` runs along the
+        outermost output pixels of its box's pixels (box columns ``x0 .. x1`` → ``x0 * scale .. (x1 + 1) * scale - 1``).
+    """
+    img = _as_rgb(image).copy()
+    m = _np(masks).astype(bool)
+    s = int(scale)
+    if isinstance(scale, bool) or s != scale or s < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    if m.ndim != 3 or (m.shape[1] * s, m.shape[2] * s) != img.shape[:2]:
+        raise ValueError(f"masks must be (N, H, W) with (H * scale, W * scale) = the image's {img.shape[:2]}, "
+                         f"got {m.shape} at scale {s}")
+    col = _np(colors).astype(np.int64)
+    if col.shape != (m.shape[0], 3):
+        raise ValueError(f"colors must be (N, 3) = ({m.shape[0]}, 3) RGB, one per mask, got {col.shape}")
+    if labels is not None and len(labels) != m.shape[0]:
+        raise ValueError(f"labels must give one string per mask ({m.shape[0]}), got {len(labels)}")
+    for n in range(m.shape[0]):
+        rows, cols = np.flatnonzero(m[n].any(1)), np.flatnonzero(m[n].any(0))
+        if not rows.size:
+            continue
+        color = tuple(int(c) for c in col[n])
+        top_left = (int(cols[0]) * s, int(rows[0]) * s)
+        cv2.rectangle(img, top_left, ((int(cols[-1]) + 1) * s - 1, (int(rows[-1]) + 1) * s - 1), color, 1)
+        if labels is not None and labels[n]:
+            cv2.putText(img, str(labels[n]), (top_left[0], max(top_left[1] - 3, 8)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.3, color, 1, cv2.LINE_AA)
+    return img
 
 
 def colorize(

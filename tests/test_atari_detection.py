@@ -16,7 +16,8 @@ import torch
 
 from agents.atari_detection_report import COLUMNS, markdown_table, read_results, write_atari_detection_results
 from envs.atari_detection import (HELD_OUT_SEED, AtariRecording, atari_detection, detection_by_category,
-                                  dilate_masks, readout_by_category, record_atari_objects, slot_assignments)
+                                  dilate_masks, object_hits, readout_by_category, record_atari_objects,
+                                  slot_assignments)
 from envs.atari_objects import SUPPORTED_GAMES
 from mint_rl.config import MintConfig
 from mint_rl.keypoints import Keypoints
@@ -105,6 +106,27 @@ def test_a_keypoint_inside_two_overlapping_boxes_detects_both() -> None:
     rec = AtariRecording("Test", np.zeros((1, 8, 8, 3), np.uint8), masks, np.ones((1, 2), bool),
                          np.zeros((1, 2, 2), np.float32), np.array(["ghost", "ghost"]), np.array([True]))
     assert detection_by_category(rec, coords, np.ones((1, 1))).categories["ghost"]["detection"] == 100.0
+
+
+@pytest.mark.parametrize("game", ["Pong", "MsPacman"])
+def test_object_hits_per_frame_average_to_the_detection(game: str) -> None:
+    """Keypoints on the true centres of the even frames and in a corner on the odd ones: hits on even visible
+    objects only, and each category's mean over its visible object-frames is ``detection_by_category``'s."""
+    rec = held_out(game)
+    coords = rec.centres.copy()
+    coords[1::2] = -0.999
+    hits = object_hits(rec, coords, rec.visible.astype(float))
+    assert hits.shape == rec.visible.shape and not (hits & ~rec.visible).any()
+    assert hits[0::2].sum() == rec.visible[0::2].sum() and not hits[1::2].any()
+    report = detection_by_category(rec, coords, rec.visible.astype(float))
+    for name, values in report.categories.items():
+        slots = rec.categories == name
+        if values["objects"]:
+            assert 100.0 * hits[:, slots].sum() / rec.visible[:, slots].sum() == pytest.approx(values["detection"])
+    inactive = object_hits(rec, rec.centres, np.zeros(rec.visible.shape))  # status 0: nothing is hit
+    assert not inactive.any()
+    with pytest.raises(ValueError, match="coords must be"):
+        object_hits(rec, coords[:3], rec.visible[:3].astype(float))
 
 
 def test_dilated_boxes_catch_a_keypoint_one_pixel_off() -> None:

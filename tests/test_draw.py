@@ -12,6 +12,7 @@ from mint_rl.draw import (
     colorize,
     draw_keypoints,
     draw_keypoints_batch,
+    draw_mask_boxes,
     entropy_figure,
     image_grid,
     keypoint_colors,
@@ -215,3 +216,34 @@ def test_entropy_figure_saves_png(tmp_path):
         assert im.format == "PNG" and im.size[0] > 100
     with pytest.raises(ValueError, match="masks"):
         entropy_figure(frames, entropy, np.zeros((n, 8, 8)), coords, status)
+
+
+def test_mask_boxes_outline_each_box_at_the_image_scale():
+    """A box of rows 2..3, columns 5..7 at scale 3 is outlined on output rows 6..11 and columns 15..23, in its
+    colour, and nothing is drawn inside it or for an empty mask; the input is not modified."""
+    image = np.zeros((8 * 3, 10 * 3, 3), np.uint8)
+    masks = np.zeros((2, 8, 10), bool)
+    masks[0, 2:4, 5:8] = True
+    out = draw_mask_boxes(image, masks, np.array([[0, 200, 0], [255, 0, 0]], np.uint8), scale=3)
+    assert not image.any()
+    drawn = changed(out, image)
+    ys, xs = np.nonzero(drawn)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (6, 11, 15, 23)
+    assert drawn[6, 15:24].all() and drawn[11, 15:24].all() and drawn[6:12, 15].all() and drawn[6:12, 23].all()
+    assert not drawn[7:11, 16:23].any()
+    np.testing.assert_array_equal(out[6, 15], [0, 200, 0])
+    labelled = draw_mask_boxes(image, masks, np.array([[0, 200, 0], [255, 0, 0]], np.uint8), 3, ["ball", "x"])
+    assert changed(labelled, image).sum() > drawn.sum()  # the label is written above the box
+
+
+def test_mask_boxes_refuse_mismatched_inputs():
+    image = np.zeros((16, 20, 3), np.uint8)
+    masks = np.zeros((1, 8, 10), bool)
+    with pytest.raises(ValueError, match="masks must be"):
+        draw_mask_boxes(image, masks, np.zeros((1, 3), np.uint8), scale=1)
+    with pytest.raises(ValueError, match="colors must be"):
+        draw_mask_boxes(image, masks, np.zeros((2, 3), np.uint8), scale=2)
+    with pytest.raises(ValueError, match="scale must be"):
+        draw_mask_boxes(image, masks, np.zeros((1, 3), np.uint8), scale=0)
+    with pytest.raises(ValueError, match="labels must"):
+        draw_mask_boxes(image, masks, np.zeros((1, 3), np.uint8), scale=2, labels=["a", "b"])

@@ -30,6 +30,24 @@ def test_still_of_scene_and_ale_frames(tmp_path):
     assert cv2.imread(str(out)).shape == (32, 64, 3)  # ALE frames preprocessed to the encoder's 32×32
 
 
+def test_atari_still_outlines_the_objects_green_where_hit(tmp_path, capsys):
+    """A shipped encoder by name, refined, on Pong: the objects' boxes are drawn (green or red pixels appear that
+    the plain still lacks) and each category's hit share is printed; --no-boxes draws the keypoints only."""
+    common = ["--encoder", "pong", "--env", "ALE/Pong-v5", "--skip", "60", "--frames", "8", "--panels", "2",
+              "--scale", "2", "--refine", "5"]
+    boxed = cv2.imread(str(keypoint_stills.main([*common, "--out", str(tmp_path / "b.png")])))
+    printed = capsys.readouterr().out
+    for name in ("player", "enemy", "ball"):
+        assert f"{name}: " in printed
+    plain = cv2.imread(str(keypoint_stills.main([*common, "--no-boxes", "--out", str(tmp_path / "p.png")])))
+    assert boxed.shape == plain.shape == (168, 2 * 168, 3)
+    assert "inside its box" not in capsys.readouterr().out
+    outline = (boxed != plain).any(-1)  # the same frames and keypoints: only the outlines and labels differ
+    colours = [tuple(int(v) for v in c) for c in boxed[outline][:, ::-1]]  # BGR → RGB
+    exact = sum(c in (keypoint_stills.HIT, keypoint_stills.MISS) for c in colours)
+    assert exact >= 40, exact  # the outlines (the labels' pixels are blended by cv2's font)
+
+
 def test_errors(tmp_path):
     with pytest.raises(SystemExit, match="encoder takes"):
         keypoint_stills.main(["--encoder", str(checkpoint(tmp_path / "s.pt", 32)), "--env",
@@ -41,3 +59,9 @@ def test_errors(tmp_path):
                               "--out", str(tmp_path / "x.png")])
     with pytest.raises(SystemExit):
         keypoint_stills.main(["--encoder", "x", "--env", "ALE/Pong-v5", "--out", "x.png", "--panels", "0"])
+    with pytest.raises(SystemExit, match="no shipped encoder named 'pongg'"):
+        keypoint_stills.main(["--encoder", "pongg", "--env", "ALE/Pong-v5", "--out", str(tmp_path / "x.png")])
+    for flags in (["--refine", "4"], ["--refine", "1"], ["--refine", "-3"], ["--env", "MintScenes/Collisions-v0",
+                                                                             "--boxes"]):
+        with pytest.raises(SystemExit):
+            keypoint_stills.main(["--encoder", "pong", "--env", "ALE/Pong-v5", "--out", "x.png", *flags])
