@@ -4,7 +4,7 @@ Each scored (game, method, setting, seed) adds one row per object category to th
 (:data:`COLUMNS`: the setting, the category's detection rate on the undilated boxes, on boxes grown by one
 pixel and on the boxes of both emulator frames the observation max-pools, DOP and TOP, the linear read-out's error in pixels and the constant guess's, the frame's UAK and active
 keypoints, the training seconds; as :meth:`envs.atari_detection.Detection.rows` and
-:func:`envs.atari_detection.readout_by_category` give them). Rows written before a column existed (``refine``,
+:func:`envs.atari_detection.readout_by_category` give them). Rows written before a column existed (``refine``, ``snap``,
 ``detection_1px``, ``detection_pooled``, ``probe_px``, ``probe_base_px``) read back with it empty: no refinement, and "–" in the table. From
 those rows :func:`write_atari_detection_results` (re)writes into ``out``::
 
@@ -33,7 +33,7 @@ from mint_rl.utils import atomic_write_text
 
 __all__ = ["COLUMNS", "markdown_table", "read_results", "write_atari_detection_results"]
 
-COLUMNS = ["game", "method", "setting", "k", "grid", "steps", "w_mce", "refine", "seed", "category", "detection",
+COLUMNS = ["game", "method", "setting", "k", "grid", "steps", "w_mce", "refine", "snap", "seed", "category", "detection",
            "detection_1px", "detection_pooled", "DOP", "TOP", "probe_px", "probe_base_px", "objects", "UAK", "active", "frames", "train_seconds"]
 """The columns of ``results.csv``: one row per game, method, setting, seed and object category."""
 
@@ -71,7 +71,8 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], budget: Mapping[str, Any])
              "side (a side measure for objects of a pixel or two); both frames: inside the object's boxes in either of the "
              "two emulator frames the observation max-pools (a fast ball is drawn twice; its last-frame box holds the "
              "later image only). A setting ending -rW has its keypoints refined "
-             "in a W × W window (mint_rl.refine). Read-out px: mean error, in pixels, of each object's centre read from the "
+             "in a W × W window (mint_rl.refine); -rWsS: keypoints on the background first snap to the nearest "
+             "non-background pixel of an S × S window. Read-out px: mean error, in pixels, of each object's centre read from the "
              "frame's keypoints by a linear map fitted on the other held-out videos (mint_rl.readout); constant px: "
              "the same for the other videos' mean centre. UAK: active keypoints on no box per frame. Mean ± "
              "95 % t half-width over n seeds.", "",

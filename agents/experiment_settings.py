@@ -87,10 +87,10 @@ AUX_HORIZON = 1
 AUX_WARMUP_STEPS = 4096  # --aux-warmup: the burst comes after the rollout that reaches this many env steps
 ONLINE_UPDATES = 20  # --online: MINT steps after each rollout
 SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8, equal_codes=True, drop_background=False, track=False,
-                            refine=0, online=False,
+                            refine=0, refine_snap=0, online=False,
                             keypoint_stack=1, lr_decay=True, aux_reward=AUX_WEIGHT)
 ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, equal_codes=False, drop_background=False, track=False,
-                            refine=0, online=False,
+                            refine=0, refine_snap=0, online=False,
                             keypoint_stack=N_STACK, lr_decay=False, aux_reward=0.0)
 
 
@@ -188,6 +188,9 @@ class PPOExperiment:
     :param track: persistent entity slots (``mint_rl.tracking``) instead of raw keypoints (None: off).
     :param refine: keypoint agents: w > 0 moves each keypoint to the centre of the object part under it, by colour
         mean shift in a w × w window (``mint_rl.refine``; odd, >= 3; label suffix ``-rf<w>``); 0: off (None: 0).
+    :param refine_snap: with ``refine``: a keypoint on the background first moves to the nearest non-background pixel
+        of an s × s window, then is refined (``mint_rl.refine``; odd, >= 3; label suffix ``s<s>`` after ``-rf<w>``);
+        0: off (None: 0).
     :param keypoint_stack: frames of keypoints the keypoint agents see, newest last (None: 1 on object tasks,
         :data:`N_STACK` on ALE); pixel and object-ladder agents always see :data:`N_STACK`.
     :param object_properties: ``properties.json`` of ``experiments/keypoint_properties.py`` for the ladder rungs.
@@ -236,6 +239,7 @@ class PPOExperiment:
     drop_background: bool | None = None
     track: bool | None = None
     refine: int | None = None
+    refine_snap: int | None = None
     keypoint_stack: int | None = None
     object_properties: str | None = None
     object_properties_label: str | None = None
@@ -437,6 +441,12 @@ class PPOExperiment:
         if self.refine and (self.refine < 3 or self.refine % 2 == 0):
             raise ExperimentError(f"--refine {self.refine}: give an odd window >= 3 pixels (each keypoint moves to the "
                                   "centre of the object part in it), or 0 for none")
+        if self.refine_snap and (self.refine_snap < 3 or self.refine_snap % 2 == 0):
+            raise ExperimentError(f"--refine-snap {self.refine_snap}: give an odd window >= 3 pixels (a keypoint on the "
+                                  "background moves to the nearest non-background pixel in it), or 0 for none")
+        if self.refine_snap and not self.refine:
+            raise ExperimentError(f"--refine-snap {self.refine_snap} snaps keypoints before the refinement: give "
+                                  "--refine W too (e.g. --refine 5), or leave --refine-snap out")
         if self.track and self.feature_dim:
             raise ExperimentError(f"--track keeps (x, y, status, colour code) per entity: the encoder's --feature-dim "
                                   f"{self.feature_dim} features would be dropped; use --feature-dim 0")
@@ -501,7 +511,7 @@ class PPOExperiment:
         if agent in KEYPOINT_AGENTS and self.track:
             label += "-track"
         if agent in KEYPOINT_AGENTS and self.refine:
-            label += f"-rf{self.refine}"
+            label += f"-rf{self.refine}" + (f"s{self.refine_snap}" if self.refine_snap else "")
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             label += "-sc"
         if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
@@ -551,6 +561,8 @@ class PPOExperiment:
                 settings["track"] = True
             if self.refine:
                 settings["refine"] = self.refine
+            if self.refine_snap:
+                settings["refine_snap"] = self.refine_snap
         if agent in OBJECT_AGENTS:
             settings.update(extractor=self.extractor, n_stack=N_STACK, objects=self.object_kwargs[agent])
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:

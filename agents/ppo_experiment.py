@@ -120,7 +120,7 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
         online = agent == "mint" and exp.online
         view = ObservationOptions(device=exp.device, glimpse_size=exp.glimpse_size, glimpse_at=exp.glimpse_at,
                                   colour_codes=codebook, drop_code=background if exp.drop_background else None,
-                                  refine_window=exp.refine)
+                                  refine_window=exp.refine, refine_snap=exp.refine_snap)
         base = make_vec(env_id, "rgb", n, True, render=exp.overlay_every > 0)
         if online:
             h, w, c = frame_shape(env_id)
@@ -376,6 +376,11 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
             check_refine_window(exp.refine, frames[0], frames[1])
         except ValueError as exc:
             raise ExperimentError(f"--refine: {exc}") from exc
+    if exp.refine_snap:
+        try:
+            check_refine_window(exp.refine_snap, frames[0], frames[1], "snap window")
+        except ValueError as exc:
+            raise ExperimentError(f"--refine-snap: {exc}") from exc
     if exp.encoder is not None:
         check_encoder(exp.encoder_file, frames, exp.env)
     env_dir = Path(exp.out) / env_slug(exp.env)

@@ -151,7 +151,7 @@ def agent_observation_options(agent: LoadedAgent, run_dir: str | os.PathLike) ->
         codebook = np.load(path)
     return ObservationOptions(glimpse_size=settings.get("glimpse_size", 0),
                               glimpse_at=settings.get("glimpse_at", "keypoints"), colour_codes=codebook,
-                              refine_window=settings.get("refine", 0))
+                              refine_window=settings.get("refine", 0), refine_snap=settings.get("refine_snap", 0))
 
 
 def frame_policy(run_dir: str | os.PathLike, image_space: Any, deterministic: bool = True

@@ -125,6 +125,7 @@ over it, so their outputs agree, and share one public API
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -262,6 +263,9 @@ class ObservationOptions:
         in the ``w × w`` pixels around it, the colour taken from its ``glimpse_size`` window, or 5
         × 5 without glimpses); odd, >= 3. A position estimate only: no pixel reaches the policy.
         0 (default): the encoder's coordinates as they are.
+    :param refine_snap: s > 0 (with ``refine_window``): a keypoint on the background first moves to the nearest
+        non-background pixel of the ``s × s`` square around it, then is refined (``refine_keypoints(..., snap=s)``:
+        keypoints MINT leaves beside a thin object land on it); odd, >= 3. 0 (default): background keypoints stay.
     """
 
     config: MintConfig | None = field(default=None, hash=False)
@@ -275,6 +279,7 @@ class ObservationOptions:
     colour_codes: np.ndarray | Sequence[Sequence[float]] | None = None
     drop_code: int | None = None
     refine_window: int = 0
+    refine_snap: int = 0
 
     def __post_init__(self) -> None:
         if self.config is not None and not isinstance(self.config, MintConfig):
@@ -328,6 +333,15 @@ class ObservationOptions:
             raise ValueError(f"refine_window must be 0 (off) or an odd int >= 3 (pixels around each keypoint, "
                              f"mint_rl.refine), got {win!r}")
         object.__setattr__(self, "refine_window", int(win))
+        snap = self.refine_snap
+        if isinstance(snap, (bool, np.bool_)) or not isinstance(snap, (int, np.integer)) or \
+                (snap != 0 and (snap < 3 or snap % 2 == 0)):
+            raise ValueError(f"refine_snap must be 0 (off) or an odd int >= 3 (pixels around each keypoint, "
+                             f"mint_rl.refine), got {snap!r}")
+        if snap and not win:
+            raise ValueError(f"refine_snap={snap} needs refine_window (the refinement that runs after the snap); "
+                             "give refine_window=5, say, or refine_snap=0")
+        object.__setattr__(self, "refine_snap", int(snap))
 
     def replace(self, **changes: Any) -> "ObservationOptions":
         """A copy with ``changes`` (checked again), as :func:`dataclasses.replace`."""
@@ -780,7 +794,8 @@ class KeypointObserver:
         self.feature_bound = options.feature_bound
         self.num_keypoints = enc_cfg.num_keypoints
         self.feature_dim = enc_cfg.feature_dim
-        for size, check in ((options.glimpse_size, check_glimpse_size), (options.refine_window, check_refine_window)):
+        for size, check in ((options.glimpse_size, check_glimpse_size), (options.refine_window, check_refine_window),
+                            (options.refine_snap, functools.partial(check_refine_window, name="snap window"))):
             if size:  # windows cut from the encoder's input frames must fit them
                 try:
                     check(size, *self.image_size)
@@ -799,6 +814,7 @@ class KeypointObserver:
             self.glimpse_dim = codes.shape[0]  # one-hot categories instead of the raw glimpse
         self.drop_code = options.drop_code
         self.refine_window = options.refine_window
+        self.refine_snap = options.refine_snap
         self._glimpse_rng = np.random.default_rng(0)
         self.observation_space = keypoint_space(self.num_keypoints, self.feature_dim, self.obs_format,
                                                 self.layout.stack, self.feature_bound, self.glimpse_dim)
@@ -895,7 +911,7 @@ class KeypointObserver:
         kp_coords = kp.coords.float().clamp(-1.0, 1.0).cpu()  # (N·S, K, 2)
         if self.refine_window:  # to the centre of the object part under each keypoint (mint_rl.refine)
             kp_coords = refine_keypoints(frames.flatten(0, 1), kp_coords, self.refine_window,
-                                         colour_size=self.glimpse_size or 5)
+                                         colour_size=self.glimpse_size or 5, snap=self.refine_snap)
         coords = kp_coords.numpy().reshape(n, s, k, 2)
         status = kp.status.float().clamp(0.0, 1.0).cpu().numpy().reshape(n, s, k)
         features = kp.features.float().cpu().numpy().reshape(n, s, k, self.feature_dim)

@@ -67,7 +67,7 @@ from mint_rl.refine import check_refine_window, refine_keypoints
 from mint_rl.run_lock import locked_run_folder
 from mint_rl.utils import atomic_write_text, differences, flush_denormals_process_wide, resolve_device
 
-FACTORS = {"k": int, "grid": int, "steps": int, "w_mce": float, "refine": int}  # what --sweep can vary
+FACTORS = {"k": int, "grid": int, "steps": int, "w_mce": float, "refine": int, "snap": int}  # what --sweep can vary
 COLLECT_STREAMS = 4  # pretrain.py's --num-envs default
 
 
@@ -84,6 +84,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine", type=int, default=0, metavar="WINDOW",
                    help="move the keypoints to the centre of the object part under them before scoring "
                         "(mint_rl.refine, an odd window in pixels >= 3; 0: off)")
+    p.add_argument("--refine-snap", type=int, default=0, metavar="WINDOW",
+                   help="with --refine: a keypoint on the background first moves to the nearest non-background "
+                        "pixel of a WINDOW x WINDOW square (mint_rl.refine's snap; odd, >= 3; label suffix s<WINDOW>; "
+                        "0: off)")
     p.add_argument("--sweep", action="append", default=[], metavar="FACTOR=V1,V2,...",
                    help=f"vary one factor of the base setting ({', '.join(FACTORS)}); repeat for more factors")
     p.add_argument("--seeds", type=int, default=1, help="pretraining seeds 0..n-1 (frames and initialisation)")
@@ -122,7 +126,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except ValueError as exc:
         p.error(f"--device: {exc}")
     base = {"k": args.num_keypoints, "grid": args.grid or max(args.image_size // 2, 8), "steps": args.steps,
-            "w_mce": args.w_mce, "refine": args.refine}
+            "w_mce": args.w_mce, "refine": args.refine, "snap": args.refine_snap}
     args.settings = [base]
     for spec in args.sweep:
         factor, _, values = spec.partition("=")
@@ -142,6 +146,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 check_refine_window(setting["refine"], args.image_size, args.image_size)
             except ValueError as exc:
                 p.error(f"setting {label(setting)}: --refine {setting['refine']}: {exc} (0: off)")
+        if setting["snap"]:
+            if not setting["refine"]:
+                p.error(f"setting {label(setting)}: --refine-snap {setting['snap']} snaps keypoints before the "
+                        "refinement: give --refine W too (e.g. --refine 5)")
+            try:
+                check_refine_window(setting["snap"], args.image_size, args.image_size, "snap window")
+            except ValueError as exc:
+                p.error(f"setting {label(setting)}: --refine-snap {setting['snap']}: {exc} (0: off)")
         try:
             config_for(args, setting, seed=0)
         except ConfigError as exc:
@@ -163,10 +175,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def label(setting: dict, method: str = "mint") -> str:
     """``k16-g42-s1500-mce100`` (the Transporter has no conditional-entropy weight), ``-r5`` added when the
-    keypoints are refined in a 5 × 5 window."""
+    keypoints are refined in a 5 × 5 window, ``-r5s15`` when background keypoints first snap in a 15 × 15 one."""
     name = f"k{setting['k']}-g{setting['grid']}-s{setting['steps']}"
     return (name + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
-            + (f"-r{setting['refine']}" if setting.get("refine") else ""))
+            + (f"-r{setting['refine']}" if setting.get("refine") else "")
+            + (f"s{setting['snap']}" if setting.get("snap") else ""))
 
 
 def config_for(args: argparse.Namespace, setting: dict, seed: int) -> MintConfig:
@@ -184,7 +197,7 @@ def planned_runs(args: argparse.Namespace) -> list[tuple[str, int, str, dict]]:
     if args.encoder is not None:
         config = args.given["config"]
         given = {"k": config.num_keypoints, "grid": config.grid_size[1], "steps": args.given.get("step", 0),
-                 "w_mce": config.w_mce, "refine": args.refine}
+                 "w_mce": config.w_mce, "refine": args.refine, "snap": args.refine_snap}
         return [(args.games[0], 0, args.given.get("encoder_type", "mint"), given)]
     return [(game, seed, method, setting) for game in args.games for seed in range(args.seeds)
             for method in args.methods
@@ -302,7 +315,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             coords, status = encode_frames(encoder, recording.frames, device)
             if setting["refine"]:
                 frames = torch.from_numpy(recording.frames).permute(0, 3, 1, 2).contiguous()
-                coords = refine_keypoints(frames, torch.from_numpy(coords), setting["refine"]).numpy()
+                coords = refine_keypoints(frames, torch.from_numpy(coords), setting["refine"],
+                                          snap=setting.get("snap", 0)).numpy()
             report = detection_by_category(recording, coords, status)
             near = detection_by_category(recording, coords, status, dilate=1).categories
             both = detection_by_category(recording, coords, status, pooled=True).categories

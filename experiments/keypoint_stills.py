@@ -8,7 +8,7 @@ Top to bottom: load the encoder (a checkpoint of any registered type, ``mint_rl.
 shipped encoder's name, ``envs.shipped_encoders``), play one random-policy episode of ``--env`` (env seed
 ``--seed``, held out from the pretraining seed 0) for ``--skip + --frames`` frames at the encoder's input size,
 encode the last ``--frames`` of them (refined in a ``--refine`` px window, ``mint_rl.refine``, as a keypoint agent
-given ``--refine`` gets them), draw the keypoints (filled = active, hollow = inactive, colour = keypoint identity;
+given ``--refine`` and ``--refine-snap`` gets them), draw the keypoints (filled = active, hollow = inactive, colour = keypoint identity;
 ``mint_rl.draw``) and write ``--panels`` evenly spaced frames side by side as one PNG.
 
 On an Atari game with a RAM object reader (``envs.atari_objects.SUPPORTED_GAMES``) each visible object's
@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, default=4, help="upscaling of the frames (default %(default)s)")
     p.add_argument("--refine", type=int, default=0,
                    help="refine the keypoints in a window of this many px (odd, >= 3; 0: off, the default)")
+    p.add_argument("--refine-snap", type=int, default=0, metavar="WINDOW",
+                   help="with --refine: background keypoints first snap to the nearest non-background pixel of a "
+                        "WINDOW x WINDOW square (odd, >= 3; 0: off, the default)")
     p.add_argument("--boxes", action=argparse.BooleanOptionalAction, default=None,
                    help="outline the ground-truth object boxes (default: on for Atari games with a RAM reader)")
     args = p.parse_args(argv)
@@ -58,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("need --skip >= 0, --frames >= 1, 1 <= --panels <= --frames, --scale >= 1")
     if args.refine < 0 or args.refine == 1 or (args.refine and args.refine % 2 == 0):
         p.error(f"--refine must be 0 (off) or an odd window of at least 3 px, got {args.refine}")
+    if args.refine_snap and (not args.refine or args.refine_snap < 3 or args.refine_snap % 2 == 0):
+        p.error(f"--refine-snap must be 0 (off) or an odd window of at least 3 px with --refine, got {args.refine_snap}")
     supported = args.env.startswith("ALE/") and _has_reader(args.env)
     if args.boxes and not supported:
         p.error(f"--boxes needs an Atari game with a RAM object reader, got --env {args.env}; supported: "
@@ -82,11 +87,13 @@ def main(argv: list[str] | None = None) -> Path:
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"--encoder: {exc}") from exc
     h, w = encoder.config.image_size
-    if args.refine:
+    for flag, window, name in (("--refine", args.refine, "refinement window"),
+                               ("--refine-snap", args.refine_snap, "snap window")):
         try:
-            check_refine_window(args.refine, h, w)
+            if window:
+                check_refine_window(window, h, w, name)
         except ValueError as exc:
-            raise SystemExit(f"--refine: {exc}") from exc
+            raise SystemExit(f"{flag}: {exc}") from exc
     recording = None
     if args.env.startswith("ALE/") and _has_reader(args.env):  # the same frames with boxes or without
         recording = record_atari_objects(args.env, args.skip + args.frames, frame_size=(h, w),
@@ -102,7 +109,8 @@ def main(argv: list[str] | None = None) -> Path:
     x = torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2)
     with torch.no_grad():
         kp = encoder.encode(x)
-        coords = refine_keypoints(x.contiguous(), kp.coords, args.refine) if args.refine else kp.coords
+        coords = (refine_keypoints(x.contiguous(), kp.coords, args.refine, snap=args.refine_snap) if args.refine
+                  else kp.coords)
     coords, status = coords.numpy(), kp.status.numpy()
     overlays = draw_keypoints_batch(clip, coords, status, scale=args.scale)
     picks = np.linspace(0, len(overlays) - 1, args.panels).astype(int)

@@ -213,6 +213,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="mint/transporter: move each keypoint to the centre of the object part under it, by colour "
                         "mean shift in a WINDOW x WINDOW pixel square (mint_rl.refine; odd, >= 3; label suffix "
                         "-rf<w>); 0: off. Default: 0")
+    p.add_argument("--refine-snap", type=int, default=None, metavar="WINDOW",
+                   help="with --refine: a keypoint on the background first moves to the nearest non-background pixel "
+                        "of a WINDOW x WINDOW square (odd, >= 3; label suffix s<WINDOW> after -rf<w>), so keypoints "
+                        "beside a thin object land on it; 0: off. Default: 0")
     p.add_argument("--keypoint-stack", type=int, default=None,
                    help="mint/transporter: frames of keypoints per observation, newest last (default: 1 on object "
                         "tasks, where a keypoint's previous-frame row is often another object; 2 on ALE ids)")

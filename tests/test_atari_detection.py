@@ -257,6 +257,9 @@ def test_script_scores_a_given_encoder_and_skips_it_when_rerun(tmp_path: Path) -
     assert [r["setting"] for r in refined] == [f"k4-g32-s0-mce100-r3 ({checkpoint})"] * 3
     assert refined[0]["refine"] == "3" and rows[0]["refine"] == "0"
     assert f"| Pong | ball | mint | k4-g32-s0-mce100-r3 ({checkpoint}) | 1 |" in (tmp_path / "out" / "table.md").read_text()
+    snapped = aod.main(argv + ["--refine", "3", "--refine-snap", "9"])[len(rows) + len(refined):]
+    assert [r["setting"] for r in snapped] == [f"k4-g32-s0-mce100-r3s9 ({checkpoint})"] * 3
+    assert snapped[0]["snap"] == "9" and refined[0]["snap"] == "0" and rows[0]["snap"] in ("0", "")
     with pytest.raises(SystemExit) as error:
         aod.main(["--games", "Breakout", "--encoder", str(checkpoint), "--out", str(tmp_path / "other")])
     assert error.value.code == 2
@@ -316,6 +319,8 @@ def test_script_end_to_end_sweeps_caches_and_resumes(tmp_path: Path) -> None:
     (["--sweep", "depth=1,2"], "FACTOR one of k, grid, steps, w_mce, refine"),
     (["--refine", "4"], "--refine 4: refinement window must be an odd int >= 3"),
     (["--sweep", "refine=3,85"], "--refine 85: refinement window 85 px is larger than the 84×84 frames"),
+    (["--refine-snap", "9"], "--refine-snap 9 snaps keypoints before the refinement: give --refine W too"),
+    (["--refine", "5", "--refine-snap", "6"], "--refine-snap 6: snap window must be an odd int >= 3"),
     (["--sweep", "k=8,x"], "k takes int values"),
     (["--sweep", "grid=4"], "grid_size=.*>= 8"),
     (["--steps", "0"], "--steps must be >= 1"),

@@ -94,6 +94,8 @@ def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
     (["--agents", "mint", "transporter", "--online", "--pretrain-steps", "0", "--colour-codes", "0"],
      "--pretrain-steps 0: the transporter agent's encoder is pretrained with those steps"),
     (["--agents", "mint", "--refine", "-1"], "--refine -1: give an odd window >= 3 pixels"),
+    (["--agents", "mint", "--refine", "5", "--refine-snap", "8"], "--refine-snap 8: give an odd window >= 3 pixels"),
+    (["--agents", "mint", "--refine-snap", "9"], "--refine-snap 9 snaps keypoints before the refinement: give --refine"),
 ])
 def test_ppo_refuses_bad_flags(tmp_path, capsys, flags, message):
     out = tmp_path / "ppo"

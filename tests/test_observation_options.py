@@ -43,7 +43,7 @@ def test_defaults_are_the_former_keyword_defaults():
     options = ObservationOptions()
     assert dataclasses.asdict(options) == dict(
         config=None, device="cpu", obs_format="box", feature_bound=None, layout="auto", grey_to_rgb=False,
-        glimpse_size=0, glimpse_at="keypoints", colour_codes=None, drop_code=None, refine_window=0)
+        glimpse_size=0, glimpse_at="keypoints", colour_codes=None, drop_code=None, refine_window=0, refine_snap=0)
 
 
 @pytest.mark.parametrize(("fields", "error", "message"), [
@@ -59,6 +59,9 @@ def test_defaults_are_the_former_keyword_defaults():
     (dict(refine_window=-3), ValueError, "refine_window must be 0"),
     (dict(refine_window=5.0), ValueError, "refine_window must be 0"),
     (dict(refine_window=True), ValueError, "refine_window must be 0"),
+    (dict(refine_window=5, refine_snap=6), ValueError, r"refine_snap must be 0 \(off\) or an odd int >= 3 .*got 6"),
+    (dict(refine_window=5, refine_snap=True), ValueError, "refine_snap must be 0"),
+    (dict(refine_snap=9), ValueError, r"refine_snap=9 needs refine_window"),
     (dict(glimpse_size=-1), ValueError, r"glimpse_size must be an int >= 0 \(the glimpse side in pixels; 0: no "
                                         r"glimpses\), got -1"),
     (dict(glimpse_size=2.5), ValueError, "glimpse_size must be an int >= 0"),

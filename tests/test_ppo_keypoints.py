@@ -301,6 +301,24 @@ def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch):
     assert agent.info["settings"]["refine"] == 9
 
 
+def test_refine_snap_reaches_the_observer_label_and_saved_agent(tmp_path, monkeypatch):
+    """--refine 5 --refine-snap 9: label suffix -rf5s9, the training env snaps, and a saved agent rebuilds it."""
+    torch.set_num_threads(1)
+    built = []
+    build = ppo_experiment.build_agent
+
+    def spy(*args, **kwargs):
+        out = build(*args, **kwargs)
+        built.append(out[3])
+        return out
+
+    monkeypatch.setattr(ppo_experiment, "build_agent", spy)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "5", "--refine-snap", "9", "--jobs", "1"))
+    assert [(e.observer.refine_window, e.observer.refine_snap) for e in built] == [(5, 9)]
+    agent = load_agent(report["out"] / "mint-relation-c8w5-eqc-rf5s9-lrlin-n1-auxr2" / "seed0")
+    assert agent.info["settings"]["refine_snap"] == 9
+
+
 def test_rejects_a_refine_window_larger_than_the_frames(tmp_path):
     with pytest.raises(SystemExit, match="--refine: refinement window 65 px is larger than the 64×64 frames"):
         pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "65"))

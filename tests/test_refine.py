@@ -84,6 +84,30 @@ def test_a_background_keypoint_beside_an_object_is_not_pushed_away():
     torch.testing.assert_close(refine_keypoints(frames, near, window=11), near)
 
 
+def test_with_snap_a_background_keypoint_beside_a_thin_object_lands_on_its_centre():
+    """A 2 × 8 paddle: a keypoint 4 px left of it stays without snap; with a 9 px snap window it moves to the paddle's
+    nearest pixel and the mean shift centres it; a keypoint with no object within its snap window stays; a keypoint
+    already on the object refines as without snap."""
+    frames = frame_with((14, 10, 2, (255, 0, 0)), (14, 12, 2, (255, 0, 0)), (14, 14, 2, (255, 0, 0)),
+                        (14, 16, 2, (255, 0, 0)))  # columns 14–15, rows 10–17: centre (14.5, 13.5)
+    beside = at((10, 13))
+    torch.testing.assert_close(refine_keypoints(frames, beside, window=9), beside)
+    torch.testing.assert_close(refine_keypoints(frames, beside, window=9, iterations=3, snap=9), at((14.5, 13.5)))
+    far = at((3, 28))
+    torch.testing.assert_close(refine_keypoints(frames, far, window=9, snap=9), far)
+    on = at((14, 11))
+    torch.testing.assert_close(refine_keypoints(frames, on, window=9, snap=9), refine_keypoints(frames, on, window=9))
+
+
+def test_snap_goes_to_the_nearest_object_first_in_row_major_order_on_ties():
+    """Two squares 4 rows from the keypoint, one above and one below: the upper one (earlier rows) wins; move the
+    lower one a row closer and it wins."""
+    ties = frame_with((12, 5, 3, (0, 255, 0)), (12, 15, 3, (0, 0, 255)))  # rows 5–7 (centre 6) and 15–17
+    torch.testing.assert_close(refine_keypoints(ties, at((13, 11)), window=7, snap=9), at((13, 6)))
+    closer = frame_with((12, 5, 3, (0, 255, 0)), (12, 14, 3, (0, 0, 255)))  # now rows 14–16 (centre 15)
+    torch.testing.assert_close(refine_keypoints(closer, at((13, 11)), window=7, snap=9), at((13, 15)))
+
+
 def test_batches_are_refined_independently():
     a, b = frame_with((10, 12, 7, (255, 0, 0))), frame_with((3, 3, 5, (0, 255, 0)))
     both = refine_keypoints(torch.cat([a, b]), torch.cat([at((10, 12), (3, 3)), at((10, 12), (3, 3))]), window=9)
@@ -97,6 +121,8 @@ def test_batches_are_refined_independently():
     (dict(window=33), r"refinement window 33 px is larger than the 32×32 frames; give a window <= 32"),
     (dict(window=5, iterations=0), "iterations must be >= 1, got 0"),
     (dict(window=5, tolerance=0.0), r"tolerance must be in \(0, 1\]"),
+    (dict(window=5, snap=4), r"snap window must be an odd int >= 3 \(pixels, centred on the keypoint\), got 4"),
+    (dict(window=5, snap=35), r"snap window 35 px is larger than the 32×32 frames"),
 ])
 def test_bad_arguments_are_refused_naming_them(kwargs, message):
     with pytest.raises(ValueError, match=message):
