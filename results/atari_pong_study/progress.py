@@ -45,10 +45,11 @@ def curve(path):
             np.array([int(r["step"]) for r in rows]))
 
 
-for done in sorted(glob.glob(f"{STUDY}/mint-rf5/seed*/done.json")):
+for done in sorted(glob.glob(f"{STUDY}/mint-*/seed*/done.json")):
     seed = os.path.basename(os.path.dirname(done))
+    mint = done.split(os.sep)[-3]
     t_mint, r_mint, _ = curve(os.path.join(os.path.dirname(done), "evaluations.csv"))
-    cells = [f"mint-rf5 {r_mint[-1]:.1f}"]
+    cells = [f"{mint} {r_mint[-1]:.1f}"]
     for agent in ("pixels", "objects"):
         path = f"{STUDY}/{agent}/{seed}/evaluations.csv"
         if os.path.isfile(path):
@@ -57,4 +58,4 @@ for done in sorted(glob.glob(f"{STUDY}/mint-rf5/seed*/done.json")):
             at = return_at_seconds(t, r, t_mint[-1]) if finished or t[-1] >= t_mint[-1] else float("nan")
             cells.append(f"{agent} {at:.1f} (at step {np.interp(t_mint[-1], t, steps):.0f}{', finished' if finished else ''})" if np.isfinite(at)
                          else f"{agent} not there yet ({t[-1]:.0f} s)")
-    print(f"{seed} at mint-rf5's {t_mint[-1]:.0f} training seconds: " + ", ".join(cells))
+    print(f"{seed} at {mint}'s {t_mint[-1]:.0f} training seconds: " + ", ".join(cells))
