@@ -32,10 +32,9 @@ from envs.collect import collect_frames
 from envs.shipped_encoders import is_encoder_name, shipped_encoder_path
 from mint_rl.baselines import load_encoder
 from mint_rl.checkpoint import CheckpointError
-from mint_rl.draw import draw_keypoints_batch, draw_mask_boxes
+from mint_rl.draw import HIT_COLOR, MISS_COLOR, draw_keypoints_batch, draw_mask_boxes
 from mint_rl.refine import check_refine_window, refine_keypoints
 
-HIT, MISS = (0, 230, 0), (255, 40, 40)  # box outlines: an active keypoint inside, or none
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> Path:
                            np.concatenate([np.zeros((args.skip, status.shape[1])), status]))[shown]
         labels = [str(c) for c in recording.categories]
         for i, t in enumerate(picks):
-            colours = np.array([HIT if hit else MISS for hit in hits[t]], np.uint8)
+            colours = np.array([HIT_COLOR if hit else MISS_COLOR for hit in hits[t]], np.uint8)
             panels[i] = draw_mask_boxes(panels[i], masks[t] & visible[t][:, None, None], colours, args.scale, labels)
         for name in dict.fromkeys(labels):
             slots = recording.categories == name

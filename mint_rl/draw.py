@@ -40,6 +40,8 @@ __all__ = [
     "draw_keypoints",
     "draw_keypoints_batch",
     "draw_mask_boxes",
+    "HIT_COLOR",
+    "MISS_COLOR",
     "colorize",
     "image_grid",
     "entropy_figure",
@@ -48,6 +50,11 @@ __all__ = [
 ]
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
+
+HIT_COLOR = (0, 230, 0)
+"""RGB outline of an object box with a keypoint inside it, in overlays (:func:`draw_mask_boxes`)."""
+MISS_COLOR = (255, 40, 40)
+"""RGB outline of an object box with no keypoint inside it."""
 
 _GOLDEN = 0.6180339887498949
 # Sub-pixel precision for cv2 drawing: coordinates are passed multiplied by 2**_SHIFT.

@@ -7,6 +7,7 @@ import pytest
 
 from mint_rl.checkpoint import save_checkpoint
 from mint_rl.config import MintConfig
+from mint_rl.draw import HIT_COLOR, MISS_COLOR
 from mint_rl.encoder import KeypointEncoder
 from tests.conftest import load_script
 
@@ -44,7 +45,7 @@ def test_atari_still_outlines_the_objects_green_where_hit(tmp_path, capsys):
     assert "inside its box" not in capsys.readouterr().out
     outline = (boxed != plain).any(-1)  # the same frames and keypoints: only the outlines and labels differ
     colours = [tuple(int(v) for v in c) for c in boxed[outline][:, ::-1]]  # BGR → RGB
-    exact = sum(c in (keypoint_stills.HIT, keypoint_stills.MISS) for c in colours)
+    exact = sum(c in (HIT_COLOR, MISS_COLOR) for c in colours)
     assert exact >= 40, exact  # the outlines (the labels' pixels are blended by cv2's font)
 
 
