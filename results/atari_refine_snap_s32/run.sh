@@ -8,6 +8,10 @@ cd "$(dirname "$0")/../.."
 run() {  # game, out folder, extra flags
   python experiments/atari_objects_detection.py --games "$1" --methods mint --seeds 3 --refine 5 --refine-snap 15 \
     --out "$2" --threads 1 --no-progress "${@:3}"
+  if [ "$1" = Pong ]; then  # the Transporter's encoders of that run, the same post-processing
+    python experiments/atari_objects_detection.py --games Pong --methods transporter --seeds 3 --refine 5 \
+      --refine-snap 15 --out "$2" --threads 1 --no-progress
+  fi
   mkdir -p "results/atari_refine_snap_s32/$1"
   cp "$2/results.csv" "$2/table.md" "results/atari_refine_snap_s32/$1/"
 }
