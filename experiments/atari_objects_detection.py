@@ -36,7 +36,7 @@ is always run. Rows go to
 ``<out>/table.md`` is rewritten (mean ± 95 % t half-width over seeds; ``agents.atari_detection_report``).
 Rerunning the command skips the runs in results.csv (``--rescore`` scores them again from their cached encoders,
 replacing their rows); an ``--out`` made with another budget is refused.
-``--ship`` then writes each game's MINT encoder of the base setting (seed 0) into the package as a shipped
+``--ship`` then writes each game's MINT encoder of the base setting (seed 0, or ``--ship-seed``) into the package as a shipped
 encoder (``envs.shipped_encoders``: weights and config, its setting, its rows of the table, this command).
 """
 
@@ -107,8 +107,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="score the planned runs already in results.csv again (their cached encoders are loaded; one "
                         "that is missing is trained) and replace their rows in place, e.g. to fill a column added "
                         "since (detection_pooled)")
+    p.add_argument("--ship-seed", type=int, default=0, metavar="SEED",
+                   help="with --ship: the pretraining seed whose encoder is shipped (default 0)")
     p.add_argument("--ship", nargs="?", const=str(PRETRAINED_DIR), default=None, metavar="DIR",
-                   help="afterwards, copy each game's MINT encoder of the base setting, seed 0, into the package "
+                   help="afterwards, copy each game's MINT encoder of the base setting, seed --ship-seed, into the package "
                         "(DIR, default envs/pretrained/: <game>.pt, loadable by name, envs.shipped_encoders) with its "
                         "detection rows")
     args = p.parse_args(argv)
@@ -160,6 +162,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"setting {label(setting)}: {exc}")
     if args.ship is not None and (args.encoder is not None or "mint" not in args.methods):
         p.error("--ship ships the MINT encoders this command pretrains: give --methods with mint, and no --encoder")
+    if not 0 <= args.ship_seed < args.seeds:
+        p.error(f"--ship-seed {args.ship_seed}: give one of the pretraining seeds 0..{args.seeds - 1} (--seeds {args.seeds})")
     if args.encoder is not None:
         if args.sweep or len(args.games) != 1:
             p.error("--encoder scores one checkpoint on one game: give exactly one of --games and no --sweep")
@@ -342,18 +346,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"\n{table}\n\nresults in {out / 'results.csv'} and {out / 'table.md'}")
         if args.ship is not None:
             base = args.settings[0]
+            seed = str(args.ship_seed)
             for game in args.games:
                 name = label(base)
-                if not any((r["game"], r["method"], r["setting"], r["seed"]) == (game, "mint", name, "0") for r in rows):
-                    raise SystemExit(f"--ship: no detection rows of {game} mint {name} seed 0 in {out}/results.csv")
-                shipped = ship_encoder(encoder_folder(out, game, "mint", base, 0) / "encoder.pt", game.lower(),
-                                       f"ALE/{game}-v5", {**base, **budget},
+                if not any((r["game"], r["method"], r["setting"], r["seed"]) == (game, "mint", name, seed) for r in rows):
+                    raise SystemExit(f"--ship: no detection rows of {game} mint {name} seed {seed} in {out}/results.csv")
+                shipped = ship_encoder(encoder_folder(out, game, "mint", base, args.ship_seed) / "encoder.pt",
+                                       game.lower(),
+                                       f"ALE/{game}-v5", {**base, **budget, "seed": args.ship_seed},
                                        [{"category": r["category"], **{k: float(r[k]) for k in ("detection", "DOP", "TOP", "UAK", "active")}}
                                         for r in rows if (r["game"], r["method"], r["setting"], r["seed"])
-                                        == (game, "mint", name, "0")],
+                                        == (game, "mint", name, seed)],
                                        "python experiments/atari_objects_detection.py " + " ".join(argv_used),
                                        folder=args.ship)
-                print(f"shipped {game} ({name}) as {shipped}")
+                print(f"shipped {game} ({name}, seed {seed}) as {shipped}")
     return rows
 
 

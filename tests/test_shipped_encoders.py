@@ -107,3 +107,24 @@ def test_the_files_are_package_data_and_committed() -> None:
         ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", f"envs/pretrained/{name}.pt"], cwd=ROOT)
         assert ignored.returncode == 1, f"envs/pretrained/{name}.pt is git-ignored (the rule, tracked or not)"
     assert np.isfinite(SHIPPED["pong"]["detection"][0]["detection"])
+
+
+def test_ship_seed_ships_that_pretraining_seed(tmp_path: Path) -> None:
+    """--seeds 2 --ship-seed 1: the index holds seed 1's setting and rows and the file holds seed 1's weights; a seed
+    outside the pretrained ones is refused before any work."""
+    aod = load_script("atari_objects_detection")
+    out, folder = tmp_path / "out", tmp_path / "pretrained"
+    argv = ["--games", "Pong", "--methods", "mint", "--steps", "2", "--frames", "48", "--eval-frames", "30",
+            "--batch-size", "4", "-k", "4", "--seeds", "2", "--out", str(out), "--no-progress"]
+    rows = aod.main([*argv, "--ship", str(folder), "--ship-seed", "1"])
+    entry = shipped_encoders(folder)["pong"]
+    assert entry["setting"]["seed"] == 1
+    ones = [r for r in rows if r["seed"] in (1, "1")]
+    assert [r["detection"] for r in entry["detection"]] == pytest.approx([float(r["detection"]) for r in ones],
+                                                                        nan_ok=True)
+    seed1 = load_encoder(out / "encoders" / "Pong" / "mint-k4-g42-mce100-seed1-s2" / "encoder.pt").state_dict()
+    assert all(torch.equal(seed1[k], v) for k, v in load_encoder(folder / "pong.pt").state_dict().items())
+    with pytest.raises(SystemExit) as error:
+        aod.main([*argv, "--ship", str(folder), "--ship-seed", "2"])
+    assert error.value.code == 2
+
