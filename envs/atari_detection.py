@@ -262,6 +262,23 @@ def slot_assignments(coords: np.ndarray, status: np.ndarray, masks: np.ndarray) 
     return np.concatenate(blocks, axis=1)
 
 
+def _scoring_inputs(recording: AtariRecording, coords: np.ndarray, status: np.ndarray,
+                    pooled: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked float64 ``coords (T, K, 2)``, ``status (T, K)`` and the boxes scored against: the recording's
+    last-frame masks, or its pooled masks with ``pooled``."""
+    coords, status = np.asarray(coords, dtype=np.float64), np.asarray(status, dtype=np.float64)
+    t = len(recording.frames)
+    if coords.ndim != 3 or coords.shape[0] != t or coords.shape[-1] != 2 or status.shape != coords.shape[:2]:
+        raise ValueError(f"coords must be (T, K, 2) and status (T, K) with T = {t} frames of the recording, got "
+                         f"{coords.shape} and {status.shape}")
+    if not pooled:
+        return coords, status, recording.masks
+    if recording.pooled_masks is None:
+        raise ValueError("pooled=True needs a recording with pooled_masks; this one was saved before they were "
+                         "kept: record it again (record_atari_objects)")
+    return coords, status, recording.pooled_masks
+
+
 def object_hits(recording: AtariRecording, coords: np.ndarray, status: np.ndarray, pooled: bool = False) -> np.ndarray:
     """Which visible objects have an active keypoint inside their undilated box, frame by frame.
 
@@ -272,18 +289,9 @@ def object_hits(recording: AtariRecording, coords: np.ndarray, status: np.ndarra
     :return: ``(T, N)`` bool, False for a slot not visible in that frame; a category's mean over its visible
         slots is :func:`detection_by_category`'s ``detection`` (``dilate=0``).
     """
-    coords, status = np.asarray(coords, dtype=np.float64), np.asarray(status, dtype=np.float64)
-    t, n = recording.visible.shape
-    if coords.ndim != 3 or coords.shape[0] != t or coords.shape[-1] != 2 or status.shape != coords.shape[:2]:
-        raise ValueError(f"coords must be (T, K, 2) and status (T, K) with T = {t} frames of the recording, got "
-                         f"{coords.shape} and {status.shape}")
-    boxes = recording.masks
-    if pooled:
-        if recording.pooled_masks is None:
-            raise ValueError("pooled=True needs a recording with pooled_masks; record it again (record_atari_objects)")
-        boxes = recording.pooled_masks
+    coords, status, boxes = _scoring_inputs(recording, coords, status, pooled)
     masks = boxes & recording.visible[:, :, None, None]
-    return (keypoint_counts(slot_assignments(coords, status, masks), n) > 0) & recording.visible
+    return (keypoint_counts(slot_assignments(coords, status, masks), masks.shape[1]) > 0) & recording.visible
 
 
 def dilate_masks(masks: np.ndarray, pixels: int) -> np.ndarray:
@@ -320,18 +328,9 @@ def detection_by_category(recording: AtariRecording, coords: np.ndarray, status:
     :return: the :class:`Detection` (definitions in the module docstring).
     :raises ValueError: for coords of another length, or ``pooled`` on a recording without pooled masks.
     """
-    coords, status = np.asarray(coords, dtype=np.float64), np.asarray(status, dtype=np.float64)
     dilate_masks(np.zeros((0, 1, 1), bool), dilate)  # a bad dilate is refused before any scoring
+    coords, status, boxes = _scoring_inputs(recording, coords, status, pooled)
     t = len(recording.frames)
-    if coords.ndim != 3 or coords.shape[0] != t or coords.shape[-1] != 2 or status.shape != coords.shape[:2]:
-        raise ValueError(f"coords must be (T, K, 2) and status (T, K) with T = {t} frames of the recording, got "
-                         f"{coords.shape} and {status.shape}")
-    boxes = recording.masks
-    if pooled:
-        if recording.pooled_masks is None:
-            raise ValueError("pooled=True needs a recording with pooled_masks; this one was saved before they were "
-                             "kept: record it again (record_atari_objects)")
-        boxes = recording.pooled_masks
     names = list(dict.fromkeys(recording.categories.tolist()))
     tally = {name: {"hit": 0, "objects": 0, "DOP": [], "DOP_w": [], "TOP": [], "TOP_w": []} for name in names}
     background = 0.0

@@ -281,9 +281,14 @@ def test_separate_critic_and_relation_extractor(tmp_path):
     torch.testing.assert_close(policy.get_distribution(obs).distribution.probs, probs)
 
 
-def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch):
-    """--refine 9: own label and settings; the agent's training env refines (the run settings record it, so
-    experiments/scripted_catch.py rebuilds the same observation for a saved agent)."""
+@pytest.mark.parametrize(("flags", "label", "observed", "recorded"), [
+    (["--refine", "9"], "mint-relation-c8w5-eqc-rf9-lrlin-n1-auxr2", (9, 0), {"refine": 9}),
+    (["--refine", "5", "--refine-snap", "9"], "mint-relation-c8w5-eqc-rf5s9-lrlin-n1-auxr2", (5, 9),
+     {"refine": 5, "refine_snap": 9}),
+], ids=["refine", "snap"])
+def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch, flags, label, observed, recorded):
+    """--refine 9 (and --refine-snap): own label and settings; the agent's training env refines (the run settings
+    record it, so experiments/scripted_catch.py rebuilds the same observation for a saved agent)."""
     torch.set_num_threads(1)
     built = []
     build = ppo_experiment.build_agent
@@ -294,29 +299,10 @@ def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setattr(ppo_experiment, "build_agent", spy)
-    report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "9", "--jobs", "1"))
-    assert [kp_env.observer.refine_window for kp_env in built] == [9]
-    run_dir = report["out"] / "mint-relation-c8w5-eqc-rf9-lrlin-n1-auxr2" / "seed0"
-    agent = load_agent(run_dir)
-    assert agent.info["settings"]["refine"] == 9
-
-
-def test_refine_snap_reaches_the_observer_label_and_saved_agent(tmp_path, monkeypatch):
-    """--refine 5 --refine-snap 9: label suffix -rf5s9, the training env snaps, and a saved agent rebuilds it."""
-    torch.set_num_threads(1)
-    built = []
-    build = ppo_experiment.build_agent
-
-    def spy(*args, **kwargs):
-        out = build(*args, **kwargs)
-        built.append(out[3])
-        return out
-
-    monkeypatch.setattr(ppo_experiment, "build_agent", spy)
-    report = pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "5", "--refine-snap", "9", "--jobs", "1"))
-    assert [(e.observer.refine_window, e.observer.refine_snap) for e in built] == [(5, 9)]
-    agent = load_agent(report["out"] / "mint-relation-c8w5-eqc-rf5s9-lrlin-n1-auxr2" / "seed0")
-    assert agent.info["settings"]["refine_snap"] == 9
+    report = pk.main(tiny(tmp_path, "--agents", "mint", *flags, "--jobs", "1"))
+    assert [(e.observer.refine_window, e.observer.refine_snap) for e in built] == [observed]
+    settings = load_agent(report["out"] / label / "seed0").info["settings"]
+    assert {k: settings.get(k) for k in recorded} == recorded and ("refine_snap" in settings) == ("refine_snap" in recorded)
 
 
 def test_rejects_a_refine_window_larger_than_the_frames(tmp_path):
