@@ -13,7 +13,11 @@ A name is a game's short name in lower case (``pong``, ``breakout``, ``mspacman`
 path separator or a file suffix that is not an existing file is read as one (:func:`is_encoder_name`). Each
 index entry records the env id the encoder was pretrained on, its setting, the sha256 of the file, the
 command that made it and its per-object detection rates on held-out frames
-(``experiments/atari_objects_detection.py``, the same undilated boxes as the README's detection table).
+(``experiments/atari_objects_detection.py``, the same undilated boxes as the README's detection table). Those rates
+are for keypoints post-processed as the entry's ``setting`` says (``refine``: the refinement window, ``snap``: the
+snap window): a wrapper gives raw keypoints unless given the same, e.g. for ``pong``
+``MintKeypointWrapper(env, "pong", options=ObservationOptions(refine_window=5, refine_snap=15))`` or
+``ppo_keypoints.py --encoder pong --refine 5 --refine-snap 15``.
 
 The files are made by ``experiments/atari_objects_detection.py ... --ship`` (:func:`ship_encoder`): the
 checkpoint of a finished detection run, stripped to weights and config (no optimiser state); the file is

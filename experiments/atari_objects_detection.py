@@ -107,7 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="score the planned runs already in results.csv again (their cached encoders are loaded; one "
                         "that is missing is trained) and replace their rows in place, e.g. to fill a column added "
                         "since (detection_pooled)")
-    p.add_argument("--ship-seed", type=int, default=0, metavar="SEED",
+    p.add_argument("--ship-seed", type=int, default=None, metavar="SEED",
                    help="with --ship: the pretraining seed whose encoder is shipped (default 0)")
     p.add_argument("--ship", nargs="?", const=str(PRETRAINED_DIR), default=None, metavar="DIR",
                    help="afterwards, copy each game's MINT encoder of the base setting, seed --ship-seed, into the package "
@@ -162,6 +162,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"setting {label(setting)}: {exc}")
     if args.ship is not None and (args.encoder is not None or "mint" not in args.methods):
         p.error("--ship ships the MINT encoders this command pretrains: give --methods with mint, and no --encoder")
+    if args.ship_seed is not None and args.ship is None:
+        p.error(f"--ship-seed {args.ship_seed} chooses the seed --ship ships: give --ship too, or leave it out")
+    args.ship_seed = 0 if args.ship_seed is None else args.ship_seed
     if not 0 <= args.ship_seed < args.seeds:
         p.error(f"--ship-seed {args.ship_seed}: give one of the pretraining seeds 0..{args.seeds - 1} (--seeds {args.seeds})")
     if args.encoder is not None:

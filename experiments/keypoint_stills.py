@@ -108,8 +108,9 @@ def main(argv: list[str] | None = None) -> Path:
     x = torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2)
     with torch.no_grad():
         kp = encoder.encode(x)
-        coords = (refine_keypoints(x.contiguous(), kp.coords, args.refine, snap=args.refine_snap) if args.refine
-                  else kp.coords)
+        coords = kp.coords.float().clamp(-1.0, 1.0)  # as the keypoint wrappers give them to an agent
+        if args.refine:
+            coords = refine_keypoints(x.contiguous(), coords, args.refine, snap=args.refine_snap)
     coords, status = coords.numpy(), kp.status.numpy()
     overlays = draw_keypoints_batch(clip, coords, status, scale=args.scale)
     picks = np.linspace(0, len(overlays) - 1, args.panels).astype(int)

@@ -13,10 +13,12 @@ by a few steps of *colour mean shift*, without labels and without learning:
 
 A keypoint stays where it is when its colour is the background's (within ``tolerance`` of the
 frame's per-channel median colour: on a plain background, a keypoint off every object), or when no
-pixel of the window matches; with ``snap = S > 0`` such a background keypoint first moves to the nearest
-non-background pixel of its ``S × S`` window (Chebyshev distance; ties: the first in row-major order) and is refined
-from there, so keypoints that sit *beside* a thin object, as MINT's information patches often leave them (four ring
-Pong's enemy paddle a few pixels off it), land on it (``results/atari_refine_snap_s32/``). Pixels outside the frame never match. The active status is untouched.
+pixel of the window matches. With ``snap = S > 0`` a keypoint whose colour is the background's first moves to the
+nearest non-background pixel of its ``S × S`` window (Euclidean distance; ties: the first in row-major order) and is
+refined from there, so keypoints that sit *beside* a thin object, as MINT's information patches often leave them (on
+Pong, keypoints that follow the enemy paddle a few pixels off it), land on it (``results/atari_refine_snap_s32/``).
+An object darker than the background in every channel reads as background (the colour is a glimpse's per-channel
+maximum), so a keypoint snapped onto one stays at its edge. Pixels outside the frame never match. The active status is untouched.
 Coordinates follow ``mint_rl.coords``: (x, y) in [-1, 1], y down, pixel-centre aligned; a moved
 keypoint lies at the centroid of frame pixels, so inside the frame.
 
@@ -102,14 +104,15 @@ def refine_keypoints(frames: torch.Tensor, coords: torch.Tensor, window: int, co
 def _snap(frames: torch.Tensor, coords: torch.Tensor, background: torch.Tensor, window: int,
           tolerance: float) -> torch.Tensor:
     """Each keypoint moved to the nearest pixel of its ``window × window`` square whose colour differs from the
-    background's by more than ``tolerance`` in some channel (Chebyshev distance; ties: the first in row-major
-    order); unchanged where there is none. ``frames (B, C, H, W)`` uint8, ``coords (B, K, 2)``, ``background (B, C)``."""
+    background's by more than ``tolerance`` in some channel (Euclidean distance, so beside a long object the pixel
+    level with the keypoint, not a corner; ties: the first in row-major order); unchanged where there is none.
+    ``frames (B, C, H, W)`` uint8, ``coords (B, K, 2)``, ``background (B, C)``."""
     h, w = frames.shape[-2:]
     patch = extract_glimpses(frames, coords, window).float() / 255.0  # (B, K, C, s, s)
     inside = extract_glimpses(torch.ones_like(frames[:, :1]), coords, window).bool()[:, :, 0]  # (B, K, s, s)
     foreground = ((patch - background[:, None, :, None, None]).abs().amax(2) > tolerance) & inside
     offsets = torch.arange(window, device=coords.device) - (window - 1) // 2
-    distance = torch.maximum(offsets[:, None].abs(), offsets[None, :].abs()).float()  # (s, s)
+    distance = (offsets[:, None] ** 2 + offsets[None, :] ** 2).float()  # (s, s) squared Euclidean
     score = torch.where(foreground, distance, torch.full_like(distance, float("inf"))).flatten(2)  # (B, K, s²)
     best = score.argmin(-1)  # the first minimum: row-major order among the nearest
     found = torch.isfinite(score.amin(-1))

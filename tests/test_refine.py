@@ -85,14 +85,16 @@ def test_a_background_keypoint_beside_an_object_is_not_pushed_away():
 
 
 def test_with_snap_a_background_keypoint_beside_a_thin_object_lands_on_its_centre():
-    """A 2 × 8 paddle: a keypoint 4 px left of it stays without snap; with a 9 px snap window it moves to the paddle's
-    nearest pixel and the mean shift centres it; a keypoint with no object within its snap window stays; a keypoint
-    already on the object refines as without snap."""
+    """A 2 × 8 paddle: a keypoint 4 px left of it stays without snap; with a 9 px snap window it moves to the paddle
+    pixel level with it (the nearest, not a corner: a 3 px refinement from there centres it on rows 12–14) and the
+    mean shift centres it; a keypoint with no object within its snap window stays; one already on the object refines
+    as without snap."""
     frames = frame_with((14, 10, 2, (255, 0, 0)), (14, 12, 2, (255, 0, 0)), (14, 14, 2, (255, 0, 0)),
                         (14, 16, 2, (255, 0, 0)))  # columns 14–15, rows 10–17: centre (14.5, 13.5)
     beside = at((10, 13))
     torch.testing.assert_close(refine_keypoints(frames, beside, window=9), beside)
-    torch.testing.assert_close(refine_keypoints(frames, beside, window=9, iterations=3, snap=9), at((14.5, 13.5)))
+    torch.testing.assert_close(refine_keypoints(frames, beside, window=3, iterations=1, snap=9), at((14.5, 13)))
+    torch.testing.assert_close(refine_keypoints(frames, beside, window=9, snap=9), at((14.5, 13.5)))
     far = at((3, 28))
     torch.testing.assert_close(refine_keypoints(frames, far, window=9, snap=9), far)
     on = at((14, 11))
@@ -100,8 +102,8 @@ def test_with_snap_a_background_keypoint_beside_a_thin_object_lands_on_its_centr
 
 
 def test_snap_goes_to_the_nearest_object_first_in_row_major_order_on_ties():
-    """Two squares 4 rows from the keypoint, one above and one below: the upper one (earlier rows) wins; move the
-    lower one a row closer and it wins."""
+    """Two squares 4 rows from the keypoint, one above and one below: the upper one (earlier rows) wins the tie; move
+    the lower one a row closer and it wins."""
     ties = frame_with((12, 5, 3, (0, 255, 0)), (12, 15, 3, (0, 0, 255)))  # rows 5–7 (centre 6) and 15–17
     torch.testing.assert_close(refine_keypoints(ties, at((13, 11)), window=7, snap=9), at((13, 6)))
     closer = frame_with((12, 5, 3, (0, 255, 0)), (12, 14, 3, (0, 0, 255)))  # now rows 14–16 (centre 15)

@@ -4,7 +4,7 @@
 # Thirty-second session: 2M agent steps per run (at 1M, s27–s29, the pixel agent ended only 1.6 points above random on
 # seed 0: partial_1m/, progress_1m.out). The keypoint agent reads the shipped `pong` encoder (envs/pretrained/pong.pt:
 # K = 16, grid 42, seed 1 of results/atari_detection_pong_3seeds/, the seed whose keypoints a linear map reads best on
-# held-out frames: player paddle 1.1 px, enemy 0.9, ball 1.9 against 8.0 / 0.5 / 4.0 for seed 0), its keypoints
+# held-out frames: player paddle 1.3 px, enemy 0.9, ball 1.9 against 8.7 / 0.6 / 4.3 for seed 0), its keypoints
 # refined in a 5 px window after background keypoints snap to the nearest object pixel in a 15 px window
 # (--refine-snap 15: detection player 67 %, enemy 100 %, ball 58 % on its last-frame box and 93 % on the pooled boxes,
 # results/atari_refine_snap_s32/), the flat status-gated extractor (the ALE default).

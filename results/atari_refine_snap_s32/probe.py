@@ -3,9 +3,10 @@ snap to the nearest non-background pixel in a wider window, before the usual col
 
 The overlay stills (results/atari_stills_s32/) show four keypoints of the shipped Pong encoder ringing the enemy
 paddle a few pixels off it, none on it; mint_rl.refine leaves a keypoint on the background where it is. Variant
-"snap S": a keypoint whose colour is the background's moves to the nearest pixel (Chebyshev distance, ties: the first
-in row-major order) of its S × S window whose colour differs from the background's by more than the tolerance in
-some channel, then the usual refinement (5 px window) runs from there. The snap window is chosen on a validation
+"snap S" (``mint_rl.refine.refine_keypoints(..., snap=S)``): a keypoint whose colour is the background's moves to the
+nearest pixel (Euclidean distance, ties: the first in row-major order; a first version of this probe used the
+Chebyshev distance, which sends it to an object's corner) of its S × S window whose colour differs from the
+background's by more than the tolerance in some channel, then the usual refinement (5 px window) runs from there. The snap window is chosen on a validation
 recording (env seeds 20000+) and reported on the held-out one (10000+, the detection tables' frames).
 Encoders: the 3 pretraining seeds of Pong (base setting), Breakout (K 32) and MsPacman (base), from runs/.
 
@@ -16,9 +17,6 @@ import torch
 
 from envs.atari_detection import detection_by_category, encode_frames, record_atari_objects
 from mint_rl.baselines import load_encoder
-from mint_rl.appearance import glimpse_colours
-from mint_rl.glimpses import extract_glimpses
-from mint_rl.coords import pixel_index_1d
 from mint_rl.refine import refine_keypoints
 
 torch.set_num_threads(1)
@@ -27,28 +25,6 @@ ENCODERS = {
     "Breakout": "runs/aod_seeds_s31_breakout-k32/encoders/Breakout/mint-k32-g42-mce100-seed{}-s1500/encoder.pt",
     "MsPacman": "runs/aod_mspacman_3seeds/encoders/MsPacman/mint-k16-g42-mce100-seed{}-s1500/encoder.pt",
 }
-TOL = 0.25
-
-
-def snap(frames: torch.Tensor, coords: torch.Tensor, window: int) -> torch.Tensor:
-    """Background keypoints → the nearest non-background pixel in their window (unchanged where there is none)."""
-    b, c, h, w = frames.shape
-    colour = glimpse_colours(frames, coords, 5)
-    background = frames.flatten(2).median(-1).values.float() / 255.0
-    on_bg = (colour - background[:, None]).abs().amax(-1) <= TOL  # (B, K)
-    patch = extract_glimpses(frames, coords, window).float() / 255.0  # (B, K, C, s, s)
-    inside = extract_glimpses(torch.ones_like(frames[:, :1]), coords, window).bool()[:, :, 0]
-    fg = ((patch - background[:, None, :, None, None]).abs().amax(2) > TOL) & inside  # (B, K, s, s)
-    off = torch.arange(window) - (window - 1) // 2
-    dist = torch.maximum(off[:, None].abs(), off[None, :].abs()).float()  # (s, s) Chebyshev
-    score = torch.where(fg, dist, torch.full_like(dist, float("inf")))
-    best = score.flatten(2).argmin(-1)  # (B, K)
-    found = torch.isfinite(score.flatten(2).min(-1).values)
-    dy, dx = off[best // window].float(), off[best % window].float()
-    col = pixel_index_1d(coords[..., 0], w).float() + dx
-    row = pixel_index_1d(coords[..., 1], h).float() + dy
-    moved = torch.stack(((2 * col + 1) / w - 1, (2 * row + 1) / h - 1), -1)
-    return torch.where((on_bg & found)[..., None], moved, coords)
 
 
 def scores(recording, encoder, variant):
@@ -56,9 +32,7 @@ def scores(recording, encoder, variant):
     frames = torch.from_numpy(np.ascontiguousarray(recording.frames)).permute(0, 3, 1, 2).contiguous()
     c = torch.from_numpy(coords)
     if variant != "raw":
-        if variant.startswith("snap"):
-            c = snap(frames, c, int(variant[4:]))
-        c = refine_keypoints(frames, c, 5)
+        c = refine_keypoints(frames, c, 5, snap=int(variant[4:]) if variant.startswith("snap") else 0)
     det = detection_by_category(recording, c.numpy(), status)
     out = {k: v["detection"] for k, v in det.categories.items() if v["objects"] > 0}
     out["UAK"] = det.UAK
