@@ -150,8 +150,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 p.error(f"setting {label(setting)}: --refine {setting['refine']}: {exc} (0: off)")
         if setting["snap"]:
             if not setting["refine"]:
-                p.error(f"setting {label(setting)}: --refine-snap {setting['snap']} snaps keypoints before the "
-                        "refinement: give --refine W too (e.g. --refine 5)")
+                p.error(f"setting {label(setting)} (refine 0): --refine-snap {setting['snap']} snaps keypoints before "
+                        "the refinement: give --refine W too (e.g. --refine 5), or --refine-snap 0 for this setting")
             try:
                 check_refine_window(setting["snap"], args.image_size, args.image_size, "snap window")
             except ValueError as exc:
@@ -186,7 +186,7 @@ def label(setting: dict, method: str = "mint") -> str:
     name = f"k{setting['k']}-g{setting['grid']}-s{setting['steps']}"
     return (name + (f"-mce{setting['w_mce']:g}" if method == "mint" else "")
             + (f"-r{setting['refine']}" if setting.get("refine") else "")
-            + (f"s{setting['snap']}" if setting.get("snap") else ""))
+            + (f"s{setting['snap']}" if setting.get("snap") and setting.get("refine") else ""))
 
 
 def config_for(args: argparse.Namespace, setting: dict, seed: int) -> MintConfig:

@@ -320,6 +320,7 @@ def test_script_end_to_end_sweeps_caches_and_resumes(tmp_path: Path) -> None:
     (["--refine", "4"], "--refine 4: refinement window must be an odd int >= 3"),
     (["--sweep", "refine=3,85"], "--refine 85: refinement window 85 px is larger than the 84×84 frames"),
     (["--refine-snap", "9"], "--refine-snap 9 snaps keypoints before the refinement: give --refine W too"),
+    (["--refine", "5", "--refine-snap", "15", "--sweep", "refine=0"], r"k16-g42-s1500-mce100 \(refine 0\): --refine-snap 15"),
     (["--ship-seed", "1", "--seeds", "2"], "--ship-seed 1 chooses the seed --ship ships: give --ship too"),
     (["--refine", "5", "--refine-snap", "6"], "--refine-snap 6: snap window must be an odd int >= 3"),
     (["--sweep", "k=8,x"], "k takes int values"),
