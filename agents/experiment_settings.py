@@ -455,28 +455,34 @@ class PPOExperiment:
         """Keyword arguments of each requested ladder rung, degraded to the measured ``object_properties``."""
         properties = None
         objects = [a for a in self.agents if a in OBJECT_AGENTS]
-        if self.atari and objects:  # RAM objects (envs.atari_objects): rung 0 only, without a flag Atari lacks
+        if self.atari and objects:  # RAM objects (envs.atari_objects), without the flag Atari lacks
             from envs.atari_objects import SUPPORTED_GAMES, game_layout
 
-            if self.object_properties is not None or self.object_properties_label is not None:
-                raise ExperimentError("--object-properties degrades the ladder rungs of MintTasks/* ids; on ALE ids "
-                                      "the objects agent reads the true RAM objects: drop the flag")
-            if objects != ["objects"]:
-                raise ExperimentError(f"--agents {' '.join(objects)}: on ALE ids only the objects agent (the true RAM "
-                                      "objects, rung 0) runs; the other ladder rungs are degraded to properties "
-                                      "measured on MintTasks/*")
             try:
                 game_layout(self.env)
             except ValueError:
-                raise ExperimentError(f"--agents objects: {self.env} has no RAM object reader; the supported games "
-                                      f"are {', '.join(f'ALE/{g}-v5' for g in SUPPORTED_GAMES)}") from None
-            return {"objects": {"flag": False}}
+                raise ExperimentError(f"--agents {' '.join(objects)}: {self.env} has no RAM object reader; the "
+                                      f"supported games are {', '.join(f'ALE/{g}-v5' for g in SUPPORTED_GAMES)}") from None
+            flagged = [a for a in objects if a in ("objects-noflag", "objects-mint-flag")]
+            if flagged:
+                raise ExperimentError(f"--agents {' '.join(flagged)}: Atari objects carry no good/bad flag (each slot "
+                                      "is one category); use objects / objects-mint instead")
+            degraded = [a for a in objects if a not in ("objects", "objects-colour")]
+            if degraded and self.object_properties is None:
+                raise ExperimentError(f"--agents {' '.join(degraded)}: the degraded rungs need the keypoint properties "
+                                      f"measured on {self.env}: --object-properties PATH from `python "
+                                      f"experiments/keypoint_properties.py --env {self.env} --encoder ...`")
         if self.object_properties is not None:
             try:
                 entries = json.loads(Path(self.object_properties).read_text())["encoders"]
             except (OSError, ValueError, KeyError) as exc:
                 raise ExperimentError(f"--object-properties {self.object_properties}: not a properties.json of "
                                       f"experiments/keypoint_properties.py ({exc})") from exc
+            measured_on = json.loads(Path(self.object_properties).read_text()).get("meta", {}).get("env")
+            if measured_on is not None and measured_on != self.env:
+                raise ExperimentError(f"--object-properties {self.object_properties} was measured on {measured_on}, "
+                                      f"not on --env {self.env}; measure them there with "
+                                      f"experiments/keypoint_properties.py --env {self.env}")
             label = self.object_properties_label or next(iter(entries))
             if label not in entries:
                 raise ExperimentError(f"--object-properties-label {label}: not in {self.object_properties} (it has "
@@ -489,6 +495,8 @@ class PPOExperiment:
                     rungs[agent] = ladder_rung_kwargs(agent, properties)
                 except ValueError as exc:
                     raise ExperimentError(f"--agents {agent}: {exc}") from exc
+                if self.atari and rungs[agent].get("flag", True) is True:  # Atari's slots are the identity
+                    rungs[agent]["flag"] = False
         return rungs
 
     def label(self, agent: str) -> str:

@@ -2,7 +2,8 @@
 
 The instrument behind the observation ladder (``experiments/keypoint_properties.py``, ``docs/keypoint_ladder.md``): play
 held-out episodes of an object task (``MintTasks/*``, or any env whose ``info["objects"]``
-has the keys of :mod:`envs.scenes` with masks), encode every frame with a keypoint encoder,
+has the keys of :mod:`envs.scenes` with masks; or an ALE game with a RAM object reader, its
+boxes as masks: :func:`atari_episodes`), encode every frame with a keypoint encoder,
 and measure the properties that :class:`envs.object_keypoints.ObjectKeypoints` can degrade
 the true object centres by:
 
@@ -13,8 +14,11 @@ the true object centres by:
                        above the paddle; tasks with a ``target`` flag: the target)
 ``detect_by_band``     ``detect_objects`` by the object's vertical third of the frame (top, middle,
                        bottom)
-``detect_by_stage``    ``detect_objects`` by the object's stage relative to the agent (tasks with
-                       one): *entering* (centre in the top ``ENTERING_PX`` rows, just come in
+``detect_by_slot``     % of frames in which an active keypoint lies on each slot's object, where slots
+                       are fixed categories (Atari: Pong's player, enemy, ball); only for episodes with
+                       ``fixed_slots`` (:func:`atari_episodes`)
+``detect_by_stage``    ``detect_objects`` by the object's stage relative to the agent (Catch-like tasks
+                       with one; nan on Atari episodes): *entering* (centre in the top ``ENTERING_PX`` rows, just come in
                        from above), *falling* (the rest of those above the agent), *passed* (centre at
                        most 2 px above the agent's centre or lower: out of the agent's reach)
 ``miss_run``           mean length (frames) of a run of consecutive frames in which a visible task
@@ -50,12 +54,13 @@ import torch
 from mint_rl.coords import pixels_per_unit
 from mint_rl.metrics import identities, identity_switches, keypoint_assignments
 
-__all__ = ["Episode", "record_episodes", "encode_episodes", "track_episodes", "keypoint_properties", "catch_focus",
+__all__ = ["Episode", "record_episodes", "atari_episodes", "encode_episodes", "track_episodes", "keypoint_properties", "catch_focus",
            "PROPERTIES"]
 
 PROPERTIES = ("detect_agent", "detect_objects", "detect_focus", "miss_run", "error_px", "switches_per_100",
               "jumps_per_100", "keypoints_per_obj", "background", "status_flips")
-"""Scalar properties returned by :func:`keypoint_properties` (plus ``detect_by_band`` and ``detect_by_stage``)."""
+"""Scalar properties returned by :func:`keypoint_properties` (plus ``detect_by_band``, ``detect_by_stage`` and, for
+fixed slots, ``detect_by_slot``)."""
 ENTERING_PX = 8
 """``detect_by_stage``: an object whose centre lies in the top this many pixel rows is entering."""
 
@@ -70,6 +75,8 @@ class Episode:
     :param centres: ``(T, N, 2)`` object centres, mint-rl convention.
     :param agent: ``(N,)`` bool, the agent's slot.
     :param focus: ``(T, N)`` bool, the object that matters next (at most one per frame).
+    :param fixed_slots: each slot always holds the same object category (Atari's RAM objects): detection is also
+        reported per slot, and the Catch-shaped stages are not.
     """
 
     frames: np.ndarray
@@ -78,6 +85,7 @@ class Episode:
     centres: np.ndarray
     agent: np.ndarray
     focus: np.ndarray
+    fixed_slots: bool = False
 
 
 def catch_focus(objects: dict[str, Any]) -> np.ndarray:
@@ -127,6 +135,23 @@ def record_episodes(env_id: str, n_episodes: int, seed: int, policy: Callable[[n
                                     np.stack(focused)))
     finally:
         env.close()
+    return episodes
+
+
+def atari_episodes(recording: Any) -> list[Episode]:
+    """The videos of an :class:`envs.atari_detection.AtariRecording` as episodes with fixed slots.
+
+    Boxes are the masks, the game's player slot is the agent, and no object is the focus.
+    """
+    from envs.atari_objects import game_layout
+
+    agent = np.arange(recording.masks.shape[1]) == game_layout(recording.game).agent_slot
+    episodes = []
+    for video in recording.videos():
+        visible = recording.visible[video].astype(bool)
+        episodes.append(Episode(recording.frames[video], recording.masks[video].astype(bool), visible,
+                                recording.centres[video].astype(np.float64), agent.copy(),
+                                np.zeros_like(visible), fixed_slots=True))
     return episodes
 
 
@@ -216,6 +241,8 @@ def keypoint_properties(episodes: list[Episode], keypoints: list[tuple[np.ndarra
                                                "err", "err_n", "sw", "sw_n", "kpo", "kpo_n", "bg", "frames",
                                                "flips", "flip_n", "jumps", "vis_n")}
     band_hit, band_n = np.zeros(3), np.zeros(3)
+    fixed = bool(episodes) and all(ep.fixed_slots for ep in episodes)
+    slot_hit, slot_n = np.zeros(0), np.zeros(0)
     stage_hit, stage_n = np.zeros(3), np.zeros(3)
     runs: list[int] = []
     for ep, (coords, status) in zip(episodes, keypoints):
@@ -240,7 +267,14 @@ def keypoint_properties(episodes: list[Episode], keypoints: list[tuple[np.ndarra
         for b in range(3):
             band_hit[b] += (hit & objects & (band == b)).sum()
             band_n[b] += (objects & (band == b)).sum()
-        if ep.agent.any():  # stage relative to the agent: entering, falling, passed
+        if fixed:
+            if slot_hit.size == 0:
+                slot_hit, slot_n = np.zeros(n), np.zeros(n)
+            if n != slot_hit.size:
+                raise ValueError(f"episodes with fixed slots must share the slot count, got {slot_hit.size} and {n}")
+            slot_hit += (hit & ep.visible).sum(0)
+            slot_n += ep.visible.sum(0)
+        elif ep.agent.any():  # stage relative to the agent: entering, falling, passed
             y = (ep.centres[..., 1] + 1.0) / 2.0 * h  # (T, N) centre rows in pixels
             y_agent = y[:, np.flatnonzero(ep.agent)[0]][:, None]
             stage = np.where(y < ENTERING_PX, 0, np.where(y >= y_agent - 2.0, 2, 1))
@@ -279,6 +313,8 @@ def keypoint_properties(episodes: list[Episode], keypoints: list[tuple[np.ndarra
         "detect_focus": ratio("focus_hit", "focus_n", 100),
         "detect_by_band": [float(100 * a / b) if b else float("nan") for a, b in zip(band_hit, band_n)],
         "detect_by_stage": [float(100 * a / b) if b else float("nan") for a, b in zip(stage_hit, stage_n)],
+        **({"detect_by_slot": [float(100 * a / b) if b else float("nan") for a, b in zip(slot_hit, slot_n)]}
+           if fixed else {}),
         "miss_run": float(np.mean(runs)) if runs else 0.0,
         "error_px": ratio("err", "err_n"),
         "switches_per_100": ratio("sw", "sw_n", 100),

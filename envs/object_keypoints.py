@@ -22,6 +22,8 @@ exact (rung 0):
                         vertical third of the frame if a 3-sequence; misses persist for
                         ``miss_run`` frames on average (a two-state Markov chain per slot)
 ``agent_miss_rate``     the same for the agent's slot
+``slot_miss_rate``      instead of the two above, one stationary miss probability per slot (Atari, whose slots
+                        are fixed categories: Pong's ball is missed far more often than its paddles)
 ``position_noise_px``   mean distance (frame pixels) between a row and the true centre: Gaussian
                         noise with that mean norm, drawn every frame
 ``switch_rate``         identity switches per 100 visible object-frames: two rows exchange the slots
@@ -92,12 +94,13 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     def __init__(self, env: gym.Env, num_keypoints: int | None = None, *, flag: bool | str = True,
                  miss_rate: float | Sequence[float] = 0.0, miss_run: float = 1.0, agent_miss_rate: float = 0.0,
                  position_noise_px: float = 0.0, switch_rate: float = 0.0, keypoints_per_obj: float = 1.0,
-                 status_flip_rate: float = 0.0, seed: int = 0) -> None:
+                 status_flip_rate: float = 0.0, slot_miss_rate: Sequence[float] | None = None, seed: int = 0) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, num_keypoints=num_keypoints, flag=flag, miss_rate=miss_rate,
                                                  miss_run=miss_run, agent_miss_rate=agent_miss_rate,
                                                  position_noise_px=position_noise_px, switch_rate=switch_rate,
                                                  keypoints_per_obj=keypoints_per_obj,
-                                                 status_flip_rate=status_flip_rate, seed=seed)
+                                                 status_flip_rate=status_flip_rate, slot_miss_rate=slot_miss_rate,
+                                                 seed=seed)
         gym.ObservationWrapper.__init__(self, env)
         if not (isinstance(flag, bool) or flag == "colour"):
             raise ValueError(f"flag must be True, False or 'colour', got {flag!r}")
@@ -124,6 +127,12 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
             raise ValueError(f"miss_rate must be a float or three floats (top, middle, bottom third), got {miss_rate!r}")
         self.miss_rate = np.array([_probability("miss_rate", r) for r in rates])
         self.agent_miss_rate = _probability("agent_miss_rate", agent_miss_rate)
+        self.slot_miss_rate = None
+        if slot_miss_rate is not None:
+            if len(slot_miss_rate) != self.slots:
+                raise ValueError(f"slot_miss_rate needs one probability per object slot ({self.slots}), got "
+                                 f"{len(slot_miss_rate)}")
+            self.slot_miss_rate = np.array([_probability("slot_miss_rate", r) for r in slot_miss_rate])
         if not miss_run >= 1.0:
             raise ValueError(f"miss_run must be >= 1 frame, got {miss_run!r}")
         if not (position_noise_px >= 0 and switch_rate >= 0 and keypoints_per_obj >= 1
@@ -168,7 +177,8 @@ class ObjectKeypoints(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     def _miss_step(self, visible: np.ndarray, agent: np.ndarray, centres: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Advance each slot's miss chain; a new object (new id) draws from the stationary rate."""
         band = np.clip(((centres[:, 1] + 1.0) / 2.0 * 3).astype(int), 0, 2)
-        p = np.where(agent, self.agent_miss_rate, self.miss_rate[band])
+        p = (self.slot_miss_rate if self.slot_miss_rate is not None
+             else np.where(agent, self.agent_miss_rate, self.miss_rate[band]))
         fresh = ids != self._ids
         self._ids = ids.copy()
         leave = 1.0 / self.miss_run  # P(missed → detected)
@@ -261,10 +271,14 @@ def ladder_rung_kwargs(rung: str, properties: dict[str, Any] | None) -> dict[str
     if missing:
         raise ValueError(f"the keypoint properties lack {missing}: write them with experiments/keypoint_properties.py")
     p = properties
+
+    def miss(detected: float) -> float:  # a slot never visible (nan) is never missed
+        return min(max(1.0 - detected / 100.0, 0.0), 1.0) if math.isfinite(detected) else 0.0
+
     parts = {
-        "miss": {"miss_rate": [min(max(1.0 - d / 100.0, 0.0), 1.0) for d in p["detect_by_band"]],
-                 "miss_run": max(float(p["miss_run"]), 1.0),
-                 "agent_miss_rate": min(max(1.0 - p["detect_agent"] / 100.0, 0.0), 1.0)},
+        "miss": ({"slot_miss_rate": [miss(d) for d in p["detect_by_slot"]]} if "detect_by_slot" in p
+                 else {"miss_rate": [miss(d) for d in p["detect_by_band"]], "agent_miss_rate": miss(p["detect_agent"])})
+                | {"miss_run": max(float(p["miss_run"]), 1.0)},
         "noise": {"position_noise_px": float(p["error_px"])},
         "switch": {"switch_rate": float(p["jumps_per_100"])},
         "copies": {"num_keypoints": int(p["num_keypoints"]), "keypoints_per_obj": max(float(p["keypoints_per_obj"]),

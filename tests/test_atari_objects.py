@@ -545,8 +545,8 @@ def test_objects_agent_trains_on_atari_and_bad_games_are_refused(tmp_path: Any, 
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """ppo_keypoints.py --agents objects on an ALE id: PPO on the RAM objects (rows of the slots, 2 stacked frames,
     the flat extractor, no flag), evaluated with sampled actions (rl-baselines3-zoo's Atari protocol; object
-    tasks keep the most likely action); a game without a reader lists the supported ones; other rungs are
-    refused."""
+    tasks keep the most likely action); a game without a reader lists the supported ones; a degraded rung
+    without measured properties and a flagged rung are refused."""
     import json
 
     import agents.ppo_experiment as ppo_experiment
@@ -574,7 +574,8 @@ def test_objects_agent_trains_on_atari_and_bad_games_are_refused(tmp_path: Any, 
     summary = json.loads((tmp_path / "ALE_Pong-v5" / "summary.json").read_text())
     assert summary["eval_policy"] == "stochastic"
     for argv, message in ((["--env", "ALE/Seaquest-v5", "--agents", "objects"], "ALE/Breakout-v5, ALE/Freeway-v5"),
-                          (["--env", "ALE/Pong-v5", "--agents", "objects-noise"], "only the objects agent")):
+                          (["--env", "ALE/Pong-v5", "--agents", "objects-noise"], "keypoint properties measured on"),
+                          (["--env", "ALE/Pong-v5", "--agents", "objects-mint-flag"], "carry no good/bad flag")):
         with pytest.raises(SystemExit):
             pk.main([*argv, "--out", str(tmp_path / "bad")])
         assert message in capsys.readouterr().err
