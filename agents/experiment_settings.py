@@ -191,6 +191,9 @@ class PPOExperiment:
     :param refine_snap: with ``refine``: a keypoint on the background first moves to the nearest non-background pixel
         of an s × s window, then is refined (``mint_rl.refine``; odd, >= 3; label suffix ``s<s>`` after ``-rf<w>``);
         0: off (None: 0).
+    :param encoder_features: keypoint agents: the rows carry the encoder's F features (True, the default; the
+        MINT losses do not train the feature head, so they are fixed random projections); False leaves them out
+        (label suffix ``-nf``, setting ``encoder_features``).
     :param keypoint_stack: frames of keypoints the keypoint agents see, newest last (None: 1 on object tasks,
         :data:`N_STACK` on ALE); pixel and object-ladder agents always see :data:`N_STACK`.
     :param object_properties: ``properties.json`` of ``experiments/keypoint_properties.py`` for the ladder rungs.
@@ -240,6 +243,7 @@ class PPOExperiment:
     track: bool | None = None
     refine: int | None = None
     refine_snap: int | None = None
+    encoder_features: bool = True
     keypoint_stack: int | None = None
     object_properties: str | None = None
     object_properties_label: str | None = None
@@ -447,6 +451,9 @@ class PPOExperiment:
         if self.refine_snap and not self.refine:
             raise ExperimentError(f"--refine-snap {self.refine_snap} snaps keypoints before the refinement: give "
                                   "--refine W too (e.g. --refine 5), or leave --refine-snap out")
+        if not self.encoder_features and not set(self.agents) & set(KEYPOINT_AGENTS):
+            raise ExperimentError("--no-encoder-features leaves the encoder's features out of the keypoint agents' "
+                                  "rows, and --agents has no keypoint agent; add one or drop the flag")
         if self.track and self.feature_dim:
             raise ExperimentError(f"--track keeps (x, y, status, colour code) per entity: the encoder's --feature-dim "
                                   f"{self.feature_dim} features would be dropped; use --feature-dim 0")
@@ -520,6 +527,8 @@ class PPOExperiment:
             label += "-track"
         if agent in KEYPOINT_AGENTS and self.refine:
             label += f"-rf{self.refine}" + (f"s{self.refine_snap}" if self.refine_snap else "")
+        if agent in KEYPOINT_AGENTS and not self.encoder_features:
+            label += "-nf"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             label += "-sc"
         if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
@@ -571,6 +580,8 @@ class PPOExperiment:
                 settings["refine"] = self.refine
             if self.refine_snap:
                 settings["refine_snap"] = self.refine_snap
+            if not self.encoder_features:  # (runs before the flag kept the features: no setting, as before)
+                settings["encoder_features"] = False
         if agent in OBJECT_AGENTS:
             settings.update(extractor=self.extractor, n_stack=N_STACK, objects=self.object_kwargs[agent])
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:

@@ -120,7 +120,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
         online = agent == "mint" and exp.online
         view = ObservationOptions(device=exp.device, glimpse_size=exp.glimpse_size, glimpse_at=exp.glimpse_at,
                                   colour_codes=codebook, drop_code=background if exp.drop_background else None,
-                                  refine_window=exp.refine, refine_snap=exp.refine_snap)
+                                  refine_window=exp.refine, refine_snap=exp.refine_snap,
+                                  encoder_features=exp.encoder_features)
         base = make_vec(env_id, "rgb", n, True, render=exp.overlay_every > 0)
         if online:
             h, w, c = frame_shape(env_id)

@@ -110,7 +110,8 @@ def load_agent(path: str | os.PathLike, encoder: str | os.PathLike | None = None
     if diff:
         raise AgentEncoderMismatch(f"{enc_path}: config differs from the one in {info_path}: {'; '.join(diff)}")
     settings = info.get("settings", {})
-    row = 3 + config.feature_dim  # x, y, status, features; then appearance, or the tracked entity rows
+    features = config.feature_dim if settings.get("encoder_features", True) else 0
+    row = 3 + features  # x, y, status, features; then appearance, or the tracked entity rows
     if settings.get("colour_codes"):
         row += settings["colour_codes"]
     elif settings.get("glimpse_size"):
@@ -151,7 +152,8 @@ def agent_observation_options(agent: LoadedAgent, run_dir: str | os.PathLike) ->
         codebook = np.load(path)
     return ObservationOptions(glimpse_size=settings.get("glimpse_size", 0),
                               glimpse_at=settings.get("glimpse_at", "keypoints"), colour_codes=codebook,
-                              refine_window=settings.get("refine", 0), refine_snap=settings.get("refine_snap", 0))
+                              refine_window=settings.get("refine", 0), refine_snap=settings.get("refine_snap", 0),
+                              encoder_features=settings.get("encoder_features", True))
 
 
 def frame_policy(run_dir: str | os.PathLike, image_space: Any, deterministic: bool = True

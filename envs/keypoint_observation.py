@@ -257,6 +257,11 @@ class ObservationOptions:
         (:func:`mint_rl.appearance.background_code`), so that keypoints on no object leave the set the
         policy reads. None (default): keep every keypoint.
 
+    :param encoder_features: False leaves the encoder's F features out of the rows (F = 0 whatever the
+        encoder's ``feature_dim``): the MINT losses do not train the feature head, so its outputs are
+        fixed random projections of the frame (32 of a Pong row's 44 numbers with the shipped encoder).
+        True (default): keep them.
+
     Position
     :param refine_window: w > 0 moves each keypoint to the centre of the object part under it
         before anything is read at it (:func:`mint_rl.refine.refine_keypoints`: colour mean shift
@@ -280,6 +285,7 @@ class ObservationOptions:
     drop_code: int | None = None
     refine_window: int = 0
     refine_snap: int = 0
+    encoder_features: bool = True
 
     def __post_init__(self) -> None:
         if self.config is not None and not isinstance(self.config, MintConfig):
@@ -298,6 +304,8 @@ class ObservationOptions:
                              "'channels_first' for (C, H, W) frames, 'grey_stack' for (S, H, W) grey stacks)")
         if not isinstance(self.grey_to_rgb, (bool, np.bool_)):
             raise TypeError(f"grey_to_rgb must be True or False, got {self.grey_to_rgb!r}")
+        if not isinstance(self.encoder_features, (bool, np.bool_)):
+            raise TypeError(f"encoder_features must be True or False, got {self.encoder_features!r}")
         object.__setattr__(self, "grey_to_rgb", bool(self.grey_to_rgb))
         size = self.glimpse_size
         if isinstance(size, (bool, np.bool_)) or not isinstance(size, int) or size < 0:
@@ -793,7 +801,8 @@ class KeypointObserver:
         self.obs_format = options.obs_format
         self.feature_bound = options.feature_bound
         self.num_keypoints = enc_cfg.num_keypoints
-        self.feature_dim = enc_cfg.feature_dim
+        self.encoder_feature_dim = enc_cfg.feature_dim  # what the encoder computes
+        self.feature_dim = enc_cfg.feature_dim if options.encoder_features else 0  # what the rows carry
         for size, check in ((options.glimpse_size, check_glimpse_size), (options.refine_window, check_refine_window),
                             (options.refine_snap, functools.partial(check_refine_window, name="snap window"))):
             if size:  # windows cut from the encoder's input frames must fit them
@@ -914,7 +923,7 @@ class KeypointObserver:
                                          colour_size=self.glimpse_size or 5, snap=self.refine_snap)
         coords = kp_coords.numpy().reshape(n, s, k, 2)
         status = kp.status.float().clamp(0.0, 1.0).cpu().numpy().reshape(n, s, k)
-        features = kp.features.float().cpu().numpy().reshape(n, s, k, self.feature_dim)
+        features = kp.features.float().cpu().numpy().reshape(n, s, k, self.encoder_feature_dim)[..., :self.feature_dim]
         if self.feature_bound is not None:
             features = np.clip(features, -self.feature_bound, self.feature_bound)
         if self.glimpse_size:  # cut from the encoder's input frames

@@ -217,6 +217,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                    help="with --refine: a keypoint on the background first moves to the nearest non-background pixel "
                         "of a WINDOW x WINDOW square (odd, >= 3; label suffix s<WINDOW> after -rf<w>), so keypoints "
                         "beside a thin object land on it; 0: off. Default: 0")
+    p.add_argument("--encoder-features", action=argparse.BooleanOptionalAction, default=True,
+                   help="mint/transporter: each keypoint's row carries the encoder's F features (default); "
+                        "--no-encoder-features leaves them out (label suffix -nf): the MINT losses do not train the "
+                        "feature head, so they are fixed random projections of the frame")
     p.add_argument("--keypoint-stack", type=int, default=None,
                    help="mint/transporter: frames of keypoints per observation, newest last (default: 1 on object "
                         "tasks, where a keypoint's previous-frame row is often another object; 2 on ALE ids)")

@@ -43,7 +43,8 @@ def test_defaults_are_the_former_keyword_defaults():
     options = ObservationOptions()
     assert dataclasses.asdict(options) == dict(
         config=None, device="cpu", obs_format="box", feature_bound=None, layout="auto", grey_to_rgb=False,
-        glimpse_size=0, glimpse_at="keypoints", colour_codes=None, drop_code=None, refine_window=0, refine_snap=0)
+        glimpse_size=0, glimpse_at="keypoints", colour_codes=None, drop_code=None, refine_window=0, refine_snap=0,
+        encoder_features=True)
 
 
 @pytest.mark.parametrize(("fields", "error", "message"), [
@@ -54,6 +55,7 @@ def test_defaults_are_the_former_keyword_defaults():
     (dict(layout="chw"), ValueError, r"layout must be one of \('auto', .*\), got 'chw'.*'channels_first' for "
                                      r"\(C, H, W\) frames, 'grey_stack' for \(S, H, W\) grey stacks"),
     (dict(grey_to_rgb="yes"), TypeError, "grey_to_rgb must be True or False, got 'yes'"),
+    (dict(encoder_features=0), TypeError, "encoder_features must be True or False, got 0"),
     (dict(refine_window=4), ValueError, r"refine_window must be 0 \(off\) or an odd int >= 3 .*got 4"),
     (dict(refine_window=1), ValueError, "refine_window must be 0"),
     (dict(refine_window=-3), ValueError, "refine_window must be 0"),
@@ -230,6 +232,17 @@ def test_the_space_follows_the_options(encoder, options, columns):
     assert MintKeypointVecEnv(sb3_venv(), encoder, options=options).observation_space == expected
     obs, _ = single.reset(seed=0)
     assert obs in expected and single.step(0)[0] in expected
+
+
+def test_without_encoder_features_the_rows_are_the_same_minus_the_features(encoder):
+    """encoder_features=False: F = 0 in the space and the rows; every other column as with the features."""
+    keep = ObservationOptions(glimpse_size=5, colour_codes=CODES)
+    with_f = np.stack(rollout_sb3(MintKeypointVecEnv(sb3_venv(), encoder, options=keep), 3, 6))  # (T, N, K, 3+2+4)
+    env = MintKeypointVecEnv(sb3_venv(), encoder, options=keep.replace(encoder_features=False))
+    assert env.observation_space == keypoint_space(4, 0, "box", None, None, len(CODES))
+    without = np.stack(rollout_sb3(env, 3, 6))
+    assert with_f.shape[-1] == 3 + 2 + len(CODES) and np.abs(with_f[..., 3:5]).max() > 0  # features were there
+    np.testing.assert_array_equal(without, np.concatenate([with_f[..., :3], with_f[..., 5:]], axis=-1))
 
 
 def test_drop_code_reports_the_keypoints_of_that_code_inactive_and_nothing_else(encoder):

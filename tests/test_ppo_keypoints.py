@@ -305,6 +305,29 @@ def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch, flags
     assert {k: settings.get(k) for k in recorded} == recorded and ("refine_snap" in settings) == ("refine_snap" in recorded)
 
 
+def test_no_encoder_features_leaves_the_feature_head_out(tmp_path, monkeypatch, capsys):
+    """--no-encoder-features: an encoder with F = 2 features, rows without them; own label (-nf) and setting,
+    rebuilt for the saved agent; refused without a keypoint agent."""
+    torch.set_num_threads(1)
+    built = []
+    build = ppo_experiment.build_agent
+
+    def spy(*args, **kwargs):
+        out = build(*args, **kwargs)
+        built.append(out[3])
+        return out
+
+    monkeypatch.setattr(ppo_experiment, "build_agent", spy)
+    report = pk.main(tiny(tmp_path, "--agents", "mint", "--feature-dim", "2", "--no-encoder-features", "--jobs", "1"))
+    assert [(e.observer.encoder_feature_dim, e.observer.feature_dim) for e in built] == [(2, 0)]
+    agent = load_agent(report["out"] / "mint-relation-c8w5-eqc-nf-lrlin-n1-auxr2" / "seed0")
+    assert agent.info["settings"]["encoder_features"] is False
+    assert agent.model.observation_space.shape[-1] == 3 + 8  # x, y, status and the 8 colour codes
+    with pytest.raises(SystemExit):
+        pk.main(tiny(tmp_path / "bad", "--agents", "pixels", "--no-encoder-features"))
+    assert "--no-encoder-features leaves the encoder's features out" in capsys.readouterr().err
+
+
 def test_rejects_a_refine_window_larger_than_the_frames(tmp_path):
     with pytest.raises(SystemExit, match="--refine: refinement window 65 px is larger than the 64×64 frames"):
         pk.main(tiny(tmp_path, "--agents", "mint", "--refine", "65"))
