@@ -281,15 +281,8 @@ def test_separate_critic_and_relation_extractor(tmp_path):
     torch.testing.assert_close(policy.get_distribution(obs).distribution.probs, probs)
 
 
-@pytest.mark.parametrize(("flags", "label", "observed", "recorded"), [
-    (["--refine", "9"], "mint-relation-c8w5-eqc-rf9-lrlin-n1-auxr2", (9, 0), {"refine": 9}),
-    (["--refine", "5", "--refine-snap", "9"], "mint-relation-c8w5-eqc-rf5s9-lrlin-n1-auxr2", (5, 9),
-     {"refine": 5, "refine_snap": 9}),
-], ids=["refine", "snap"])
-def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch, flags, label, observed, recorded):
-    """--refine 9 (and --refine-snap): own label and settings; the agent's training env refines (the run settings
-    record it, so experiments/scripted_catch.py rebuilds the same observation for a saved agent)."""
-    torch.set_num_threads(1)
+def spy_training_envs(monkeypatch) -> list:
+    """The keypoint training envs ``ppo_experiment.build_agent`` builds from now on, in order."""
     built = []
     build = ppo_experiment.build_agent
 
@@ -299,6 +292,19 @@ def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch, flags
         return out
 
     monkeypatch.setattr(ppo_experiment, "build_agent", spy)
+    return built
+
+
+@pytest.mark.parametrize(("flags", "label", "observed", "recorded"), [
+    (["--refine", "9"], "mint-relation-c8w5-eqc-rf9-lrlin-n1-auxr2", (9, 0), {"refine": 9}),
+    (["--refine", "5", "--refine-snap", "9"], "mint-relation-c8w5-eqc-rf5s9-lrlin-n1-auxr2", (5, 9),
+     {"refine": 5, "refine_snap": 9}),
+], ids=["refine", "snap"])
+def test_refine_moves_the_keypoints_the_agent_reads(tmp_path, monkeypatch, flags, label, observed, recorded):
+    """--refine 9 (and --refine-snap): own label and settings; the agent's training env refines (the run settings
+    record it, so experiments/scripted_catch.py rebuilds the same observation for a saved agent)."""
+    torch.set_num_threads(1)
+    built = spy_training_envs(monkeypatch)
     report = pk.main(tiny(tmp_path, "--agents", "mint", *flags, "--jobs", "1"))
     assert [(e.observer.refine_window, e.observer.refine_snap) for e in built] == [observed]
     settings = load_agent(report["out"] / label / "seed0").info["settings"]
@@ -309,15 +315,7 @@ def test_no_encoder_features_leaves_the_feature_head_out(tmp_path, monkeypatch, 
     """--no-encoder-features: an encoder with F = 2 features, rows without them; own label (-nf) and setting,
     rebuilt for the saved agent; refused without a keypoint agent."""
     torch.set_num_threads(1)
-    built = []
-    build = ppo_experiment.build_agent
-
-    def spy(*args, **kwargs):
-        out = build(*args, **kwargs)
-        built.append(out[3])
-        return out
-
-    monkeypatch.setattr(ppo_experiment, "build_agent", spy)
+    built = spy_training_envs(monkeypatch)
     report = pk.main(tiny(tmp_path, "--agents", "mint", "--feature-dim", "2", "--no-encoder-features", "--jobs", "1"))
     assert [(e.observer.encoder_feature_dim, e.observer.feature_dim) for e in built] == [(2, 0)]
     agent = load_agent(report["out"] / "mint-relation-c8w5-eqc-nf-lrlin-n1-auxr2" / "seed0")
