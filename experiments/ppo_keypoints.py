@@ -24,7 +24,9 @@ PPO hyperparameters; only what it observes differs:
                   ``--code-gain``, ``--lr-decay``, ``--keypoint-lr`` and ``--track`` override.
                   The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
-                  reuses it), or given with ``--encoder PATH``. With ``--online`` that encoder
+                  reuses it), or given with ``--encoder PATH`` or a shipped name (``--encoder pong``; their
+                  untrained 8-wide feature head is best left out with ``--no-encoder-features``,
+                  docs/pong_keypoint_agent.md). With ``--online`` that encoder
                   goes on training with the MINT losses on the frames PPO sees (20 MINT steps between rollouts; the colour
                   codebook stays the pretrained encoder's); ``--online --pretrain-steps 0``
                   co-trains one from scratch.
