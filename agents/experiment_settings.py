@@ -454,7 +454,12 @@ class PPOExperiment:
         if not self.encoder_features and not set(self.agents) & set(KEYPOINT_AGENTS):
             raise ExperimentError("--no-encoder-features leaves the encoder's features out of the keypoint agents' "
                                   "rows, and --agents has no keypoint agent; add one or drop the flag")
-        if self.track and self.feature_dim:
+        if (not self.encoder_features and self.encoder is None and not self.feature_dim
+                and set(self.agents) & set(KEYPOINT_AGENTS)):
+            raise ExperimentError("--no-encoder-features: the encoders pretrained here have no feature head with "
+                                  "--feature-dim 0, so there is nothing to leave out; drop the flag (or give "
+                                  "--feature-dim F, or an --encoder with features)")
+        if self.track and self.feature_dim and self.encoder_features:
             raise ExperimentError(f"--track keeps (x, y, status, colour code) per entity: the encoder's --feature-dim "
                                   f"{self.feature_dim} features would be dropped; use --feature-dim 0")
 

@@ -383,7 +383,13 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
         except ValueError as exc:
             raise ExperimentError(f"--refine-snap: {exc}") from exc
     if exp.encoder is not None:
-        check_encoder(exp.encoder_file, frames, exp.env)
+        config = check_encoder(exp.encoder_file, frames, exp.env)
+        if "mint" in exp.agents and config.feature_dim and exp.encoder_features and exp.track:
+            raise ExperimentError(f"--track keeps (x, y, status, colour code) per entity, and --encoder {exp.encoder} "
+                                  f"has {config.feature_dim} features per keypoint; add --no-encoder-features")
+        if "mint" in exp.agents and not config.feature_dim and not exp.encoder_features:
+            raise ExperimentError(f"--no-encoder-features: --encoder {exp.encoder} has no feature head (F = 0), so "
+                                  "there is nothing to leave out; drop the flag")
     env_dir = Path(exp.out) / env_slug(exp.env)
     env_dir.mkdir(parents=True, exist_ok=True)
     with locked_run_folder(env_dir):  # one process per folder; temporary files a killed run left are removed

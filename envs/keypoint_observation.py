@@ -259,7 +259,8 @@ class ObservationOptions:
 
     :param encoder_features: False leaves the encoder's F features out of the rows (F = 0 whatever the
         encoder's ``feature_dim``): the MINT losses do not train the feature head, so its outputs are
-        fixed random projections of the frame (32 of a Pong row's 44 numbers with the shipped encoder).
+        fixed random projections of the frame (with the shipped Pong encoder, 16 of each keypoint's 22 numbers
+        in the 2-frame stack).
         True (default): keep them.
 
     Position

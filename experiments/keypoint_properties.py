@@ -33,7 +33,7 @@ from agents.saved_agent import AgentEncoderMismatch, frame_policy
 from envs.atari_detection import record_atari_objects
 from envs.atari_objects import game_layout
 from envs.keypoint_audit import atari_episodes, encode_episodes, keypoint_properties, record_episodes, track_episodes
-from envs.shipped_encoders import is_encoder_name, shipped_encoder_path
+from envs.shipped_encoders import is_encoder_name, shipped_encoder_path, shipped_encoders
 from mint_rl.baselines import load_encoder
 from mint_rl.checkpoint import CheckpointError
 from mint_rl.refine import check_refine_window, refine_keypoints
@@ -95,12 +95,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "with a RAM object reader")
     if args.refine_snap and (not args.refine or args.refine_snap < 3 or args.refine_snap % 2 == 0):
         p.error(f"--refine-snap must be 0 (off) or an odd window of at least 3 px with --refine, got {args.refine_snap}")
+    names = list(args.encoder)
     for i, path in enumerate(args.encoder):
         if is_encoder_name(path):
             try:
                 args.encoder[i] = path = str(shipped_encoder_path(path))
             except ValueError as exc:
                 p.error(f"--encoder {exc}")
+            made_for = shipped_encoders()[path_name := names[i].lower()]["env_id"]
+            if made_for != args.env:
+                p.error(f"--encoder {path_name} was trained on {made_for}, not on --env {args.env}; give "
+                        f"--env {made_for} or another encoder")
         if not Path(path).is_file():
             p.error(f"--encoder {path}: no such file (run `python experiments/ppo_keypoints.py` to pretrain the main "
                     "job's encoder, or `python experiments/pretrain.py --env MintTasks/Catch-v0`)")
@@ -126,7 +131,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         env_id = json.loads(info.read_text()).get("env_id")
         if env_id != args.env:
             p.error(f"--agent {args.agent} was trained on {env_id}, not on --env {args.env}; give --env {env_id}")
-    args.label = args.label or [Path(e).parent.name for e in args.encoder]
+    args.label = args.label or [n.lower() if is_encoder_name(n) else Path(e).parent.name
+                                for n, e in zip(names, args.encoder)]
+    if len(set(args.label)) < len(args.label):
+        p.error(f"the encoders' labels {args.label} repeat; give one --label per encoder, all different")
     return args
 
 
@@ -178,11 +186,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             encoder = load_encoder(path, device=args.device)
         except CheckpointError as exc:
             raise SystemExit(f"--encoder {path}: {exc}") from exc
-        for win in args.refine:
+        for flag, win, name in [("--refine", w, "refinement window") for w in args.refine] + (
+                [("--refine-snap", args.refine_snap, "snap window")] if args.refine_snap else []):
             try:
-                check_refine_window(win, *episodes[0].frames.shape[1:3])
+                check_refine_window(win, *episodes[0].frames.shape[1:3], name)
             except ValueError as exc:
-                raise SystemExit(f"--refine {win}: {exc}") from exc
+                raise SystemExit(f"{flag} {win}: {exc}") from exc
         keypoints = encode_episodes(encoder, episodes, args.device)
         entries = [(label, keypoints)]
         for win in args.refine:  # refined on the episode's own frames (mint_rl.refine)
@@ -202,14 +211,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     # 3. Outputs.
     meta = dict(env=args.env, episodes=len(episodes), frames=frames, held_out_seed=HELD_OUT,
                 tolerance_px=args.tolerance, policy=args.agent or "random", refine_snap=args.refine_snap)
+    columns = ("detect_by_stage: Catch-shaped, nan here; detect_by_slot: " + " / ".join(game_layout(args.env).categories)
+               if atari else "detect_by_stage: entering / falling / passed the agent")
     played = (f"episodes played by the agent {args.agent} (deterministic)" if args.agent
-              else "random-policy episodes")
+              else "random-policy videos (streams cut at game ends)" if atari else "random-policy episodes")
     (out / "properties.json").write_text(json.dumps(dict(meta=meta, encoders=results), indent=2))
     (out / "properties.md").write_text(
         f"{args.env}, {len(episodes)} held-out {played} ({frames} frames), mask tolerance "
         f"{args.tolerance} px (`python experiments/keypoint_properties.py`, envs/keypoint_audit.py defines each "
-        f"column; detect_by_band: top / middle / bottom third; detect_by_stage: entering / falling / passed the agent"
-        f"{'; detect_by_slot: ' + ' / '.join(game_layout(args.env).categories) if atari else ''})\n\n" + table(results))
+        f"column; detect_by_band: top / middle / bottom third; {columns}; miss_run: objects other than the "
+        f"agent)\n\n" + table(results))
     print(f"wrote {out / 'properties.json'} and properties.md")
     return results
 

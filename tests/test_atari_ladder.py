@@ -92,7 +92,7 @@ def test_keypoint_properties_on_pong_feed_the_atari_rungs(tmp_path: Any, capsys:
     kp = load_script("keypoint_properties")
     out = tmp_path / "props"
     results = kp.main(["--env", "ALE/Pong-v5", "--encoder", "pong", "--refine", "5", "--refine-snap", "15",
-                       "--frames", "40", "--label", "pong", "--out", str(out)])
+                       "--frames", "40", "--out", str(out)])  # a shipped encoder is labelled by its name
     assert set(results) == {"pong", "pong-rf5s15"}
     assert len(results["pong-rf5s15"]["detect_by_slot"]) == 3
     saved = json.loads((out / "properties.json").read_text())
@@ -109,10 +109,25 @@ def test_keypoint_properties_on_pong_feed_the_atari_rungs(tmp_path: Any, capsys:
     for argv, message in ((["--env", "ALE/Seaquest-v5"], "no RAM object reader"),
                           (["--env", "ALE/Pong-v5", "--track"], "--agent and --track are for MintTasks"),
                           (["--env", "ALE/Pong-v5", "--refine-snap", "15"], "with --refine"),
-                          (["--env", "ALE/Pong-v5", "--frames", "0"], "--frames must be >= 1")):
-        with pytest.raises(SystemExit):
+                          (["--env", "ALE/Pong-v5", "--frames", "0"], "--frames must be >= 1"),
+                          (["--env", "ALE/Breakout-v5"], "--encoder pong was trained on ALE/Pong-v5, not on --env "
+                                                         "ALE/Breakout-v5"),
+                          (["--env", "ALE/Pong-v5", "--refine", "5", "--refine-snap", "99", "--frames", "4"],
+                           "--refine-snap 99: snap window 99 px")):
+        with pytest.raises(SystemExit) as refused:
             kp.main([*argv, "--encoder", "pong", "--out", str(tmp_path / "bad")])
-        assert message in capsys.readouterr().err
+        assert message in capsys.readouterr().err + str(refused.value.code)
     with pytest.raises(SystemExit):
         kp.main(["--env", "ALE/Pong-v5", "--encoder", "nosuch", "--out", str(tmp_path / "bad")])
     assert "no shipped encoder named 'nosuch'" in capsys.readouterr().err
+
+
+def test_ppo_on_a_shipped_encoder_with_features_says_what_to_leave_out(tmp_path: Any, capsys: Any) -> None:
+    """--track on the shipped Pong encoder (8 features per keypoint) is refused before any training, naming
+    --no-encoder-features."""
+    pk = load_script("ppo_keypoints")
+    with pytest.raises(SystemExit) as refused:
+        pk.main(["--env", "ALE/Pong-v5", "--agents", "mint", "--encoder", "pong", "--track", "--glimpse-size", "5",
+                 "--colour-codes", "8", "--timesteps", "1024", "--out", str(tmp_path)])
+    assert "add --no-encoder-features" in capsys.readouterr().err + str(refused.value.code)
+    assert not (tmp_path / "ALE_Pong-v5").exists()

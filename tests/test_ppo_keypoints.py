@@ -15,7 +15,7 @@ import torch
 import agents.ppo_experiment as ppo_experiment
 from agents.experiment_settings import ExperimentError, PPOExperiment
 from agents.run_folders import read_resume_state
-from agents.saved_agent import AgentEncoderMismatch, load_agent
+from agents.saved_agent import AgentEncoderMismatch, agent_observation_options, load_agent
 from mint_rl.checkpoint import load_checkpoint, save_checkpoint
 from mint_rl.config import MintConfig
 from mint_rl.encoder import KeypointEncoder
@@ -321,9 +321,13 @@ def test_no_encoder_features_leaves_the_feature_head_out(tmp_path, monkeypatch, 
     agent = load_agent(report["out"] / "mint-relation-c8w5-eqc-nf-lrlin-n1-auxr2" / "seed0")
     assert agent.info["settings"]["encoder_features"] is False
     assert agent.model.observation_space.shape[-1] == 3 + 8  # x, y, status and the 8 colour codes
-    with pytest.raises(SystemExit):
-        pk.main(tiny(tmp_path / "bad", "--agents", "pixels", "--no-encoder-features"))
-    assert "--no-encoder-features leaves the encoder's features out" in capsys.readouterr().err
+    run_dir = report["out"] / "mint-relation-c8w5-eqc-nf-lrlin-n1-auxr2" / "seed0"
+    assert agent_observation_options(agent, run_dir).encoder_features is False
+    for flags, message in ((["--agents", "pixels"], "--no-encoder-features leaves the encoder's features out"),
+                           (["--agents", "mint"], "have no feature head with --feature-dim 0")):
+        with pytest.raises(SystemExit):
+            pk.main(tiny(tmp_path / "bad", *flags, "--no-encoder-features"))
+        assert message in capsys.readouterr().err
 
 
 def test_rejects_a_refine_window_larger_than_the_frames(tmp_path):
