@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor
+from agents.extractors import MAX_FOURIER_OCTAVES, KeypointMlpExtractor, KeypointSetExtractor
 from envs.keypoint_observation import GLIMPSE_AT  # glimpses at the keypoints, or (a control) at random positions
 from envs.object_keypoints import LADDER_RUNGS, ladder_rung_kwargs
 from envs.shipped_encoders import is_encoder_name, shipped_encoder_path
@@ -147,6 +147,9 @@ class PPOExperiment:
     :param relation_dim: keypoint agents with the ``relation`` extractor: the width of its pair MLP
         (``KeypointSetExtractor(relation_dim=...)``; None: the embedding size, :data:`RELATION_DIM`; another width
         adds ``-p<width>`` to the label and to the run settings). Refused with another extractor.
+    :param fourier_features: keypoint and ladder agents with the ``mlp`` extractor: L > 0 gives the extractor
+        each row's (x, y) also as sinusoids at L octaves (``KeypointMlpExtractor(fourier=L)``; label ``-ff<L>``,
+        recorded in the run settings). 0: off. Refused with another extractor or without such an agent.
     :param glimpse_size: p×p frame glimpse per keypoint, 0 for none (None: 5, ALE 0).
     :param colour_codes: one-hot colour category among N colours instead of raw glimpses, 0 for none (None: 8,
         ALE 0; 0 without glimpses or when ``online`` starts from scratch).
@@ -227,6 +230,7 @@ class PPOExperiment:
     online_updates: int = ONLINE_UPDATES
     extractor: str | None = None
     relation_dim: int | None = None
+    fourier_features: int = 0
     glimpse_size: int | None = None
     colour_codes: int | None = None
     equal_codes: bool | None = None
@@ -377,6 +381,16 @@ class PPOExperiment:
                     or not 1 <= self.relation_dim <= 1024:
                 raise ExperimentError(f"--relation-dim must be a whole number in [1, 1024] (the width of the relation "
                                       f"network's pair MLP), got {self.relation_dim!r}")
+        if self.fourier_features != 0:
+            if isinstance(self.fourier_features, bool) or not isinstance(self.fourier_features, numbers.Integral) \
+                    or not 0 <= self.fourier_features <= MAX_FOURIER_OCTAVES:
+                raise ExperimentError(f"--fourier-features must be a whole number of octaves in [0, "
+                                      f"{MAX_FOURIER_OCTAVES}] (0: off), got {self.fourier_features!r}")
+            if self.extractor != "mlp" or not set(self.agents) & set(KEYPOINT_AGENTS + OBJECT_AGENTS):
+                raise ExperimentError(f"--fourier-features {self.fourier_features} gives the flat extractor of the "
+                                      f"keypoint and ladder agents sinusoids of the coordinates: give --extractor mlp "
+                                      f"(now {self.extractor}) and a keypoint or objects agent in --agents, or drop "
+                                      "the flag")
         if self.keypoint_lr is not None and not set(self.agents) & set(KEYPOINT_AGENTS):
             raise ExperimentError(f"--keypoint-lr {self.keypoint_lr} sets the learning rate of the keypoint agents "
                                   f"({', '.join(KEYPOINT_AGENTS)}), and --agents has none; add one or drop the flag")
@@ -534,6 +548,8 @@ class PPOExperiment:
             label += f"-rf{self.refine}" + (f"s{self.refine_snap}" if self.refine_snap else "")
         if agent in KEYPOINT_AGENTS and not self.encoder_features:
             label += "-nf"
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.fourier_features:
+            label += f"-ff{self.fourier_features}"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             label += "-sc"
         if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
@@ -589,6 +605,8 @@ class PPOExperiment:
                 settings["encoder_features"] = False
         if agent in OBJECT_AGENTS:
             settings.update(extractor=self.extractor, n_stack=N_STACK, objects=self.object_kwargs[agent])
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.fourier_features:
+            settings["fourier_features"] = self.fourier_features
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             settings["separate_critic"] = True
         if agent in KEYPOINT_AGENTS and self.lr_decay:

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-__all__ = ["KeypointMlpExtractor", "KeypointSetExtractor", "GlimpseEncoder", "split_keypoint_observation"]
+__all__ = ["KeypointMlpExtractor", "fourier_coords", "KeypointSetExtractor", "GlimpseEncoder", "split_keypoint_observation"]
 
 
 def _layout(space: gym.Space, n_stack: int) -> tuple[int, int, int]:
@@ -95,12 +95,20 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
         (``glimpse_size`` of the keypoint wrappers): a :class:`GlimpseEncoder` shared by all
         keypoints turns each into ``glimpse_dim`` values before the MLP, trained with the policy.
     :param glimpse_dim: G, the glimpse code size.
+    :param fourier: L > 0 appends :func:`fourier_coords` of each keypoint's (x, y) (``4·L`` values per keypoint and
+        frame, times its status), so the MLP can read positions finer than its first layer's ReLUs cut them
+        (Fourier features against the spectral bias of MLPs: Tancik et al. 2020; in RL value functions: Yang et al.,
+        ICLR 2022). 0: the coordinates as they are.
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int = 128, hidden: tuple[int, ...] = (256,),
                  n_stack: int = 1, gate_by_status: bool = True, glimpse: tuple[int, int] | None = None,
-                 glimpse_dim: int = 32) -> None:
+                 glimpse_dim: int = 32, fourier: int = 0) -> None:
         super().__init__(observation_space, features_dim)
+        if isinstance(fourier, bool) or not isinstance(fourier, int) or not 0 <= fourier <= MAX_FOURIER_OCTAVES:
+            raise ValueError(f"{type(self).__name__}(fourier={fourier!r}): the number of Fourier octaves must be an "
+                             f"integer in [0, {MAX_FOURIER_OCTAVES}] (0: coordinates only)")
+        self.fourier = fourier
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
             and n_stack > 1
@@ -108,7 +116,7 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
         s, k = self.layout[:2]
         self.glimpse, d = _glimpse_encoder(type(self).__name__, observation_space, self.layout, glimpse, glimpse_dim)
         self._row = (s, k, d)
-        layers, width = [], s * k * d
+        layers, width = [], s * k * (d + 4 * fourier)
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
@@ -119,9 +127,35 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
         x, _ = split_keypoint_observation(observations, self.layout, self.vec_stack)
         if self.glimpse is not None:
             x = _encode_glimpses(x, self.layout, self.glimpse)
+        if self.fourier:
+            s, k, d = self._row
+            frames = x.reshape(x.shape[0], k, s, d)
+            code = fourier_coords(frames[..., :2], self.fourier)
+            if self.gate_by_status:
+                code = code * frames[..., 2:3]
         if self.gate_by_status:
             x = _gate(x, self._row)
+        if self.fourier:
+            x = torch.cat([x.reshape(code.shape[:3] + (-1,)), code], dim=-1)
         return self.mlp(x.flatten(1))
+
+
+MAX_FOURIER_OCTAVES = 10
+"""At most this many octaves: the 10th has a period of 2 / 2⁹ of the frame, under a pixel of any frame we use."""
+
+
+def fourier_coords(xy: torch.Tensor, octaves: int) -> torch.Tensor:
+    """Multi-scale sinusoids of keypoint coordinates.
+
+    :param xy: ``(..., 2)`` coordinates (x, y) in [-1, 1] (y down, pixel-centre aligned; :mod:`mint_rl.coords`).
+    :param octaves: L, frequencies ``2^l · π`` for l = 0 … L − 1 (periods from the whole [-1, 1] range down to
+        ``2 / 2^(L-1)``).
+    :return: ``(..., 4·L)``: ``sin`` of x and y at every frequency, then ``cos`` of them, ordered
+        ``[sin(π x), sin(π y), sin(2π x), sin(2π y), …, cos(π x), cos(π y), …]``.
+    """
+    freqs = math.pi * 2.0 ** torch.arange(octaves, dtype=xy.dtype, device=xy.device)
+    angles = (xy.unsqueeze(-2) * freqs.unsqueeze(-1)).flatten(-2)  # (..., L·2): x, y per frequency
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
 def _glimpse_encoder(owner: str, observation_space: gym.Space, layout: tuple[int, int, int],

@@ -113,8 +113,11 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
 
         train_env, eval_env = objects(n, 100 * seed, True), objects(ne, eval_seed(seed), False)
         extractor, extractor_kwargs = EXTRACTORS[exp.extractor]
+        extractor_kwargs = dict(extractor_kwargs, n_stack=N_STACK)
+        if exp.fourier_features:  # sinusoids of the coordinates
+            extractor_kwargs["fourier"] = exp.fourier_features
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
-            features_extractor_class=extractor, features_extractor_kwargs=dict(extractor_kwargs, n_stack=N_STACK),
+            features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs,
             share_features_extractor=not exp.separate_critic, optimizer_kwargs=dict(ADAM_KWARGS)), **common)
     else:
         online = agent == "mint" and exp.online
@@ -152,6 +155,8 @@ def build_agent(agent: str, exp: PPOExperiment, seed: int, encoder: Path | torch
                 extractor_kwargs["code_gain"] = exp.code_gain
         if exp.relation_dim is not None:  # the relation network's pair width
             extractor_kwargs["relation_dim"] = exp.relation_dim
+        if exp.fourier_features:  # sinusoids of the coordinates
+            extractor_kwargs["fourier"] = exp.fourier_features
         model = PPO("MlpPolicy", train_env, policy_kwargs=dict(
             features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs,
             share_features_extractor=not exp.separate_critic, optimizer_kwargs=dict(ADAM_KWARGS)), **common)

@@ -154,6 +154,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         f"(its cost follows the present keypoint pairs times this width); default {RELATION_DIM}, the "
                         "keypoint embedding size; another width adds -p<width> to the label (32: about 8-16 %% faster "
                         "on Catch, lower returns on Catch and Dodge, docs/keypoint_ladder.md)")
+    p.add_argument("--fourier-features", type=int, default=0, metavar="OCTAVES",
+                   help="keypoint and objects agents with --extractor mlp: also give each row's (x, y) as sines and "
+                        "cosines at this many octaves (frequencies pi, 2 pi, 4 pi, ...), so the policy can read "
+                        "positions finely; label suffix -ff<OCTAVES>; default 0 (off)")
     p.add_argument("--glimpse-size", type=int, default=None,
                    help="mint/transporter: append to each keypoint the p×p glimpse of the frame around it, encoded by "
                         "a small CNN inside the features extractor, trained by PPO (K glimpses may cover at most "

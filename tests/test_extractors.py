@@ -297,3 +297,35 @@ def test_code_gain_starts_the_code_weights_close_but_not_equal():
             KeypointSetExtractor(box((K, 3 + n)), equal_codes=n, code_gain=bad)
     with pytest.raises(ValueError, match="together with equal_codes"):
         KeypointSetExtractor(box((K, 3 + n)), code_gain=0.5)
+
+
+def test_fourier_coords_values_and_order():
+    """``fourier_coords``: sin then cos of x and y at frequencies π, 2π, ... (checked against hand values)."""
+    from agents.extractors import fourier_coords
+    xy = torch.tensor([[0.5, -0.25]])
+    got = fourier_coords(xy, 2)[0]
+    s, c = np.sin, np.cos
+    want = [s(np.pi / 2), s(-np.pi / 4), s(np.pi), s(-np.pi / 2), c(np.pi / 2), c(-np.pi / 4), c(np.pi), c(-np.pi / 2)]
+    torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float32), atol=1e-6, rtol=0)
+    # the top octave tells apart positions one 84-px pixel apart that the raw coordinate barely separates
+    a, b = fourier_coords(torch.tensor([0.1, 0.0]), 6), fourier_coords(torch.tensor([0.1 + 2 / 84, 0.0]), 6)
+    assert (a - b).abs().max() > 10 * (2 / 84)
+
+
+def test_mlp_extractor_fourier_features_widen_the_input_and_follow_the_status_gate():
+    """``fourier=L`` appends 4·L values per keypoint and frame; an inactive keypoint's coordinates, sinusoids included,
+    do not reach the MLP (status gating), an active one's do; L outside [0, 10] is refused."""
+    shape = (2, K, D)
+    ext = KeypointMlpExtractor(box(shape), features_dim=16, fourier=3)
+    assert ext.mlp[0].in_features == 2 * K * (D + 12)
+    x = sample(shape)
+    x[:, :, 1, 2] = 0.0  # keypoint 1 inactive in both frames
+    moved = x.clone()
+    moved[:, :, 1, :2] += 0.3
+    torch.testing.assert_close(ext(x), ext(moved))
+    active = x.clone()
+    active[:, :, 0, :2] += 0.3
+    assert not torch.allclose(ext(x), ext(active))
+    for bad in (-1, 11, 2.0, True):
+        with pytest.raises(ValueError, match="Fourier octaves must be an integer in \\[0, 10\\]"):
+            KeypointMlpExtractor(box(shape), fourier=bad)

@@ -700,3 +700,30 @@ def test_every_agent_uses_sb3s_adam_in_its_foreach_form():
                 {k: v for k, v in sb3_default.param_groups[0].items() if k not in ("params", "foreach", "lr", "initial_lr")}, agent
         model.get_env().close()
         eval_env.close()
+
+
+def test_fourier_features_reach_the_flat_extractor_and_are_recorded(tmp_path):
+    """--fourier-features L: the keypoint and objects agents' flat extractor gets sinusoids of the coordinates (the saved
+    agent's extractor has them), the label says -ff<L> and the run settings record L (0, the default, keeps the label
+    and settings of runs before the flag); refused with another extractor, without such an agent, or out of range."""
+    def exp(**kw):
+        return PPOExperiment(out=str(tmp_path / "x"), **kw)
+    default = exp(env="ALE/Pong-v5", agents=["mint", "objects"])
+    assert "-ff" not in default.label("mint") and "fourier_features" not in default.run_settings("objects")
+    ff = exp(env="ALE/Pong-v5", agents=["mint", "objects", "pixels"], fourier_features=6)
+    assert ff.label("mint").endswith("-ff6") and ff.label("objects") == "objects-ff6"
+    assert ff.run_settings("mint")["fourier_features"] == 6 and "fourier_features" not in ff.run_settings("pixels")
+    with pytest.raises(ExperimentError, match="--fourier-features 4 .*--extractor mlp \\(now relation\\)"):
+        exp(agents=["mint"], fourier_features=4)
+    with pytest.raises(ExperimentError, match="--fourier-features 4 .*in --agents"):
+        exp(env="ALE/Pong-v5", agents=["pixels"], fourier_features=4)
+    for bad in (-1, 11, 2.5, True):
+        with pytest.raises(ExperimentError, match="--fourier-features must be a whole number of octaves in \\[0, 10\\]"):
+            exp(env="ALE/Pong-v5", agents=["mint"], fourier_features=bad)
+    torch.set_num_threads(1)
+    report = pk.main(tiny(tmp_path / "run", "--agents", "objects", "mint", "--extractor", "mlp",
+                          "--fourier-features", "2"))
+    for label in ("objects-ff2-auxr2", "mint-c8w5-ff2-lrlin-n1-auxr2"):
+        run_dir = report["out"] / label / "seed0"
+        assert json.loads((run_dir / "settings.json").read_text())["fourier_features"] == 2, label
+        assert load_agent(run_dir).model.policy.features_extractor.fourier == 2, label

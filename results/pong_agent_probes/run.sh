@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Probes (#16, thirty-fourth session): why does PPO on object lists learn Pong slowly? The RAM objects agent (the
+# upper reference for keypoints) trains to only -16.1 at 600k steps (results/atari_ladder/) and -6.8 at 2M, against
+# the pixel agent's +2.2 at 2M; the keypoint agent levels off near -16. Each variant changes one thing in how the
+# object/keypoint rows reach PPO; the study's PPO settings otherwise, 600k steps, seed 0; resumable (rerun).
+#   objects-sc   : RAM objects, the value function with its own features extractor (--separate-critic)
+#   objects-aux  : RAM objects, auxiliary reward prediction (--aux-reward 2, as on the object tasks)
+#   objects-ff6  : RAM objects, each row's (x, y) also as sinusoids at 6 octaves (--fourier-features 6)
+#   mint-nf-ff6  : the study's keypoint agent (shipped pong, --refine 5 --refine-snap 15 --no-encoder-features) with
+#                  --fourier-features 6 (the same agent without them: results/atari_ladder/probes/, nf)
+set -e
+variant=${1:?variant}; shift || true
+case $variant in
+  objects-sc) extra=(--agents objects --separate-critic) ;;
+  objects-aux) extra=(--agents objects --aux-reward 2) ;;
+  objects-ff6) extra=(--agents objects --fourier-features 6) ;;
+  mint-nf-ff6) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6) ;;
+  *) echo "unknown variant $variant"; exit 2 ;;
+esac
+python experiments/ppo_keypoints.py --env ALE/Pong-v5 "${extra[@]}" \
+  --timesteps 600000 --checkpoint-every 51200 --seeds 1 --jobs 1 --threads 1 --no-progress \
+  --out runs/pong_probe_s34 --export results/pong_agent_probes "$@"
