@@ -162,7 +162,7 @@ class PPOExperiment:
         over the run (rl-zoo's ``lin_``), where the other agents keep it constant; the other PPO settings and the
         protocol stay shared (the run records ``learning_rate_schedule``). None: on for object tasks, off on ALE
         (whose shared settings already decay it).
-    :param keypoint_lr: keypoint agents only: their (starting) learning rate instead of the shared one (None: the
+    :param keypoint_lr: keypoint and ladder agents: their (starting) learning rate instead of the shared one (None: the
         shared one); with ``lr_decay``, or on ALE where the shared rate decays, it decays linearly from there. The
         other agents and the protocol are untouched (label suffix ``-lr<value>``; the run records it).
     :param aux_reward: keypoint and ladder agents: > 0 adds auxiliary reward prediction
@@ -391,9 +391,10 @@ class PPOExperiment:
                                       f"keypoint and ladder agents sinusoids of the coordinates: give --extractor mlp "
                                       f"(now {self.extractor}) and a keypoint or objects agent in --agents, or drop "
                                       "the flag")
-        if self.keypoint_lr is not None and not set(self.agents) & set(KEYPOINT_AGENTS):
+        if self.keypoint_lr is not None and not set(self.agents) & set(KEYPOINT_AGENTS + OBJECT_AGENTS):
             raise ExperimentError(f"--keypoint-lr {self.keypoint_lr} sets the learning rate of the keypoint agents "
-                                  f"({', '.join(KEYPOINT_AGENTS)}), and --agents has none; add one or drop the flag")
+                                  f"({', '.join(KEYPOINT_AGENTS)}) and the ladder's objects agents, and --agents has "
+                                  "none; add one or drop the flag")
         if self.equal_codes and not set(self.agents) & set(KEYPOINT_AGENTS):
             raise ExperimentError(f"--equal-codes acts on the extractor of the keypoint agents "
                                   f"({', '.join(KEYPOINT_AGENTS)}), and --agents has none; add one or drop the flag")
@@ -552,7 +553,7 @@ class PPOExperiment:
             label += f"-ff{self.fourier_features}"
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.separate_critic:
             label += "-sc"
-        if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.keypoint_lr is not None:
             label += f"-lr{self.keypoint_lr:g}"
         if agent in KEYPOINT_AGENTS and self.lr_decay:
             label += "-lrlin"
@@ -611,7 +612,7 @@ class PPOExperiment:
             settings["separate_critic"] = True
         if agent in KEYPOINT_AGENTS and self.lr_decay:
             settings["learning_rate_schedule"] = "linear"
-        if agent in KEYPOINT_AGENTS and self.keypoint_lr is not None:
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.keypoint_lr is not None:
             settings["keypoint_learning_rate"] = self.keypoint_lr
         if agent in KEYPOINT_AGENTS + OBJECT_AGENTS and self.aux_reward:
             settings["aux_reward"] = self.aux_reward
@@ -624,15 +625,16 @@ class PPOExperiment:
         return settings
 
     def ppo_kwargs(self, agent: str) -> dict[str, Any]:
-        """PPO keyword arguments of ``agent``: :attr:`ppo`, with ``keypoint_lr`` and ``lr_decay``'s linear schedule
-        for keypoint agents."""
+        """PPO keyword arguments of ``agent``: :attr:`ppo`, with ``keypoint_lr`` for keypoint and ladder agents and
+        ``lr_decay``'s linear schedule for keypoint agents."""
         ppo = dict(self.ppo)
-        if agent in KEYPOINT_AGENTS:
+        if agent in KEYPOINT_AGENTS + OBJECT_AGENTS:
             lr = ppo["learning_rate"]
             decays = isinstance(lr, functools.partial)
             if self.keypoint_lr is not None:
                 lr = linear(self.keypoint_lr) if decays else self.keypoint_lr
-            ppo["learning_rate"] = linear(lr) if self.lr_decay and not isinstance(lr, functools.partial) else lr
+            decay = self.lr_decay and agent in KEYPOINT_AGENTS
+            ppo["learning_rate"] = linear(lr) if decay and not isinstance(lr, functools.partial) else lr
         return ppo
 
     def protocol(self) -> dict[str, Any]:

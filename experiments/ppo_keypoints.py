@@ -175,7 +175,8 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "-lrlin); every other agent keeps the shared constant rate. Default: on for object tasks, "
                         "off on ALE ids (whose PPO settings already decay it for every agent)")
     p.add_argument("--keypoint-lr", type=float, default=None,
-                   help="mint/transporter: their (starting) learning rate instead of the shared PPO one (label suffix "
+                   help="mint/transporter and the ladder's objects agents: their (starting) learning rate instead of the shared "
+                        "PPO one (label suffix "
                         "-lr<value>; with --lr-decay it decays from there); every other agent keeps the shared rate")
     p.add_argument("--aux-reward", type=float, default=None,
                    help="mint/transporter and ladder agents: > 0 adds auxiliary reward prediction "

@@ -520,6 +520,14 @@ def test_keypoint_lr_sets_the_keypoint_agents_own_starting_rate(tmp_path, capsys
     atari = PPOExperiment(env="ALE/Pong-v5", agents=["mint", "pixels"], keypoint_lr=1e-4, out=str(tmp_path / "z"))
     assert atari.ppo_kwargs("mint")["learning_rate"](0.5) == pytest.approx(5e-5)
     assert atari.ppo_kwargs("pixels")["learning_rate"] is ATARI_PPO["learning_rate"]
+    # the ladder's objects agents (the keypoints' upper reference) take it too, without the keypoints' lr decay
+    ladder = PPOExperiment(agents=["objects", "pixels"], keypoint_lr=1e-3, lr_decay=True, out=str(tmp_path / "w"))
+    assert ladder.ppo_kwargs("objects")["learning_rate"] == 1e-3 and ladder.label("objects").endswith("-lr0.001-auxr2")
+    assert ladder.run_settings("objects")["keypoint_learning_rate"] == 1e-3
+    assert ladder.ppo_kwargs("pixels")["learning_rate"] == SCENE_PPO["learning_rate"]
+    ale_objects = PPOExperiment(env="ALE/Pong-v5", agents=["objects"], keypoint_lr=1e-3, out=str(tmp_path / "v"))
+    assert ale_objects.ppo_kwargs("objects")["learning_rate"](0.5) == pytest.approx(5e-4)
+    assert ale_objects.label("objects") == "objects-lr0.001"
     for bad in ("0", "-1e-4", "nan", "2"):
         with pytest.raises(SystemExit):
             pk.main(tiny(tmp_path, "--agents", "mint", f"--keypoint-lr={bad}"))

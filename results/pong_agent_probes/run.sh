@@ -6,6 +6,7 @@
 #   objects-sc   : RAM objects, the value function with its own features extractor (--separate-critic)
 #   objects-aux  : RAM objects, auxiliary reward prediction (--aux-reward 2, as on the object tasks)
 #   objects-ff6  : RAM objects, each row's (x, y) also as sinusoids at 6 octaves (--fourier-features 6)
+#   objects-lr1e-3: RAM objects, PPO learning rate 1e-3 decaying linearly (--keypoint-lr 1e-3; shared: 2.5e-4)
 #   mint-nf-ff6  : the study's keypoint agent (shipped pong, --refine 5 --refine-snap 15 --no-encoder-features) with
 #                  --fourier-features 6 (the same agent without them: results/atari_ladder/probes/, nf)
 set -e
@@ -14,6 +15,7 @@ case $variant in
   objects-sc) extra=(--agents objects --separate-critic) ;;
   objects-aux) extra=(--agents objects --aux-reward 2) ;;
   objects-ff6) extra=(--agents objects --fourier-features 6) ;;
+  objects-lr1e-3) extra=(--agents objects --keypoint-lr 1e-3) ;;
   mint-nf-ff6) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6) ;;
   *) echo "unknown variant $variant"; exit 2 ;;
 esac
