@@ -7,8 +7,10 @@
 #   objects-aux  : RAM objects, auxiliary reward prediction (--aux-reward 2, as on the object tasks)
 #   objects-ff6  : RAM objects, each row's (x, y) also as sinusoids at 6 octaves (--fourier-features 6)
 #   objects-lr1e-3: RAM objects, PPO learning rate 1e-3 decaying linearly (--keypoint-lr 1e-3; shared: 2.5e-4)
+#   objects-ff6-lr1e-3: both
 #   mint-nf-ff6  : the study's keypoint agent (shipped pong, --refine 5 --refine-snap 15 --no-encoder-features) with
 #                  --fourier-features 6 (the same agent without them: results/atari_ladder/probes/, nf)
+#   mint-nf-ff6-lr1e-3: and --keypoint-lr 1e-3
 set -e
 variant=${1:?variant}; shift || true
 case $variant in
@@ -16,9 +18,13 @@ case $variant in
   objects-aux) extra=(--agents objects --aux-reward 2) ;;
   objects-ff6) extra=(--agents objects --fourier-features 6) ;;
   objects-lr1e-3) extra=(--agents objects --keypoint-lr 1e-3) ;;
+  objects-ff6-lr1e-3) extra=(--agents objects --fourier-features 6 --keypoint-lr 1e-3) ;;
+  mint-nf-ff6-lr1e-3) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6 --keypoint-lr 1e-3) ;;
   mint-nf-ff6) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6) ;;
   *) echo "unknown variant $variant"; exit 2 ;;
 esac
+# objects and keypoint probes write separate folders, so one of each can run at a time (one per core)
+case $variant in objects*) kind=objects ;; *) kind=keypoints ;; esac
 python experiments/ppo_keypoints.py --env ALE/Pong-v5 "${extra[@]}" \
   --timesteps 600000 --checkpoint-every 51200 --seeds 1 --jobs 1 --threads 1 --no-progress \
-  --out runs/pong_probe_s34 --export results/pong_agent_probes "$@"
+  --out runs/pong_probe_s34_$kind --export results/pong_agent_probes/$kind "$@"
