@@ -163,7 +163,8 @@ class PPOExperiment:
         protocol stay shared (the run records ``learning_rate_schedule``). None: on for object tasks, off on ALE
         (whose shared settings already decay it).
     :param keypoint_lr: keypoint and ladder agents: their (starting) learning rate instead of the shared one (None: the
-        shared one); with ``lr_decay``, or on ALE where the shared rate decays, it decays linearly from there. The
+        shared one); it decays linearly from there on ALE, where the shared rate decays, and for keypoint agents with
+        ``lr_decay``. The
         other agents and the protocol are untouched (label suffix ``-lr<value>``; the run records it).
     :param aux_reward: keypoint and ladder agents: > 0 adds auxiliary reward prediction
         (:class:`agents.auxiliary.RewardPredictionCallback`), its learning rate this multiple of PPO's (label suffix

@@ -25,6 +25,7 @@ frame, so inactive keypoints contribute nothing.
 from __future__ import annotations
 
 import math
+import numbers
 
 import gymnasium as gym
 import numpy as np
@@ -32,7 +33,12 @@ import torch
 import torch.nn as nn
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-__all__ = ["KeypointMlpExtractor", "fourier_coords", "KeypointSetExtractor", "GlimpseEncoder", "split_keypoint_observation"]
+__all__ = ["KeypointMlpExtractor", "KeypointSetExtractor", "GlimpseEncoder", "MAX_FOURIER_OCTAVES", "fourier_coords",
+           "split_keypoint_observation"]
+
+MAX_FOURIER_OCTAVES = 10
+"""At most this many octaves: the 10th has a period of 2 / 2⁹ in [-1, 1] units, 1/512 of the frame, under a pixel of
+any frame we use."""
 
 
 def _layout(space: gym.Space, n_stack: int) -> tuple[int, int, int]:
@@ -96,7 +102,7 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
         keypoints turns each into ``glimpse_dim`` values before the MLP, trained with the policy.
     :param glimpse_dim: G, the glimpse code size.
     :param fourier: L > 0 appends :func:`fourier_coords` of each keypoint's (x, y) (``4·L`` values per keypoint and
-        frame, times its status), so the MLP can read positions finer than its first layer's ReLUs cut them
+        frame, times that frame's status when ``gate_by_status``), so the MLP can read positions finer than its first layer's ReLUs cut them
         (Fourier features against the spectral bias of MLPs: Tancik et al. 2020; in RL value functions: Yang et al.,
         ICLR 2022). 0: the coordinates as they are.
     """
@@ -105,10 +111,11 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
                  n_stack: int = 1, gate_by_status: bool = True, glimpse: tuple[int, int] | None = None,
                  glimpse_dim: int = 32, fourier: int = 0) -> None:
         super().__init__(observation_space, features_dim)
-        if isinstance(fourier, bool) or not isinstance(fourier, int) or not 0 <= fourier <= MAX_FOURIER_OCTAVES:
+        if isinstance(fourier, bool) or not isinstance(fourier, numbers.Integral) \
+                or not 0 <= fourier <= MAX_FOURIER_OCTAVES:
             raise ValueError(f"{type(self).__name__}(fourier={fourier!r}): the number of Fourier octaves must be an "
                              f"integer in [0, {MAX_FOURIER_OCTAVES}] (0: coordinates only)")
-        self.fourier = fourier
+        self.fourier = int(fourier)
         self.layout = _layout(observation_space, n_stack)
         self.vec_stack = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 2 \
             and n_stack > 1
@@ -116,7 +123,7 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
         s, k = self.layout[:2]
         self.glimpse, d = _glimpse_encoder(type(self).__name__, observation_space, self.layout, glimpse, glimpse_dim)
         self._row = (s, k, d)
-        layers, width = [], s * k * (d + 4 * fourier)
+        layers, width = [], s * k * (d + 4 * self.fourier)
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
@@ -138,10 +145,6 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
         if self.fourier:
             x = torch.cat([x.reshape(code.shape[:3] + (-1,)), code], dim=-1)
         return self.mlp(x.flatten(1))
-
-
-MAX_FOURIER_OCTAVES = 10
-"""At most this many octaves: the 10th has a period of 2 / 2⁹ of the frame, under a pixel of any frame we use."""
 
 
 def fourier_coords(xy: torch.Tensor, octaves: int) -> torch.Tensor:

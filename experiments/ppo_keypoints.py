@@ -20,8 +20,9 @@ PPO hyperparameters; only what it observes differs:
                   agent keeps the shared constant rate): the configuration that learned Catch and
                   Dodge best (docs/keypoint_ladder.md); on ALE ids plain keypoints and the flat
                   status-gated MLP (``KeypointMlpExtractor``), as the Atari study measured.
-                  ``--extractor``, ``--relation-dim``, ``--glimpse-size``, ``--colour-codes``, ``--equal-codes``,
-                  ``--code-gain``, ``--lr-decay``, ``--keypoint-lr`` and ``--track`` override.
+                  ``--extractor``, ``--relation-dim``, ``--fourier-features``, ``--glimpse-size``,
+                  ``--colour-codes``, ``--equal-codes``, ``--code-gain``, ``--lr-decay``, ``--keypoint-lr`` and
+                  ``--track`` override.
                   The encoder is pretrained by ``experiments/pretrain.py`` on random-policy
                   frames of the same env (cached in ``<out>/<env>/encoders/``, so the next run
                   reuses it), or given with ``--encoder PATH`` or a shipped name (``--encoder pong``; their
@@ -168,16 +169,17 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "colours fitted by k-means to the keypoint colours of the pretraining frames "
                         "(mint_rl.appearance; needs --glimpse-size). Default: 8 on object tasks, 0 (off) on ALE ids")
     p.add_argument("--separate-critic", action="store_true",
-                   help="keypoint agents: the value function gets its own features extractor instead of sharing the "
-                        "policy's (SB3 share_features_extractor=False), as MlpPolicy on the true state has")
+                   help="keypoint and objects agents: the value function gets its own features extractor instead of "
+                        "sharing the policy's (SB3 share_features_extractor=False), as MlpPolicy on the true state has")
     p.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=None,
                    help="mint/transporter: their learning rate decays linearly to 0 over the run (label suffix "
                         "-lrlin); every other agent keeps the shared constant rate. Default: on for object tasks, "
                         "off on ALE ids (whose PPO settings already decay it for every agent)")
     p.add_argument("--keypoint-lr", type=float, default=None,
-                   help="mint/transporter and the ladder's objects agents: their (starting) learning rate instead of the shared "
-                        "PPO one (label suffix "
-                        "-lr<value>; with --lr-decay it decays from there); every other agent keeps the shared rate")
+                   help="mint/transporter and the ladder's objects agents: their (starting) learning rate instead of "
+                        "the shared PPO one (label suffix -lr<value>); the keypoint agents' decays from there with "
+                        "--lr-decay, and every one of them decays on ALE ids, where the shared rate decays; every "
+                        "other agent keeps the shared rate")
     p.add_argument("--aux-reward", type=float, default=None,
                    help="mint/transporter and ladder agents: > 0 adds auxiliary reward prediction "
                         "(agents.auxiliary.RewardPredictionCallback: after each rollout the features extractor and a "

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor, split_keypoint_observation
+from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor, fourier_coords, split_keypoint_observation
 
 K, F = 5, 2
 D = 3 + F
@@ -301,7 +301,6 @@ def test_code_gain_starts_the_code_weights_close_but_not_equal():
 
 def test_fourier_coords_values_and_order():
     """``fourier_coords``: sin then cos of x and y at frequencies π, 2π, ... (checked against hand values)."""
-    from agents.extractors import fourier_coords
     xy = torch.tensor([[0.5, -0.25]])
     got = fourier_coords(xy, 2)[0]
     s, c = np.sin, np.cos
@@ -312,9 +311,41 @@ def test_fourier_coords_values_and_order():
     assert (a - b).abs().max() > 10 * (2 / 84)
 
 
+def _first_layer_input(ext, obs):
+    seen = []
+    handle = ext.mlp[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    ext(obs)
+    handle.remove()
+    return seen[0]
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_mlp_extractor_fourier_features_are_appended_per_keypoint_and_frame(gate):
+    """``fourier=L`` on SB3's VecFrameStack layout ``(K, S·D)`` (what the keypoint and objects agents train on): the
+    MLP's input is, per keypoint and frame (oldest first), ``[x, y, status, features, fourier_coords(x, y)]``, each part
+    times that frame's own status when gated (a keypoint inactive in one frame only reads as zeros in that frame) and
+    as it is when not."""
+    s, L = 2, 3
+    frames = sample((s, K, D))  # (B, S, K, D)
+    frames[:, 0, 1, 2] = 0.0  # keypoint 1 inactive in the older frame only
+    frames[:, 1, 3, 2] = 0.0  # keypoint 3 inactive in the newest frame only
+    vec = frames.permute(0, 2, 1, 3).reshape(4, K, s * D)
+    ext = KeypointMlpExtractor(box((K, s * D)), features_dim=16, n_stack=s, gate_by_status=gate, fourier=L)
+    assert ext.mlp[0].in_features == s * K * (D + 4 * L)
+    status = frames[..., 2:3] if gate else torch.ones_like(frames[..., 2:3])
+    rows = torch.cat([frames[..., :2] * status, frames[..., 2:3], frames[..., 3:] * status,
+                      fourier_coords(frames[..., :2], L) * status], dim=-1)  # (B, S, K, D + 4L)
+    want = rows.transpose(1, 2).reshape(4, -1)  # per keypoint, frames oldest → newest
+    torch.testing.assert_close(_first_layer_input(ext, vec), want)
+    moved = vec.clone()
+    moved[:, 1, :2] += 0.3  # keypoint 1's coordinates in its inactive (older) frame
+    assert torch.equal(ext(vec), ext(moved)) == gate
+
+
 def test_mlp_extractor_fourier_features_widen_the_input_and_follow_the_status_gate():
     """``fourier=L`` appends 4·L values per keypoint and frame; an inactive keypoint's coordinates, sinusoids included,
-    do not reach the MLP (status gating), an active one's do; L outside [0, 10] is refused."""
+    do not reach the MLP (status gating), an active one's do, sinusoids included (with the raw coordinates' weights at
+    zero the output still moves); L outside [0, 10] is refused."""
     shape = (2, K, D)
     ext = KeypointMlpExtractor(box(shape), features_dim=16, fourier=3)
     assert ext.mlp[0].in_features == 2 * K * (D + 12)
@@ -323,6 +354,9 @@ def test_mlp_extractor_fourier_features_widen_the_input_and_follow_the_status_ga
     moved = x.clone()
     moved[:, :, 1, :2] += 0.3
     torch.testing.assert_close(ext(x), ext(moved))
+    with torch.no_grad():  # the first layer reads the rows keypoint by keypoint: [frame 0 row, frame 1 row]
+        weight = ext.mlp[0].weight.view(-1, K, 2, D + 12)
+        weight[..., :2] = 0.0  # no weight on any raw coordinate: only the sinusoids can carry a move
     active = x.clone()
     active[:, :, 0, :2] += 0.3
     assert not torch.allclose(ext(x), ext(active))
