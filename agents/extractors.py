@@ -102,7 +102,8 @@ class KeypointMlpExtractor(BaseFeaturesExtractor):
         keypoints turns each into ``glimpse_dim`` values before the MLP, trained with the policy.
     :param glimpse_dim: G, the glimpse code size.
     :param fourier: L > 0 appends :func:`fourier_coords` of each keypoint's (x, y) (``4·L`` values per keypoint and
-        frame, times that frame's status when ``gate_by_status``), so the MLP can read positions finer than its first layer's ReLUs cut them
+        frame, times that frame's status when ``gate_by_status``), so the MLP can read positions finer than its first
+        layer's ReLUs cut them
         (Fourier features against the spectral bias of MLPs: Tancik et al. 2020; in RL value functions: Yang et al.,
         ICLR 2022). 0: the coordinates as they are.
     """

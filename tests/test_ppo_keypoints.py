@@ -711,8 +711,8 @@ def test_every_agent_uses_sb3s_adam_in_its_foreach_form():
 
 
 def test_fourier_features_reach_the_flat_extractor_and_are_recorded(tmp_path):
-    """--fourier-features L: the keypoint and objects agents' flat extractor gets sinusoids of the coordinates (the saved
-    agent's extractor has them), the label says -ff<L> and the run settings record L (0, the default, keeps the label
+    """--fourier-features L: the keypoint and objects agents' flat extractor gets sinusoids of the coordinates (the
+    saved agent's extractor has them), the label says -ff<L> and the run settings record L (0, the default, keeps the label
     and settings of runs before the flag); refused with another extractor, without such an agent, or out of range."""
     def exp(**kw):
         return PPOExperiment(out=str(tmp_path / "x"), **kw)
@@ -726,7 +726,8 @@ def test_fourier_features_reach_the_flat_extractor_and_are_recorded(tmp_path):
     with pytest.raises(ExperimentError, match="--fourier-features 4 .*in --agents"):
         exp(env="ALE/Pong-v5", agents=["pixels"], fourier_features=4)
     for bad in (-1, 11, 2.5, True):
-        with pytest.raises(ExperimentError, match="--fourier-features must be a whole number of octaves in \\[0, 10\\]"):
+        with pytest.raises(ExperimentError, match="--fourier-features must be a whole number of octaves in "
+                                                  "\\[0, 10\\]"):
             exp(env="ALE/Pong-v5", agents=["mint"], fourier_features=bad)
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path / "run", "--agents", "objects", "mint", "--extractor", "mlp",
