@@ -712,8 +712,9 @@ def test_every_agent_uses_sb3s_adam_in_its_foreach_form():
 
 def test_fourier_features_reach_the_flat_extractor_and_are_recorded(tmp_path):
     """--fourier-features L: the keypoint and objects agents' flat extractor gets sinusoids of the coordinates (the
-    saved agent's extractor has them), the label says -ff<L> and the run settings record L (0, the default, keeps the label
-    and settings of runs before the flag); refused with another extractor, without such an agent, or out of range."""
+    saved agent's extractor has them), the label says -ff<L> and the run settings record L (0, the default, keeps the
+    label and settings of runs before the flag); refused with another extractor, without such an agent, or out of
+    range."""
     def exp(**kw):
         return PPOExperiment(out=str(tmp_path / "x"), **kw)
     default = exp(env="ALE/Pong-v5", agents=["mint", "objects"])
