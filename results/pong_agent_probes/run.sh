@@ -11,6 +11,7 @@
 #   mint-nf-ff6  : the study's keypoint agent (shipped pong, --refine 5 --refine-snap 15 --no-encoder-features) with
 #                  --fourier-features 6 (the same agent without them: results/atari_ladder/probes/, nf)
 #   mint-nf-ff6-lr1e-3: and --keypoint-lr 1e-3
+#   mint-c8-nf-ff6-lr1e-3: and each keypoint's colour code among 8 (5x5 window), so rows that change object say so
 set -e
 variant=${1:?variant}; shift || true
 case $variant in
@@ -20,6 +21,7 @@ case $variant in
   objects-lr1e-3) extra=(--agents objects --keypoint-lr 1e-3) ;;
   objects-ff6-lr1e-3) extra=(--agents objects --fourier-features 6 --keypoint-lr 1e-3) ;;
   mint-nf-ff6-lr1e-3) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6 --keypoint-lr 1e-3) ;;
+  mint-c8-nf-ff6-lr1e-3) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6 --keypoint-lr 1e-3 --glimpse-size 5 --colour-codes 8) ;;
   mint-nf-ff6) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6) ;;
   *) echo "unknown variant $variant"; exit 2 ;;
 esac
