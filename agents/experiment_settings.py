@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from agents.extractors import MAX_FOURIER_OCTAVES, KeypointMlpExtractor, KeypointSetExtractor
+from agents.extractors import MAX_FOURIER_OCTAVES, KeypointMapExtractor, KeypointMlpExtractor, KeypointSetExtractor
 from envs.keypoint_observation import GLIMPSE_AT  # glimpses at the keypoints, or (a control) at random positions
 from envs.object_keypoints import LADDER_RUNGS, ladder_rung_kwargs
 from envs.shipped_encoders import is_encoder_name, shipped_encoder_path
@@ -48,6 +48,7 @@ EXTRACTORS: dict[str, tuple[type, dict[str, Any]]] = {
     "relation": (KeypointSetExtractor, {"relations": True}),
     "sort-y": (KeypointSetExtractor, {"sort": "y"}),
     "sort-learned": (KeypointSetExtractor, {"sort": "learned"}),
+    "map": (KeypointMapExtractor, {}),
 }
 """``extractor`` choices: the features extractor class and its keyword arguments."""
 MAX_GLIMPSE_COVERAGE = 1 / 8  # the K glimpses of a frame together cover at most this fraction of it
@@ -92,6 +93,11 @@ SCENE_REPRESENTATION = dict(extractor="relation", glimpse_size=5, colour_codes=8
 ATARI_REPRESENTATION = dict(extractor="mlp", glimpse_size=0, colour_codes=0, equal_codes=False, drop_background=False, track=False,
                             refine=0, refine_snap=0, online=False,
                             keypoint_stack=N_STACK, lr_decay=False, aux_reward=0.0)
+
+
+def _set_extractor(name: str | None) -> bool:
+    """Whether ``extractor`` name is one of the :class:`KeypointSetExtractor` variants (False for unknown names)."""
+    return EXTRACTORS.get(name, (None, {}))[0] is KeypointSetExtractor
 
 
 def linear(start: float) -> Callable[[float], float]:
@@ -315,7 +321,7 @@ class PPOExperiment:
         if self.aux_reward is None:  # the default applies to keypoint and ladder agents; none to apply it to: 0
             self.aux_reward = aux_default if set(self.agents) & set(KEYPOINT_AGENTS + OBJECT_AGENTS) else 0.0
         if self.equal_codes is None:  # the default applies where the keypoints carry codes read by a set extractor
-            self.equal_codes = bool(equal_default and self.colour_codes and self.extractor != "mlp"
+            self.equal_codes = bool(equal_default and self.colour_codes and _set_extractor(self.extractor)
                                     and set(self.agents) & set(KEYPOINT_AGENTS))
         self._check_representation()
         self.object_kwargs = self._ladder_rungs()
@@ -441,10 +447,14 @@ class PPOExperiment:
             raise ExperimentError("--track keeps (x, y, status, colour code) per entity: raw glimpses (--glimpse-size "
                                   "without --colour-codes) would be dropped; add --colour-codes N or leave out "
                                   "--glimpse-size")
-        if self.equal_codes and (not self.colour_codes or self.extractor == "mlp"):
+        if self.equal_codes and (not self.colour_codes or not _set_extractor(self.extractor)):
             raise ExperimentError(f"--equal-codes starts every colour code with the same embedding in a set extractor: "
-                                  f"give --colour-codes N (now {self.colour_codes}) and --extractor other than mlp "
-                                  f"(now {self.extractor}), or leave it out")
+                                  f"give --colour-codes N (now {self.colour_codes}) and an --extractor other than mlp "
+                                  f"and map (now {self.extractor}), or leave it out")
+        if self.extractor == "map" and self.glimpse_size and not self.colour_codes:
+            raise ExperimentError("--extractor map draws each keypoint's position and features on a grid; raw glimpses "
+                                  "(--glimpse-size without --colour-codes) are not features it can draw: add "
+                                  "--colour-codes N (one channel per colour) or leave out --glimpse-size")
         if isinstance(self.code_gain, bool) or not isinstance(self.code_gain, numbers.Real) \
                 or not (math.isfinite(self.code_gain) and 0 <= self.code_gain <= 2):
             raise ExperimentError(f"--code-gain must be in [0, 2] (the start of the colour-code weights, × a random "

@@ -149,7 +149,9 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "KeypointSetExtractor with one 4-head self-attention layer over the keypoints ('attention'), "
                         "with a relation network over keypoint pairs ('relation'), or reading the keypoints in a "
                         "canonical order instead of pooling them: lowest in the image first ('sort-y') or by a learned "
-                        "score ('sort-learned'); default: 'relation' on object tasks, 'mlp' on ALE ids")
+                        "score ('sort-learned'), or KeypointMapExtractor, a CNN over the keypoints drawn as blobs on a "
+                        "32x32 grid per stacked frame, blind to which row a keypoint came from ('map'); default: "
+                        "'relation' on object tasks, 'mlp' on ALE ids")
     p.add_argument("--relation-dim", type=int, default=None,
                    help="mint/transporter with --extractor relation: the width of the relation network's pair MLP "
                         f"(its cost follows the present keypoint pairs times this width); default {RELATION_DIM}, the "

@@ -1,11 +1,14 @@
 """SB3 keypoint features extractors: layouts, masking of inactive keypoints, permutation invariance."""
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from agents.extractors import KeypointMlpExtractor, KeypointSetExtractor, fourier_coords, split_keypoint_observation
+from agents.extractors import (MIN_MAP_GRID, KeypointMapExtractor, KeypointMlpExtractor, KeypointSetExtractor, fourier_coords,
+                               split_keypoint_observation)
 
 K, F = 5, 2
 D = 3 + F
@@ -24,7 +27,7 @@ def sample(shape, batch=4, seed=0):
     return x
 
 
-@pytest.mark.parametrize("cls", [KeypointMlpExtractor, KeypointSetExtractor])
+@pytest.mark.parametrize("cls", [KeypointMlpExtractor, KeypointSetExtractor, KeypointMapExtractor])
 def test_single_and_gymnasium_stacked_layouts(cls):
     for shape in [(K, D), (3, K, D)]:
         ext = cls(box(shape), features_dim=16)
@@ -47,7 +50,7 @@ def test_dict_layout():
                              "features": box((K, F))})
     x = sample((K, D))
     obs = {"coords": x[..., :2], "status": x[..., 2], "features": x[..., 3:]}
-    for cls in (KeypointMlpExtractor, KeypointSetExtractor):
+    for cls in (KeypointMlpExtractor, KeypointSetExtractor, KeypointMapExtractor):
         torch.manual_seed(0)
         from_dict = cls(space, features_dim=8)(obs)
         torch.manual_seed(0)
@@ -167,6 +170,8 @@ def test_rejects_image_spaces():
         KeypointSetExtractor(gym.spaces.Box(0, 255, (84, 84, 3), np.uint8))
     with pytest.raises(ValueError, match="n_stack"):
         KeypointMlpExtractor(box((K, 7)), n_stack=2)
+    with pytest.raises(ValueError, match="MintKeypointWrapper"):
+        KeypointMapExtractor(gym.spaces.Box(0, 255, (84, 84, 3), np.uint8))
 
 
 def test_ppo_learns_with_extractor_on_keypoint_box():
@@ -363,3 +368,55 @@ def test_mlp_extractor_fourier_features_widen_the_input_and_follow_the_status_ga
     for bad in (-1, 11, 2.0, True):
         with pytest.raises(ValueError, match="Fourier octaves must be an integer in \\[0, 10\\]"):
             KeypointMlpExtractor(box(shape), fourier=bad)
+
+
+def test_map_extractor_draws_each_frames_present_keypoints_where_they_are():
+    """The map of a frame is the sum of its present keypoints' blobs: a keypoint at a cell centre peaks in that cell
+    (row = y, down), a blob's mass is π·std² cells, an inactive keypoint draws nothing, features weight a blob in
+    their own channels, and frames keep their order (oldest first), in every layout."""
+    g, std = 16, 1.0
+    xs = (2 * torch.arange(g) + 1) / g - 1  # cell centres
+    frames = torch.zeros(2, K, D)  # (S, K, D), all inactive
+    frames[0, 0, :3] = torch.tensor([xs[3], xs[10], 1.0])  # oldest frame: one keypoint at column 3, row 10
+    frames[1, 1, :3] = torch.tensor([xs[12], xs[5], 1.0])  # newest: keypoint 1 at column 12, row 5, features 0.5, -2
+    frames[1, 1, 3:] = torch.tensor([0.5, -2.0])
+    frames[1, 2, :] = torch.tensor([0.0, 0.0, 0.0, 9.0, 9.0])  # inactive: nothing, features or not
+    gym_ext = KeypointMapExtractor(box((2, K, D)), features_dim=8, grid=g, std_px=std)
+    vec_ext = KeypointMapExtractor(box((K, 2 * D)), features_dim=8, n_stack=2, grid=g, std_px=std)
+    maps = gym_ext.render(frames[None])
+    torch.testing.assert_close(vec_ext.render(frames.transpose(0, 1).reshape(1, K, 2 * D)), maps)
+    assert maps.shape == (1, 2 * (1 + F), g, g)
+    assert divmod(int(maps[0, 0].argmax()), g) == (10, 3) and divmod(int(maps[0, 3].argmax()), g) == (5, 12)
+    torch.testing.assert_close(maps[0, 3].sum(), torch.tensor(math.pi * std ** 2), atol=1e-3, rtol=0)
+    torch.testing.assert_close(maps[0, 4], 0.5 * maps[0, 3])
+    torch.testing.assert_close(maps[0, 5], -2.0 * maps[0, 3])
+    assert maps[0, 1:3].abs().max() == 0  # the oldest frame's keypoint has no features
+    plain = KeypointMapExtractor(box((2, K, D)), features_dim=8, grid=g, features=False)
+    torch.testing.assert_close(plain.render(frames[None]), maps[:, [0, 3]])
+
+
+def test_map_extractor_is_blind_to_row_order_and_to_inactive_rows():
+    """Exchanging keypoint rows (in every stacked frame at once, or in one frame only: rows that swap objects) leaves
+    the output unchanged; so does moving an inactive keypoint; moving an active one changes it."""
+    ext = KeypointMapExtractor(box((K, 2 * D)), features_dim=16, n_stack=2, grid=MIN_MAP_GRID)
+    x = sample((K, 2 * D))
+    x[..., D + 2] = torch.rand(4, K) + 0.1  # newest frame's status, positive
+    x[:, 4, D + 2] = 0.0  # keypoint 4 inactive in the newest frame
+    torch.testing.assert_close(ext(x[:, torch.randperm(K)]), ext(x))
+    newest_swapped = x.clone()
+    newest_swapped[:, [0, 1], D:] = x[:, [1, 0], D:]  # rows 0 and 1 exchange objects in the newest frame only
+    torch.testing.assert_close(ext(newest_swapped), ext(x))
+    moved = x.clone()
+    moved[:, 4, D:D + 2] += 0.4
+    torch.testing.assert_close(ext(moved), ext(x))
+    moved[:, 0, D:D + 2] += 0.4
+    assert not torch.allclose(ext(moved), ext(x))
+
+
+def test_map_extractor_refuses_a_small_grid_or_a_bad_std():
+    for bad in (MIN_MAP_GRID - 1, 20.0, True):
+        with pytest.raises(ValueError, match=f"grid={bad!r}.*>= {MIN_MAP_GRID}"):
+            KeypointMapExtractor(box((K, D)), grid=bad)
+    for bad in (0.0, -1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="std in cells must be a finite number > 0"):
+            KeypointMapExtractor(box((K, D)), std_px=bad)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import agents.ppo_experiment as ppo_experiment
+from agents.extractors import KeypointMapExtractor
 from agents.experiment_settings import ExperimentError, PPOExperiment
 from agents.run_folders import read_resume_state
 from agents.saved_agent import AgentEncoderMismatch, agent_observation_options, load_agent
@@ -737,3 +738,28 @@ def test_fourier_features_reach_the_flat_extractor_and_are_recorded(tmp_path):
         run_dir = report["out"] / label / "seed0"
         assert json.loads((run_dir / "settings.json").read_text())["fourier_features"] == 2, label
         assert load_agent(run_dir).model.policy.features_extractor.fourier == 2, label
+
+
+def test_map_extractor_reaches_the_keypoint_and_objects_agents(tmp_path):
+    """--extractor map: the label says -map, the saved agents' extractor draws their rows on a grid (colour codes as
+    channels), equal codes are off by default (they belong to set extractors) and refused when asked for; raw
+    glimpses, which it cannot draw, are refused."""
+    def exp(**kw):
+        return PPOExperiment(out=str(tmp_path / "x"), **kw)
+    scene = exp(agents=["mint", "objects"], extractor="map")
+    assert not scene.equal_codes and scene.label("mint") == "mint-map-c8w5-lrlin-n1-auxr2"
+    assert scene.label("objects") == "objects-map-auxr2"
+    assert exp(env="ALE/Pong-v5", agents=["mint"], extractor="map", encoder="pong",
+               encoder_features=False).label("mint") == "mint-map-nf"
+    with pytest.raises(ExperimentError, match="--equal-codes starts every colour code .*now map"):
+        exp(agents=["mint"], extractor="map", equal_codes=True)
+    with pytest.raises(ExperimentError, match="--extractor map draws .*add --colour-codes N"):
+        exp(agents=["mint"], extractor="map", colour_codes=0)
+    torch.set_num_threads(1)
+    report = pk.main(tiny(tmp_path / "run", "--agents", "objects", "mint", "--extractor", "map"))
+    # objects: 2 stacked frames of (status, its flag column); mint: 1 frame of (status, 8 colour codes)
+    for label, channels in (("objects-map-auxr2", 2 * (1 + 1)), ("mint-map-c8w5-lrlin-n1-auxr2", 1 * (1 + 8))):
+        run_dir = report["out"] / label / "seed0"
+        extractor = load_agent(run_dir).model.policy.features_extractor
+        assert isinstance(extractor, KeypointMapExtractor), label
+        assert extractor.cnn[0].in_channels == channels, label

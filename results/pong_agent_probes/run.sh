@@ -12,6 +12,11 @@
 #                  --fourier-features 6 (the same agent without them: results/atari_ladder/probes/, nf)
 #   mint-nf-ff6-lr1e-3: and --keypoint-lr 1e-3
 #   mint-c8-nf-ff6-lr1e-3: and each keypoint's colour code among 8 (5x5 window), so rows that change object say so
+# Thirty-fifth session: rows that exchange objects cost the objects agent most (results/atari_ladder/); the map
+# extractor (--extractor map) draws the keypoints of each stacked frame on a 32x32 grid and reads them with a CNN,
+# blind to which row a keypoint came from:
+#   mint-map-nf-lr1e-3 : the keypoint agent (shipped pong, --refine 5 --refine-snap 15 --no-encoder-features), map
+#   objects-map-lr1e-3 : RAM objects, map (the same extractor's upper reference)
 set -e
 variant=${1:?variant}; shift || true
 case $variant in
@@ -22,11 +27,13 @@ case $variant in
   objects-ff6-lr1e-3) extra=(--agents objects --fourier-features 6 --keypoint-lr 1e-3) ;;
   mint-nf-ff6-lr1e-3) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6 --keypoint-lr 1e-3) ;;
   mint-c8-nf-ff6-lr1e-3) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6 --keypoint-lr 1e-3 --glimpse-size 5 --colour-codes 8) ;;
+  mint-map-nf-lr1e-3) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --extractor map --keypoint-lr 1e-3) ;;
+  objects-map-lr1e-3) extra=(--agents objects --extractor map --keypoint-lr 1e-3) ;;
   mint-nf-ff6) extra=(--agents mint --encoder pong --refine 5 --refine-snap 15 --no-encoder-features --fourier-features 6) ;;
   *) echo "unknown variant $variant"; exit 2 ;;
 esac
 # objects and keypoint probes write separate folders, so one of each can run at a time (one per core)
-case $variant in objects*) kind=objects ;; *) kind=keypoints ;; esac
+case $variant in *-map-*) kind=${variant%%-*}_map ;; objects*) kind=objects ;; *) kind=keypoints ;; esac
 python experiments/ppo_keypoints.py --env ALE/Pong-v5 "${extra[@]}" \
   --timesteps 600000 --checkpoint-every 51200 --seeds 1 --jobs 1 --threads 1 --no-progress \
   --out runs/pong_probe_s34_$kind --export results/pong_agent_probes/$kind "$@"
