@@ -187,7 +187,7 @@ class PPOExperiment:
     :param equal_codes: keypoint agents with colour codes and a set extractor: the extractor's first-layer weights on
         the code columns start at zero, so every colour starts with the same embedding
         (``KeypointSetExtractor(equal_codes=N)``; label suffix ``-eqc``). None: on for object tasks wherever it
-        applies (keypoint agents, colour codes, an extractor other than ``mlp``), off otherwise and on ALE; an
+        applies (keypoint agents, colour codes, a set extractor: not ``mlp`` or ``map``), off otherwise and on ALE; an
         explicit True where it does not apply is refused.
     :param code_gain: with ``equal_codes``: the code weights start at this gain × a random orthogonal matrix instead
         of zero (``KeypointSetExtractor(code_gain=...)``; label suffix ``-eqc`` becomes ``-eqcg<gain>``, and the run
@@ -449,20 +449,22 @@ class PPOExperiment:
                                   "--glimpse-size")
         if self.equal_codes and (not self.colour_codes or not _set_extractor(self.extractor)):
             raise ExperimentError(f"--equal-codes starts every colour code with the same embedding in a set extractor: "
-                                  f"give --colour-codes N (now {self.colour_codes}) and an --extractor other than mlp "
-                                  f"and map (now {self.extractor}), or leave it out")
-        if self.extractor == "map" and self.glimpse_size and not self.colour_codes:
-            raise ExperimentError("--extractor map draws each keypoint's position and features on a grid; raw glimpses "
-                                  "(--glimpse-size without --colour-codes) are not features it can draw: add "
-                                  "--colour-codes N (one channel per colour) or leave out --glimpse-size")
+                                  f"give --colour-codes N (now {self.colour_codes}) and a set extractor, not mlp or "
+                                  f"map (now --extractor {self.extractor}), or leave it out")
+        if self.extractor == "map" and self.glimpse_size and not self.colour_codes \
+                and set(self.agents) & set(KEYPOINT_AGENTS):
+            raise ExperimentError(f"--extractor map draws each keypoint's position and features on a grid; raw glimpses "
+                                  f"(--glimpse-size {self.glimpse_size} with --colour-codes 0) are not features it can "
+                                  "draw: give --colour-codes N (one channel per colour) or --glimpse-size 0")
         if isinstance(self.code_gain, bool) or not isinstance(self.code_gain, numbers.Real) \
                 or not (math.isfinite(self.code_gain) and 0 <= self.code_gain <= 2):
             raise ExperimentError(f"--code-gain must be in [0, 2] (the start of the colour-code weights, × a random "
                                   f"orthogonal matrix; 0: zero), got {self.code_gain!r}")
         if self.code_gain and not self.equal_codes:
             raise ExperimentError(f"--code-gain {self.code_gain} sets the start of the weights of codes that start "
-                                  "(nearly) equal, which are off here (--no-equal-codes, no --colour-codes, the mlp "
-                                  "extractor, or ALE); turn them on or drop the flag")
+                                  "(nearly) equal, which are off here (--no-equal-codes, no --colour-codes, an "
+                                  "extractor that is not a set extractor (mlp, map), or ALE); turn them on or drop the "
+                                  "flag")
         if self.drop_background and not self.colour_codes:
             raise ExperimentError("--drop-background drops the keypoints whose colour code is the background's: give "
                                   "--colour-codes N (and --glimpse-size p), or leave it out")

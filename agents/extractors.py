@@ -37,8 +37,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from mint_rl.keypoints import gaussian_profiles
 
-__all__ = ["KeypointMapExtractor", "KeypointMlpExtractor", "KeypointSetExtractor", "MIN_MAP_GRID", "GlimpseEncoder", "MAX_FOURIER_OCTAVES", "fourier_coords",
-           "split_keypoint_observation"]
+__all__ = ["GlimpseEncoder", "KeypointMapExtractor", "KeypointMlpExtractor", "KeypointSetExtractor", "MAX_FOURIER_OCTAVES",
+           "MIN_MAP_GRID", "fourier_coords", "split_keypoint_observation"]
 
 MAX_FOURIER_OCTAVES = 10
 """At most this many octaves: the 10th has a period of 2 / 2⁹ in [-1, 1] units, 1/512 of the frame, under a pixel of
@@ -173,12 +173,12 @@ MIN_MAP_GRID = 16
 class KeypointMapExtractor(BaseFeaturesExtractor):
     """Render the keypoints as Gaussian blobs on a small grid, one image per stacked frame, then a CNN.
 
-    Channel ``s·(1 + F)`` holds frame s's keypoints, each a blob ``exp(-d² / std²)`` (``d`` in grid cells from the
+    Channel ``s·(1 + F)`` (``s`` without features) holds frame s's keypoints, each a blob ``exp(-d² / std²)`` (``d`` in grid cells from the
     cell centre to the keypoint, :func:`mint_rl.keypoints.gaussian_profiles`) weighted by its status; the next F
     channels the same blobs weighted by each feature (with colour codes: one channel per colour). The CNN reads where
     things are and how they moved between the stacked frames without knowing which row a keypoint came from, so it is
-    blind to rows that exchange objects, to several keypoints on one object (their blobs overlap) and to the order of
-    the rows — the defects that cost the flat extractor most on Pong (docs/pong_keypoint_agent.md) — while
+    blind to rows that exchange objects and to the order of the rows, and several keypoints on one object draw one
+    brighter blob there rather than extra rows — the defects that cost the flat extractor most on Pong (docs/pong_keypoint_agent.md) — while
     positions stay readable finer than a cell from the blob's profile. An inactive keypoint draws nothing.
 
     :param observation_space: a keypoint space (see module docstring); no glimpses (give colour codes instead).
@@ -188,8 +188,9 @@ class KeypointMapExtractor(BaseFeaturesExtractor):
     :param std_px: the blobs' std in cells (> 0).
     :param features: also render each keypoint's F features as channels; False: positions and status only.
 
-    Cost per frame: ``K·G·(2 + C)`` for the blobs (separable profiles) and a CNN of about a quarter of the
-    NatureCNN's multiply-adds at G = 32.
+    Cost per observation: ``S·K·2G`` exponentials for the profiles and ``S·K·C·G²`` multiply-adds to draw them (C = 1 + F
+    channels per frame); at G = 32 the CNN's convolutions take 0.27× the multiply-adds of SB3's NatureCNN on 4 × 84 × 84
+    frames with 2 input channels, 0.37× with 9 (``benchmarks/bench_ppo.py`` times whole PPO runs).
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int = 256, n_stack: int = 1, grid: int = 32,

@@ -206,7 +206,7 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
                         "instead of zero (close, not equal; SB3 gives the rest of the first layer gain 1.41); label "
                         "suffix -eqcg<gain>; default 0")
     p.add_argument("--equal-codes", action=argparse.BooleanOptionalAction, default=None,
-                   help="mint/transporter with --colour-codes and an --extractor other than mlp: the extractor's "
+                   help="mint/transporter with --colour-codes and a set extractor (not mlp or map): the extractor's "
                         "first-layer weights on the colour-code columns start at zero, so every colour starts with the "
                         "same embedding and training is free to separate them (label suffix -eqc); default: on for "
                         "object tasks wherever it applies, off on ALE ids")

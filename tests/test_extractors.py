@@ -371,27 +371,39 @@ def test_mlp_extractor_fourier_features_widen_the_input_and_follow_the_status_ga
 
 
 def test_map_extractor_draws_each_frames_present_keypoints_where_they_are():
-    """The map of a frame is the sum of its present keypoints' blobs: a keypoint at a cell centre peaks in that cell
-    (row = y, down), a blob's mass is π·std² cells, an inactive keypoint draws nothing, features weight a blob in
-    their own channels, and frames keep their order (oldest first), in every layout."""
-    g, std = 16, 1.0
+    """The map of a frame is the sum of its present keypoints' blobs ``status · exp(-d² / std²)``, d in cells: a
+    keypoint at a cell centre peaks at its status in that cell (row = y, down) with exp(-1/std²) of it in the four
+    neighbours, a blob's mass is status · π·std² cells, an inactive keypoint draws nothing, features weight a blob in
+    their own channels, and frames keep their order (oldest first), in the Box and Dict layouts."""
+    g, std = 16, 1.5
     xs = (2 * torch.arange(g) + 1) / g - 1  # cell centres
     frames = torch.zeros(2, K, D)  # (S, K, D), all inactive
     frames[0, 0, :3] = torch.tensor([xs[3], xs[10], 1.0])  # oldest frame: one keypoint at column 3, row 10
-    frames[1, 1, :3] = torch.tensor([xs[12], xs[5], 1.0])  # newest: keypoint 1 at column 12, row 5, features 0.5, -2
+    frames[1, 1, :3] = torch.tensor([xs[12], xs[5], 0.5])  # newest: keypoint 1 at column 12, row 5, status 0.5,
+    # features 0.5, -2
     frames[1, 1, 3:] = torch.tensor([0.5, -2.0])
     frames[1, 2, :] = torch.tensor([0.0, 0.0, 0.0, 9.0, 9.0])  # inactive: nothing, features or not
     gym_ext = KeypointMapExtractor(box((2, K, D)), features_dim=8, grid=g, std_px=std)
     vec_ext = KeypointMapExtractor(box((K, 2 * D)), features_dim=8, n_stack=2, grid=g, std_px=std)
     maps = gym_ext.render(frames[None])
     torch.testing.assert_close(vec_ext.render(frames.transpose(0, 1).reshape(1, K, 2 * D)), maps)
+    dict_space = gym.spaces.Dict({"coords": box((2, K, 2)), "status": box((2, K)), "features": box((2, K, F))})
+    dict_ext = KeypointMapExtractor(dict_space, features_dim=8, grid=g, std_px=std)
+    torch.testing.assert_close(dict_ext.render({"coords": frames[None, ..., :2], "status": frames[None, ..., 2],
+                                                "features": frames[None, ..., 3:]}), maps)
     assert maps.shape == (1, 2 * (1 + F), g, g)
-    assert divmod(int(maps[0, 0].argmax()), g) == (10, 3) and divmod(int(maps[0, 3].argmax()), g) == (5, 12)
-    torch.testing.assert_close(maps[0, 3].sum(), torch.tensor(math.pi * std ** 2), atol=1e-3, rtol=0)
+    edge = math.exp(-1 / std ** 2)
+    for channel, (row, col), status in ((0, (10, 3), 1.0), (3, (5, 12), 0.5)):
+        m = maps[0, channel]
+        assert divmod(int(m.argmax()), g) == (row, col)
+        torch.testing.assert_close(m[row, col], torch.tensor(status))
+        for neighbour in (m[row - 1, col], m[row + 1, col], m[row, col - 1], m[row, col + 1]):
+            torch.testing.assert_close(neighbour, torch.tensor(status * edge))
+    torch.testing.assert_close(maps[0, 3].sum(), torch.tensor(0.5 * math.pi * std ** 2), atol=0, rtol=1e-3)  # cut at the edge
     torch.testing.assert_close(maps[0, 4], 0.5 * maps[0, 3])
     torch.testing.assert_close(maps[0, 5], -2.0 * maps[0, 3])
     assert maps[0, 1:3].abs().max() == 0  # the oldest frame's keypoint has no features
-    plain = KeypointMapExtractor(box((2, K, D)), features_dim=8, grid=g, features=False)
+    plain = KeypointMapExtractor(box((2, K, D)), features_dim=8, grid=g, std_px=std, features=False)
     torch.testing.assert_close(plain.render(frames[None]), maps[:, [0, 3]])
 
 

@@ -751,10 +751,13 @@ def test_map_extractor_reaches_the_keypoint_and_objects_agents(tmp_path):
     assert scene.label("objects") == "objects-map-auxr2"
     assert exp(env="ALE/Pong-v5", agents=["mint"], extractor="map", encoder="pong",
                encoder_features=False).label("mint") == "mint-map-nf"
-    with pytest.raises(ExperimentError, match="--equal-codes starts every colour code .*now map"):
+    with pytest.raises(ExperimentError, match="--equal-codes starts every colour code .*now --extractor map"):
         exp(agents=["mint"], extractor="map", equal_codes=True)
-    with pytest.raises(ExperimentError, match="--extractor map draws .*add --colour-codes N"):
+    with pytest.raises(ExperimentError, match="--extractor map draws .*--glimpse-size 5 with --colour-codes 0.*"
+                                              "give --colour-codes N .* or --glimpse-size 0"):
         exp(agents=["mint"], extractor="map", colour_codes=0)
+    assert exp(agents=["objects"], extractor="map", colour_codes=0).label("objects") == "objects-map-auxr2"  # no glimpses
+    assert exp(agents=["mint"], extractor="map", colour_codes=0, glimpse_size=0).label("mint") == "mint-map-lrlin-n1-auxr2"
     torch.set_num_threads(1)
     report = pk.main(tiny(tmp_path / "run", "--agents", "objects", "mint", "--extractor", "map"))
     # objects: 2 stacked frames of (status, its flag column); mint: 1 frame of (status, 8 colour codes)
