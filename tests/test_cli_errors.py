@@ -82,7 +82,7 @@ def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
     (["--agents", "mint", "--equal-codes", "--colour-codes", "0"], "--equal-codes starts every colour code with the "
                                                                      "same embedding in a set extractor: give "
                                                                      "--colour-codes N (now 0)"),
-    (["--agents", "mint", "--equal-codes", "--extractor", "mlp"], "and --extractor other than mlp (now mlp)"),
+    (["--agents", "mint", "--equal-codes", "--extractor", "mlp"], "and a set extractor, not mlp or map (now --extractor mlp)"),
     (["--agents", "pixels", "--equal-codes"], "--equal-codes acts on the extractor of the keypoint agents"),
     (["--agents", "mint", "--relation-dim", "0"], "--relation-dim must be a whole number in [1, 1024]"),
     (["--agents", "mint", "--extractor", "set", "--relation-dim", "32"], "give --extractor relation (now set)"),
