@@ -135,7 +135,9 @@ class PPOExperiment:
 
     :param env: Gymnasium env id with image observations (``MintTasks/*``, ``ALE/*``).
     :param agents: agents to train, from :data:`AGENTS` (None: mint, pixels, plus ground_truth off ALE).
-    :param seeds: training seeds ``0 .. seeds-1`` per agent (at most 10: the held-out seeds stay above them).
+    :param seeds: how many training seeds per agent: ``first_seed .. first_seed+seeds-1`` (:attr:`seed_ids`; at
+        most seed 9: the held-out seeds stay above them).
+    :param first_seed: the first training seed (0; another adds seeds to a study in another folder or process).
     :param timesteps: env steps per run (None: 50k on object tasks, 1M on ALE).
     :param n_envs: parallel training envs (None: 4, ALE 8).
     :param eval_freq: env steps between evaluations (None: about 15 evaluations per run, on rollout ends).
@@ -226,6 +228,7 @@ class PPOExperiment:
     env: str = "MintTasks/Catch-v0"
     agents: list[str] | None = None
     seeds: int = 1
+    first_seed: int = 0
     timesteps: int | None = None
     n_envs: int | None = None
     eval_freq: int | None = None
@@ -355,8 +358,12 @@ class PPOExperiment:
             folder = getattr(self, name)
             if folder and any(q.exists() and not q.is_dir() for q in (Path(folder), *Path(folder).parents)):
                 raise ExperimentError(f"--{name} {folder} is a file (or inside one); give a folder")
-        if self.seeds > 10:
-            raise ExperimentError("--seeds must be <= 10 so training seeds stay below the held-out evaluation seeds")
+        if self.first_seed < 0:
+            raise ExperimentError(f"--first-seed must be >= 0, got {self.first_seed}")
+        if self.first_seed + self.seeds > 10:
+            raise ExperimentError(f"--first-seed {self.first_seed} --seeds {self.seeds} asks for training seeds up to "
+                                  f"{self.first_seed + self.seeds - 1}; they must stay <= 9, below the held-out "
+                                  "evaluation seeds: lower --seeds or --first-seed")
         if self.timesteps < rollout:
             raise ExperimentError(f"--timesteps {self.timesteps} is smaller than one PPO rollout (--n-envs "
                                   f"{self.n_envs} × n_steps {self.ppo['n_steps']} = {rollout} env steps); give at "
@@ -577,6 +584,11 @@ class PPOExperiment:
             label += f"h{self.aux_horizon}" if self.aux_horizon != 1 else ""  # (1: the form of runs before the flag)
             label += f"w{self.aux_warmup}" if self.aux_warmup else ""
         return label
+
+    @property
+    def seed_ids(self) -> range:
+        """The training seeds of every agent: ``first_seed .. first_seed + seeds - 1``."""
+        return range(self.first_seed, self.first_seed + self.seeds)
 
     def run_settings(self, agent: str) -> dict[str, Any]:
         """What a run of ``agent`` must share with this experiment to be reused (``settings.json``, compared on

@@ -251,7 +251,7 @@ def random_returns(exp: PPOExperiment, env_dir: Path) -> list[float]:
     cache = env_dir / "random.json"
     known = json.loads(cache.read_text()) if cache.is_file() else {}
     out = []
-    for seed in range(exp.seeds):
+    for seed in exp.seed_ids:
         key = f"seed{seed}-episodes{exp.eval_episodes}"
         if key not in known:
             venv = make_vec(exp.env, "rgb", exp.eval_envs, False)
@@ -401,7 +401,7 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
         labels = [exp.label(a) for a in exp.agents]
         todo = []
         for agent, label in zip(exp.agents, labels, strict=True):
-            for seed in range(exp.seeds):
+            for seed in exp.seed_ids:
                 marker = run_folder(env_dir, label, seed) / "done.json"
                 if marker.is_file():
                     stored = json.loads(marker.read_text())["settings"]
@@ -415,7 +415,8 @@ def run_ppo_experiment(exp: PPOExperiment) -> dict[str, Any]:
             print(f"--report-only: {len(todo)} run(s) not finished are left out of the table: "
                   + ", ".join(f"{exp.label(a)} seed {s}" for a, s in todo))
             todo = []
-        print(f"{exp.env}: agents {', '.join(labels)}; {exp.seeds} seed(s); {exp.timesteps} env steps per run "
+        print(f"{exp.env}: agents {', '.join(labels)}; {exp.seeds} seed(s)"
+              f"{f' from seed {exp.first_seed}' if exp.first_seed else ''}; {exp.timesteps} env steps per run "
               f"({exp.n_envs} envs, evaluation every {exp.eval_freq} steps on {exp.eval_episodes} held-out "
               f"episodes); {len(todo)} run(s) to do; out {env_dir}", flush=True)
 

@@ -55,11 +55,14 @@ RESUMED = "†"  # marks, in table.md, an agent whose n includes resumed seeds
 
 
 # --------------------------------------------------------------------------- reading
-def read_curves(env_dir: Path, labels: Sequence[str], seeds: int) -> list[dict[str, Any]]:
-    """Every evaluation row of the requested runs (finished or not), from the runs' CSVs."""
+def read_curves(env_dir: Path, labels: Sequence[str], seeds: int | Iterable[int]) -> list[dict[str, Any]]:
+    """Every evaluation row of the requested runs (finished or not), from the runs' CSVs.
+
+    :param seeds: the training seeds, or their number ``n`` for seeds ``0 .. n-1``.
+    """
     rows = []
     for label in labels:
-        for seed in range(seeds):
+        for seed in (range(seeds) if isinstance(seeds, int) else seeds):
             path = run_folder(env_dir, label, seed) / "evaluations.csv"
             if path.is_file():
                 with path.open(newline="") as f:
@@ -139,7 +142,7 @@ def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: 
     :param random: the random policy's mean return on each seed's held-out episodes.
     """
     done = {label: [json.loads((run_folder(env_dir, label, s) / "done.json").read_text())
-                    for s in range(exp.seeds) if (run_folder(env_dir, label, s) / "done.json").is_file()]
+                    for s in exp.seed_ids if (run_folder(env_dir, label, s) / "done.json").is_file()]
             for label in labels}
     random_mean = float(np.mean(random))
     finals = {label: aggregate([d["final_return"] for d in runs]) for label, runs in done.items() if runs}
@@ -148,7 +151,7 @@ def summarise(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], random: 
     best = max((finals[label]["mean"] for label in image_agents), default=float("nan"))
     threshold = exp.threshold if exp.threshold is not None else random_mean + 0.8 * (best - random_mean)
     pixels_final = finals["pixels"]["mean"] if "pixels" in finals else float("nan")
-    rows = read_curves(env_dir, labels, exp.seeds)
+    rows = read_curves(env_dir, labels, exp.seed_ids)
     third = exp.timesteps / 3
     equal_seconds, fastest = equal_time_seconds(
         {label: [d["train_seconds"] for d in done[label] if "train_seconds" in d] for label in image_agents})
@@ -320,7 +323,7 @@ def write_results(exp: PPOExperiment, env_dir: Path, labels: Sequence[str], rand
     ``learning_curves.png`` (once an agent has finished) of ``labels`` and the agents that join them
     (:func:`result_labels`); returns the summary and the table."""
     labels = result_labels(exp, env_dir, labels)
-    rows = read_curves(env_dir, labels, exp.seeds)
+    rows = read_curves(env_dir, labels, exp.seed_ids)
     write_rows(env_dir / "evaluations.csv", rows, EVALUATION_FIELDS)
     summary = summarise(exp, env_dir, labels, random)
     summary.update(extra)

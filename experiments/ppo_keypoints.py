@@ -117,7 +117,10 @@ def parse_args(argv: list[str] | None = None) -> PPOExperiment:
     p.add_argument("--agents", nargs="+", default=None, choices=AGENTS, metavar="AGENT",
                    help=f"agents to train, from {', '.join(AGENTS)} (default: mint pixels, plus ground_truth "
                         "where the env has it)")
-    p.add_argument("--seeds", type=int, default=1, help="training seeds 0 .. N-1 per agent")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds 0 .. N-1 per agent (from --first-seed)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="first training seed: seeds F .. F+N-1, e.g. to add seeds to a study in another folder "
+                        "(default %(default)s)")
     p.add_argument("--timesteps", type=int, default=None,
                    help=f"env steps per run (default {SCENE_DEFAULTS['timesteps']} on object tasks, "
                         f"{ATARI_DEFAULTS['timesteps']} on ALE)")

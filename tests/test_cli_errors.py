@@ -90,6 +90,10 @@ def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
     (["--agents", "mint", "--no-equal-codes", "--code-gain", "0.5"], "--code-gain 0.5 sets the start of the weights"),
     (["--online-updates", "-3"], "--online-updates must be >= 1 (MINT steps after each rollout), got -3"),
     (["--overlay-every", "-1"], "--overlay-every must be >= 0, got -1"),
+    (["--first-seed", "-1"], "--first-seed must be >= 0, got -1"),
+    (["--first-seed", "8", "--seeds", "3"], "--first-seed 8 --seeds 3 asks for training seeds up to 10; they must "
+                                            "stay <= 9"),
+    (["--seeds", "11"], "--first-seed 0 --seeds 11 asks for training seeds up to 10"),
     (["--agents", "mint", "--refine", "4"], "--refine 4: give an odd window >= 3 pixels"),
     (["--agents", "mint", "transporter", "--online", "--pretrain-steps", "0", "--colour-codes", "0"],
      "--pretrain-steps 0: the transporter agent's encoder is pretrained with those steps"),

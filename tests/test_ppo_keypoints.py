@@ -187,6 +187,27 @@ def assert_nothing_trained(out: Path) -> None:
     assert "model.zip" not in names and "encoders" not in names
 
 
+def test_first_seed_adds_seeds_beside_the_finished_ones(run, tmp_path, capsys):
+    """--first-seed F trains seeds F .. F+N-1 only (their own held-out episodes) and reports those; a later command
+    with seeds 0 .. F+N-1 reuses every finished run."""
+    out = tmp_path / "copy"
+    shutil.copytree(run[0], out)
+    capsys.readouterr()
+    report = pk.main(tiny(out, "--agents", "pixels", "--first-seed", "1", "--seeds", "2", "--jobs", "1"))
+    printed = capsys.readouterr().out
+    assert "2 seed(s) from seed 1" in printed and "2 run(s) to do" in printed
+    env_dir = out / "MintTasks_Catch-v0" / "pixels"
+    assert sorted(p.name for p in env_dir.iterdir()) == ["seed0", "seed1", "seed2"]  # seed 0: the fixture's
+    for seed in (1, 2):
+        rows = list(csv.DictReader((env_dir / f"seed{seed}" / "evaluations.csv").open()))
+        assert {r["seed"] for r in rows} == {str(seed)}
+    assert report["summary"]["agents"]["pixels"]["n"] == 2
+    assert report["summary"]["agents"]["pixels"]["seeds"] == [1, 2]
+    report = pk.main(tiny(out, "--agents", "pixels", "--seeds", "3"))
+    assert "0 run(s) to do" in capsys.readouterr().out
+    assert report["summary"]["agents"]["pixels"]["seeds"] == [0, 1, 2]
+
+
 def test_parallel_runs_match_sequential_runs(run, tmp_path):
     """The fixture ran its two runs in two worker processes (--jobs defaults to the cores); one after the other
     in this process the evaluations are the same, timing aside."""

@@ -1,6 +1,7 @@
 """Where the Pong study's runs stand, for committing partial results while it runs: per run, the last logged agent
 step and SB3's time/fps (agent steps per second of training since the run's (re)start) from its TensorBoard events
-in the study's run folders (runs/pong_study_2m: run.sh and run_ff_lr.sh; runs/pong_study_map: run_map.sh), a copy of
+in the study's run folders (runs/pong_study_2m: run.sh and run_ff_lr.sh; runs/pong_study_map: run_map.sh;
+runs/pong_study_pixels: run_pixels.sh), a copy of
 each run's evaluations.csv (every held-out evaluation so far) in partial/, and each seed's runs read at the training
 seconds of its finished keypoint run (equal training time), from the copies in partial/ (which outlive the run
 folders).
@@ -17,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from agents.report import return_at_seconds
 
-STUDIES = ("runs/pong_study_2m/ALE_Pong-v5", "runs/pong_study_map/ALE_Pong-v5")
+STUDIES = ("runs/pong_study_2m/ALE_Pong-v5", "runs/pong_study_map/ALE_Pong-v5", "runs/pong_study_pixels/ALE_Pong-v5")
 PARTIAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "partial")
 TIMESTEPS = 2_000_000
 
