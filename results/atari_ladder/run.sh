@@ -7,7 +7,7 @@
 set -e
 python experiments/keypoint_properties.py --env ALE/Pong-v5 --encoder pong --refine 5 --refine-snap 15 --label pong \
   --out results/atari_ladder/properties
-python experiments/ppo_keypoints.py --env ALE/Pong-v5 \
+python experiments/ppo_keypoints.py --env ALE/Pong-v5 --extractor mlp \
   --agents objects-mint objects objects-copies objects-switch objects-miss objects-noise objects-status \
   --object-properties results/atari_ladder/properties/properties.json --object-properties-label pong-rf5s15 \
   --timesteps 600000 --checkpoint-every 51200 --seeds 1 --jobs 1 --threads 1 --no-progress \

@@ -5,7 +5,7 @@
 # run.sh (labels objects-<rung>-ff6-lr0.001; objects-ff6-lr0.001 itself: results/pong_agent_probes/objects/);
 # resumable, rerun to continue. Rungs in order of interest; pass --agents to choose.
 set -e
-python experiments/ppo_keypoints.py --env ALE/Pong-v5 \
+python experiments/ppo_keypoints.py --env ALE/Pong-v5 --extractor mlp \
   --agents objects-miss objects-switch objects-copies objects-mint \
   --object-properties results/atari_ladder/properties/properties.json --object-properties-label pong-rf5s15 \
   --fourier-features 6 --keypoint-lr 1e-3 \

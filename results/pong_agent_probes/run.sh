@@ -34,6 +34,6 @@ case $variant in
 esac
 # objects and keypoint probes write separate folders, so one of each can run at a time (one per core)
 case $variant in *-map-*) kind=${variant%%-*}_map ;; objects*) kind=objects ;; *) kind=keypoints ;; esac
-python experiments/ppo_keypoints.py --env ALE/Pong-v5 "${extra[@]}" \
+python experiments/ppo_keypoints.py --env ALE/Pong-v5 --extractor mlp "${extra[@]}" \
   --timesteps 600000 --checkpoint-every 51200 --seeds 1 --jobs 1 --threads 1 --no-progress \
   --out runs/pong_probe_s34_$kind --export results/pong_agent_probes/$kind "$@"
