@@ -1,6 +1,8 @@
 """The Pong study over seeds (#16): each agent's held-out evaluation at equal env steps (mean ± 95 % t-interval over
 seeds, and the interquartile mean with rliable's stratified-bootstrap 95 % interval, agents.aggregates) and, per
-seed, the keypoint agent against the pixel agent at equal training time. Reads the copies of every run's
+seed, the keypoint agent against the pixel agent at equal training time; and the curves behind them, seeds_curves.png
+(left: mean over seeds with the 95 % t-band against env steps, agents.report.plot_mean_band; right: every seed
+against training seconds, seed 0 of the map agent only up to its resume under other conditions). Reads the copies of every run's
 evaluations.csv in partial/ (progress.py refreshes them), so it works after the run folders are gone; a run that has
 not reached a step yet is left out of that step's cell (n counts the seeds in it).
 
@@ -12,12 +14,17 @@ import glob
 import os
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from agents.aggregates import AGGREGATES, stratified_bootstrap
-from agents.report import return_at_seconds
+from agents.report import plot_mean_band, return_at_seconds
 from mint_rl.metrics import aggregate
 
-PARTIAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "partial")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PARTIAL = os.path.join(HERE, "partial")
+RANDOM = -20.2  # the random policy's mean return over the held-out games (map/summary.json, "random_return")
+COLOURS = {"pixels": "tab:blue", "mint-map-rf5s15-nf-lr0.001": "tab:red", "mint-rf5s15-nf": "tab:orange",
+           "objects-ff6-lr0.001": "tab:green"}
 ROLLOUT = 8 * 128  # env steps per PPO rollout (8 envs × 128 steps); evaluations come on rollout ends
 STEPS = (532_480, 1_064_960, 1_597_440, 2_000_896)  # every 4th evaluation (133,120 steps apart) and the final one
 AGENTS = {  # label in the run folders → row name
@@ -93,3 +100,26 @@ for seed in sorted(set().union(*(r.keys() for r in runs.values()))):
                if px_finished or px["train_seconds"][-1] >= t else float("nan"))
     print(f"| {seed} | " + " | ".join(finals) + f" | {t:.0f} (step {kp['step'][ok][-1]:.0f}) | "
           f"{kp['mean_return'][ok][-1]:.1f} | {px_then:.1f} |")
+
+fig = Figure(figsize=(12, 5.2), dpi=110, layout="constrained")
+by_steps, by_time = fig.subplots(1, 2, sharey=True)
+for label, name in AGENTS.items():
+    if not runs[label]:
+        continue
+    # the seeds evaluate on the same rollout ends; rounding to the rollout lines up a step counted a few envs apart
+    plot_mean_band(by_steps, {s: dict(zip((np.round(r["step"] / ROLLOUT) * ROLLOUT).tolist(), r["mean_return"].tolist()))
+                              for s, r in runs[label].items()}, name, color=COLOURS[label])
+    for i, (seed, r) in enumerate(sorted(runs[label].items())):
+        keep = r["step"] <= COMPARABLE_UNTIL.get((label, seed), np.inf)
+        by_time.plot(r["train_seconds"][keep], r["mean_return"][keep], color=COLOURS[label], lw=1,
+                     label=f"{name}, seed{'s' * (len(runs[label]) > 1)} {', '.join(map(str, sorted(runs[label])))}" if i == 0 else None)
+for ax in (by_steps, by_time):
+    ax.axhline(RANDOM, color="grey", ls=":", label=f"random policy ({RANDOM})")
+    ax.axhline(RANDOM + 5, color="black", ls="--", lw=0.8, label="random + 5 (the bar for the pixel agent)")
+by_steps.set_xlabel("env steps")
+by_steps.set_ylabel("mean return, 5 held-out games (sampled actions)")
+by_steps.set_title("ALE/Pong-v5: mean over the seeds with the 95 % t-band")
+by_time.set_xlabel("training seconds (two runs at a time on 2 CPU cores, one torch thread each)")
+by_time.set_title("every seed against training time")
+fig.legend(*by_time.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+fig.savefig(os.path.join(HERE, "seeds_curves.png"), format="png")
